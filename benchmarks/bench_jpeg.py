@@ -1,0 +1,74 @@
+"""JPEG encoding of decoded video frames: stillframe's native batch encoder against
+simplejpeg (YUV planes and RGB) and Pillow, same quality, same frames.
+
+    python -m pytest benchmarks/bench_jpeg.py --benchmark-json=jpeg.json
+    python -m benchmarks.table jpeg.json
+
+The peers get their preferred input prepared outside the timed loop (planes sliced,
+RGB converted), so the figures compare encoders, not conversions. stillframe's input
+is the PyAV frame itself, and it also maps video-range BT.709 colours to JPEG's
+full-range BT.601, which simplejpeg's YUV path does not do.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+from stillframe.jpeg import encode_jpegs, native_image
+
+QUALITY = 85
+simplejpeg = pytest.importorskip("simplejpeg")
+Image = pytest.importorskip("PIL.Image")
+
+
+def planes(frame):
+    h, w = frame.height, frame.width
+    ch, cw = (h + 1) // 2, (w + 1) // 2
+    return tuple(
+        np.frombuffer(p, np.uint8).reshape(rows, p.line_size)[:rows, :cols]
+        for p, rows, cols in zip(frame.planes, (h, ch, ch), (w, cw, cw))
+    )
+
+
+def pillow_encode(rgb: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="JPEG", quality=QUALITY)
+    return buf.getvalue()
+
+
+TOOLS = ["stillframe-1-thread", "stillframe-2-threads", "simplejpeg-yuv", "simplejpeg-rgb", "pillow-rgb"]
+
+
+def run(benchmark, frames, tool):
+    if tool.startswith("stillframe"):
+        images = [native_image(f) for f in frames]
+        threads = 1 if tool.endswith("1-thread") else 2
+        out = benchmark(encode_jpegs, images, quality=QUALITY, threads=threads)
+    elif tool == "simplejpeg-yuv":
+        yuv = [planes(f) for f in frames]
+        out = benchmark(lambda: [simplejpeg.encode_jpeg_yuv_planes(*p, quality=QUALITY) for p in yuv])
+    else:
+        rgb = [f.to_ndarray(format="rgb24") for f in frames]
+        if tool == "simplejpeg-rgb":
+            out = benchmark(
+                lambda: [simplejpeg.encode_jpeg(a, quality=QUALITY, colorsubsampling="420") for a in rgb]
+            )
+        else:
+            out = benchmark(lambda: [pillow_encode(a) for a in rgb])
+    assert len(out) == len(frames)
+    benchmark.extra_info.update(frames=len(frames), bytes=sum(len(b) for b in out))
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_encode_200_frames_480x270(benchmark, frames_270p, tool):
+    benchmark.group = "200 frames 480x270"
+    run(benchmark, frames_270p, tool)
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_encode_50_frames_1920x1080(benchmark, frames_1080p, tool):
+    benchmark.group = "50 frames 1920x1080"
+    run(benchmark, frames_1080p, tool)

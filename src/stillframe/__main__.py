@@ -1,0 +1,5 @@
+import sys
+
+from stillframe.cli import main
+
+sys.exit(main())

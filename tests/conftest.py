@@ -1,0 +1,35 @@
+"""Shared fixtures: generated clips (made once per session) and the real-world media
+in ../shared/media."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stillframe import testsrc
+
+MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media" / "torchcodec"
+
+
+def media(name: str) -> Path:
+    """A file of the shared real-world media; the test is skipped only if that
+    folder is absent from this checkout's surroundings."""
+    path = MEDIA / name
+    if not path.exists():
+        pytest.skip(f"shared media {path} is not present")
+    return path
+
+
+@pytest.fixture(scope="session")
+def clips(tmp_path_factory: pytest.TempPathFactory):
+    """Lazily made generated clips, keyed by name, cached for the session."""
+    root = tmp_path_factory.mktemp("clips")
+    made: dict[str, Path] = {}
+
+    def get(name: str, **kwargs) -> Path:
+        if name not in made:
+            made[name] = testsrc.make_video(root / name, **kwargs)
+        return made[name]
+
+    return get
