@@ -18,19 +18,37 @@ from stillframe.errors import (
     StillframeError,
     TransientNetworkError,
 )
-from stillframe.jpeg import encode_jpeg, encode_jpegs
+from stillframe.frame import Frame
+from stillframe.jpeg import YUV420Planes, encode_jpeg, encode_jpegs
+from stillframe.sampling import Dots, Interval, Quantity, Schedule, sampling_from_dict
+from stillframe.snapshot import Snapshot, SnapshotResult, snapshot
+from stillframe.video import Video, VideoInfo, open, probe
 
 __all__ = [
+    "Dots",
+    "Frame",
     "InternalError",
+    "Interval",
     "InvalidParameter",
     "MissingParameter",
+    "Quantity",
     "ResourceContentBad",
     "ResourceNotFound",
+    "Schedule",
+    "Snapshot",
+    "SnapshotResult",
     "SnapshotTimeOut",
     "StillframeError",
     "TransientNetworkError",
+    "Video",
+    "VideoInfo",
+    "YUV420Planes",
     "__version__",
     "encode_jpeg",
     "encode_jpegs",
     "errors",
+    "open",
+    "probe",
+    "sampling_from_dict",
+    "snapshot",
 ]

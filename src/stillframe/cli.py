@@ -1,43 +1,104 @@
-"""The `stillframe` command line."""
+"""The `stillframe` command line: probe, snapshot, demo."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from stillframe import __version__
 from stillframe.errors import StillframeError
 
 
-def _demo(args: argparse.Namespace) -> int:
-    import av
+def _progress(enabled: bool) -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
+    """A progress bar on a terminal (tqdm when installed), nothing otherwise."""
+    if not enabled or not sys.stderr.isatty():
+        return None, lambda: None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        def text(done: int, total: int) -> None:
+            print(f"\rsnapshots {done}/{total}", end="" if done < total else "\n", file=sys.stderr, flush=True)
 
+        return text, lambda: None
+    bar: Any = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, unit="frame", file=sys.stderr)
+        bar.n = done
+        bar.refresh()
+
+    return update, lambda: bar.close() if bar is not None else None
+
+
+def _sampling(args: argparse.Namespace):
+    from stillframe.sampling import Dots, Interval, Quantity
+
+    chosen = [x for x in (args.interval, args.dots, args.quantity) if x is not None]
+    if len(chosen) > 1:
+        raise SystemExit("stillframe: error: give one of --interval, --dots, --quantity")
+    if args.interval is not None:
+        return Interval(args.interval, start=args.start, count=args.count)
+    if args.dots is not None:
+        return Dots([float(t) for t in args.dots.split(",") if t.strip()])
+    if args.quantity is not None:
+        return Quantity(args.quantity, args.quantity_time)
+    return Dots([args.start])
+
+
+def _probe(args: argparse.Namespace) -> int:
+    from stillframe.video import probe
+
+    print(json.dumps(probe(args.source, stream=args.stream).to_dict(), indent=2))
+    return 0
+
+
+def _snapshot(args: argparse.Namespace) -> int:
+    from stillframe.snapshot import snapshot
+
+    progress, close = _progress(not args.json)
+    try:
+        result = snapshot(
+            args.source,
+            _sampling(args),
+            args.output,
+            frame_type=args.frame_type,
+            snap=args.snap,
+            tolerance=args.tolerance,
+            width=args.width,
+            height=args.height,
+            max_length=args.max_length,
+            aspect_ratio=args.aspect,
+            quality=args.quality,
+            stream=args.stream,
+            workers=args.workers,
+            timeout=args.timeout,
+            progress=progress,
+        )
+    finally:
+        close()
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        note = f" ({result.dropped} left out: {result.reason})" if result.dropped else ""
+        print(f"{result.count} snapshots written{note}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
     from stillframe import testsrc
-    from stillframe._files import write_atomic
-    from stillframe.jpeg import encode_jpegs
+    from stillframe.sampling import Interval
+    from stillframe.snapshot import snapshot
 
     out = Path(args.out)
     video = testsrc.make_video(out / "demo.mp4", frames=300, size=(1280, 720), gop=60, bframes=2)
-    started = time.perf_counter()
-    with av.open(str(video)) as container:
-        frames = [f for i, f in enumerate(container.decode(video=0)) if i % 30 == 0]
-    jpegs = encode_jpegs(frames, quality=args.quality)
-    files = [str(write_atomic(out / f"{i + 1:05d}.jpg", data)) for i, data in enumerate(jpegs)]
-    print(
-        json.dumps(
-            {
-                "video": str(video),
-                "files": files,
-                "count": len(files),
-                "seconds": round(time.perf_counter() - started, 3),
-            },
-            indent=2,
-        )
-    )
+    result = snapshot(video, Interval(1.0), out / "{Count}.jpg", width=480, quality=args.quality)
+    print(json.dumps({"video": str(video), "count": result.count, "files": result.files, "stats": result.stats}, indent=2))
     return 0
 
 
@@ -45,6 +106,35 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stillframe", description="Exact still frames out of video, fast.")
     parser.add_argument("--version", action="version", version=f"stillframe {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+
+    probe = sub.add_parser("probe", help="describe a video as JSON")
+    probe.add_argument("source")
+    probe.add_argument("--stream", type=int, default=None)
+    probe.set_defaults(run=_probe)
+
+    snap = sub.add_parser("snapshot", help="write JPEG snapshots")
+    snap.add_argument("source")
+    snap.add_argument("-o", "--output", default="out/{Count}.jpg", help="file name; {Count} = 00001, 00002, ...")
+    snap.add_argument("--interval", type=float, help="seconds between snapshots")
+    snap.add_argument("--start", type=float, default=0.0, help="seconds from the start (with --interval)")
+    snap.add_argument("--count", type=int, help="at most this many (with --interval; --interval 0 spreads them)")
+    snap.add_argument("--dots", help="comma-separated times in seconds")
+    snap.add_argument("--quantity", type=int, help="this many, spread over the video")
+    snap.add_argument("--quantity-time", type=float, help="with --quantity: seconds apart")
+    snap.add_argument("--frame-type", choices=("normal", "intra"), default="normal")
+    snap.add_argument("--snap", choices=("displayed", "next"), default="displayed")
+    snap.add_argument("--tolerance", type=float, default=0.0, help="seconds a keyframe may stand in for the exact frame")
+    snap.add_argument("--width", type=int)
+    snap.add_argument("--height", type=int)
+    snap.add_argument("--max-length", type=int, help="longest side in pixels")
+    snap.add_argument("--aspect", choices=("keep", "16:9"), default="keep")
+    snap.add_argument("--quality", type=int, default=85)
+    snap.add_argument("--stream", type=int, default=None)
+    snap.add_argument("--workers", type=int, default=None)
+    snap.add_argument("--timeout", type=float, default=None)
+    snap.add_argument("--json", action="store_true", help="print the result as JSON")
+    snap.set_defaults(run=_snapshot)
+
     demo = sub.add_parser("demo", help="make a test video and snapshot it (nothing of yours needed)")
     demo.add_argument("out", nargs="?", default="stillframe-demo", help="output directory")
     demo.add_argument("--quality", type=int, default=85)

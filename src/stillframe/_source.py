@@ -1,0 +1,92 @@
+"""Opening inputs: paths, file objects and URLs, with PyAV's failures mapped onto
+the error tree."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+from typing import IO, Any, Union
+
+import av
+
+from stillframe.errors import (
+    InvalidParameter,
+    PermissionDenied,
+    ResourceContentBad,
+    ResourceNotFound,
+    StillframeError,
+    TransientNetworkError,
+)
+
+Source = Union[str, os.PathLike, IO[bytes]]
+
+
+
+def describe(source: Any) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return os.fspath(source)
+    return getattr(source, "name", None) or type(source).__name__
+
+
+def is_url(source: Any) -> bool:
+    return isinstance(source, str) and "://" in source and not source.startswith("file://")
+
+
+def reopenable(source: Any) -> bool:
+    """Whether each worker can open its own container on this source."""
+    return isinstance(source, (str, os.PathLike))
+
+
+def _target(source: Any) -> Any:
+    if isinstance(source, os.PathLike):
+        return os.fspath(source)
+    if isinstance(source, str) and source.startswith("file://"):
+        return source[len("file://") :]
+    return source
+
+
+def map_av_error(exc: BaseException, source: Any) -> StillframeError:
+    """The stillframe error for a failure PyAV raised while reading `source`."""
+    name = describe(source)
+    if isinstance(exc, StillframeError):
+        return exc
+    if isinstance(exc, (FileNotFoundError, IsADirectoryError)) or getattr(exc, "errno", None) == errno.ENOENT:
+        return ResourceNotFound(f"{name}: no such file")
+    if isinstance(exc, PermissionError):
+        return PermissionDenied(f"{name}: permission denied")
+    text = str(exc)
+    if is_url(source):
+        if "404" in text or "Not Found" in text:
+            return ResourceNotFound(f"{name}: not found ({text})")
+        if "403" in text or "401" in text:
+            return PermissionDenied(f"{name}: access refused ({text})")
+        if isinstance(exc, (ConnectionError, TimeoutError, OSError)):
+            return TransientNetworkError(f"{name}: {text}")
+    if isinstance(exc, (av.error.InvalidDataError, av.error.EOFError, av.error.ValueError)):
+        return ResourceContentBad(f"{name}: not a readable media file ({text})")
+    if isinstance(exc, (av.error.FFmpegError, OSError)):
+        return ResourceContentBad(f"{name}: {text}")
+    return ResourceContentBad(f"{name}: {type(exc).__name__}: {text}")
+
+
+def open_input(source: Source, *, timeout: float | None = None) -> av.container.InputContainer:
+    """Open `source` for reading, raising only stillframe errors."""
+    if source is None:
+        raise InvalidParameter("no source given")
+    target = _target(source)
+    if isinstance(target, str) and not is_url(target):
+        path = Path(target)
+        if not path.exists():
+            raise ResourceNotFound(f"{target}: no such file")
+        if path.is_dir():
+            raise ResourceContentBad(f"{target}: is a directory, not a media file")
+        if path.stat().st_size == 0:
+            raise ResourceContentBad(f"{target}: the file is empty")
+    options = {}
+    if isinstance(target, str) and target.startswith(("http://", "https://")):
+        options = {"reconnect": "1", "reconnect_streamed": "1", "rw_timeout": str(int((timeout or 30) * 1e6))}
+    try:
+        return av.open(target, "r", options=options, timeout=timeout or (30 if is_url(target) else None))
+    except Exception as exc:  # PyAV raises a wide family; map every one
+        raise map_av_error(exc, source) from exc

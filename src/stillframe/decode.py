@@ -1,0 +1,168 @@
+"""Running a decode plan: seek to each group's keyframe, feed packets, skip the
+non-reference frames that are not targets, and check every pts that comes out."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import av
+
+from stillframe._index import PacketIndex
+from stillframe.errors import ResourceContentBad, SnapshotTimeOut
+from stillframe.plan import Group
+
+# Packets fed past the last target before giving up on it: more than any decoder's
+# reorder delay (H.264/HEVC allow 16).
+_REORDER_SLACK = 32
+_SEEK_TRIES = 3
+
+
+@dataclass
+class DecodeStats:
+    packets: int = 0  # sent to the decoder
+    decoded: int = 0  # frames the decoder produced
+    skipped: int = 0  # packets sent with skipping on that produced no frame
+    seeks: int = 0
+    errors: int = 0  # packets the decoder rejected
+
+    def add(self, other: DecodeStats) -> None:
+        for name in ("packets", "decoded", "skipped", "seeks", "errors"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+@dataclass
+class GroupResult:
+    frames: dict[int, av.VideoFrame] = field(default_factory=dict)  # target decode index -> frame
+    missing: list[int] = field(default_factory=list)
+    stats: DecodeStats = field(default_factory=DecodeStats)
+
+
+def configure(stream: av.video.stream.VideoStream, threads: int) -> None:
+    """Decoder threading: frame threads only when this decoder has cores to itself."""
+    cc = stream.codec_context
+    if threads > 1:
+        cc.thread_count = threads
+        cc.thread_type = "AUTO"
+    else:
+        cc.thread_count = 1
+        cc.thread_type = "SLICE"
+
+
+class GroupDecoder:
+    """Decodes groups on one open container."""
+
+    def __init__(
+        self,
+        container: av.container.InputContainer,
+        stream: av.video.stream.VideoStream,
+        index: PacketIndex,
+        deadline: float | None = None,
+    ) -> None:
+        self.container = container
+        self.stream = stream
+        self.cc = stream.codec_context
+        self.index = index
+        self.deadline = deadline
+
+    def _check_deadline(self) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise SnapshotTimeOut("the snapshot ran past its time limit")
+
+    def _seek(self, pts: int, stats: DecodeStats) -> None:
+        self.container.seek(pts, stream=self.stream, backward=True, any_frame=False)
+        self.cc.flush_buffers()
+        stats.seeks += 1
+
+    def run(self, group: Group, convert: Callable[[av.VideoFrame], av.VideoFrame]) -> GroupResult:
+        idx = self.index
+        result = GroupResult()
+        want = {int(idx.pts[d]): d for d in group.targets}
+        key_pts = int(idx.pts[group.key])
+        last_dts = max(int(idx.dts[d]) for d in group.targets)
+        seek_pts = key_pts
+        for attempt in range(_SEEK_TRIES + 1):
+            self._seek(seek_pts if attempt < _SEEK_TRIES else idx.start_pts - 1, result.stats)
+            if self._feed(group, want, key_pts, last_dts, convert, result):
+                break
+            # The demuxer landed after the keyframe: ask for an earlier point.
+            seek_pts -= max(1, int(1 / float(idx.time_base)))
+        result.missing = sorted(want.values())
+        return result
+
+    def _feed(
+        self,
+        group: Group,
+        want: dict[int, int],
+        key_pts: int,
+        last_dts: int,
+        convert: Callable[[av.VideoFrame], av.VideoFrame],
+        result: GroupResult,
+    ) -> bool:
+        """Feed packets from the current position; False if the seek landed past
+        the group's keyframe (nothing decoded then)."""
+        cc = self.cc
+        intra = group.intra
+        cc.skip_frame = "NONKEY" if intra else "DEFAULT"
+        first = True
+        past = 0
+        for packet in self.container.demux(self.stream):
+            self._check_deadline()
+            if packet.size == 0:
+                break  # end of file: drain below
+            pts = packet.pts if packet.pts is not None else packet.dts
+            if first:
+                first = False
+                if pts is not None and pts > key_pts:
+                    return False  # the seek went past the keyframe: nothing sent yet
+            if intra:
+                if not packet.is_keyframe or pts != key_pts:
+                    continue
+            else:
+                cc.skip_frame = "DEFAULT" if pts in want else "NONREF"
+            self._decode(packet, want, convert, result)
+            if not want:
+                break
+            if intra:
+                self._decode(None, want, convert, result)
+                cc.flush_buffers()
+                break
+            if packet.dts is not None and packet.dts > last_dts:
+                past += 1
+                if past > _REORDER_SLACK:
+                    break
+        if want and not intra:
+            cc.skip_frame = "DEFAULT"
+            self._decode(None, want, convert, result)
+            cc.flush_buffers()
+        return True
+
+    def _decode(
+        self,
+        packet: av.Packet | None,
+        want: dict[int, int],
+        convert: Callable[[av.VideoFrame], av.VideoFrame],
+        result: GroupResult,
+    ) -> None:
+        stats = result.stats
+        try:
+            frames = self.cc.decode(packet)
+        except av.error.FFmpegError:
+            stats.errors += 1
+            return
+        if packet is not None:
+            stats.packets += 1
+            if not frames and self.cc.skip_frame != "DEFAULT":
+                stats.skipped += 1
+        for frame in frames:
+            stats.decoded += 1
+            d = want.pop(frame.pts, None)
+            if d is not None:
+                result.frames[d] = convert(frame)
+
+
+def missing_error(index: PacketIndex, missing: list[int]) -> ResourceContentBad:
+    times = ", ".join(f"{index.seconds(index.pts[d]):.3f}" for d in missing[:5])
+    more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+    return ResourceContentBad(f"the frames at {times} s{more} could not be decoded (damaged or cut-off data)")

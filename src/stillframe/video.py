@@ -1,0 +1,371 @@
+"""Opening a video: probe(), open() and the Video object that returns exact frames."""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import av
+
+from stillframe import _source
+from stillframe._index import PacketIndex, build_index
+from stillframe._native import cpu_count
+from stillframe.decode import DecodeStats, GroupDecoder, GroupResult, configure, missing_error
+from stillframe.errors import InvalidParameter, ResourceContentBad, StillframeError
+from stillframe.frame import Frame
+from stillframe.geometry import OutputGeometry, plan_geometry, scale
+from stillframe.plan import Group, Pick, check_choices, group_targets, pick_frames
+
+__all__ = ["Video", "VideoInfo", "open", "probe"]
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video is, read from a packet index rather than trusted from the header.
+
+    Times are seconds; `duration` runs from the stream's start (`start_time`, an
+    absolute timestamp) to the end of its last frame. `width`/`height` are the
+    displayed size (rotation applied); `rotation` is the counter-clockwise turn, in
+    degrees, that display applies to the stored picture (FFmpeg's display-matrix
+    convention); `keyframe_times` are seconds from the start.
+    """
+
+    duration: float
+    width: int
+    height: int
+    rotation: int
+    fps: float
+    codec: str
+    pixel_format: str
+    frame_count: int
+    start_time: float
+    keyframe_times: list[float]
+    stream_index: int
+    coded_width: int
+    coded_height: int
+    bit_depth: int
+    full_range: bool
+    header_duration: float | None = None  # what the container claims, when it does
+    truncated: bool = False  # the data ends well before the header says it should
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _pick_stream(container: av.container.InputContainer, stream: int | None, name: str):
+    videos = list(container.streams.video)
+    if not videos:
+        raise ResourceContentBad(f"{name}: has no video stream")
+    if stream is None:
+        try:
+            return container.streams.best("video")
+        except Exception:  # an old PyAV without best(): first video stream
+            return videos[0]
+    for s in videos:
+        if s.index == stream:
+            return s
+    raise InvalidParameter(f"{name}: stream {stream} is not a video stream (video streams: {[s.index for s in videos]})")
+
+
+def _first_frame(container, stream, name: str) -> av.VideoFrame:
+    try:
+        for frame in container.decode(stream):
+            return frame
+    except av.error.FFmpegError as exc:
+        raise ResourceContentBad(f"{name}: the video does not decode ({exc})") from exc
+    raise ResourceContentBad(f"{name}: no frame of the video stream decodes")
+
+
+def _info(container, stream, index: PacketIndex, first: av.VideoFrame) -> VideoInfo:
+    rotation = int(round((getattr(first, "rotation", 0) or 0) / 90.0)) * 90 % 360
+    w, h = first.width, first.height
+    tb = float(index.time_base)
+    duration = (index.end_pts() - index.start_pts) * tb
+    header = None
+    if stream.duration:
+        header = stream.duration * tb
+    elif container.duration:
+        header = container.duration / 1e6
+    # A header a tenth longer than the packets that exist means the file was cut off.
+    truncated = header is not None and header > duration * 1.1 + 0.5
+    keys = index.pts[index.key]
+    fmt = first.format
+    depth = max((c.bits for c in fmt.components), default=8) if fmt.components else 8
+    return VideoInfo(
+        duration=duration,
+        width=h if rotation % 180 else w,
+        height=w if rotation % 180 else h,
+        rotation=rotation,
+        fps=float(stream.average_rate) if stream.average_rate else (index.count / duration if duration else 0.0),
+        codec=stream.codec_context.name,
+        pixel_format=fmt.name,
+        frame_count=index.count,
+        start_time=index.start_pts * tb,
+        keyframe_times=sorted(float(x) for x in index.seconds(keys)),
+        stream_index=stream.index,
+        coded_width=w,
+        coded_height=h,
+        bit_depth=depth,
+        full_range=fmt.name.startswith("yuvj") or first.color_range == 2,
+        header_duration=header,
+        truncated=bool(truncated),
+    )
+
+
+def probe(source: _source.Source, stream: int | None = None) -> VideoInfo:
+    """Describe a video (see VideoInfo). Demuxes the stream once; decodes one frame."""
+    with open(source, stream=stream) as video:
+        return video.info
+
+
+@dataclass
+class Stats:
+    frames_decoded: int = 0
+    packets_sent: int = 0
+    packets_skipped: int = 0
+    seeks: int = 0
+    decode_errors: int = 0
+    seconds: float = 0.0
+    workers: int = 1
+
+    def add(self, d: DecodeStats) -> None:
+        self.frames_decoded += d.decoded
+        self.packets_sent += d.packets
+        self.packets_skipped += d.skipped
+        self.seeks += d.seeks
+        self.decode_errors += d.errors
+
+
+class Video:
+    """An open video. Use as a context manager, or call close()."""
+
+    def __init__(
+        self,
+        source: _source.Source,
+        stream: int | None = None,
+        *,
+        workers: int | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        self._source = source
+        self._name = _source.describe(source)
+        self._container = _source.open_input(source, timeout=timeout)
+        try:
+            self._stream = _pick_stream(self._container, stream, self._name)
+            try:
+                self.index = build_index(self._container, self._stream)
+            except av.error.FFmpegError as exc:
+                raise ResourceContentBad(f"{self._name}: the stream cannot be read ({exc})") from exc
+            if self.index.count == 0:
+                raise ResourceContentBad(f"{self._name}: the video stream holds no frames")
+            self._container.seek(self.index.start_pts, stream=self._stream, backward=True)
+            first = _first_frame(self._container, self._stream, self._name)
+            self.info = _info(self._container, self._stream, self.index, first)
+        except BaseException:
+            self._container.close()
+            raise
+        cores = cpu_count()
+        self.workers = max(1, workers if workers is not None else cores)
+        if not _source.reopenable(source):
+            self.workers = 1  # one file object, one reader
+        self.stats = Stats(workers=self.workers)
+        self._local = threading.local()
+        self._containers: list[Any] = []
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._threads_per_decoder = max(1, cores // self.workers)
+
+    # -- life cycle ------------------------------------------------------------------
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        for c in [self._container, *self._containers]:
+            try:
+                c.close()
+            except Exception:
+                pass
+        self._containers.clear()
+
+    def __enter__(self) -> Video:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- frames ------------------------------------------------------------------------
+
+    def geometry(
+        self,
+        width: int | None = None,
+        height: int | None = None,
+        max_length: int | None = None,
+        aspect_ratio: str = "keep",
+    ) -> OutputGeometry:
+        i = self.info
+        return plan_geometry(
+            i.width, i.height, i.rotation, width=width, height=height, max_length=max_length, aspect_ratio=aspect_ratio
+        )
+
+    def check_times(self, times: Iterable[float]) -> list[float]:
+        out = []
+        for t in times:
+            try:
+                x = float(t)
+            except (TypeError, ValueError):
+                raise InvalidParameter(f"time {t!r} is not a number") from None
+            if math.isnan(x) or x < 0 or math.isinf(x):
+                raise InvalidParameter(f"time {t!r} must be a number of seconds >= 0")
+            if x >= self.info.duration:
+                header = self.info.header_duration
+                if self.info.truncated and header is not None and x < header:
+                    raise ResourceContentBad(
+                        f"{self._name}: time {x:.3f} s is past where the data ends ({self.info.duration:.3f} s); "
+                        f"the header says {header:.3f} s, so the file is cut off"
+                    )
+                raise InvalidParameter(f"time {x:.3f} s is at or past the end of the video ({self.info.duration:.3f} s)")
+            out.append(x)
+        return out
+
+    def frames_at(self, times: Sequence[float], **options: Any) -> list[Frame]:
+        """One Frame per requested time, in the order asked (repeated times are
+        decoded once). Options: frame_type ("normal" | "intra"), snap ("displayed" |
+        "next"), tolerance (seconds), width, height, max_length, aspect_ratio.
+        Raises InvalidParameter for negative, NaN or past-the-end times."""
+        picks, frames = self._run(times, **options)
+        return [frames[p.request] for p in picks]
+
+    def iter_frames_at(self, times: Sequence[float], **options: Any) -> Iterator[Frame]:
+        """The same frames, yielded in time order as they are decoded; memory stays
+        bounded by the workers' window, not by how many times are asked."""
+        yield from self._stream_frames(times, **options)
+
+    def _run(self, times: Sequence[float], **options: Any) -> tuple[list[Pick], dict[int, Frame]]:
+        frames: dict[int, Frame] = {}
+        picks: list[Pick] = []
+        for pick, frame in self._stream_frames(times, _picks_out=picks, **options):
+            frames[pick.request] = frame
+        return picks, frames
+
+    def _stream_frames(
+        self,
+        times: Sequence[float],
+        *,
+        frame_type: str = "normal",
+        snap: str = "displayed",
+        tolerance: float = 0.0,
+        width: int | None = None,
+        height: int | None = None,
+        max_length: int | None = None,
+        aspect_ratio: str = "keep",
+        deadline: float | None = None,
+        _picks_out: list[Pick] | None = None,
+    ) -> Iterator[Any]:
+        check_choices(frame_type, snap, tolerance)
+        checked = self.check_times(times)
+        geo = self.geometry(width, height, max_length, aspect_ratio)
+        picks = pick_frames(self.index, checked, frame_type=frame_type, snap=snap, tolerance=tolerance)
+        groups = group_targets(self.index, picks)
+        by_target: dict[int, list[Pick]] = {}
+        for p in picks:
+            by_target.setdefault(p.target, []).append(p)
+        emit_pairs = _picks_out is not None
+        if emit_pairs:
+            _picks_out.extend(picks)
+        started = time.perf_counter()
+        try:
+            for group, result in self._decode_groups(groups, geo, deadline):
+                self.stats.add(result.stats)
+                if result.missing:
+                    raise missing_error(self.index, result.missing)
+                for d in group.targets:
+                    for pick in sorted(by_target.get(d, []), key=lambda p: p.time):
+                        frame = self._frame(pick, result.frames[d], geo)
+                        yield (pick, frame) if emit_pairs else frame
+        finally:
+            self.stats.seconds += time.perf_counter() - started
+
+    def _frame(self, pick: Pick, picture: av.VideoFrame, geo: OutputGeometry) -> Frame:
+        idx = self.index
+        return Frame(
+            requested_time=pick.time,
+            time=float(idx.seconds(idx.pts[pick.target])),
+            pts=int(idx.pts[pick.target]),
+            is_keyframe=bool(idx.key[pick.target]),
+            rule=pick.rule,
+            decoder=self._stream.codec_context.name,
+            _picture=picture,
+            _geometry=geo,
+        )
+
+    # -- workers -----------------------------------------------------------------------
+
+    def _decoder(self, deadline: float | None) -> GroupDecoder:
+        dec = getattr(self._local, "decoder", None)
+        if dec is None:
+            if _source.reopenable(self._source):
+                container = _source.open_input(self._source)
+                with self._lock:
+                    self._containers.append(container)
+                stream = container.streams[self._stream.index]
+            else:
+                container, stream = self._container, self._stream
+            configure(stream, self._threads_per_decoder)
+            dec = GroupDecoder(container, stream, self.index)
+            self._local.decoder = dec
+        dec.deadline = deadline
+        return dec
+
+    def _decode_groups(
+        self, groups: list[Group], geo: OutputGeometry, deadline: float | None
+    ) -> Iterator[tuple[Group, GroupResult]]:
+        workers = min(self.workers, len(groups))
+
+        def convert(frame: av.VideoFrame) -> av.VideoFrame:
+            return scale(frame, geo)
+
+        def work(group: Group) -> GroupResult:
+            return self._decoder(deadline).run(group, convert)
+
+        if workers <= 1:
+            for g in groups:
+                yield g, work(g)
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="stillframe-decode")
+        # In time order, with a bounded window of groups in flight. PyAV releases
+        # the GIL while it demuxes, decodes and scales, so threads run in parallel.
+        pending: deque[tuple[Group, Future[GroupResult]]] = deque()
+        it = iter(groups)
+        try:
+            for g in it:
+                pending.append((g, self._pool.submit(work, g)))
+                if len(pending) >= 2 * workers:
+                    break
+            while pending:
+                g, fut = pending.popleft()
+                nxt = next(it, None)
+                if nxt is not None:
+                    pending.append((nxt, self._pool.submit(work, nxt)))
+                yield g, fut.result()
+        finally:
+            for _, fut in pending:
+                fut.cancel()
+            for _, fut in pending:
+                if not fut.cancelled():
+                    fut.exception()  # let running groups finish before the caller moves on
+
+
+def open(source: _source.Source, stream: int | None = None, **options: Any) -> Video:  # noqa: A001
+    """Open `source` (a path, a pathlib.Path, a binary file object, or a URL PyAV
+    opens) and index its video stream (`stream=None`: the best one). Options:
+    workers (parallel decoders; default every CPU), timeout (seconds, network)."""
+    return Video(source, stream, **options)
