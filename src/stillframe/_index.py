@@ -19,6 +19,7 @@ class PacketIndex:
     """Packets of one stream in decode order (arrays of equal length)."""
 
     pts: np.ndarray  # int64, stream time base
+    shown: np.ndarray  # bool: False for packets before an edit list's start
     dts: np.ndarray  # int64
     key: np.ndarray  # bool
     size: np.ndarray  # int64 bytes
@@ -28,11 +29,13 @@ class PacketIndex:
 
     @property
     def count(self) -> int:
-        return int(self.pts.size)
+        """Frames shown."""
+        return int(self.shown.sum())
 
     def presentation_order(self) -> np.ndarray:
-        """Decode indices sorted by pts."""
-        return np.argsort(self.pts, kind="stable")
+        """Decode indices of the shown frames, sorted by pts."""
+        shown = np.flatnonzero(self.shown)
+        return shown[np.argsort(self.pts[shown], kind="stable")]
 
     def seconds(self, pts: int | np.ndarray) -> float | np.ndarray:
         """Seconds from the stream's start."""
@@ -44,16 +47,17 @@ class PacketIndex:
         last = order[-1]
         step = int(self.duration[last])
         if step <= 0:
-            step = int(np.median(np.diff(self.pts[order]))) if self.count > 1 else 0
+            step = int(np.median(np.diff(self.pts[order]))) if order.size > 1 else 0
         return int(self.pts[last]) + max(step, 0)
 
 
 def build_index(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> PacketIndex:
     """Demux `stream` from its start. Packets the demuxer marks discard (before an
-    edit list's start) are left out of the timeline; their data still decodes."""
-    pts, dts, key, size, dur = [], [], [], [], []
+    edit list's start) are kept, since later frames may need them decoded, but are
+    not shown."""
+    pts, dts, key, size, dur, shown = [], [], [], [], [], []
     for packet in container.demux(stream):
-        if packet.size == 0 or packet.is_discard:
+        if packet.size == 0:
             continue
         p = packet.pts if packet.pts is not None else packet.dts
         if p is None:
@@ -63,13 +67,22 @@ def build_index(container: av.container.InputContainer, stream: av.video.stream.
         key.append(packet.is_keyframe)
         size.append(packet.size)
         dur.append(packet.duration or 0)
+        shown.append(not packet.is_discard)
     arr = np.asarray(pts, dtype=np.int64)
+    visible = np.asarray(shown, dtype=bool)
     return PacketIndex(
         pts=arr,
+        shown=visible,
         dts=np.asarray(dts, dtype=np.int64),
         key=np.asarray(key, dtype=bool),
         size=np.asarray(size, dtype=np.int64),
         duration=np.asarray(dur, dtype=np.int64),
         time_base=stream.time_base,
-        start_pts=stream.start_time if stream.start_time is not None else int(arr.min()) if arr.size else 0,
+        start_pts=_start(stream, arr[visible]),
     )
+
+
+def _start(stream: av.video.stream.VideoStream, shown_pts: np.ndarray) -> int:
+    if stream.start_time is not None:
+        return int(stream.start_time)
+    return int(shown_pts.min()) if shown_pts.size else 0

@@ -63,7 +63,7 @@ def map_av_error(exc: BaseException, source: Any) -> StillframeError:
             return PermissionDenied(f"{name}: access refused ({text})")
         if isinstance(exc, (ConnectionError, TimeoutError, OSError)):
             return TransientNetworkError(f"{name}: {text}")
-    if isinstance(exc, (av.error.InvalidDataError, av.error.EOFError, av.error.ValueError)):
+    if isinstance(exc, (av.error.InvalidDataError, av.error.EOFError)):
         return ResourceContentBad(f"{name}: not a readable media file ({text})")
     if isinstance(exc, (av.error.FFmpegError, OSError)):
         return ResourceContentBad(f"{name}: {text}")
@@ -84,9 +84,15 @@ def open_input(source: Source, *, timeout: float | None = None) -> av.container.
         if path.stat().st_size == 0:
             raise ResourceContentBad(f"{target}: the file is empty")
     options = {}
-    if isinstance(target, str) and target.startswith(("http://", "https://")):
-        options = {"reconnect": "1", "reconnect_streamed": "1", "rw_timeout": str(int((timeout or 30) * 1e6))}
+    io_timeout = None
+    if is_url(target):
+        # Network reads get a time limit; local files are bounded by their size.
+        io_timeout = min(timeout, 30.0) if timeout else 30.0
+        if target.startswith(("http://", "https://")):
+            options = {"reconnect": "1", "reconnect_streamed": "1"}
     try:
-        return av.open(target, "r", options=options, timeout=timeout or (30 if is_url(target) else None))
+        return av.open(target, "r", options=options, timeout=io_timeout)
+    except av.error.ExitError as exc:
+        raise TransientNetworkError(f"{describe(source)}: no answer within {io_timeout} s") from exc
     except Exception as exc:  # PyAV raises a wide family; map every one
         raise map_av_error(exc, source) from exc

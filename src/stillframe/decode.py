@@ -42,6 +42,8 @@ class GroupResult:
 def configure(stream: av.video.stream.VideoStream, threads: int) -> None:
     """Decoder threading: frame threads only when this decoder has cores to itself."""
     cc = stream.codec_context
+    if cc.is_open:
+        return  # already decoding (the container that was probed): keep its setting
     if threads > 1:
         cc.thread_count = threads
         cc.thread_type = "AUTO"
@@ -80,11 +82,12 @@ class GroupDecoder:
         result = GroupResult()
         want = {int(idx.pts[d]): d for d in group.targets}
         key_pts = int(idx.pts[group.key])
+        key_dts = int(idx.dts[group.key])
         last_dts = max(int(idx.dts[d]) for d in group.targets)
         seek_pts = key_pts
         for attempt in range(_SEEK_TRIES + 1):
             self._seek(seek_pts if attempt < _SEEK_TRIES else idx.start_pts - 1, result.stats)
-            if self._feed(group, want, key_pts, last_dts, convert, result):
+            if self._feed(group, want, key_pts, key_dts, last_dts, convert, result):
                 break
             # The demuxer landed after the keyframe: ask for an earlier point.
             seek_pts -= max(1, int(1 / float(idx.time_base)))
@@ -96,6 +99,7 @@ class GroupDecoder:
         group: Group,
         want: dict[int, int],
         key_pts: int,
+        key_dts: int,
         last_dts: int,
         convert: Callable[[av.VideoFrame], av.VideoFrame],
         result: GroupResult,
@@ -114,7 +118,8 @@ class GroupDecoder:
             pts = packet.pts if packet.pts is not None else packet.dts
             if first:
                 first = False
-                if pts is not None and pts > key_pts:
+                dts = packet.dts if packet.dts is not None else pts
+                if dts is not None and dts > key_dts:
                     return False  # the seek went past the keyframe: nothing sent yet
             if intra:
                 if not packet.is_keyframe or pts != key_pts:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import av
@@ -13,7 +14,7 @@ MAX_SIDE = 65500  # libjpeg's limit
 
 
 def _even(v: float) -> int:
-    return max(2, int(round(v / 2.0)) * 2)
+    return max(2, int(math.floor(v / 2.0 + 0.5)) * 2)
 
 
 @dataclass(frozen=True)

@@ -106,12 +106,16 @@ def make_video(
     options: dict[str, str] | None = None,
     container_options: dict[str, str] | None = None,
     format: str | None = None,
+    start: float = 0.0,
+    rotation: int | None = None,
 ) -> Path:
     """Encode `frames` pattern frames to `path` and return it.
 
     `fps` is a rate, or a list of (rate, frames) segments for variable frame rate.
     `gop` is the keyframe interval, `bframes` the B-frame count; `options` go to the
-    encoder, `container_options` to the muxer. Written to a temporary name first.
+    encoder, `container_options` to the muxer; `start` offsets every timestamp (seconds);
+    `rotation` stores a display matrix (counter-clockwise degrees, PyAV's convention).
+    Written to a temporary name first.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -125,6 +129,9 @@ def make_video(
         stream = out.add_stream(codec, rate=Fraction(1, 1) / first)
         stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
         stream.time_base = time_base
+        if not isinstance(fps, (int, float, Fraction)):
+            # Variable rate: the encoder must see the fine time base, not 1/first rate.
+            stream.codec_context.time_base = time_base
         opts = dict(options or {})
         if gop is not None:
             stream.codec_context.gop_size = gop
@@ -139,7 +146,9 @@ def make_video(
         if codec in ("libx264", "libx265"):
             opts.setdefault("preset", "veryfast")
         stream.codec_context.options = opts
-        pts = Fraction(0)
+        if rotation:
+            stream.set_display_rotation(rotation)
+        pts = Fraction(start).limit_denominator(90000)
         for i in range(frames):
             frame = pattern_frame(i, width, height)
             if pix_fmt != "yuv420p":

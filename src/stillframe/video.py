@@ -95,7 +95,7 @@ def _info(container, stream, index: PacketIndex, first: av.VideoFrame) -> VideoI
         header = container.duration / 1e6
     # A header a tenth longer than the packets that exist means the file was cut off.
     truncated = header is not None and header > duration * 1.1 + 0.5
-    keys = index.pts[index.key]
+    keys = index.pts[index.key & index.shown]
     fmt = first.format
     depth = max((c.bits for c in fmt.components), default=8) if fmt.components else 8
     return VideoInfo(
