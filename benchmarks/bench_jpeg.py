@@ -53,9 +53,7 @@ def run(benchmark, frames, tool):
     else:
         rgb = [f.to_ndarray(format="rgb24") for f in frames]
         if tool == "simplejpeg-rgb":
-            out = benchmark(
-                lambda: [simplejpeg.encode_jpeg(a, quality=QUALITY, colorsubsampling="420") for a in rgb]
-            )
+            out = benchmark(lambda: [simplejpeg.encode_jpeg(a, quality=QUALITY, colorsubsampling="420") for a in rgb])
         else:
             out = benchmark(lambda: [pillow_encode(a) for a in rgb])
     assert len(out) == len(frames)

@@ -25,7 +25,9 @@ CLIPS = {
     "vp9-altref.webm": dict(frames=90, codec="libvpx-vp9", options=VP9),
     "gop600-60fps.mp4": dict(frames=700, fps=60, gop=600, bframes=3, size=(128, 96)),
     "mpeg2.ts": dict(frames=90, codec="mpeg2video", gop=15, bframes=2),
-    "hevc-10bit.mkv": dict(frames=60, codec="libx265", pix_fmt="yuv420p10le", options={"x265-params": X265.format(g=20)}),
+    "hevc-10bit.mkv": dict(
+        frames=60, codec="libx265", pix_fmt="yuv420p10le", options={"x265-params": X265.format(g=20)}
+    ),
 }
 
 
@@ -106,7 +108,9 @@ def same_picture(ours: np.ndarray, theirs: np.ndarray, rotation: int, exact: boo
         return False
     if exact:
         return bool(np.array_equal(ours, theirs))
-    return float(np.abs(ours.astype(int) - theirs).mean()) < 1.5 and testsrc.read_index(ours) == testsrc.read_index(theirs)
+    return float(np.abs(ours.astype(int) - theirs).mean()) < 1.5 and testsrc.read_index(ours) == testsrc.read_index(
+        theirs
+    )
 
 
 ALL = [*CLIPS, "edit-list.mp4"]

@@ -31,7 +31,11 @@ def mad(a: np.ndarray, b: np.ndarray) -> float:
 def smooth_rgb(height: int, width: int) -> np.ndarray:
     yy, xx = np.mgrid[0:height, 0:width]
     return np.stack(
-        [xx * 255 // max(width - 1, 1), yy * 255 // max(height - 1, 1), (xx + yy) * 127 // max(width + height - 2, 1) + 64],
+        [
+            xx * 255 // max(width - 1, 1),
+            yy * 255 // max(height - 1, 1),
+            (xx + yy) * 127 // max(width + height - 2, 1) + 64,
+        ],
         axis=-1,
     ).astype(np.uint8)
 
@@ -75,9 +79,7 @@ def test_limited_range_is_expanded_not_passed_through():
     assert abs(full[:, :24].mean() - 16) < 3  # full range passes through
 
 
-@pytest.mark.parametrize(
-    "name", ["nasa_13013.mp4", "bt709_full_range.mp4", "av1_video.mkv", "h265_video.mp4"]
-)
+@pytest.mark.parametrize("name", ["nasa_13013.mp4", "bt709_full_range.mp4", "av1_video.mkv", "h265_video.mp4"])
 def test_real_media_colours(name):
     with av.open(str(media(name))) as container:
         frame = next(container.decode(container.streams.video[-1 if name.startswith("nasa") else 0]))

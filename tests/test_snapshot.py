@@ -164,3 +164,23 @@ def test_file_object_source(clip, tmp_path):
     data = io.BytesIO(clip.read_bytes())
     result = sf.snapshot(data, [3.0], tmp_path / "f.jpg")
     assert testsrc.read_index(read(result.files[0])) == 90
+
+
+@pytest.mark.parametrize(
+    "kind", ["ten-bit", "full-range"], ids=["10-bit HEVC", "full-range BT.709"]
+)
+def test_ten_bit_and_full_range_make_correct_jpegs(clips, tmp_path, kind):
+    if kind == "ten-bit":
+        path = clips("ten.mkv", frames=3, size=(320, 240), codec="libx265", pix_fmt="yuv420p10le")
+    else:
+        from .conftest import media
+
+        path = media("bt709_full_range.mp4")
+    out = sf.snapshot(path, [0.0], tmp_path / "c.jpg", quality=95).files[0]
+    import av
+
+    with av.open(str(path)) as c:
+        ref = next(c.decode(video=0)).to_ndarray(format="rgb24").astype(int)
+    got = np.asarray(Image.open(out).convert("RGB")).astype(int)
+    assert got.shape == ref.shape
+    assert np.abs(got - ref).mean() < 3

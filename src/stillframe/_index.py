@@ -77,7 +77,7 @@ def build_index(container: av.container.InputContainer, stream: av.video.stream.
         key=np.asarray(key, dtype=bool),
         size=np.asarray(size, dtype=np.int64),
         duration=np.asarray(dur, dtype=np.int64),
-        time_base=stream.time_base,
+        time_base=stream.time_base or Fraction(1, 90000),
         start_pts=_start(stream, arr[visible]),
     )
 

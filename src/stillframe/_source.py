@@ -22,7 +22,6 @@ from stillframe.errors import (
 Source = Union[str, os.PathLike, IO[bytes]]
 
 
-
 def describe(source: Any) -> str:
     if isinstance(source, (str, os.PathLike)):
         return os.fspath(source)

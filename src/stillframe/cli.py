@@ -20,6 +20,7 @@ def _progress(enabled: bool) -> tuple[Callable[[int, int], None] | None, Callabl
     try:
         from tqdm import tqdm
     except ImportError:
+
         def text(done: int, total: int) -> None:
             print(f"\rsnapshots {done}/{total}", end="" if done < total else "\n", file=sys.stderr, flush=True)
 
@@ -98,7 +99,9 @@ def _demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     video = testsrc.make_video(out / "demo.mp4", frames=300, size=(1280, 720), gop=60, bframes=2)
     result = snapshot(video, Interval(1.0), out / "{Count}.jpg", width=480, quality=args.quality)
-    print(json.dumps({"video": str(video), "count": result.count, "files": result.files, "stats": result.stats}, indent=2))
+    print(
+        json.dumps({"video": str(video), "count": result.count, "files": result.files, "stats": result.stats}, indent=2)
+    )
     return 0
 
 
@@ -123,7 +126,9 @@ def _parser() -> argparse.ArgumentParser:
     snap.add_argument("--quantity-time", type=float, help="with --quantity: seconds apart")
     snap.add_argument("--frame-type", choices=("normal", "intra"), default="normal")
     snap.add_argument("--snap", choices=("displayed", "next"), default="displayed")
-    snap.add_argument("--tolerance", type=float, default=0.0, help="seconds a keyframe may stand in for the exact frame")
+    snap.add_argument(
+        "--tolerance", type=float, default=0.0, help="seconds a keyframe may stand in for the exact frame"
+    )
     snap.add_argument("--width", type=int)
     snap.add_argument("--height", type=int)
     snap.add_argument("--max-length", type=int, help="longest side in pixels")

@@ -162,7 +162,7 @@ class GroupDecoder:
                 stats.skipped += 1
         for frame in frames:
             stats.decoded += 1
-            d = want.pop(frame.pts, None)
+            d = want.pop(frame.pts, None) if frame.pts is not None else None
             if d is not None:
                 result.frames[d] = convert(frame)
 

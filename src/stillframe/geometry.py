@@ -105,7 +105,7 @@ def frame_planes(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray, np.ndarr
     ch, cw = (h + 1) // 2, (w + 1) // 2
     out = []
     for plane, rows, cols in zip(frame.planes, (h, ch, ch), (w, cw, cw)):
-        flat = np.frombuffer(plane, np.uint8)
+        flat = np.frombuffer(memoryview(plane), np.uint8)
         out.append(flat[: rows * plane.line_size].reshape(rows, plane.line_size)[:, :cols])
     return out[0], out[1], out[2]
 

@@ -43,7 +43,7 @@ Encodable = Union[av.VideoFrame, np.ndarray, YUV420Planes, "_native.Image"]
 
 def _plane_array(plane: av.video.plane.VideoPlane, rows: int) -> np.ndarray:
     """A zero-copy rows x line_size view of a PyAV plane (padding included)."""
-    flat = np.frombuffer(plane, dtype=np.uint8)
+    flat = np.frombuffer(memoryview(plane), dtype=np.uint8)
     return flat[: rows * plane.line_size].reshape(rows, plane.line_size)
 
 
@@ -112,12 +112,9 @@ def native_image(image: Encodable) -> _native.Image:
             return _native.Image.gray8(image)
         if image.ndim == 3 and image.shape[2] == 3:
             return _native.Image.rgb24(image)
-        raise InvalidParameter(
-            f"an image array must be H x W (gray) or H x W x 3 (RGB), not shape {image.shape}"
-        )
+        raise InvalidParameter(f"an image array must be H x W (gray) or H x W x 3 (RGB), not shape {image.shape}")
     raise InvalidParameter(
-        f"cannot encode a {type(image).__name__}: pass an av.VideoFrame, a uint8 ndarray "
-        "or YUV420Planes"
+        f"cannot encode a {type(image).__name__}: pass an av.VideoFrame, a uint8 ndarray or YUV420Planes"
     )
 
 
@@ -165,6 +162,4 @@ def encode_jpegs(
     """Encode a batch, one ``bytes`` per image in order, on ``threads`` native threads
     (0 = every CPU this process may use). The bytes do not depend on ``threads``."""
     imgs = [native_image(image) for image in images]
-    return _native.encode_batch(
-        imgs, quality, _subsampling(imgs, subsampling), optimize, threads, accurate_dct
-    )
+    return _native.encode_batch(imgs, quality, _subsampling(imgs, subsampling), optimize, threads, accurate_dct)

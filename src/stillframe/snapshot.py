@@ -142,7 +142,14 @@ def snapshot(
                 name = names[pick.request]
                 write_atomic(name, data)
                 records[pick.request] = Snapshot(
-                    pick.request + 1, pick.time, frame.time, frame.pts, frame.is_keyframe, frame.rule, frame.decoder, name
+                    pick.request + 1,
+                    pick.time,
+                    frame.time,
+                    frame.pts,
+                    frame.is_keyframe,
+                    frame.rule,
+                    frame.decoder,
+                    name,
                 )
             done += len(batch)
             batch.clear()

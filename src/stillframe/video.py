@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import math
-import os
 import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import av
+import numpy as np
 
 from stillframe import _source
 from stillframe._index import PacketIndex, build_index
 from stillframe._native import cpu_count
 from stillframe.decode import DecodeStats, GroupDecoder, GroupResult, configure, missing_error
-from stillframe.errors import InvalidParameter, ResourceContentBad, StillframeError
+from stillframe.errors import InvalidParameter, ResourceContentBad
 from stillframe.frame import Frame
 from stillframe.geometry import OutputGeometry, plan_geometry, scale
 from stillframe.plan import Group, Pick, check_choices, group_targets, pick_frames
@@ -71,7 +71,9 @@ def _pick_stream(container: av.container.InputContainer, stream: int | None, nam
     for s in videos:
         if s.index == stream:
             return s
-    raise InvalidParameter(f"{name}: stream {stream} is not a video stream (video streams: {[s.index for s in videos]})")
+    raise InvalidParameter(
+        f"{name}: stream {stream} is not a video stream (video streams: {[s.index for s in videos]})"
+    )
 
 
 def _first_frame(container, stream, name: str) -> av.VideoFrame:
@@ -108,7 +110,7 @@ def _info(container, stream, index: PacketIndex, first: av.VideoFrame) -> VideoI
         pixel_format=fmt.name,
         frame_count=index.count,
         start_time=index.start_pts * tb,
-        keyframe_times=sorted(float(x) for x in index.seconds(keys)),
+        keyframe_times=sorted(float(x) for x in np.asarray(index.seconds(keys))),
         stream_index=stream.index,
         coded_width=w,
         coded_height=h,
@@ -231,7 +233,9 @@ class Video:
                         f"{self._name}: time {x:.3f} s is past where the data ends ({self.info.duration:.3f} s); "
                         f"the header says {header:.3f} s, so the file is cut off"
                     )
-                raise InvalidParameter(f"time {x:.3f} s is at or past the end of the video ({self.info.duration:.3f} s)")
+                raise InvalidParameter(
+                    f"time {x:.3f} s is at or past the end of the video ({self.info.duration:.3f} s)"
+                )
             out.append(x)
         return out
 
@@ -278,7 +282,7 @@ class Video:
         for p in picks:
             by_target.setdefault(p.target, []).append(p)
         emit_pairs = _picks_out is not None
-        if emit_pairs:
+        if _picks_out is not None:
             _picks_out.extend(picks)
         started = time.perf_counter()
         try:
