@@ -72,18 +72,17 @@ class Row:
         return f"{hits}/{len(self.expected)}"
 
 
-def measure(cmd: list[str], env: dict | None = None) -> Run:
-    started = time.perf_counter()
-    # close_fds=False lets CPython start the child with posix_spawn (vfork): a
-    # forked child would inherit this process's peak RSS in ru_maxrss.
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, close_fds=False)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - started
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{cmd[0]} failed ({proc.returncode}): {err[-800:]}")
-    return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+LAUNCH = Path(__file__).with_name("_launch.py")
+
+
+def measure(cmd: list[str]) -> Run:
+    """One process, started from a small launcher so its peak RSS is its own."""
+    with tempfile.NamedTemporaryFile(suffix=".json") as res:
+        proc = subprocess.run([sys.executable, str(LAUNCH), res.name, *cmd], stderr=subprocess.PIPE, check=False)
+        data = json.loads(Path(res.name).read_text() or "{}")
+    if proc.returncode != 0 or data.get("code") != 0:
+        raise RuntimeError(f"{cmd[0]} failed: {proc.stderr.decode(errors='replace')[-800:]}")
+    return Run(data["wall"], data["cpu"], data["rss_mb"])
 
 
 def measure_many(cmds: list[list[str]]) -> Run:

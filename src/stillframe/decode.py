@@ -126,19 +126,19 @@ class GroupDecoder:
                     continue
             else:
                 cc.skip_frame = "DEFAULT" if pts in want else "NONREF"
+            last = packet.dts is not None and packet.dts >= last_dts and pts in want
             self._decode(packet, want, convert, result)
             if not want:
                 break
-            if intra:
-                self._decode(None, want, convert, result)
-                cc.flush_buffers()
+            if intra or last:
+                # Every target is in the decoder now: drain it rather than feed more
+                # packets, which could be reference frames decoded for nothing.
                 break
             if packet.dts is not None and packet.dts > last_dts:
                 past += 1
                 if past > _REORDER_SLACK:
                     break
-        if want and not intra:
-            cc.skip_frame = "DEFAULT"
+        if want:
             self._decode(None, want, convert, result)
             cc.flush_buffers()
         return True

@@ -167,6 +167,7 @@ def snapshot(
                 max_length=max_length,
                 aspect_ratio=aspect_ratio,
                 deadline=deadline,
+                ordered=False,
                 _picks_out=picks,
             ):
                 batch.append(pair)

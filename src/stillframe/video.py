@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import queue
 import threading
 import time
 from collections import deque
@@ -158,6 +159,11 @@ class Video:
     ) -> None:
         self._source = source
         self._name = _source.describe(source)
+        cores = cpu_count()
+        self.workers = max(1, workers if workers is not None else cores)
+        if not _source.reopenable(source):
+            self.workers = 1  # one file object, one reader
+        self._threads_per_decoder = max(1, cores // self.workers)
         self._container = _source.open_input(source, timeout=timeout)
         try:
             self._stream = _pick_stream(self._container, stream, self._name)
@@ -168,21 +174,19 @@ class Video:
             if self.index.count == 0:
                 raise ResourceContentBad(f"{self._name}: the video stream holds no frames")
             self._container.seek(self.index.start_pts, stream=self._stream, backward=True)
+            configure(self._stream, self._threads_per_decoder)
             first = _first_frame(self._container, self._stream, self._name)
             self.info = _info(self._container, self._stream, self.index, first)
         except BaseException:
             self._container.close()
             raise
-        cores = cpu_count()
-        self.workers = max(1, workers if workers is not None else cores)
-        if not _source.reopenable(source):
-            self.workers = 1  # one file object, one reader
         self.stats = Stats(workers=self.workers)
-        self._local = threading.local()
-        self._containers: list[Any] = []
+        # Idle decoders, each on its own container; the probed one is the first.
+        self._idle: queue.SimpleQueue[GroupDecoder] = queue.SimpleQueue()
+        self._decoders = [GroupDecoder(self._container, self._stream, self.index)]
+        self._idle.put(self._decoders[0])
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
-        self._threads_per_decoder = max(1, cores // self.workers)
 
     # -- life cycle ------------------------------------------------------------------
 
@@ -190,12 +194,12 @@ class Video:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
-        for c in [self._container, *self._containers]:
+        for dec in self._decoders:
             try:
-                c.close()
+                dec.container.close()
             except Exception:
                 pass
-        self._containers.clear()
+        self._decoders.clear()
 
     def __enter__(self) -> Video:
         return self
@@ -255,7 +259,7 @@ class Video:
     def _run(self, times: Sequence[float], **options: Any) -> tuple[list[Pick], dict[int, Frame]]:
         frames: dict[int, Frame] = {}
         picks: list[Pick] = []
-        for pick, frame in self._stream_frames(times, _picks_out=picks, **options):
+        for pick, frame in self._stream_frames(times, _picks_out=picks, ordered=False, **options):
             frames[pick.request] = frame
         return picks, frames
 
@@ -271,6 +275,7 @@ class Video:
         max_length: int | None = None,
         aspect_ratio: str = "keep",
         deadline: float | None = None,
+        ordered: bool = True,
         _picks_out: list[Pick] | None = None,
     ) -> Iterator[Any]:
         check_choices(frame_type, snap, tolerance)
@@ -286,6 +291,9 @@ class Video:
             _picks_out.extend(picks)
         started = time.perf_counter()
         try:
+            if not ordered:
+                # Longest groups first, so no worker is left with a long one at the end.
+                groups.sort(key=lambda g: g.targets[-1] - g.key, reverse=True)
             for group, result in self._decode_groups(groups, geo, deadline):
                 self.stats.add(result.stats)
                 if result.missing:
@@ -312,21 +320,23 @@ class Video:
 
     # -- workers -----------------------------------------------------------------------
 
-    def _decoder(self, deadline: float | None) -> GroupDecoder:
-        dec = getattr(self._local, "decoder", None)
-        if dec is None:
-            if _source.reopenable(self._source):
+    def _acquire(self) -> GroupDecoder:
+        """An idle decoder, or a new one on a container of its own while fewer than
+        `workers` exist (a file object has only the one)."""
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            pass
+        with self._lock:
+            grow = len(self._decoders) < self.workers and _source.reopenable(self._source)
+            if grow:
                 container = _source.open_input(self._source)
-                with self._lock:
-                    self._containers.append(container)
                 stream = container.streams[self._stream.index]
-            else:
-                container, stream = self._container, self._stream
-            configure(stream, self._threads_per_decoder)
-            dec = GroupDecoder(container, stream, self.index)
-            self._local.decoder = dec
-        dec.deadline = deadline
-        return dec
+                configure(stream, self._threads_per_decoder)
+                dec = GroupDecoder(container, stream, self.index)
+                self._decoders.append(dec)
+                return dec
+        return self._idle.get()
 
     def _decode_groups(
         self, groups: list[Group], geo: OutputGeometry, deadline: float | None
@@ -337,7 +347,12 @@ class Video:
             return scale(frame, geo)
 
         def work(group: Group) -> GroupResult:
-            return self._decoder(deadline).run(group, convert)
+            dec = self._acquire()
+            try:
+                dec.deadline = deadline
+                return dec.run(group, convert)
+            finally:
+                self._idle.put(dec)
 
         if workers <= 1:
             for g in groups:
