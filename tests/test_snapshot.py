@@ -166,9 +166,7 @@ def test_file_object_source(clip, tmp_path):
     assert testsrc.read_index(read(result.files[0])) == 90
 
 
-@pytest.mark.parametrize(
-    "kind", ["ten-bit", "full-range"], ids=["10-bit HEVC", "full-range BT.709"]
-)
+@pytest.mark.parametrize("kind", ["ten-bit", "full-range"], ids=["10-bit HEVC", "full-range BT.709"])
 def test_ten_bit_and_full_range_make_correct_jpegs(clips, tmp_path, kind):
     if kind == "ten-bit":
         path = clips("ten.mkv", frames=3, size=(320, 240), codec="libx265", pix_fmt="yuv420p10le")

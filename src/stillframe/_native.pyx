@@ -256,3 +256,114 @@ def encode_batch(images, int quality=85, int subsampling=420, bint optimize=Fals
             err = outs[i]
             raise type(err)(f"image {i}: {err}")
     return outs
+
+
+# ---- sprites and luma statistics ------------------------------------------------------
+
+cdef extern from "sf_tile.h" nogil:
+    ctypedef struct sf_canvas:
+        uint8_t *plane[3]
+        Py_ssize_t stride[3]
+        int width
+        int height
+
+    ctypedef struct sf_cell:
+        const uint8_t *plane[3]
+        Py_ssize_t stride[3]
+        int width
+        int height
+        int x
+        int y
+
+    void sf_tile_compose(const sf_canvas *canvas, const uint8_t yuv[3], const sf_cell *cells, size_t n)
+    double sf_black_ratio(const uint8_t *y, Py_ssize_t stride, int width, int height, int threshold,
+                          int full_range)
+    void sf_luma_histogram(const uint8_t *y, Py_ssize_t stride, int width, int height, unsigned int hist[256])
+
+
+cdef uint8_t[:, :] _out_plane(obj, str name):
+    cdef uint8_t[:, :] view
+    try:
+        view = obj
+    except (ValueError, TypeError, BufferError) as exc:
+        raise InvalidParameter(f"{name} must be a writable 2-D uint8 array: {exc}") from None
+    if view.strides[1] != 1:
+        raise InvalidParameter(f"{name} must have contiguous rows")
+    return view
+
+
+def compose_yuv420(y, u, v, int width, int height, color, cells) -> None:
+    """Fill the canvas planes (y, u, v; width x height luma) with `color` (Y, U, V)
+    and copy each cell (y, u, v, width, height, x, y) to its place, x and y even.
+    Cells reaching past the canvas are clipped."""
+    cdef uint8_t[:, :] cy = _out_plane(y, "canvas Y")
+    cdef uint8_t[:, :] cu = _out_plane(u, "canvas U")
+    cdef uint8_t[:, :] cv = _out_plane(v, "canvas V")
+    _check_size(width, height)
+    if cy.shape[0] < height or cy.shape[1] < width:
+        raise InvalidParameter("canvas Y plane is smaller than the canvas")
+    _check_chroma("canvas U", cu.shape[0], cu.shape[1], (height + 1) // 2, (width + 1) // 2, width, height)
+    _check_chroma("canvas V", cv.shape[0], cv.shape[1], (height + 1) // 2, (width + 1) // 2, width, height)
+    cdef sf_canvas canvas
+    canvas.plane[0] = &cy[0, 0]
+    canvas.plane[1] = &cu[0, 0]
+    canvas.plane[2] = &cv[0, 0]
+    canvas.stride[0] = cy.strides[0]
+    canvas.stride[1] = cu.strides[0]
+    canvas.stride[2] = cv.strides[0]
+    canvas.width = width
+    canvas.height = height
+    cdef uint8_t col[3]
+    for i in range(3):
+        col[i] = <uint8_t> int(color[i])
+    cdef list items = list(cells)
+    cdef Py_ssize_t n = len(items), k
+    cdef sf_cell *arr = <sf_cell *> malloc(max(n, 1) * sizeof(sf_cell))
+    if arr == NULL:
+        raise MemoryError()
+    keep = []
+    try:
+        for k in range(n):
+            py, pu, pv, w, h, x, yy = items[k]
+            img = Image.yuv420(py, pu, pv, w, h)  # validates the planes
+            if x < 0 or yy < 0 or x % 2 or yy % 2:
+                raise InvalidParameter(f"cell {k} must sit at even, non-negative x and y, not ({x}, {yy})")
+            keep.append(img)
+            arr[k].plane[0] = (<Image> img).img.plane[0]
+            arr[k].plane[1] = (<Image> img).img.plane[1]
+            arr[k].plane[2] = (<Image> img).img.plane[2]
+            arr[k].stride[0] = (<Image> img).img.stride[0]
+            arr[k].stride[1] = (<Image> img).img.stride[1]
+            arr[k].stride[2] = (<Image> img).img.stride[2]
+            arr[k].width = w
+            arr[k].height = h
+            arr[k].x = x
+            arr[k].y = yy
+        with nogil:
+            sf_tile_compose(&canvas, col, arr, n)
+    finally:
+        free(arr)
+
+
+def black_ratio(y, int width, int height, int threshold, bint full_range) -> float:
+    """Share of the luma samples darker than `threshold` (0..255, full-range units;
+    video-range samples are mapped first, so video black, 16, is black)."""
+    cdef const uint8_t[:, :] view = _plane(y, "Y plane")
+    if view.shape[0] < height or view.shape[1] < width or width <= 0 or height <= 0:
+        raise InvalidParameter("Y plane is smaller than the picture")
+    cdef double out
+    with nogil:
+        out = sf_black_ratio(&view[0, 0], view.strides[0], width, height, threshold, full_range)
+    return out
+
+
+def luma_histogram(y, int width, int height, hist) -> None:
+    """Add the luma samples' 256-bin histogram into `hist` (uint32[256])."""
+    cdef const uint8_t[:, :] view = _plane(y, "Y plane")
+    cdef unsigned int[::1] h = hist
+    if h.shape[0] != 256:
+        raise InvalidParameter("hist must have 256 bins")
+    if view.shape[0] < height or view.shape[1] < width or width <= 0 or height <= 0:
+        raise InvalidParameter("Y plane is smaller than the picture")
+    with nogil:
+        sf_luma_histogram(&view[0, 0], view.strides[0], width, height, &h[0])

@@ -52,6 +52,40 @@ def _sampling(args: argparse.Namespace):
     return Dots([args.start])
 
 
+def _grid(text: str, what: str) -> tuple[int, int]:
+    try:
+        a, b = text.lower().split("x")
+        return int(a), int(b)
+    except ValueError:
+        raise SystemExit(f"stillframe: error: {what} must look like 10x10, not {text!r}") from None
+
+
+def _sprite(args: argparse.Namespace):
+    if args.sprite is None:
+        return None
+    from stillframe.sprites import Sprite
+
+    columns, lines = _grid(args.sprite, "--sprite")
+    cell_w, cell_h = _grid(args.cell_size, "--cell-size") if args.cell_size else (None, None)
+    return Sprite(
+        columns=columns,
+        lines=lines,
+        cell_width=cell_w,
+        cell_height=cell_h,
+        margin=args.margin,
+        padding=args.padding,
+        color=args.color,
+        keep_cell_pic=not args.sprites_only,
+        cell_sel_step=args.cell_step,
+    )
+
+
+def _cover_position(text: str | None) -> int | str | None:
+    if text is None or text == "auto":
+        return text
+    return int(text)
+
+
 def _probe(args: argparse.Namespace) -> int:
     from stillframe.video import probe
 
@@ -80,6 +114,15 @@ def _snapshot(args: argparse.Namespace) -> int:
             workers=args.workers,
             timeout=args.timeout,
             progress=progress,
+            sprite=_sprite(args),
+            sprite_output=args.sprite_output,
+            webvtt=args.vtt,
+            storyboard=args.storyboard,
+            base_url=args.base_url,
+            black_level=args.black_level,
+            pixel_black_threshold=args.pixel_black_threshold,
+            cover=args.cover,
+            cover_position=_cover_position(args.cover_position),
         )
     finally:
         close()
@@ -137,6 +180,21 @@ def _parser() -> argparse.ArgumentParser:
     snap.add_argument("--stream", type=int, default=None)
     snap.add_argument("--workers", type=int, default=None)
     snap.add_argument("--timeout", type=float, default=None)
+    snap.add_argument("--sprite", metavar="CxL", help="sprite sheets of C columns and L lines, e.g. 10x10")
+    snap.add_argument("--cell-size", metavar="WxH", help="sprite cell size (default: the snapshot size)")
+    snap.add_argument("--margin", type=int, default=0, help="pixels around a sprite sheet's edge")
+    snap.add_argument("--padding", type=int, default=0, help="pixels between sprite cells")
+    snap.add_argument("--color", default="black", help="sprite background: a name, #rrggbb or random")
+    snap.add_argument("--cell-step", type=int, default=1, help="every nth snapshot goes on the sheet")
+    snap.add_argument("--sprites-only", action="store_true", help="write the sheets, not the single snapshots")
+    snap.add_argument("--sprite-output", help="sheet file name; {TileCount} = 00001, ...")
+    snap.add_argument("--vtt", help="write a WebVTT thumbnail track here")
+    snap.add_argument("--storyboard", help="write the sheets' storyboard JSON here")
+    snap.add_argument("--base-url", help="prefix for the VTT and storyboard image URLs")
+    snap.add_argument("--black-level", type=int, help="30..100: percent of dark pixels that makes a frame black")
+    snap.add_argument("--pixel-black-threshold", type=int, help="0..255: darker than this is a dark pixel")
+    snap.add_argument("--cover", help="write the cover here ('auto': cover.jpg beside the snapshots)")
+    snap.add_argument("--cover-position", help="1-based snapshot to use as the cover, or auto")
     snap.add_argument("--json", action="store_true", help="print the result as JSON")
     snap.set_defaults(run=_snapshot)
 

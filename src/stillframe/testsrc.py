@@ -16,7 +16,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-__all__ = ["BARCODE_BITS", "make_video", "pattern_frame", "pattern_yuv420", "read_index"]
+__all__ = ["BARCODE_BITS", "black_frame", "make_video", "pattern_frame", "pattern_yuv420", "read_index"]
 
 BARCODE_BITS = 16
 _LO, _HI = 16, 235  # video-range black and white
@@ -60,6 +60,14 @@ def pattern_frame(index: int, width: int, height: int) -> av.VideoFrame:
         padded = np.zeros((data.shape[0], plane.line_size), np.uint8)
         padded[:, : data.shape[1]] = data
         plane.update(padded.tobytes()[: plane.buffer_size])
+    return frame
+
+
+def black_frame(width: int, height: int) -> av.VideoFrame:
+    """A video-range black yuv420p frame."""
+    frame = av.VideoFrame(width, height, "yuv420p")
+    for plane, value in zip(frame.planes, (_LO, 128, 128)):
+        plane.update(bytes([value]) * plane.buffer_size)
     return frame
 
 
@@ -108,13 +116,15 @@ def make_video(
     format: str | None = None,
     start: float = 0.0,
     rotation: int | None = None,
+    black_frames: int = 0,
 ) -> Path:
     """Encode `frames` pattern frames to `path` and return it.
 
     `fps` is a rate, or a list of (rate, frames) segments for variable frame rate.
     `gop` is the keyframe interval, `bframes` the B-frame count; `options` go to the
     encoder, `container_options` to the muxer; `start` offsets every timestamp (seconds);
-    `rotation` stores a display matrix (counter-clockwise degrees, PyAV's convention).
+    `rotation` stores a display matrix (counter-clockwise degrees, PyAV's convention);
+    the first `black_frames` frames are video black (a fade-in, for cover tests).
     Written to a temporary name first.
     """
     path = Path(path)
@@ -150,7 +160,7 @@ def make_video(
             stream.set_display_rotation(rotation)
         pts = Fraction(start).limit_denominator(90000)
         for i in range(frames):
-            frame = pattern_frame(i, width, height)
+            frame = black_frame(width, height) if i < black_frames else pattern_frame(i, width, height)
             if pix_fmt != "yuv420p":
                 frame = frame.reformat(format=pix_fmt)
             frame.pts = int(pts / time_base)

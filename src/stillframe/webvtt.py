@@ -1,0 +1,57 @@
+"""WebVTT thumbnail tracks and storyboard JSON for scrubbing previews."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from stillframe._files import write_atomic
+
+__all__ = ["Cue", "format_time", "storyboard_json", "webvtt_text"]
+
+
+def format_time(seconds: float) -> str:
+    """HH:MM:SS.mmm, hours with as many digits as they need (10:00:00.000, 100:00:00.000)."""
+    ms = int(math.floor(seconds * 1000 + 0.5))
+    h, ms = divmod(ms, 3_600_000)
+    m, ms = divmod(ms, 60_000)
+    s, ms = divmod(ms, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}.{ms:03d}"
+
+
+@dataclass(frozen=True)
+class Cue:
+    start: float
+    end: float
+    payload: str
+
+
+def cues_for(times: Sequence[float], payloads: Sequence[str], duration: float) -> list[Cue]:
+    """Cue i runs from time i to time i+1 (in time order); the last ends at the
+    duration. Zero-length cues (the same frame twice) are left out."""
+    order = sorted(range(len(times)), key=lambda i: times[i])
+    cues = []
+    for k, i in enumerate(order):
+        end = times[order[k + 1]] if k + 1 < len(order) else duration
+        end = min(end, duration)
+        if end > times[i]:
+            cues.append(Cue(times[i], end, payloads[i]))
+    return cues
+
+
+def webvtt_text(cues: Sequence[Cue]) -> str:
+    lines = ["WEBVTT", ""]
+    for cue in cues:
+        lines += [f"{format_time(cue.start)} --> {format_time(cue.end)}", cue.payload, ""]
+    return "\n".join(lines)
+
+
+def write_webvtt(path: str | os.PathLike[str], cues: Sequence[Cue]) -> str:
+    return str(write_atomic(path, webvtt_text(cues).encode("utf-8")))
+
+
+def storyboard_json(pages: Sequence[dict]) -> str:
+    return json.dumps(pages, indent=2)
