@@ -95,8 +95,24 @@ def python(code: str) -> list[str]:
     return [sys.executable, "-c", textwrap.dedent(code)]
 
 
-def read_indices(folder: Path) -> list[int]:
-    return [testsrc.read_index(np.asarray(Image.open(p).convert("L"))) for p in sorted(folder.glob("*.jpg"))]
+def read_indices(folder: Path, tile: tuple[int, int] | None = None) -> list[int]:
+    """The frame index of every JPEG, or of every cell of every sheet when `tile`
+    gives the sheet's (columns, lines) and the cells sit edge to edge."""
+    out = []
+    for p in sorted(folder.glob("*.jpg")):
+        img = np.asarray(Image.open(p).convert("L"))
+        if tile is None:
+            out.append(testsrc.read_index(img))
+            continue
+        cols, _ = tile
+        cw = img.shape[1] // cols
+        ch = cw * 9 // 16 // 2 * 2
+        for r in range(img.shape[0] // ch):
+            for c in range(cols):
+                cell = img[r * ch : (r + 1) * ch, c * cw : (c + 1) * cw]
+                if cell.mean() > 1:  # ffmpeg pads an unfilled last sheet with black
+                    out.append(testsrc.read_index(cell))
+    return out
 
 
 # ---- the tools ---------------------------------------------------------------------------
@@ -108,6 +124,16 @@ def stillframe_cmd(video: Path, out: Path, sampling: str, **opts: str) -> list[s
         f"""
         import stillframe as sf
         sf.snapshot({str(video)!r}, {sampling}, {str(out / "{Count}.jpg")!r}, width={WIDTH}, quality={QUALITY}{extra})
+        """
+    )
+
+
+def stillframe_sprite_cmd(video: Path, out: Path, every: float) -> list[str]:
+    return python(
+        f"""
+        import stillframe as sf
+        sf.snapshot({str(video)!r}, sf.Interval({every}), {str(out / '{Count}.jpg')!r}, width=160, quality={QUALITY},
+                    sprite=sf.Sprite(10, 10, keep_cell_pic=False), webvtt={str(out / 'thumbs.vtt')!r})
         """
     )
 
@@ -190,13 +216,18 @@ def ffmpeg_keyframes_cmd(video: Path, out: Path) -> list[str]:
 # ---- the suite ---------------------------------------------------------------------------
 
 
-def run_row(row: Row, make, runs: int) -> Row:
+def ffmpeg_tile_cmd(video: Path, out: Path, every: float, width: int) -> list[str]:
+    return ["ffmpeg", "-v", "error", "-i", str(video), "-vf", f"fps=1/{every},scale={width}:-2,tile=10x10",
+            "-q:v", "3", str(out / "sprite-%05d.jpg")]
+
+
+def run_row(row: Row, make, runs: int, tile: tuple[int, int] | None = None) -> Row:
     for _ in range(runs):
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp)
             cmds = make(out)
             row.runs.append(measure_many(cmds) if isinstance(cmds[0], list) else measure(cmds))
-            row.frames = read_indices(out)
+            row.frames = read_indices(out, tile)
     print(f"  {row.task:<34} {row.tool:<34} {row.wall:7.2f} s  exact {row.exact}", file=sys.stderr, flush=True)
     return row
 
@@ -248,6 +279,20 @@ def suite(seconds: int, runs: int) -> list[Row]:
                 runs,
             )
         )
+
+    every_s = 3 if seconds >= 60 else 1
+    thumbs = [float(t) for t in range(0, seconds, every_s)]
+    task = f"{len(thumbs)} thumbs every {every_s} s, 160 px, 10x10 sprite"
+    want_t = [int(t * fps) for t in thumbs]
+    rows.append(run_row(
+        Row(task, "stillframe sprite + VTT", expected=want_t),
+        lambda o: stillframe_sprite_cmd(video, o, every_s), runs, tile=(10, 10),
+    ))  # fmt: skip
+    if have_ffmpeg:
+        rows.append(run_row(
+            Row(task, "ffmpeg fps,scale,tile (no VTT)", expected=want_t, note="fps filter rounds to the nearest tick"),
+            lambda o: ffmpeg_tile_cmd(video, o, every_s, 160), runs, tile=(10, 10),
+        ))  # fmt: skip
 
     task = f"{len(per_second)} exact, every 1 s"
     want_s = [int(t * fps) for t in per_second]

@@ -22,6 +22,7 @@ from stillframe.frame import Frame
 from stillframe.jpeg import YUV420Planes, encode_jpeg, encode_jpegs
 from stillframe.sampling import Dots, Interval, Quantity, Schedule, sampling_from_dict
 from stillframe.snapshot import Snapshot, SnapshotResult, snapshot
+from stillframe.sprites import Sprite
 from stillframe.video import Video, VideoInfo, open, probe
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "Snapshot",
     "SnapshotResult",
     "SnapshotTimeOut",
+    "Sprite",
     "StillframeError",
     "TransientNetworkError",
     "Video",
