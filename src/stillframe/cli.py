@@ -198,6 +198,13 @@ def _parser() -> argparse.ArgumentParser:
     snap.add_argument("--json", action="store_true", help="print the result as JSON")
     snap.set_defaults(run=_snapshot)
 
+    try:
+        from stillframe.jobs.cli import add_parsers
+    except ImportError:  # the jobs extra (SQLAlchemy) is not installed
+        pass
+    else:
+        add_parsers(sub)
+
     demo = sub.add_parser("demo", help="make a test video and snapshot it (nothing of yours needed)")
     demo.add_argument("out", nargs="?", default="stillframe-demo", help="output directory")
     demo.add_argument("--quality", type=int, default=85)

@@ -1,0 +1,166 @@
+"""`stillframe jobs ...` and `stillframe worker`: the job service from a shell, JSON out."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import threading
+from typing import Any
+
+
+def _service(args: argparse.Namespace, workers: int = 0):
+    try:
+        from stillframe.jobs import JobService
+    except ImportError as exc:
+        from stillframe.errors import InternalError
+
+        raise InternalError(f"jobs need the jobs extra: pip install 'stillframe[jobs]' ({exc})") from None
+
+    options = json.loads(args.storage_options) if args.storage_options else None
+    return JobService(args.store, workers=workers, storage_options=options, lease_seconds=args.lease)
+
+
+def _print(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, default=str))
+
+
+def _config(text: str | None) -> Any:
+    if not text:
+        return None
+    return json.loads(text)
+
+
+def jobs_command(args: argparse.Namespace) -> int:
+    svc = _service(args)
+    try:
+        act = args.action
+        if act == "submit":
+            job = svc.submit_snapshot_job(
+                args.input, args.output, _config(args.config), template_id=args.template, name=args.name,
+                user_data=args.user_data, pipeline_id=args.pipeline,
+            )  # fmt: skip
+            _print(job.to_dict())
+        elif act == "get":
+            _print(svc.get_snapshot_job(args.job_id).to_dict())
+        elif act == "wait":
+            _print(svc.wait(args.job_id, timeout=args.timeout).to_dict())
+        elif act == "list":
+            page = svc.list_snapshot_jobs(
+                job_id=args.job_id, status=args.status, start_of_create_time=args.start, end_of_create_time=args.end,
+                order_by=args.order_by, page_size=args.page_size, next_page_token=args.token,
+            )  # fmt: skip
+            _print(page.to_dict())
+        elif act == "urls":
+            _print(svc.get_snapshot_urls(args.job_id))
+        elif act == "templates":
+            if args.op == "create":
+                _print({"TemplateId": svc.create_snapshot_template(args.name, _config(args.config) or {}, args.type)})
+            elif args.op == "get":
+                _print(svc.get_snapshot_template(args.id).to_dict())
+            elif args.op == "list":
+                _print([x.to_dict() for x in svc.list_snapshot_templates()])
+            elif args.op == "update":
+                _print(svc.update_snapshot_template(args.id, args.name, _config(args.config)).to_dict())
+            else:
+                svc.delete_snapshot_template(args.id)
+                _print({"Deleted": args.id})
+        elif act == "pipelines":
+            if args.op == "create":
+                _print({"PipelineId": svc.create_pipeline(args.name, args.max_concurrency or 10, args.notify_url)})
+            elif args.op == "get":
+                _print(svc.get_pipeline(args.id).to_dict())
+            elif args.op == "list":
+                _print([x.to_dict() for x in svc.list_pipelines()])
+            elif args.op == "update":
+                _print(
+                    svc.update_pipeline(args.id, args.name, args.max_concurrency, args.notify_url, args.state).to_dict()
+                )
+            else:
+                svc.delete_pipeline(args.id)
+                _print({"Deleted": args.id})
+        return 0
+    finally:
+        svc.close()
+
+
+def worker_command(args: argparse.Namespace) -> int:
+    """Run jobs from the store until SIGINT/SIGTERM (or until the queue is empty, with --drain)."""
+    svc = _service(args, workers=0)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    print(json.dumps({"worker": svc.runner.ident}), flush=True)
+    try:
+        if args.drain:
+            while not stop.is_set() and svc.runner.run_once():
+                pass
+            return 0
+        threads = [
+            threading.Thread(target=svc.runner.run_forever, args=(stop,), daemon=True) for _ in range(args.threads)
+        ]
+        for th in threads:
+            th.start()
+        while not stop.wait(0.5):
+            pass
+        for th in threads:
+            th.join()
+        return 0
+    finally:
+        svc.close()
+
+
+def add_parsers(sub: Any) -> None:
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--store", default=None, help="path or SQLAlchemy URL (default: STILLFRAME_DB or the user data dir)"
+        )
+        p.add_argument("--storage-options", default=None, help="JSON for s3fs (endpoint_url, key, secret, ...)")
+        p.add_argument("--lease", type=float, default=30.0, help="seconds a claimed job stays claimed without renewal")
+
+    worker = sub.add_parser("worker", help="run queued snapshot jobs from the store")
+    common(worker)
+    worker.add_argument("--threads", type=int, default=1)
+    worker.add_argument("--drain", action="store_true", help="stop when no job is left")
+    worker.set_defaults(run=worker_command)
+
+    jobs = sub.add_parser("jobs", help="snapshot jobs: submit, get, list, wait, urls, templates, pipelines")
+    jsub = jobs.add_subparsers(dest="action", required=True)
+    p = jsub.add_parser("submit")
+    common(p)
+    p.add_argument("input")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--config", help="JSON: MPS SnapshotConfig, ICE template config or Huawei thumbnail_para")
+    p.add_argument("--template")
+    p.add_argument("--name")
+    p.add_argument("--user-data")
+    p.add_argument("--pipeline")
+    for name in ("get", "wait", "urls"):
+        q = jsub.add_parser(name)
+        common(q)
+        q.add_argument("job_id")
+        if name == "wait":
+            q.add_argument("--timeout", type=float, default=None)
+    q = jsub.add_parser("list")
+    common(q)
+    q.add_argument("--job-id")
+    q.add_argument("--status")
+    q.add_argument("--start")
+    q.add_argument("--end")
+    q.add_argument("--order-by", default="CreateTimeDesc")
+    q.add_argument("--page-size", type=int, default=20)
+    q.add_argument("--token")
+    for name in ("templates", "pipelines"):
+        q = jsub.add_parser(name)
+        common(q)
+        q.add_argument("op", choices=("create", "get", "list", "update", "delete"))
+        q.add_argument("--id")
+        q.add_argument("--name")
+        if name == "templates":
+            q.add_argument("--config")
+            q.add_argument("--type")
+        else:
+            q.add_argument("--max-concurrency", type=int)
+            q.add_argument("--notify-url")
+            q.add_argument("--state")
+    jobs.set_defaults(run=jobs_command)

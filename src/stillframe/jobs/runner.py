@@ -1,0 +1,88 @@
+"""Running one snapshot job: fetch the input, call the engine, publish outputs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from stillframe.jobs.config import SnapshotConfig
+from stillframe.jobs.storage import Storage
+from stillframe.snapshot import snapshot
+
+
+def output_plan(cfg: SnapshotConfig, output: str) -> dict[str, Any]:
+    """Where each kind of file goes for a job's output name (a local path here)."""
+    if cfg.type == "WebVtt":
+        stem = output[: -len(".vtt")]
+        plan: dict[str, Any] = {"output": stem + "-{Count}.jpg", "webvtt": output}
+        if cfg.is_spt_frag and cfg.sprite is not None:
+            plan["sprite"] = cfg.sprite
+            plan["sprite_output"] = stem + "-sprite-{TileCount}.jpg"
+        return plan
+    if cfg.type == "Sprite":
+        # Kept cells go beside the sheets: sprite-{TileCount}.jpg -> sprite-cell-{Count}.jpg.
+        path = Path(output)
+        stem = path.stem.replace("{TileCount}", "").rstrip("-_") or "sprite"
+        singles = str(path.with_name(f"{stem}-cell-{{Count}}{path.suffix or '.jpg'}"))
+        return {"output": singles, "sprite": cfg.sprite, "sprite_output": output}
+    return {"output": output}
+
+
+def run_job(
+    config: dict[str, Any], input_url: str, output: str, storage: Storage, timeout: float | None
+) -> dict[str, Any]:
+    """Run a job; returns what it made (URLs when the output is an object store)."""
+    cfg = SnapshotConfig.from_dict(config)
+    workdir = tempfile.mkdtemp(prefix="stillframe-job-")
+    try:
+        source = storage.fetch(input_url, workdir)
+        local, remote = storage.staging(output)
+        plan = output_plan(cfg, local)
+        cover = None
+        if cfg.cover_position is not None:
+            cover = os.path.join(os.path.dirname(plan["output"]) or ".", "cover.jpg")
+        result = snapshot(
+            source,
+            cfg.sampling,
+            plan["output"],
+            frame_type=cfg.frame_type,
+            snap=cfg.snap,
+            width=cfg.width,
+            height=cfg.height,
+            max_length=cfg.max_length,
+            aspect_ratio=cfg.aspect_ratio,
+            quality=cfg.quality,
+            sprite=plan.get("sprite"),
+            sprite_output=plan.get("sprite_output"),
+            webvtt=plan.get("webvtt"),
+            black_level=cfg.black_level,
+            pixel_black_threshold=cfg.pixel_black_threshold,
+            cover=cover,
+            cover_position=cfg.cover_position,
+            timeout=timeout,
+        )
+        made = {
+            "files": result.files,
+            "sprites": result.sprites,
+            "webvtt": result.webvtt,
+            "cover": result.cover,
+            "times": [f.time for f in result.frames],
+            "dropped": result.dropped,
+            "reason": result.reason,
+        }
+        if remote is not None:
+            staged_dir = os.path.dirname(local)
+            everything = [*result.files, *result.sprites, *[p for p in (result.webvtt, result.cover) if p]]
+            urls = storage.publish(everything, staged_dir, remote)
+            made["files"] = [urls[f] for f in result.files]
+            made["sprites"] = [urls[f] for f in result.sprites]
+            made["webvtt"] = urls.get(result.webvtt) if result.webvtt else None
+            made["cover"] = urls.get(result.cover) if result.cover else None
+        made["count"] = result.count
+        made["tile_count"] = len(result.sprites)
+        return made
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)

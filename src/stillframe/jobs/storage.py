@@ -1,0 +1,104 @@
+"""Where job inputs come from and outputs go: local paths, file://, http(s)
+inputs, and object stores through fsspec (s3://, and oss:// as an S3-compatible
+store at a given endpoint)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from stillframe.errors import InvalidParameter, PermissionDenied, ResourceNotFound, TransientNetworkError
+
+REMOTE = ("s3://", "oss://")
+
+
+def normalise_location(spec: Any, what: str) -> str:
+    """A location from our string form or a service's dict: ICE `{Type, Media}`,
+    MPS `{Bucket, Location, Object}`."""
+    if isinstance(spec, os.PathLike):
+        return os.fspath(spec)
+    if isinstance(spec, str):
+        if not spec:
+            raise InvalidParameter(f"{what} is empty")
+        return spec
+    if isinstance(spec, Mapping):
+        if "Media" in spec:
+            return str(spec["Media"])
+        if "Bucket" in spec and "Object" in spec:
+            return f"oss://{spec['Bucket']}/{str(spec['Object']).lstrip('/')}"
+    raise InvalidParameter(f"{what} must be a path, a URL, {{Type, Media}} or {{Bucket, Object}}, not {spec!r}")
+
+
+class Storage:
+    """fsspec file systems for the object-store schemes. `options` go to s3fs
+    (for example {"endpoint_url": "http://127.0.0.1:9000", "key": ..., "secret": ...});
+    oss:// uses the same S3 protocol at its endpoint."""
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        self.options = dict(options or {})
+
+    def _fs(self, url: str):
+        import fsspec
+
+        opts = dict(self.options)
+        endpoint = opts.pop("endpoint_url", None)
+        if endpoint:
+            opts.setdefault("client_kwargs", {})["endpoint_url"] = endpoint
+        return fsspec.filesystem("s3", **opts)
+
+    @staticmethod
+    def _key(url: str) -> str:
+        return url.split("://", 1)[1]
+
+    def fetch(self, url: str, workdir: str) -> str:
+        """A local path or a URL PyAV can read for `url`; object-store inputs are
+        downloaded into `workdir`."""
+        if url.startswith("file://"):
+            return url[len("file://") :]
+        if not url.startswith(REMOTE):
+            return url
+        fs = self._fs(url)
+        local = os.path.join(workdir, "input" + Path(self._key(url)).suffix)
+        try:
+            fs.get(self._key(url), local)
+        except FileNotFoundError as exc:
+            raise ResourceNotFound(f"{url}: no such object") from exc
+        except PermissionError as exc:
+            raise PermissionDenied(f"{url}: access refused") from exc
+        except OSError as exc:
+            raise TransientNetworkError(f"{url}: {exc}") from exc
+        return local
+
+    def staging(self, output: str) -> tuple[str, str | None]:
+        """(where to write locally, remote prefix to upload to afterwards or None)."""
+        if output.startswith("file://"):
+            return output[len("file://") :], None
+        if output.startswith(REMOTE):
+            tmp = tempfile.mkdtemp(prefix="stillframe-out-")
+            return os.path.join(tmp, Path(self._key(output)).name), output
+        return output, None
+
+    def publish(self, local_files: list[str], staged_dir: str, remote: str) -> dict[str, str]:
+        """Upload staged files next to `remote`'s key; returns local -> URL. Each
+        object appears whole (an object store never shows a half-written one)."""
+        fs = self._fs(remote)
+        scheme = remote.split("://", 1)[0]
+        prefix = self._key(remote).rsplit("/", 1)[0] if "/" in self._key(remote) else ""
+        urls = {}
+        try:
+            for f in local_files:
+                rel = os.path.relpath(f, staged_dir).replace(os.sep, "/")
+                key = f"{prefix}/{rel}" if prefix else rel
+                fs.put(f, key)
+                urls[f] = f"{scheme}://{key}"
+        except PermissionError as exc:
+            raise PermissionDenied(f"{remote}: access refused") from exc
+        except OSError as exc:
+            raise TransientNetworkError(f"{remote}: {exc}") from exc
+        finally:
+            shutil.rmtree(staged_dir, ignore_errors=True)
+        return urls

@@ -1,0 +1,153 @@
+"""The job store: SQLAlchemy Core tables, so the same code runs on SQLite (the
+default, in WAL mode) and on PostgreSQL for several hosts."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    insert,
+    select,
+)
+from sqlalchemy.engine import Engine
+
+metadata = MetaData()
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),  # keyset for paging
+    Column("id", String(64), unique=True, nullable=False),
+    Column("name", String(256)),
+    Column("type", String(16), nullable=False),  # Normal | Sprite | WebVtt
+    Column("trigger_source", String(32), nullable=False),
+    Column("input", JSON, nullable=False),
+    Column("output", JSON, nullable=False),
+    Column("config", JSON, nullable=False),
+    Column("template_id", String(64)),
+    Column("pipeline_id", String(64), index=True),
+    Column("user_data", Text),
+    Column("is_async", Boolean, nullable=False),
+    Column("status", String(16), nullable=False, index=True),  # Init | Processing | Success | Fail
+    Column("code", String(64)),
+    Column("message", Text),
+    Column("result", JSON),
+    Column("count", Integer),
+    Column("tile_count", Integer),
+    Column("create_time", Float, nullable=False, index=True),
+    Column("submit_time", Float, nullable=False),
+    Column("finish_time", Float),
+    Column("modified_time", Float, nullable=False),
+    Column("claimed_by", String(128)),
+    Column("lease_until", Float),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("runs", Integer, nullable=False, default=0),  # times a worker started it
+)
+
+templates = Table(
+    "templates",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(64), unique=True, nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("config", JSON, nullable=False),
+    Column("create_time", Float, nullable=False),
+    Column("modified_time", Float, nullable=False),
+)
+
+pipelines = Table(
+    "pipelines",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(64), unique=True, nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("max_concurrency", Integer, nullable=False),
+    Column("notify_url", Text),
+    Column("state", String(16), nullable=False),  # Active | Paused
+    Column("create_time", Float, nullable=False),
+    Column("modified_time", Float, nullable=False),
+)
+
+media = Table(
+    "media",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(64), unique=True, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("create_time", Float, nullable=False),
+)
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+
+def default_url() -> str:
+    """STILLFRAME_DB, else an SQLite file in the user's data directory."""
+    env = os.environ.get("STILLFRAME_DB")
+    if env:
+        return env if "://" in env else f"sqlite:///{Path(env).expanduser()}"
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "stillframe"
+    base.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{base / 'jobs.db'}"
+
+
+def connect(store: str | os.PathLike[str] | None) -> Engine:
+    """An engine for `store`: None (the default), a path, or an SQLAlchemy URL."""
+    if store is None:
+        url = default_url()
+    else:
+        text = os.fspath(store)
+        url = text if "://" in text else f"sqlite:///{Path(text).expanduser()}"
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite(conn: Any, _: Any) -> None:
+            cur = conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+            # Take the write lock at BEGIN, so claim transactions never deadlock.
+            conn.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    metadata.create_all(engine)
+    return engine
+
+
+def secret(engine: Engine) -> bytes:
+    """The store's own key for signing page tokens, made on first use."""
+    with engine.begin() as conn:
+        row = conn.execute(select(meta.c.value).where(meta.c.key == "token_key")).first()
+        if row is None:
+            value = secrets.token_hex(32)
+            conn.execute(insert(meta).values(key="token_key", value=value))
+            return bytes.fromhex(value)
+        return bytes.fromhex(row[0])

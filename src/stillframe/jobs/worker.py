@@ -1,0 +1,218 @@
+"""Workers: claim a queued job with a lease, keep the lease alive while running
+it, and record the outcome, all in transactions, so that several processes can
+share one store and a job whose worker died is claimed again."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.engine import Engine
+
+from stillframe.errors import InternalError, StillframeError
+from stillframe.jobs import store as t
+from stillframe.jobs.model import iso
+from stillframe.jobs.notify import Notifier
+from stillframe.jobs.runner import run_job
+from stillframe.jobs.storage import Storage
+
+log = logging.getLogger("stillframe.jobs")
+
+MAX_ATTEMPTS = 3
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def error_code(exc: BaseException) -> tuple[str, str]:
+    if isinstance(exc, StillframeError):
+        return exc.code, str(exc)
+    return InternalError.code, f"{type(exc).__name__}: {exc}"
+
+
+def finished_message(row: Any, notify_pipeline: str | None) -> dict[str, Any]:
+    m = row._mapping
+    return {
+        "Type": "Snapshot",
+        "JobId": m["id"],
+        "State": m["status"],
+        "Code": m["code"],
+        "Message": m["message"],
+        "UserData": m["user_data"],
+        "PipelineId": m["pipeline_id"],
+        "Count": m["count"],
+        "FinishTime": iso(m["finish_time"]),
+    }
+
+
+class JobRunner:
+    def __init__(
+        self,
+        engine: Engine,
+        storage: Storage,
+        notifier: Notifier,
+        *,
+        lease_seconds: float = 30.0,
+        job_timeout: float | None = None,
+        ident: str | None = None,
+    ) -> None:
+        self.engine = engine
+        self.storage = storage
+        self.notifier = notifier
+        self.lease = lease_seconds
+        self.job_timeout = job_timeout
+        self.ident = ident or worker_id()
+
+    # -- claiming ----------------------------------------------------------------------
+
+    def claim(self) -> Any | None:
+        """The oldest runnable job, now Processing under our lease, or None."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            busy: dict[str, int] = dict(
+                conn.execute(
+                    select(t.jobs.c.pipeline_id, func.count())
+                    .where(
+                        t.jobs.c.status == "Processing", t.jobs.c.lease_until > now, t.jobs.c.pipeline_id.is_not(None)
+                    )
+                    .group_by(t.jobs.c.pipeline_id)
+                ).all()
+            )
+            limits = {
+                r.id: (r.max_concurrency if r.state == "Active" else 0)
+                for r in conn.execute(select(t.pipelines.c.id, t.pipelines.c.max_concurrency, t.pipelines.c.state))
+            }
+            runnable = or_(
+                t.jobs.c.status == "Init",
+                and_(t.jobs.c.status == "Processing", t.jobs.c.lease_until < now),
+            )
+            candidates = conn.execute(select(t.jobs).where(runnable).order_by(t.jobs.c.seq).limit(64)).all()
+            for row in candidates:
+                pipe = row.pipeline_id
+                if pipe is not None and busy.get(pipe, 0) >= limits.get(pipe, 1):
+                    continue
+                if row.attempts >= MAX_ATTEMPTS:
+                    self._fail_lost(conn, row, now)
+                    continue
+                done = conn.execute(
+                    update(t.jobs)
+                    .where(
+                        t.jobs.c.id == row.id,
+                        t.jobs.c.status == row.status,
+                        t.jobs.c.modified_time == row.modified_time,
+                    )
+                    .values(
+                        status="Processing",
+                        claimed_by=self.ident,
+                        lease_until=now + self.lease,
+                        attempts=row.attempts + 1,
+                        runs=row.runs + 1,
+                        modified_time=now,
+                    )  # fmt: skip
+                )
+                if done.rowcount == 1:
+                    return conn.execute(select(t.jobs).where(t.jobs.c.id == row.id)).first()
+        return None
+
+    def _fail_lost(self, conn: Any, row: Any, now: float) -> None:
+        conn.execute(
+            update(t.jobs)
+            .where(t.jobs.c.id == row.id)
+            .values(
+                status="Fail",
+                code=InternalError.code,
+                finish_time=now,
+                modified_time=now,
+                claimed_by=None,
+                message=f"the job's worker stopped {row.attempts} times before finishing it",
+            )  # fmt: skip
+        )
+
+    def _renew(self, job_id: str, stop: threading.Event) -> None:
+        while not stop.wait(self.lease / 3):
+            with self.engine.begin() as conn:
+                conn.execute(
+                    update(t.jobs)
+                    .where(t.jobs.c.id == job_id, t.jobs.c.claimed_by == self.ident)
+                    .values(lease_until=time.time() + self.lease)
+                )
+
+    # -- running -----------------------------------------------------------------------
+
+    def input_url(self, row: Any) -> str:
+        spec = row.input
+        url = spec.get("Media") or spec.get("Url")
+        if spec.get("Type") == "Media":
+            with self.engine.connect() as conn:
+                found = conn.execute(select(t.media.c.url).where(t.media.c.id == url)).first()
+            if found is None:
+                from stillframe.errors import ResourceNotFound
+
+                raise ResourceNotFound(f"media {url} is not registered")
+            return found[0]
+        return url
+
+    def execute(self, row: Any, timeout: float | None = None) -> Any:
+        """Run a claimed job to its end and record the outcome; returns the final row."""
+        stop = threading.Event()
+        renewer = threading.Thread(target=self._renew, args=(row.id, stop), daemon=True)
+        renewer.start()
+        status, code, message, made = "Success", None, None, None
+        try:
+            made = run_job(
+                row.config, self.input_url(row), row.output["Media"], self.storage, timeout or self.job_timeout
+            )
+        except Exception as exc:  # every failure becomes the job's Code and Message
+            status = "Fail"
+            code, message = error_code(exc)
+            if not isinstance(exc, StillframeError):
+                log.exception("job %s failed", row.id)
+        finally:
+            stop.set()
+            renewer.join()
+        return self.finish(row.id, status, code, message, made)
+
+    def finish(self, job_id: str, status: str, code: str | None, message: str | None, made: dict | None) -> Any:
+        now = time.time()
+        values: dict[str, Any] = dict(
+            status=status, code=code, message=message, finish_time=now, modified_time=now, lease_until=None
+        )
+        if made is not None:
+            values.update(result=made, count=made.get("count"), tile_count=made.get("tile_count"))
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(t.jobs)
+                .where(t.jobs.c.id == job_id, t.jobs.c.claimed_by == self.ident, t.jobs.c.status == "Processing")
+                .values(**values)
+            )
+            row = conn.execute(select(t.jobs).where(t.jobs.c.id == job_id)).first()
+            notify_url = None
+            if row is not None and row.pipeline_id:
+                pipe = conn.execute(select(t.pipelines.c.notify_url).where(t.pipelines.c.id == row.pipeline_id)).first()
+                notify_url = pipe[0] if pipe else None
+        if row is not None and row.status in ("Success", "Fail"):
+            self.notifier.send(notify_url, finished_message(row, notify_url))
+        return row
+
+    def run_once(self) -> bool:
+        row = self.claim()
+        if row is None:
+            return False
+        self.execute(row)
+        return True
+
+    def run_forever(self, stop: threading.Event, poll: float = 0.1) -> None:
+        while not stop.is_set():
+            try:
+                if not self.run_once():
+                    stop.wait(poll)
+            except Exception:  # the store was busy or gone for a moment: try again
+                log.exception("worker loop")
+                stop.wait(1.0)

@@ -1,0 +1,382 @@
+"""Snapshot jobs: the services' semantics over a real store, real workers (threads
+and processes), a real HTTP receiver and a real S3-compatible server on loopback."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from stillframe.errors import (
+    InvalidParameter,
+    JobNotFound,
+    MissingParameter,
+    PipelineNotFound,
+    SnapshotTimeOut,
+    TemplateNotFound,
+)
+from stillframe.jobs import JobService, SnapshotConfig
+from stillframe.sampling import Interval
+
+ASYNC_ONE = {"Interval": 1, "Num": 1}  # one snapshot, but Interval/Num given: async
+
+
+@pytest.fixture(scope="module")
+def tiny(clips):
+    return str(clips("tiny.mp4", frames=30, size=(128, 96), gop=10))
+
+
+@pytest.fixture
+def svc(tmp_path):
+    service = JobService(tmp_path / "jobs.db", workers=2, lease_seconds=5)
+    yield service
+    service.close()
+
+
+def test_sync_and_async_jobs(svc, tiny, tmp_path):
+    job = svc.submit_snapshot_job(tiny, tmp_path / "one.jpg", {"Time": 500})
+    assert job.status == "Success" and not job.is_async and job.count == 1
+    assert (tmp_path / "one.jpg").exists()
+    job = svc.submit_snapshot_job(tiny, str(tmp_path / "many/{Count}.jpg"), {"Time": 0, "Interval": 0.25, "Num": 3})
+    assert job.status in ("Init", "Processing", "Success") and job.is_async
+    done = svc.wait(job.id, timeout=30)
+    assert done.status == "Success" and done.count == 3
+    assert sorted(os.listdir(tmp_path / "many")) == ["00001.jpg", "00002.jpg", "00003.jpg"]
+    d = done.to_dict()
+    assert list(d) == [
+        "JobId", "TriggerSource", "Name", "Type", "Input", "Output", "Count", "Async", "TemplateId", "PipelineId",
+        "Status", "SubmitTime", "FinishTime", "CreateTime", "ModifiedTime", "Code", "Message", "UserData",
+    ]  # fmt: skip
+    assert d["Input"] == {"Type": "File", "Media": tiny}
+    assert d["CreateTime"].endswith("Z") and "T" in d["CreateTime"]
+
+
+def test_sync_timeout(tmp_path, tiny):
+    with JobService(tmp_path / "j.db", workers=0, sync_timeout=1e-6) as svc:
+        with pytest.raises(SnapshotTimeOut) as info:
+            svc.submit_snapshot_job(tiny, tmp_path / "slow.jpg", {"Time": 500})
+        job = svc.get_snapshot_job(info.value.job.id)
+        assert (job.status, job.code) == ("Fail", "SnapshotTimeOut")
+
+
+def test_failures_get_the_service_codes(svc, tmp_path):
+    missing = svc.submit_snapshot_job(tmp_path / "nope.mp4", tmp_path / "o/{Count}.jpg", ASYNC_ONE)
+    bad = tmp_path / "bad.mp4"
+    bad.write_text("not a video at all\n" * 50)
+    broken = svc.submit_snapshot_job(bad, tmp_path / "o/{Count}.jpg", ASYNC_ONE)
+    assert svc.wait(missing.id, 20).code == "InvalidParameter.ResourceNotFound"
+    done = svc.wait(broken.id, 20)
+    assert (done.status, done.code) == ("Fail", "InvalidParameter.ResourceContentBad")
+    assert done.message
+
+
+def test_validation(svc, tiny, tmp_path):
+    with pytest.raises(InvalidParameter, match="UserData"):
+        svc.submit_snapshot_job(tiny, tmp_path / "a.jpg", {"Time": 0}, user_data="x" * 1025)
+    with pytest.raises(InvalidParameter, match="Count"):
+        svc.submit_snapshot_job(tiny, tmp_path / "a.jpg", {"Interval": 1, "Num": 3})
+    with pytest.raises(InvalidParameter, match="TileCount"):
+        svc.submit_snapshot_job(tiny, tmp_path / "s.jpg", {"Interval": 1, "Num": 3, "TileOut": {"Lines": 2}})
+    with pytest.raises(InvalidParameter, match=".vtt"):
+        svc.submit_snapshot_job(tiny, tmp_path / "t.txt", {"Interval": 1, "Num": 3, "Format": "vtt"})
+    with pytest.raises(TemplateNotFound):
+        svc.submit_snapshot_job(tiny, tmp_path / "a.jpg", template_id="0" * 32)
+    with pytest.raises(PipelineNotFound):
+        svc.submit_snapshot_job(tiny, tmp_path / "a.jpg", {"Time": 0}, pipeline_id="nope")
+    with pytest.raises(MissingParameter):
+        svc.submit_snapshot_job(None, tmp_path / "a.jpg")
+    with pytest.raises(InvalidParameter, match="Width"):
+        svc.submit_snapshot_job(tiny, tmp_path / "a.jpg", {"Time": 0, "Width": 5000})
+    with pytest.raises(JobNotFound):
+        svc.get_snapshot_job("missing")
+    for bad in (0, 101):
+        with pytest.raises(InvalidParameter, match="PageSize"):
+            svc.list_snapshot_jobs(page_size=bad)
+    with pytest.raises(InvalidParameter, match="offset"):
+        svc.list_thumbnails(offset=20001)
+    with pytest.raises(InvalidParameter, match="limit"):
+        svc.list_thumbnails(limit=0)
+    with pytest.raises(InvalidParameter, match="OrderBy"):
+        svc.list_snapshot_jobs(order_by="Newest")
+
+
+def test_listing_filters_orders_and_tokens(tmp_path, tiny):
+    with JobService(tmp_path / "j.db", workers=0) as svc:
+        ids = [svc.submit_snapshot_job(tiny, tmp_path / f"{i}/{{Count}}.jpg", ASYNC_ONE).id for i in range(5)]
+        mid = svc.get_snapshot_job(ids[2]).create_time
+        desc = svc.list_snapshot_jobs().jobs
+        assert [j.id for j in desc] == ids[::-1]
+        assert [j.id for j in svc.list_snapshot_jobs(order_by="CreateTimeAsc").jobs] == ids
+        assert [j.id for j in svc.list_snapshot_jobs(job_id=ids[3]).jobs] == [ids[3]]
+        assert len(svc.list_snapshot_jobs(status="Init").jobs) == 5
+        assert svc.list_snapshot_jobs(status="Success").jobs == []
+        since = svc.list_snapshot_jobs(start_of_create_time=mid, order_by="CreateTimeAsc").jobs
+        assert [j.id for j in since][0] == ids[2]
+        until = svc.list_snapshot_jobs(end_of_create_time=time.time() + 60).jobs
+        assert len(until) == 5
+        assert svc.list_snapshot_jobs(end_of_create_time="2000-01-01T00:00:00Z").jobs == []
+        page = svc.list_snapshot_jobs(page_size=2)
+        token = page.next_page_token
+        assert token
+        with pytest.raises(InvalidParameter, match="not valid"):
+            svc.list_snapshot_jobs(page_size=2, next_page_token=token[:-1] + ("0" if token[-1] != "0" else "1"))
+        body, mac = token.split(".")
+        forged = json.loads(__import__("base64").urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        forged["a"] = 10**9
+        raw = __import__("base64").urlsafe_b64encode(json.dumps(forged).encode()).decode().rstrip("=")
+        with pytest.raises(InvalidParameter, match="not valid"):
+            svc.list_snapshot_jobs(page_size=2, next_page_token=f"{raw}.{mac}")
+        with pytest.raises(InvalidParameter, match="another query"):
+            svc.list_snapshot_jobs(status="Init", page_size=2, next_page_token=token)
+
+
+def test_paging_while_jobs_are_added(tmp_path, tiny):
+    with JobService(tmp_path / "j.db", workers=0) as svc:
+        original = {svc.submit_snapshot_job(tiny, tmp_path / "x/{Count}.jpg", ASYNC_ONE).id for _ in range(30)}
+        for order in ("CreateTimeDesc", "CreateTimeAsc"):
+            seen: list[str] = []
+            token = None
+            added = 0
+            while True:
+                page = svc.list_snapshot_jobs(page_size=7, order_by=order, next_page_token=token)
+                seen += [j.id for j in page.jobs]
+                if added < 10:  # jobs arrive while the listing is walked
+                    for _ in range(5):
+                        svc.submit_snapshot_job(tiny, tmp_path / "y/{Count}.jpg", ASYNC_ONE)
+                    added += 5
+                token = page.next_page_token
+                if not token:
+                    break
+            assert len(seen) == len(set(seen))
+            assert original <= set(seen)
+
+
+def test_jobs_survive_a_restart_and_another_process_sees_them(tmp_path, tiny):
+    store = tmp_path / "j.db"
+    with JobService(store, workers=0) as svc:
+        job = svc.submit_snapshot_job(tiny, tmp_path / "r/{Count}.jpg", ASYNC_ONE, name="kept")
+    code = (
+        "import json, sys; from stillframe.jobs import JobService;"
+        f"s = JobService({str(store)!r}, workers=0); j = s.get_snapshot_job({job.id!r});"
+        "print(json.dumps([j.name, j.status])); s.close()"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert json.loads(out) == ["kept", "Init"]
+    with JobService(store, workers=1) as svc:  # a restarted service resumes the queue
+        assert svc.wait(job.id, timeout=30).status == "Success"
+
+
+def test_many_jobs_from_many_threads_none_lost_or_run_twice(tmp_path, tiny):
+    with JobService(tmp_path / "j.db", workers=2) as svc:
+        ids: list[str] = []
+        lock = threading.Lock()
+
+        def submit(k: int) -> None:
+            for i in range(25):
+                job = svc.submit_snapshot_job(tiny, tmp_path / f"t{k}/{i}/{{Count}}.jpg", ASYNC_ONE)
+                with lock:
+                    ids.append(job.id)
+
+        threads = [threading.Thread(target=submit, args=(k,)) for k in range(8)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        assert len(ids) == 200 and len(set(ids)) == 200
+        jobs = [svc.wait(i, timeout=120) for i in ids]
+        assert all(j.status == "Success" for j in jobs)
+        assert all(j.runs == 1 for j in jobs)
+
+
+def test_killed_worker_process_job_is_claimed_again(tmp_path, clips):
+    slow = str(clips("slow.mp4", frames=900, size=(640, 360), gop=300, bframes=3))
+    store = str(tmp_path / "j.db")
+    with JobService(store, workers=0) as svc:
+        job = svc.submit_snapshot_job(
+            slow, tmp_path / "k/{Count}.jpg", {"Interval": 0.1, "Num": 300, "FrameType": "normal"}
+        )
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "stillframe", "worker", "--store", store, "--lease", "2"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        with JobService(store, workers=0) as svc:
+            deadline = time.monotonic() + 30
+            while svc.get_snapshot_job(job.id).status != "Processing":
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            os.kill(worker.pid, signal.SIGKILL)  # mid-job
+            worker.wait()
+            assert svc.get_snapshot_job(job.id).status == "Processing"
+        with JobService(store, workers=1, lease_seconds=2) as svc:
+            done = svc.wait(job.id, timeout=120)
+            assert done.status == "Success" and done.count == 300
+            assert done.runs == 2
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+
+
+class Receiver(http.server.BaseHTTPRequestHandler):
+    messages: list[dict] = []
+
+    def do_POST(self):  # noqa: N802 - the handler API
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).messages.append(json.loads(body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_pipeline_notify_url_and_callbacks(tmp_path, tiny):
+    Receiver.messages = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/done"
+    got: list[dict] = []
+    try:
+        with JobService(tmp_path / "j.db", workers=2) as svc:
+            svc.on_finished(got.append)
+            pid = svc.create_pipeline("thumbs", max_concurrency=1, notify_url=url)
+            ids = [
+                svc.submit_snapshot_job(
+                    tiny, tmp_path / f"n{i}/{{Count}}.jpg", ASYNC_ONE, pipeline_id=pid, user_data=f"u{i}"
+                ).id
+                for i in range(5)
+            ]
+            for i in ids:
+                svc.wait(i, timeout=30)
+            deadline = time.monotonic() + 10
+            while len(Receiver.messages) < 5 and time.monotonic() < deadline:
+                time.sleep(0.05)
+        assert sorted(m["JobId"] for m in Receiver.messages) == sorted(ids)
+        assert all(m["State"] == "Success" and m["PipelineId"] == pid for m in Receiver.messages)
+        assert sorted(m["UserData"] for m in Receiver.messages) == [f"u{i}" for i in range(5)]
+        assert sorted(m["JobId"] for m in got) == sorted(ids)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_templates_pipelines_media_and_urls(svc, tiny, tmp_path):
+    tid = svc.create_snapshot_template("sprite", {"Type": "Sprite", "Count": 4, "Interval": 0.25, "Width": 64,
+                                                  "SpriteSnapshotConfig": {"Lines": 2, "Columns": 2}})  # fmt: skip
+    assert svc.get_snapshot_template(tid).type == "Sprite"
+    assert [t.id for t in svc.list_snapshot_templates()] == [tid]
+    assert svc.update_snapshot_template(tid, name="renamed").name == "renamed"
+    media = svc.register_media(tiny)
+    job = svc.submit_snapshot_job(media, str(tmp_path / "sp/sprite-{TileCount}.jpg"), template_id=tid)
+    done = svc.wait(job.id, timeout=30)
+    assert done.status == "Success" and done.type == "Sprite" and done.tile_count == 1
+    assert done.to_dict()["Input"] == {"Type": "Media", "Media": media}
+    urls = svc.get_snapshot_urls(job.id)
+    assert urls["Total"] == 5 and urls["SnapshotUrls"][0].endswith("sprite-00001.jpg")
+    assert svc.get_snapshot_urls(job.id, page_size=2, page_number=2, order_by="Desc")["SnapshotUrls"] == [
+        str(tmp_path / "sp/sprite-cell-00002.jpg"),
+        str(tmp_path / "sp/sprite-cell-00001.jpg"),
+    ]
+    assert sorted(os.listdir(tmp_path / "sp")) == ["sprite-00001.jpg"] + [
+        f"sprite-cell-0000{i}.jpg" for i in range(1, 5)
+    ]
+    vtt = svc.submit_snapshot_job(tiny, str(tmp_path / "v/thumbs.vtt"), {"Interval": 0.5, "Num": 2, "Format": "vtt"})
+    assert svc.get_snapshot_urls(svc.wait(vtt.id, 30).id)["WebVTTUrl"].endswith("thumbs.vtt")
+    listing = svc.list_thumbnails(task_id=job.id)
+    assert listing["total"] == 1 and listing["thumbnails"][0]["thumbnail_count"] == 4
+    assert svc.list_thumbnails(asset_id=media)["total"] == 1
+    svc.delete_snapshot_template(tid)
+    with pytest.raises(TemplateNotFound):
+        svc.get_snapshot_template(tid)
+    pid = svc.create_pipeline("p", max_concurrency=2)
+    assert svc.update_pipeline(pid, state="Paused").state == "Paused"
+    assert [p.id for p in svc.list_pipelines()] == [pid]
+    svc.delete_pipeline(pid)
+    with pytest.raises(PipelineNotFound):
+        svc.get_pipeline(pid)
+    with pytest.raises(InvalidParameter, match="NotifyUrl"):
+        svc.create_pipeline("q", notify_url="ftp://x")
+
+
+def test_configs_from_every_service():
+    from stillframe.jobs.config import config_from
+
+    mps = config_from({"Time": "1500", "Interval": "2", "Num": "3", "Width": 320, "FrameType": "normal"})
+    assert mps.sampling == Interval(2.0, start=1.5, count=3) and mps.width == 320 and mps.frame_type == "normal"
+    assert config_from({"Time": 0}).frame_type == "intra"  # MPS's documented default
+    tile = config_from(
+        {"Interval": 1, "Num": 9, "TileOut": {"Lines": 3, "Columns": 3, "Color": "white", "IsKeepCellPic": "false"}}
+    )
+    assert tile.type == "Sprite" and tile.sprite.columns == 3 and not tile.sprite.keep_cell_pic
+    vtt = config_from({"Interval": 1, "Num": 9, "Format": "vtt", "SubOut": {"IsSptFrag": "true"}})
+    assert vtt.type == "WebVtt" and vtt.is_spt_frag and vtt.sprite is not None
+    hw = config_from({"type": "quantity", "quantity": 3, "aspect_ratio": 1, "max_length": 320})
+    assert hw.aspect_ratio == "16:9" and hw.max_length == 320 and hw.cover_position == 1
+    ours = SnapshotConfig(sampling=Interval(5), width=160)
+    assert config_from(ours.to_dict()) == ours
+    with pytest.raises(InvalidParameter):
+        config_from({"Format": "png"})
+
+
+def test_s3_input_and_output_on_a_local_s3_server(tmp_path, tiny):
+    moto_server = pytest.importorskip("moto.server")
+    boto3 = pytest.importorskip("boto3")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        creds = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
+        s3 = boto3.client("s3", endpoint_url=endpoint, **creds)
+        s3.create_bucket(Bucket="media")
+        s3.upload_file(tiny, "media", "in/clip.mp4")
+        options = {"endpoint_url": endpoint, "key": "testing", "secret": "testing"}
+        with JobService(tmp_path / "j.db", workers=1, storage_options=options) as svc:
+            job = svc.submit_snapshot_job(
+                {"Type": "OSS", "Media": "s3://media/in/clip.mp4"},
+                "s3://media/out/{Count}.jpg",
+                {"Interval": 0.25, "Num": 3},
+            )
+            done = svc.wait(job.id, timeout=60)
+            assert done.status == "Success", done.message
+            assert done.result["files"] == [f"s3://media/out/0000{i}.jpg" for i in (1, 2, 3)]
+            oss = svc.submit_snapshot_job(
+                {"Bucket": "media", "Object": "in/clip.mp4"}, "oss://media/o2/{Count}.jpg", ASYNC_ONE
+            )
+            assert svc.wait(oss.id, timeout=60).status == "Success"
+            missing = svc.submit_snapshot_job("s3://media/in/none.mp4", "s3://media/x/{Count}.jpg", ASYNC_ONE)
+            assert svc.wait(missing.id, timeout=60).code == "InvalidParameter.ResourceNotFound"
+        keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="media", Prefix="out/")["Contents"])
+        assert keys == ["out/00001.jpg", "out/00002.jpg", "out/00003.jpg"]
+        body = s3.get_object(Bucket="media", Key="out/00002.jpg")["Body"].read()
+        assert body[:2] == b"\xff\xd8"
+        assert any(o["Key"].startswith("o2/") for o in s3.list_objects_v2(Bucket="media")["Contents"])
+    finally:
+        server.stop()
+
+
+def test_cli_jobs(tmp_path, tiny, capsys):
+    from stillframe import cli
+
+    store = str(tmp_path / "j.db")
+    assert cli.main(["jobs", "submit", tiny, "-o", str(tmp_path / "c/{Count}.jpg"), "--store", store,
+                     "--config", json.dumps({"Interval": 0.5, "Num": 2})]) == 0  # fmt: skip
+    job = json.loads(capsys.readouterr().out)
+    assert job["Status"] == "Init" and job["Async"] is True
+    assert cli.main(["worker", "--store", store, "--drain"]) == 0
+    capsys.readouterr()
+    assert cli.main(["jobs", "get", job["JobId"], "--store", store]) == 0
+    assert json.loads(capsys.readouterr().out)["Status"] == "Success"
+    assert cli.main(["jobs", "list", "--store", store, "--status", "Success"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["Jobs"]) == 1
+    assert cli.main(["jobs", "pipelines", "create", "--name", "p", "--store", store]) == 0
+    assert "PipelineId" in json.loads(capsys.readouterr().out)
+    assert cli.main(["jobs", "get", "nope", "--store", store]) == 1
+    assert "JobNotFound" in capsys.readouterr().err
