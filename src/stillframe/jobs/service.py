@@ -305,6 +305,11 @@ class JobService:
             ],
         }
 
+    def list_thumbnail_details(self, task_id: str) -> list[dict[str, Any]]:
+        """Huawei's snapshot details: `[{offset (seconds), url}]` of a finished task."""
+        result = self.get_snapshot_job(task_id).result or {}
+        return [{"offset": t, "url": u} for t, u in zip(result.get("times") or [], result.get("files") or [])]
+
     def get_snapshot_urls(
         self, job_id: str, page_size: int = 10, page_number: int = 1, order_by: str = "Asc"
     ) -> dict[str, Any]:
