@@ -121,6 +121,23 @@ def _tile(tile: Mapping[str, Any]) -> Sprite:
     )
 
 
+def _pascal_config(
+    c: Mapping[str, Any], sampling: Sampling, frame_type: str, kind: str, sprite: Sprite | None, spt: bool
+) -> SnapshotConfig:
+    """The fields MPS and ICE spell alike."""
+    return SnapshotConfig(
+        sampling=sampling,
+        frame_type=str(c.get("FrameType") or frame_type).lower(),
+        width=_int(c, "Width"),
+        height=_int(c, "Height"),
+        type=kind,
+        sprite=sprite,
+        is_spt_frag=spt,
+        black_level=_int(c, "BlackLevel"),
+        pixel_black_threshold=_int(c, "PixelBlackThreshold"),
+    )
+
+
 def from_mps_config(c: Mapping[str, Any]) -> SnapshotConfig:
     """MPS SubmitSnapshotJob `SnapshotConfig` (PascalCase; Time in milliseconds).
     FrameType defaults to intra, as the MPS documentation says."""
@@ -137,17 +154,7 @@ def from_mps_config(c: Mapping[str, Any]) -> SnapshotConfig:
             sprite = Sprite()
     else:
         kind = "Sprite" if sprite is not None else "Normal"
-    return SnapshotConfig(
-        sampling=from_mps(c),
-        frame_type=str(c.get("FrameType") or "intra").lower(),
-        width=_int(c, "Width"),
-        height=_int(c, "Height"),
-        type=kind,
-        sprite=sprite,
-        is_spt_frag=spt,
-        black_level=_int(c, "BlackLevel"),
-        pixel_black_threshold=_int(c, "PixelBlackThreshold"),
-    )
+    return _pascal_config(c, from_mps(c), "intra", kind, sprite, spt)
 
 
 def from_ice_config(c: Mapping[str, Any], type: str | None = None) -> SnapshotConfig:
@@ -164,17 +171,7 @@ def from_ice_config(c: Mapping[str, Any], type: str | None = None) -> SnapshotCo
         sprite = Sprite()
     if kind == "WebVtt" and spt and sprite is None:
         sprite = Sprite()
-    return SnapshotConfig(
-        sampling=from_ice(c),
-        frame_type=str(c.get("FrameType") or "normal").lower(),
-        width=_int(c, "Width"),
-        height=_int(c, "Height"),
-        type=kind,
-        sprite=sprite,
-        is_spt_frag=spt,
-        black_level=_int(c, "BlackLevel"),
-        pixel_black_threshold=_int(c, "PixelBlackThreshold"),
-    )
+    return _pascal_config(c, from_ice(c), "normal", kind, sprite, spt)
 
 
 def from_huawei_para(p: Mapping[str, Any]) -> SnapshotConfig:
