@@ -132,8 +132,8 @@ def stillframe_sprite_cmd(video: Path, out: Path, every: float) -> list[str]:
     return python(
         f"""
         import stillframe as sf
-        sf.snapshot({str(video)!r}, sf.Interval({every}), {str(out / '{Count}.jpg')!r}, width=160, quality={QUALITY},
-                    sprite=sf.Sprite(10, 10, keep_cell_pic=False), webvtt={str(out / 'thumbs.vtt')!r})
+        sf.snapshot({str(video)!r}, sf.Interval({every}), {str(out / "{Count}.jpg")!r}, width=160, quality={QUALITY},
+                    sprite=sf.Sprite(10, 10, keep_cell_pic=False), webvtt={str(out / "thumbs.vtt")!r})
         """
     )
 
@@ -217,8 +217,18 @@ def ffmpeg_keyframes_cmd(video: Path, out: Path) -> list[str]:
 
 
 def ffmpeg_tile_cmd(video: Path, out: Path, every: float, width: int) -> list[str]:
-    return ["ffmpeg", "-v", "error", "-i", str(video), "-vf", f"fps=1/{every},scale={width}:-2,tile=10x10",
-            "-q:v", "3", str(out / "sprite-%05d.jpg")]
+    return [
+        "ffmpeg",
+        "-v",
+        "error",
+        "-i",
+        str(video),
+        "-vf",
+        f"fps=1/{every},scale={width}:-2,tile=10x10",
+        "-q:v",
+        "3",
+        str(out / "sprite-%05d.jpg"),
+    ]
 
 
 def run_row(row: Row, make, runs: int, tile: tuple[int, int] | None = None) -> Row:

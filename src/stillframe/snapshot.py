@@ -17,6 +17,7 @@ from stillframe import _source
 from stillframe._files import write_atomic
 from stillframe.covers import SEARCH_SECONDS, BlackTest, histogram, most_representative
 from stillframe.errors import InvalidParameter, SnapshotTimeOut, StillframeError
+from stillframe.frame import Frame
 from stillframe.jpeg import YUV420Planes, encode_jpegs
 from stillframe.plan import Pick
 from stillframe.sampling import Dots, Sampling, Schedule, sampling_from_dict
@@ -43,6 +44,12 @@ class Snapshot:
     rule: str
     decoder: str
     file: str
+
+    @classmethod
+    def of(cls, frame: Frame, index: int, file: str) -> Snapshot:
+        return cls(
+            index, frame.requested_time, frame.time, frame.pts, frame.is_keyframe, frame.rule, frame.decoder, file
+        )
 
 
 @dataclass
@@ -256,7 +263,7 @@ def snapshot(
             if deadline is not None and time.monotonic() > deadline:
                 raise SnapshotTimeOut(f"the snapshot took longer than {timeout} s")
 
-        def flush_pages(final: bool = False) -> None:
+        def flush_pages() -> None:
             assert layout is not None and color is not None
             for page in range(len(page_files)):
                 if page in written_pages:
@@ -285,10 +292,7 @@ def snapshot(
                     blacks[pick.request] = black(pl) if black is not None else BlackTest()(pl)
                 elif cover_position == pick.request + 1:
                     cover_bytes = data or encode_jpegs([pl], quality=quality)[0]
-                records[pick.request] = Snapshot(
-                    pick.request + 1, pick.time, frame.time, frame.pts, frame.is_keyframe, frame.rule,
-                    frame.decoder, name if keep_singles else "",
-                )  # fmt: skip
+                records[pick.request] = Snapshot.of(frame, pick.request + 1, name if keep_singles else "")
             done += len(batch)
             batch.clear()
             if layout is not None:
@@ -306,7 +310,7 @@ def snapshot(
             if batch:
                 flush()
             if layout is not None:
-                flush_pages(final=True)
+                flush_pages()
         except StillframeError as exc:
             exc.files = [r.file for r in records if r is not None and r.file]  # type: ignore[attr-defined]
             raise

@@ -130,6 +130,10 @@ class Template:
     create_time: float
     modified_time: float
 
+    @classmethod
+    def from_row(cls, r: Any) -> Template:
+        return cls(r.id, r.name, r.type, r.config, r.create_time, r.modified_time)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "TemplateId": self.id, "Name": self.name, "Type": self.type, "TemplateConfig": self.config,
@@ -146,6 +150,10 @@ class Pipeline:
     state: str
     create_time: float
     modified_time: float
+
+    @classmethod
+    def from_row(cls, r: Any) -> Pipeline:
+        return cls(r.id, r.name, r.max_concurrency, r.notify_url, r.state, r.create_time, r.modified_time)
 
     def to_dict(self) -> dict[str, Any]:
         return {

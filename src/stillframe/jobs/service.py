@@ -360,14 +360,14 @@ class JobService:
             row = conn.execute(select(t.templates).where(t.templates.c.id == template_id)).first()
         if row is None:
             raise TemplateNotFound(f"template {template_id} does not exist")
-        return Template(row.id, row.name, row.type, row.config, row.create_time, row.modified_time)
+        return Template.from_row(row)
 
     def list_snapshot_templates(self, type: str | None = None) -> list[Template]:
         q = select(t.templates).order_by(t.templates.c.seq)
         if type is not None:
             q = q.where(t.templates.c.type == type)
         with self.engine.connect() as conn:
-            return [Template(r.id, r.name, r.type, r.config, r.create_time, r.modified_time) for r in conn.execute(q)]
+            return [Template.from_row(r) for r in conn.execute(q)]
 
     def update_snapshot_template(
         self, template_id: str, name: str | None = None, config: Mapping[str, Any] | None = None
@@ -416,17 +416,12 @@ class JobService:
             row = conn.execute(select(t.pipelines).where(t.pipelines.c.id == pipeline_id)).first()
         if row is None:
             raise PipelineNotFound(f"pipeline {pipeline_id} does not exist")
-        return Pipeline(
-            row.id, row.name, row.max_concurrency, row.notify_url, row.state, row.create_time, row.modified_time
-        )
+        return Pipeline.from_row(row)
 
     def list_pipelines(self) -> list[Pipeline]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(t.pipelines).order_by(t.pipelines.c.seq)).all()
-        return [
-            Pipeline(r.id, r.name, r.max_concurrency, r.notify_url, r.state, r.create_time, r.modified_time)
-            for r in rows
-        ]
+        return [Pipeline.from_row(r) for r in rows]
 
     def update_pipeline(self, pipeline_id: str, name: str | None = None, max_concurrency: int | None = None,
                         notify_url: str | None = None, state: str | None = None) -> Pipeline:  # fmt: skip

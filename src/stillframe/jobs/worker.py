@@ -37,7 +37,7 @@ def error_code(exc: BaseException) -> tuple[str, str]:
     return InternalError.code, f"{type(exc).__name__}: {exc}"
 
 
-def finished_message(row: Any, notify_pipeline: str | None) -> dict[str, Any]:
+def finished_message(row: Any) -> dict[str, Any]:
     m = row._mapping
     return {
         "Type": "Snapshot",
@@ -198,7 +198,7 @@ class JobRunner:
                 pipe = conn.execute(select(t.pipelines.c.notify_url).where(t.pipelines.c.id == row.pipeline_id)).first()
                 notify_url = pipe[0] if pipe else None
         if row is not None and row.status in ("Success", "Fail"):
-            self.notifier.send(notify_url, finished_message(row, notify_url))
+            self.notifier.send(notify_url, finished_message(row))
         return row
 
     def run_once(self) -> bool:
