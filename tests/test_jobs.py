@@ -3,7 +3,6 @@ and processes), a real HTTP receiver and a real S3-compatible server on loopback
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import signal
@@ -24,6 +23,8 @@ from stillframe.errors import (
 )
 from stillframe.jobs import JobService, SnapshotConfig
 from stillframe.sampling import Interval
+
+from .servers import post_receiver, wait_for
 
 ASYNC_ONE = {"Interval": 1, "Num": 1}  # one snapshot, but Interval/Num given: async
 
@@ -224,47 +225,24 @@ def test_killed_worker_process_job_is_claimed_again(tmp_path, clips):
             worker.kill()
 
 
-class Receiver(http.server.BaseHTTPRequestHandler):
-    messages: list[dict] = []
-
-    def do_POST(self):  # noqa: N802 - the handler API
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        type(self).messages.append(json.loads(body))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
 def test_pipeline_notify_url_and_callbacks(tmp_path, tiny):
-    Receiver.messages = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/done"
     got: list[dict] = []
-    try:
-        with JobService(tmp_path / "j.db", workers=2) as svc:
-            svc.on_finished(got.append)
-            pid = svc.create_pipeline("thumbs", max_concurrency=1, notify_url=url)
-            ids = [
-                svc.submit_snapshot_job(
-                    tiny, tmp_path / f"n{i}/{{Count}}.jpg", ASYNC_ONE, pipeline_id=pid, user_data=f"u{i}"
-                ).id
-                for i in range(5)
-            ]
-            for i in ids:
-                svc.wait(i, timeout=30)
-            deadline = time.monotonic() + 10
-            while len(Receiver.messages) < 5 and time.monotonic() < deadline:
-                time.sleep(0.05)
-        assert sorted(m["JobId"] for m in Receiver.messages) == sorted(ids)
-        assert all(m["State"] == "Success" and m["PipelineId"] == pid for m in Receiver.messages)
-        assert sorted(m["UserData"] for m in Receiver.messages) == [f"u{i}" for i in range(5)]
-        assert sorted(m["JobId"] for m in got) == sorted(ids)
-    finally:
-        server.shutdown()
-        server.server_close()
+    with post_receiver() as (url, received), JobService(tmp_path / "j.db", workers=2) as svc:
+        svc.on_finished(got.append)
+        pid = svc.create_pipeline("thumbs", max_concurrency=1, notify_url=url)
+        ids = [
+            svc.submit_snapshot_job(
+                tiny, tmp_path / f"n{i}/{{Count}}.jpg", ASYNC_ONE, pipeline_id=pid, user_data=f"u{i}"
+            ).id
+            for i in range(5)
+        ]
+        for i in ids:
+            svc.wait(i, timeout=30)
+        wait_for(lambda: len(received) >= 5, 10, "five notifications")
+    assert sorted(m["JobId"] for m in received) == sorted(ids)
+    assert all(m["State"] == "Success" and m["PipelineId"] == pid for m in received)
+    assert sorted(m["UserData"] for m in received) == [f"u{i}" for i in range(5)]
+    assert sorted(m["JobId"] for m in got) == sorted(ids)
 
 
 def test_templates_pipelines_media_and_urls(svc, tiny, tmp_path):

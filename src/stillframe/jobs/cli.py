@@ -84,8 +84,63 @@ def jobs_command(args: argparse.Namespace) -> int:
         svc.close()
 
 
+def _when(text: str | None) -> str | float | None:
+    """ISO 8601 or Unix seconds."""
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def live_command(args: argparse.Namespace) -> int:
+    svc = _service(args)
+    try:
+        act = args.action
+        if act == "templates":
+            if args.op == "create":
+                tid = svc.create_live_snapshot_template(args.name, args.interval, args.overwrite_format,
+                                                        args.sequence_format)  # fmt: skip
+                _print({"TemplateId": tid})
+            elif args.op == "get":
+                _print(svc.get_live_snapshot_template(args.id).to_dict())
+            elif args.op == "list":
+                _print(svc.list_live_snapshot_templates(search_keyword=args.name))
+            elif args.op == "update":
+                tpl = svc.update_live_snapshot_template(args.id, args.name, args.interval, args.overwrite_format,
+                                                        args.sequence_format)  # fmt: skip
+                _print(tpl.to_dict())
+            else:
+                svc.delete_live_snapshot_template(args.id)
+                _print({"Deleted": args.id})
+        elif act == "submit":
+            output = {"StorageType": args.storage_type, "Bucket": args.bucket}
+            if args.endpoint:
+                output["Endpoint"] = args.endpoint
+            job = svc.submit_live_snapshot_job(args.name, {"Url": args.url, "Type": args.type}, args.template, output,
+                                               args.callback_url)  # fmt: skip
+            _print(job.to_dict())
+        elif act == "get":
+            _print(svc.get_live_snapshot_job(args.job_id).to_dict())
+        elif act == "list":
+            _print(svc.list_live_snapshot_jobs(args.page, args.page_size, args.sort, args.status, args.keyword,
+                                               _when(args.start), _when(args.end)))  # fmt: skip
+        elif act == "command":
+            _print(svc.send_live_snapshot_job_command(args.job_id, args.command).to_dict())
+        elif act == "files":
+            _print(svc.list_live_snapshot_files(args.job_id, _when(args.start), _when(args.end), args.limit,
+                                                _when(args.next), args.sort))  # fmt: skip
+        else:
+            _print(svc.delete_live_snapshot_files(args.job_id, args.stamps, delete_file=args.delete_file))
+        return 0
+    finally:
+        svc.close()
+
+
 def worker_command(args: argparse.Namespace) -> int:
-    """Run jobs from the store until SIGINT/SIGTERM (or until the queue is empty, with --drain)."""
+    """Run jobs from the store until SIGINT/SIGTERM (or until the queue is empty, with
+    --drain), and capture the live jobs that should be capturing (unless --no-live)."""
     svc = _service(args, workers=0)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -99,6 +154,8 @@ def worker_command(args: argparse.Namespace) -> int:
         threads = [
             threading.Thread(target=svc.runner.run_forever, args=(stop,), daemon=True) for _ in range(args.threads)
         ]
+        if args.live:
+            threads.append(threading.Thread(target=svc.live_worker().run_forever, args=(stop,), daemon=True))
         for th in threads:
             th.start()
         while not stop.wait(0.5):
@@ -122,6 +179,7 @@ def add_parsers(sub: Any) -> None:
     common(worker)
     worker.add_argument("--threads", type=int, default=1)
     worker.add_argument("--drain", action="store_true", help="stop when no job is left")
+    worker.add_argument("--no-live", dest="live", action="store_false", help="leave live snapshot jobs to others")
     worker.set_defaults(run=worker_command)
 
     jobs = sub.add_parser("jobs", help="snapshot jobs: submit, get, list, wait, urls, templates, pipelines")
@@ -164,3 +222,58 @@ def add_parsers(sub: Any) -> None:
             q.add_argument("--notify-url")
             q.add_argument("--state")
     jobs.set_defaults(run=jobs_command)
+
+    live = sub.add_parser(
+        "live", help="live snapshot jobs: templates, submit, get, list, command, files, delete-files",
+        description="Live snapshot jobs. Captures run on `stillframe worker` processes (or a JobService "
+        "with workers) sharing the store.",
+    )  # fmt: skip
+    lsub = live.add_subparsers(dest="action", required=True)
+    q = lsub.add_parser("templates")
+    common(q)
+    q.add_argument("op", choices=("create", "get", "list", "update", "delete"))
+    q.add_argument("--id")
+    q.add_argument("--name")
+    q.add_argument("--interval", type=int, help="seconds between snapshots, 5..3600")
+    q.add_argument("--overwrite-format", help="e.g. snapshot/{JobId}.jpg ('' for none)")
+    q.add_argument("--sequence-format", help="e.g. snapshot/{JobId}/{UnixTimestamp}.jpg ('' for none)")
+    q = lsub.add_parser("submit")
+    common(q)
+    q.add_argument("--name", required=True)
+    q.add_argument("--url", required=True, help="the stream: rtmp://, an HLS .m3u8, http-flv, rtsp://, srt://...")
+    q.add_argument("--type", default="rtmp")
+    q.add_argument("--template", required=True)
+    q.add_argument("--storage-type", default="oss", choices=("oss", "s3", "local"))
+    q.add_argument("--endpoint")
+    q.add_argument("--bucket", required=True, help="bucket, or a directory for --storage-type local")
+    q.add_argument("--callback-url")
+    q = lsub.add_parser("get")
+    common(q)
+    q.add_argument("job_id")
+    q = lsub.add_parser("list")
+    common(q)
+    q.add_argument("--status", choices=("init", "started", "paused"))
+    q.add_argument("--keyword")
+    q.add_argument("--page", type=int, default=1)
+    q.add_argument("--page-size", type=int, default=10)
+    q.add_argument("--sort", default="desc", choices=("asc", "desc"))
+    q.add_argument("--start", help="ISO 8601 or Unix seconds")
+    q.add_argument("--end")
+    q = lsub.add_parser("command")
+    common(q)
+    q.add_argument("job_id")
+    q.add_argument("command", choices=("start", "stop", "restart"))
+    q = lsub.add_parser("files")
+    common(q)
+    q.add_argument("job_id")
+    q.add_argument("--start", required=True, help="ISO 8601 or Unix seconds")
+    q.add_argument("--end", required=True)
+    q.add_argument("--limit", type=int, default=10)
+    q.add_argument("--next", help="NextStartTime from the previous page")
+    q.add_argument("--sort", default="asc", choices=("asc", "desc"))
+    q = lsub.add_parser("delete-files")
+    common(q)
+    q.add_argument("job_id")
+    q.add_argument("stamps", type=int, nargs="+", help="CreateTimestamp values (ms)")
+    q.add_argument("--delete-file", action="store_true", help="remove the files too")
+    live.set_defaults(run=live_command)

@@ -27,9 +27,11 @@ from stillframe.errors import (
 )
 from stillframe.jobs import store as t
 from stillframe.jobs.config import SnapshotConfig, config_from, from_ice_config
+from stillframe.jobs.live import LiveSnapshots
 from stillframe.jobs.model import FINISHED, STATUSES, Page, Pipeline, SnapshotJob, Template, location_type, parse_iso
 from stillframe.jobs.notify import Notifier
 from stillframe.jobs.storage import Storage, normalise_location
+from stillframe.jobs.supervisor import LiveSupervisor
 from stillframe.jobs.worker import JobRunner
 from stillframe.sampling import Dots
 
@@ -50,8 +52,9 @@ def _several(cfg: SnapshotConfig) -> bool:
     return (getattr(s, "count", None) or 2) > 1
 
 
-class JobService:
-    """Submit, run, get and list snapshot jobs, with templates, pipelines and media.
+class JobService(LiveSnapshots):
+    """Submit, run, get and list snapshot jobs, with templates, pipelines and media,
+    and live snapshot jobs (see LiveSnapshots).
 
     `store`: a path or SQLAlchemy URL (default: an SQLite file in the user's data
     directory; STILLFRAME_DB overrides). `workers`: background worker threads in this
@@ -59,6 +62,10 @@ class JobService:
     `storage_options` go to fsspec/s3fs for s3:// and oss:// (endpoint_url, key,
     secret...). `lease_seconds`: how long a claimed job stays claimed without a
     renewal. `sync_timeout`: the limit of a synchronous job (MPS: SnapshotTimeOut).
+    Live jobs capture on this process when `workers` is not 0: `live_job_limit` caps
+    how many capture at once, `stream_timeout` bounds the is-it-live check, and
+    `capture_options` go to each Capture (open_timeout, read_timeout, min_backoff,
+    max_backoff, quality).
     """
 
     def __init__(
@@ -70,6 +77,9 @@ class JobService:
         lease_seconds: float = 30.0,
         sync_timeout: float = 30.0,
         job_timeout: float | None = None,
+        live_job_limit: int = 100,
+        stream_timeout: float = 5.0,
+        capture_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.engine = t.connect(store)
         self._key = t.secret(self.engine)
@@ -79,14 +89,33 @@ class JobService:
         self.runner = JobRunner(
             self.engine, self.storage, self.notifier, lease_seconds=lease_seconds, job_timeout=job_timeout
         )
+        self.live_job_limit = live_job_limit
+        self.stream_timeout = stream_timeout
+        self.live_notifier = Notifier()
         self._stop = threading.Event()
         self._threads = []
-        for i in range(1 if workers is None else workers):
+        count = 1 if workers is None else workers
+        for i in range(count):
             th = threading.Thread(
                 target=self.runner.run_forever, args=(self._stop,), name=f"stillframe-job-{i}", daemon=True
             )
             th.start()
             self._threads.append(th)
+        self.live_supervisor = None
+        if count:
+            self.live_supervisor = self.live_worker(capture_options)
+            th = threading.Thread(
+                target=self.live_supervisor.run_forever, args=(self._stop,), name="stillframe-live", daemon=True
+            )
+            th.start()
+            self._threads.append(th)
+
+    def live_worker(self, capture_options: Mapping[str, Any] | None = None) -> LiveSupervisor:
+        """A supervisor for live jobs sharing this service's store, notifier and identity."""
+        return LiveSupervisor(
+            self.engine, self.live_notifier, self.runner.ident, lease_seconds=self.runner.lease,
+            storage_options=self.storage.options, capture_options=capture_options,
+        )  # fmt: skip
 
     def close(self) -> None:
         """Stop the workers after their current jobs and flush notifications."""
@@ -94,6 +123,7 @@ class JobService:
         for th in self._threads:
             th.join()
         self.notifier.close()
+        self.live_notifier.close()
         self.engine.dispose()
 
     def __enter__(self) -> JobService:

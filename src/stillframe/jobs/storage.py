@@ -102,3 +102,60 @@ class Storage:
         finally:
             shutil.rmtree(staged_dir, ignore_errors=True)
         return urls
+
+
+class LiveOutput:
+    """Where a live job's snapshots go (ICE SnapshotOutput): `local` writes under the
+    directory named by Bucket, replacing files by rename; `oss` / `s3` put objects
+    into Bucket at Endpoint (an S3-compatible store; a bare host name means https).
+    Credentials come from the service's storage options."""
+
+    def __init__(self, spec: Mapping[str, str], options: Mapping[str, Any] | None = None) -> None:
+        self.kind = spec["StorageType"]
+        self.bucket = spec["Bucket"]
+        self._fs = None
+        if self.kind != "local":
+            import fsspec
+
+            endpoint = spec["Endpoint"]
+            if "://" not in endpoint:
+                endpoint = f"https://{endpoint}"
+            opts = dict(options or {})
+            opts.pop("endpoint_url", None)
+            opts.setdefault("client_kwargs", {})["endpoint_url"] = endpoint
+            # Each snapshot is one small PUT: skip_instance_cache keeps jobs at different
+            # endpoints apart.
+            self._fs = fsspec.filesystem("s3", skip_instance_cache=True, **opts)
+
+    def url(self, name: str) -> str:
+        if self._fs is None:
+            return str(Path(self.bucket) / name)
+        return f"{self.kind}://{self.bucket}/{name}"
+
+    def put(self, name: str, data: bytes) -> None:
+        """Write one file whole: readers see the old one or the new one, never part."""
+        try:
+            if self._fs is None:
+                from stillframe._files import write_atomic
+
+                write_atomic(Path(self.bucket) / name, data)
+            else:
+                self._fs.pipe(f"{self.bucket}/{name}", data)
+        except PermissionError as exc:
+            raise PermissionDenied(f"{self.url(name)}: access refused") from exc
+        except OSError as exc:
+            raise TransientNetworkError(f"{self.url(name)}: {exc}") from exc
+
+    def remove(self, name: str) -> bool:
+        try:
+            if self._fs is None:
+                Path(self.bucket, name).unlink()
+            else:
+                key = f"{self.bucket}/{name}"
+                self._fs.invalidate_cache(key)
+                if not self._fs.exists(key):  # an object store deletes missing keys quietly
+                    return False
+                self._fs.rm(key)
+        except FileNotFoundError:
+            return False
+        return True

@@ -10,9 +10,11 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Float,
+    Index,
     Integer,
     MetaData,
     String,
@@ -90,6 +92,58 @@ media = Table(
     Column("id", String(64), unique=True, nullable=False),
     Column("url", Text, nullable=False),
     Column("create_time", Float, nullable=False),
+)
+
+live_templates = Table(
+    "live_templates",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(64), unique=True, nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("time_interval", Integer, nullable=False),
+    Column("overwrite_format", String(255)),
+    Column("sequence_format", String(255)),
+    Column("create_time", Float, nullable=False),
+    Column("modified_time", Float, nullable=False),
+)
+
+live_jobs = Table(
+    "live_jobs",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(64), unique=True, nullable=False),
+    Column("name", String(256), nullable=False),
+    # The template's values as they were at submission: a job never changes under its captures.
+    Column("template_id", String(64), nullable=False),
+    Column("template_name", String(256), nullable=False),
+    Column("time_interval", Integer, nullable=False),
+    Column("overwrite_format", String(255)),
+    Column("sequence_format", String(255)),
+    Column("stream_input", JSON, nullable=False),
+    Column("snapshot_output", JSON, nullable=False),
+    Column("callback_url", Text),
+    Column("status", String(16), nullable=False, index=True),  # init | started | paused
+    Column("want", Boolean, nullable=False, index=True),  # a worker should be capturing it
+    Column("epoch", Integer, nullable=False, default=0),  # bumped by restart: captures begin anew
+    Column("reason", Text),  # why it is paused
+    Column("sequence", Integer, nullable=False, default=0),  # snapshots taken so far
+    Column("claimed_by", String(128)),
+    Column("lease_until", Float),
+    Column("create_time", Float, nullable=False, index=True),
+    Column("modified_time", Float, nullable=False),
+)
+
+live_files = Table(
+    "live_files",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", String(64), nullable=False),
+    Column("create_ms", BigInteger, nullable=False),
+    Column("object", Text, nullable=False),
+    Column("is_overlay", Boolean, nullable=False),
+    Column("sequence", Integer, nullable=False),
+    Column("stream_time", Float, nullable=False),
+    Index("live_files_job_time", "job_id", "create_ms"),
 )
 
 meta = Table(

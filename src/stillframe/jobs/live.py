@@ -1,0 +1,370 @@
+"""Live snapshot jobs on JobService (ICE's live snapshot family): templates, jobs,
+start/stop/restart, and the files each job has written."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.engine import Engine
+
+from stillframe.errors import (
+    InvalidParameter,
+    JobAlreadyStarted,
+    JobLimitExceeded,
+    JobNotFound,
+    MissingParameter,
+    StreamNotFound,
+    TemplateNotFound,
+)
+from stillframe.jobs import store as t
+from stillframe.jobs.capture import stream_is_live
+from stillframe.jobs.live_model import (
+    COMMANDS,
+    LIVE_STATUSES,
+    LiveFile,
+    LiveSnapshotJob,
+    LiveTemplate,
+    check_callback,
+    check_formats,
+    check_interval,
+    check_name,
+    check_snapshot_output,
+    check_stream_input,
+    iso_ms,
+    ms,
+)
+from stillframe.jobs.model import parse_iso
+from stillframe.jobs.notify import Notifier
+from stillframe.jobs.storage import LiveOutput, Storage
+from stillframe.jobs.supervisor import LiveSupervisor
+
+DAY = 86400.0
+LIST_WINDOW = 30 * DAY
+LIST_DEFAULT_SPAN = 7 * DAY
+
+
+def _page(page_no: Any, page_size: Any, most: int = 100) -> tuple[int, int]:
+    if isinstance(page_no, bool) or not isinstance(page_no, int) or page_no < 1:
+        raise InvalidParameter(f"PageNo must be >= 1, not {page_no!r}")
+    if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= most:
+        raise InvalidParameter(f"PageSize must be in 1..{most}, not {page_size!r}")
+    return page_no, page_size
+
+
+def _sort(sort_by: str) -> bool:
+    """True for descending."""
+    if sort_by not in ("asc", "desc"):
+        raise InvalidParameter(f"SortBy must be asc or desc, not {sort_by!r}")
+    return sort_by == "desc"
+
+
+class LiveSnapshots:
+    """The live half of JobService. Jobs capture on the service's workers (or on
+    `stillframe worker` processes sharing the store); `live_job_limit` caps how many
+    may capture at once (ICE: 100 an account); `stream_timeout` bounds the check
+    that a stream is live when a job is submitted or started."""
+
+    engine: Engine
+    storage: Storage
+    live_notifier: Notifier
+    live_supervisor: LiveSupervisor | None
+    live_job_limit: int
+    stream_timeout: float
+
+    def on_live_snapshot(self, callback: Callable[[dict[str, Any]], None]) -> None:
+        """Call `callback(message)` (the CallbackUrl message) for every live snapshot."""
+        self.live_notifier.callbacks.append(callback)
+
+    # -- templates -----------------------------------------------------------------------
+
+    def create_live_snapshot_template(
+        self,
+        name: str,
+        time_interval: int,
+        overwrite_format: str | None = None,
+        sequence_format: str | None = None,
+    ) -> str:
+        """A template: snapshot every `time_interval` s (5..3600), named by
+        `overwrite_format` (the latest, replaced; only {JobId}) and/or
+        `sequence_format` (one per snapshot; {JobId} {Date} {UnixTimestamp} {Sequence}).
+        Neither given: both defaults; "" turns one kind off."""
+        name = check_name(name, "TemplateName")
+        interval = check_interval(time_interval)
+        over, seq = check_formats(overwrite_format, sequence_format)
+        now = time.time()
+        tid = uuid.uuid4().hex
+        with self.engine.begin() as conn:
+            conn.execute(insert(t.live_templates).values(
+                id=tid, name=name, time_interval=interval, overwrite_format=over, sequence_format=seq,
+                create_time=now, modified_time=now))  # fmt: skip
+        return tid
+
+    def get_live_snapshot_template(self, template_id: str) -> LiveTemplate:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.live_templates).where(t.live_templates.c.id == template_id)).first()
+        if row is None:
+            raise TemplateNotFound(f"live snapshot template {template_id} does not exist")
+        return LiveTemplate.from_row(row)
+
+    def list_live_snapshot_templates(
+        self,
+        page_no: int = 1,
+        page_size: int = 10,
+        sort_by: str = "desc",
+        search_keyword: str | None = None,
+        template_ids: Iterable[str] | None = None,
+    ) -> dict[str, Any]:
+        """ICE ListLiveSnapshotTemplates: {TemplateList, PageNo, PageSize, TotalCount},
+        newest first by default; `search_keyword` matches names."""
+        page_no, page_size = _page(page_no, page_size)
+        desc = _sort(sort_by)
+        conds = []
+        if search_keyword:
+            conds.append(t.live_templates.c.name.contains(search_keyword, autoescape=True))
+        if template_ids is not None:
+            conds.append(t.live_templates.c.id.in_(list(template_ids)))
+        order = t.live_templates.c.seq.desc() if desc else t.live_templates.c.seq.asc()
+        with self.engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(t.live_templates).where(*conds)).scalar()
+            rows = conn.execute(
+                select(t.live_templates)
+                .where(*conds)
+                .order_by(order)
+                .offset((page_no - 1) * page_size)
+                .limit(page_size)
+            ).all()
+        return {"TemplateList": [LiveTemplate.from_row(r).to_dict() for r in rows], "PageNo": page_no,
+                "PageSize": page_size, "TotalCount": total}  # fmt: skip
+
+    def update_live_snapshot_template(
+        self,
+        template_id: str,
+        name: str | None = None,
+        time_interval: int | None = None,
+        overwrite_format: str | None = None,
+        sequence_format: str | None = None,
+    ) -> LiveTemplate:
+        """Change a template; jobs already submitted keep the values they were given."""
+        cur = self.get_live_snapshot_template(template_id)
+        values: dict[str, Any] = {"modified_time": time.time()}
+        if name is not None:
+            values["name"] = check_name(name, "TemplateName")
+        if time_interval is not None:
+            values["time_interval"] = check_interval(time_interval)
+        if overwrite_format is not None or sequence_format is not None:
+            over = cur.overwrite_format if overwrite_format is None else overwrite_format
+            seq = cur.sequence_format if sequence_format is None else sequence_format
+            values["overwrite_format"], values["sequence_format"] = check_formats(over or "", seq or "")
+        with self.engine.begin() as conn:
+            conn.execute(update(t.live_templates).where(t.live_templates.c.id == template_id).values(**values))
+        return self.get_live_snapshot_template(template_id)
+
+    def delete_live_snapshot_template(self, template_id: str) -> None:
+        self.get_live_snapshot_template(template_id)
+        with self.engine.begin() as conn:
+            conn.execute(delete(t.live_templates).where(t.live_templates.c.id == template_id))
+
+    # -- jobs ----------------------------------------------------------------------------
+
+    def submit_live_snapshot_job(
+        self,
+        job_name: str,
+        stream_input: dict[str, str],
+        template_id: str,
+        snapshot_output: dict[str, str],
+        callback_url: str | None = None,
+    ) -> LiveSnapshotJob:
+        """A live job. It starts at once when the stream is live (JobLimitExceeded if
+        `live_job_limit` jobs already capture); otherwise it waits in `init` for a
+        start command."""
+        name = check_name(job_name, "JobName")
+        stream = check_stream_input(stream_input)
+        if not template_id:
+            raise MissingParameter("TemplateId is required")
+        output = check_snapshot_output(snapshot_output)
+        callback = check_callback(callback_url)
+        tpl = self.get_live_snapshot_template(template_id)
+        live = stream_is_live(stream["Url"], self.stream_timeout)
+        now = time.time()
+        job_id = uuid.uuid4().hex
+        with self.engine.begin() as conn:
+            if live:
+                self._check_limit(conn)
+            conn.execute(insert(t.live_jobs).values(
+                id=job_id, name=name, template_id=tpl.id, template_name=tpl.name, time_interval=tpl.time_interval,
+                overwrite_format=tpl.overwrite_format, sequence_format=tpl.sequence_format, stream_input=stream,
+                snapshot_output=output, callback_url=callback, status="started" if live else "init", want=live,
+                epoch=0, reason=None if live else "the stream was not live at submission", sequence=0,
+                create_time=now, modified_time=now))  # fmt: skip
+        return self.get_live_snapshot_job(job_id)
+
+    def _check_limit(self, conn: Any) -> None:
+        running = conn.execute(select(func.count()).select_from(t.live_jobs).where(t.live_jobs.c.want.is_(True)))
+        if running.scalar() >= self.live_job_limit:
+            raise JobLimitExceeded(f"{self.live_job_limit} live snapshot jobs are running already")
+
+    def _live_row(self, conn: Any, job_id: str) -> Any:
+        row = conn.execute(select(t.live_jobs).where(t.live_jobs.c.id == job_id)).first()
+        if row is None:
+            raise JobNotFound(f"live snapshot job {job_id} does not exist")
+        return row
+
+    def get_live_snapshot_job(self, job_id: str) -> LiveSnapshotJob:
+        with self.engine.connect() as conn:
+            return LiveSnapshotJob.from_row(self._live_row(conn, job_id))
+
+    def list_live_snapshot_jobs(
+        self,
+        page_no: int = 1,
+        page_size: int = 10,
+        sort_by: str = "desc",
+        status: str | None = None,
+        search_keyword: str | None = None,
+        start_time: Any = None,
+        end_time: Any = None,
+    ) -> dict[str, Any]:
+        """ICE ListLiveSnapshotJobs: {JobList, PageNo, PageSize, TotalCount}. The
+        creation-time window is at most 30 days; without one, the last 7 days."""
+        page_no, page_size = _page(page_no, page_size)
+        desc = _sort(sort_by)
+        if status is not None and status not in LIVE_STATUSES:
+            raise InvalidParameter(f"Status must be one of {LIVE_STATUSES}, not {status!r}")
+        end = parse_iso(end_time)
+        start = parse_iso(start_time)
+        end = time.time() if end is None else end
+        start = end - LIST_DEFAULT_SPAN if start is None else start
+        if end < start:
+            raise InvalidParameter("EndTime is before StartTime")
+        if end - start > LIST_WINDOW:
+            raise InvalidParameter("StartTime and EndTime may be at most 30 days apart")
+        c = t.live_jobs.c
+        conds = [c.create_time >= start, c.create_time <= end]
+        if status is not None:
+            conds.append(c.status == status)
+        if search_keyword:
+            conds.append(c.name.contains(search_keyword, autoescape=True))
+        with self.engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(t.live_jobs).where(*conds)).scalar()
+            rows = conn.execute(
+                select(t.live_jobs).where(*conds).order_by(c.seq.desc() if desc else c.seq.asc())
+                .offset((page_no - 1) * page_size).limit(page_size)
+            ).all()  # fmt: skip
+        return {"JobList": [LiveSnapshotJob.from_row(r).to_dict() for r in rows], "PageNo": page_no,
+                "PageSize": page_size, "TotalCount": total}  # fmt: skip
+
+    def send_live_snapshot_job_command(self, job_id: str, command: str) -> LiveSnapshotJob:
+        """start: capture (JobAlreadyStarted if it is; StreamNotFound if the stream is
+        not live; JobLimitExceeded at the limit). stop: pause it. restart: stop and
+        start afresh, with a new connection."""
+        if not command:
+            raise MissingParameter("Command is required")
+        if command not in COMMANDS:
+            raise InvalidParameter(f"Command must be one of {COMMANDS}, not {command!r}")
+        with self.engine.connect() as conn:
+            row = self._live_row(conn, job_id)
+        if command == "stop":
+            with self.engine.begin() as conn:
+                conn.execute(update(t.live_jobs).where(t.live_jobs.c.id == job_id).values(
+                    want=False, status="init" if row.status == "init" else "paused",
+                    reason="stopped by command" if row.status != "init" else row.reason,
+                    modified_time=time.time()))  # fmt: skip
+            if self.live_supervisor is not None:
+                self.live_supervisor.halt(job_id)
+            return self.get_live_snapshot_job(job_id)
+        if command == "start" and row.want:
+            raise JobAlreadyStarted(f"live snapshot job {job_id} is {row.status} already")
+        if not stream_is_live(row.stream_input["Url"], self.stream_timeout):
+            raise StreamNotFound(f"{row.stream_input['Url']}: the stream is not live")
+        with self.engine.begin() as conn:
+            current = self._live_row(conn, job_id)
+            if command == "start" and current.want:
+                raise JobAlreadyStarted(f"live snapshot job {job_id} is {current.status} already")
+            if not current.want:
+                self._check_limit(conn)
+            conn.execute(update(t.live_jobs).where(t.live_jobs.c.id == job_id).values(
+                want=True, status="started", reason=None, epoch=current.epoch + 1, modified_time=time.time()))  # fmt: skip
+        if self.live_supervisor is not None:
+            self.live_supervisor.halt(job_id)  # a restart begins anew at once; a start is claimed at the next tick
+        return self.get_live_snapshot_job(job_id)
+
+    # -- files ---------------------------------------------------------------------------
+
+    def list_live_snapshot_files(
+        self,
+        job_id: str,
+        start_time: Any,
+        end_time: Any,
+        limit: int = 10,
+        next_start_time: Any = None,
+        sort_by: str = "asc",
+    ) -> dict[str, Any]:
+        """ICE ListLiveSnapshotFiles: {FileList, NextStartTime} for a window of at most
+        a day. Each snapshot is one entry: its sequence file, or the overwrite file
+        (IsOverlay) when the job keeps no sequence. Pass NextStartTime back to page on."""
+        if start_time is None or start_time == "":
+            raise MissingParameter("StartTime is required")
+        if end_time is None or end_time == "":
+            raise MissingParameter("EndTime is required")
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100:
+            raise InvalidParameter(f"Limit must be in 1..100, not {limit!r}")
+        desc = _sort(sort_by)
+        start, end = parse_iso(start_time), parse_iso(end_time)
+        assert start is not None and end is not None
+        if end < start:
+            raise InvalidParameter("EndTime is before StartTime")
+        if end - start > DAY:
+            raise InvalidParameter("StartTime and EndTime may be at most a day apart")
+        with self.engine.connect() as conn:
+            job = self._live_row(conn, job_id)
+            c = t.live_files.c
+            lo, hi = ms(start), ms(end)
+            cursor = parse_iso(next_start_time)
+            if cursor is not None:
+                if desc:
+                    hi = min(hi, ms(cursor))
+                else:
+                    lo = max(lo, ms(cursor))
+            rows = conn.execute(
+                select(t.live_files).where(c.job_id == job_id, c.create_ms >= lo, c.create_ms <= hi)
+                .order_by(c.create_ms.desc() if desc else c.create_ms.asc()).limit(limit + 1)
+            ).all()  # fmt: skip
+        # One entry per snapshot and at least 5 s between snapshots: timestamps are
+        # unique within a job, so the next page starts exactly at the first one left.
+        files = [LiveFile.from_row(r, job.snapshot_output).to_dict() for r in rows[:limit]]
+        return {"FileList": files, "NextStartTime": iso_ms(rows[limit].create_ms) if len(rows) > limit else None}
+
+    def delete_live_snapshot_files(
+        self, job_id: str, create_timestamps: Iterable[int], delete_file: bool = False
+    ) -> dict[str, Any]:
+        """ICE DeleteLiveSnapshotFiles: forget the entries at these CreateTimestamps
+        (milliseconds) and, with `delete_file`, remove their files too.
+        {DeleteFileResultList: [{CreateTimestamp, Result}]}, Result SUCCESS or NOT_FOUND."""
+        stamps = list(create_timestamps or [])
+        if not stamps:
+            raise MissingParameter("CreateTimestampList is required")
+        if len(stamps) > 200 or not all(isinstance(s, int) and not isinstance(s, bool) for s in stamps):
+            raise InvalidParameter("CreateTimestampList takes up to 200 whole millisecond timestamps")
+        with self.engine.connect() as conn:
+            job = self._live_row(conn, job_id)
+        output = LiveOutput(job.snapshot_output, self.storage.options) if delete_file else None
+        results = []
+        for stamp in stamps:
+            with self.engine.begin() as conn:
+                c = t.live_files.c
+                rows = conn.execute(select(t.live_files).where(c.job_id == job_id, c.create_ms == stamp)).all()
+                conn.execute(delete(t.live_files).where(c.job_id == job_id, c.create_ms == stamp))
+                # An overwrite file is shared by its entries: removed with the last of them.
+                if output is not None:
+                    for r in rows:
+                        left = conn.execute(
+                            select(func.count()).select_from(t.live_files).where(c.job_id == job_id,
+                                                                                 c.object == r.object)
+                        ).scalar()  # fmt: skip
+                        if not left:
+                            output.remove(r.object)
+            results.append({"CreateTimestamp": stamp, "Result": "SUCCESS" if rows else "NOT_FOUND"})
+        return {"DeleteFileResultList": results}
