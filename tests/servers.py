@@ -7,10 +7,6 @@ import contextlib
 import functools
 import http.server
 import json
-import os
-import shutil
-import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,19 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from stillframe import testsrc
-
-RTMP_MODULES = (
-    "/usr/lib/nginx/modules/ngx_rtmp_module.so",
-    "/usr/lib64/nginx/modules/ngx_rtmp_module.so",
-    "/usr/local/nginx/modules/ngx_rtmp_module.so",
-)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from stillframe import livesrc
 
 
 def wait_for(check: Callable[[], object], timeout: float, what: str, poll: float = 0.05):
@@ -44,53 +28,16 @@ def wait_for(check: Callable[[], object], timeout: float, what: str, poll: float
         time.sleep(poll)
 
 
-def _nginx() -> tuple[str, str | None]:
-    """The nginx binary and the RTMP module to load (None when built in); skips the
-    test when this machine has neither (.ci/run installs them)."""
-    binary = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.path.exists(p)), None)
-    if binary is None:
-        pytest.skip("nginx is not installed (Debian: apt-get install nginx libnginx-mod-rtmp)")
-    module = next((p for p in RTMP_MODULES if os.path.exists(p)), None)
-    if module is None:
-        built = subprocess.run([binary, "-V"], capture_output=True, text=True).stderr
-        if "rtmp" not in built:
-            pytest.skip("nginx has no RTMP module (Debian: apt-get install libnginx-mod-rtmp)")
-    return binary, module
-
-
 @contextlib.contextmanager
 def nginx_rtmp(root: Path) -> Iterator[str]:
-    """nginx-rtmp on a free loopback port; yields the application's base URL
-    (rtmp://127.0.0.1:PORT/live). Unpublished streams are refused at once
-    (idle_streams off), as a live service answers "not live"."""
-    binary, module = _nginx()
-    port = free_port()
-    root.mkdir(parents=True, exist_ok=True)
-    conf = root / "nginx.conf"
-    conf.write_text(
-        (f"load_module {module};\n" if module else "")
-        + f"daemon off;\nmaster_process off;\nerror_log {root}/error.log warn;\npid {root}/nginx.pid;\n"
-        "events {}\n"
-        f"rtmp {{ server {{ listen 127.0.0.1:{port}; chunk_size 4096;\n"
-        "  application live { live on; record off; idle_streams off; } } }\n"
-    )
-    proc = subprocess.Popen([binary, "-p", str(root), "-c", str(conf)], stderr=subprocess.PIPE)
+    """nginx-rtmp on loopback (skips the test where nginx or its RTMP module is not
+    installed; .ci/run installs them); yields rtmp://127.0.0.1:PORT/live."""
     try:
-
-        def listening() -> bool:
-            if proc.poll() is not None:
-                raise AssertionError(f"nginx exited: {proc.stderr.read().decode() if proc.stderr else ''}")
-            with socket.socket() as s:
-                return s.connect_ex(("127.0.0.1", port)) == 0
-
-        wait_for(listening, 10, "nginx to listen")
-        yield f"rtmp://127.0.0.1:{port}/live"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        livesrc.find_nginx()
+    except livesrc.RtmpUnavailable as exc:
+        pytest.skip(str(exc))
+    with livesrc.rtmp_server(root) as server:
+        yield server.url
 
 
 class Publisher:
@@ -105,7 +52,7 @@ class Publisher:
     def start(self) -> Publisher:
         self._stop = threading.Event()
         self._thread = threading.Thread(
-            target=testsrc.publish, args=(self.clip, self.url), kwargs={"stop": self._stop, **self.options},
+            target=livesrc.publish, args=(self.clip, self.url), kwargs={"stop": self._stop, **self.options},
             daemon=True,
         )  # fmt: skip
         self._thread.start()
@@ -162,3 +109,23 @@ def post_receiver() -> Iterator[tuple[str, list[dict]]]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextlib.contextmanager
+def s3_server(*buckets: str) -> Iterator[tuple[str, object]]:
+    """moto's S3-compatible server on loopback with `buckets` made; yields (endpoint,
+    a boto3 client). Credentials: key "testing", secret "testing"."""
+    moto_server = pytest.importorskip("moto.server")
+    boto3 = pytest.importorskip("boto3")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing",
+                              aws_secret_access_key="testing", region_name="us-east-1")  # fmt: skip
+        for b in buckets:
+            client.create_bucket(Bucket=b)
+        yield endpoint, client
+    finally:
+        server.stop()

@@ -24,7 +24,7 @@ from stillframe.errors import (
 from stillframe.jobs import JobService, SnapshotConfig
 from stillframe.sampling import Interval
 
-from .servers import post_receiver, wait_for
+from .servers import post_receiver, s3_server, wait_for
 
 ASYNC_ONE = {"Interval": 1, "Num": 1}  # one snapshot, but Interval/Num given: async
 
@@ -307,16 +307,7 @@ def test_configs_from_every_service():
 
 
 def test_s3_input_and_output_on_a_local_s3_server(tmp_path, tiny):
-    moto_server = pytest.importorskip("moto.server")
-    boto3 = pytest.importorskip("boto3")
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
-        creds = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
-        s3 = boto3.client("s3", endpoint_url=endpoint, **creds)
-        s3.create_bucket(Bucket="media")
+    with s3_server("media") as (endpoint, s3):
         s3.upload_file(tiny, "media", "in/clip.mp4")
         options = {"endpoint_url": endpoint, "key": "testing", "secret": "testing"}
         with JobService(tmp_path / "j.db", workers=1, storage_options=options) as svc:
@@ -339,8 +330,6 @@ def test_s3_input_and_output_on_a_local_s3_server(tmp_path, tiny):
         body = s3.get_object(Bucket="media", Key="out/00002.jpg")["Body"].read()
         assert body[:2] == b"\xff\xd8"
         assert any(o["Key"].startswith("o2/") for o in s3.list_objects_v2(Bucket="media")["Contents"])
-    finally:
-        server.stop()
 
 
 def test_cli_jobs(tmp_path, tiny, capsys):

@@ -29,7 +29,7 @@ from stillframe.errors import (
 from stillframe.jobs import JobService
 from stillframe.jobs.storage import LiveOutput
 
-from .servers import Publisher, nginx_rtmp, post_receiver, static_http, wait_for
+from .servers import Publisher, nginx_rtmp, post_receiver, s3_server, static_http, wait_for
 
 FPS, GOP = 30, 30  # a keyframe every second
 SEED_FIELDS = [
@@ -348,27 +348,15 @@ def test_validation_rules(tmp_path):
             svc.delete_live_snapshot_files(job.id, ["soon"])
 
 
-def test_live_output_to_an_s3_compatible_store(tmp_path):
-    moto_server = pytest.importorskip("moto.server")
-    import boto3
-
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
-        creds = {"key": "test", "secret": "test"}
-        s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="test", aws_secret_access_key="test",
-                          region_name="us-east-1")  # fmt: skip
-        s3.create_bucket(Bucket="snaps")
+def test_live_output_to_an_s3_compatible_store():
+    with s3_server("snaps") as (endpoint, s3):
+        creds = {"key": "testing", "secret": "testing"}
         out = LiveOutput({"StorageType": "oss", "Endpoint": endpoint, "Bucket": "snaps"}, creds)
         out.put("snapshot/j.jpg", b"\xff\xd8one")
         out.put("snapshot/j.jpg", b"\xff\xd8two")
         assert s3.get_object(Bucket="snaps", Key="snapshot/j.jpg")["Body"].read() == b"\xff\xd8two"
         assert out.url("snapshot/j.jpg") == "oss://snaps/snapshot/j.jpg"
         assert out.remove("snapshot/j.jpg") and not out.remove("snapshot/j.jpg")
-    finally:
-        server.stop()
 
 
 def test_cli(tmp_path, capsys):

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import functools
 import os
-import threading
-import time
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -18,7 +16,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-__all__ = ["BARCODE_BITS", "black_frame", "make_video", "pattern_frame", "pattern_yuv420", "publish", "read_index"]
+__all__ = ["BARCODE_BITS", "black_frame", "make_video", "pattern_frame", "pattern_yuv420", "read_index"]
 
 BARCODE_BITS = 16
 _LO, _HI = 16, 235  # video-range black and white
@@ -178,46 +176,3 @@ def make_video(
 
 def _format_for(path: Path) -> str | None:
     return {".ts": "mpegts", ".mkv": "matroska", ".webm": "webm", ".flv": "flv"}.get(path.suffix.lower())
-
-
-def publish(
-    path: str | os.PathLike[str],
-    url: str,
-    *,
-    stop: threading.Event | None = None,
-    loop: bool = True,
-    format: str | None = None,
-    options: dict[str, str] | None = None,
-) -> int:
-    """Play a video file to a live URL in real time, as an encoder would (RTMP gets
-    FLV; a path ending .m3u8 gets live HLS). Packets are copied, not re-encoded, so
-    publishing costs next to nothing; with `loop` the file repeats with timestamps
-    carried on. Returns the packets sent, when `stop` is set or the file ends."""
-    stop = stop or threading.Event()
-    if format is None:
-        format = "flv" if url.startswith(("rtmp://", "rtmps://")) else "hls" if url.endswith(".m3u8") else None
-    sent = 0
-    with av.open(os.fspath(path)) as src, av.open(url, "w", format=format, options=options or {}) as out:
-        ins = src.streams.video[0]
-        outs = out.add_stream_from_template(ins)
-        clock = time.monotonic()
-        offset = 0  # in ins.time_base, grows by the file's length on each loop
-        while not stop.is_set():
-            last = 0
-            src.seek(0, stream=ins)
-            for packet in src.demux(ins):
-                if packet.dts is None:
-                    continue
-                due = clock + float((packet.dts + offset) * ins.time_base)
-                if stop.wait(max(0.0, due - time.monotonic())):
-                    return sent
-                last = max(last, packet.pts + (packet.duration or 0))
-                packet.pts += offset
-                packet.dts += offset
-                packet.stream = outs
-                out.mux(packet)
-                sent += 1
-            if not loop:
-                break
-            offset += last
-    return sent

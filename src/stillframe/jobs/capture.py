@@ -9,6 +9,7 @@ import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 import av
@@ -142,7 +143,7 @@ class Capture:
         stream = container.streams.video[0]
         ctx = stream.codec_context
         ctx.thread_count = 1  # one keyframe now and then: threads would only cost
-        base = stream.time_base
+        base = stream.time_base or Fraction(1, 1000)  # FLV and most live formats count milliseconds
         anchor: float | None = None
         mark = last = 0.0
         for packet in container.demux(stream):
@@ -162,7 +163,10 @@ class Capture:
             mark = anchor + (math.floor((t - anchor) / self.interval + _EPS) + 1) * self.interval
             if self._stop.is_set():
                 return
-            self.on_shot(shot)
+            try:
+                self.on_shot(shot)
+            except Exception:  # storage or store trouble loses this snapshot, not the stream
+                log.exception("%s: the snapshot at %.3f s could not be kept", self.url, t)
 
     def _decode(self, ctx: Any, packet: av.Packet, t: float) -> Shot | None:
         try:

@@ -116,14 +116,14 @@ class LiveSupervisor:
         """Stop every capture and hand their jobs back (still wanted: the next worker
         or the next start of the service resumes them)."""
         with self._lock:
-            ids = list(self._running)
-        for job_id in ids:
-            self._running[job_id].capture.stop()
-        deadline = time.monotonic() + timeout
-        for job_id in ids:
-            self._running[job_id].capture.join(max(0.0, deadline - time.monotonic()))
-        with self._lock:
+            runs = list(self._running.items())
             self._running.clear()
+        ids = [job_id for job_id, _ in runs]
+        for _, run in runs:
+            run.capture.stop()
+        deadline = time.monotonic() + timeout
+        for _, run in runs:
+            run.capture.join(max(0.0, deadline - time.monotonic()))
         if ids:
             with self.engine.begin() as conn:
                 conn.execute(
