@@ -1,0 +1,3 @@
+from benchmarks.compare.cli import main
+
+main()
