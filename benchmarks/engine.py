@@ -18,7 +18,6 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import textwrap
@@ -26,9 +25,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
+from benchmarks.compare.measure import images, launch
 from stillframe import testsrc
 
 CACHE = Path(__file__).parent / ".cache"
@@ -72,17 +69,9 @@ class Row:
         return f"{hits}/{len(self.expected)}"
 
 
-LAUNCH = Path(__file__).with_name("_launch.py")
-
-
 def measure(cmd: list[str]) -> Run:
-    """One process, started from a small launcher so its peak RSS is its own."""
-    with tempfile.NamedTemporaryFile(suffix=".json") as res:
-        proc = subprocess.run([sys.executable, str(LAUNCH), res.name, *cmd], stderr=subprocess.PIPE, check=False)
-        data = json.loads(Path(res.name).read_text() or "{}")
-    if proc.returncode != 0 or data.get("code") != 0:
-        raise RuntimeError(f"{cmd[0]} failed: {proc.stderr.decode(errors='replace')[-800:]}")
-    return Run(data["wall"], data["cpu"], data["rss_mb"])
+    d = launch(cmd)
+    return Run(d["wall"], d["cpu"], d["rss_mb"])
 
 
 def measure_many(cmds: list[list[str]]) -> Run:
@@ -96,23 +85,8 @@ def python(code: str) -> list[str]:
 
 
 def read_indices(folder: Path, tile: tuple[int, int] | None = None) -> list[int]:
-    """The frame index of every JPEG, or of every cell of every sheet when `tile`
-    gives the sheet's (columns, lines) and the cells sit edge to edge."""
-    out = []
-    for p in sorted(folder.glob("*.jpg")):
-        img = np.asarray(Image.open(p).convert("L"))
-        if tile is None:
-            out.append(testsrc.read_index(img))
-            continue
-        cols, _ = tile
-        cw = img.shape[1] // cols
-        ch = cw * 9 // 16 // 2 * 2
-        for r in range(img.shape[0] // ch):
-            for c in range(cols):
-                cell = img[r * ch : (r + 1) * ch, c * cw : (c + 1) * cw]
-                if cell.mean() > 1:  # ffmpeg pads an unfilled last sheet with black
-                    out.append(testsrc.read_index(cell))
-    return out
+    """The frame index of every JPEG, or of every cell of every 10x10 sheet."""
+    return [testsrc.read_index(img) for img in images(folder, sheets=tile is not None)]
 
 
 # ---- the tools ---------------------------------------------------------------------------

@@ -62,7 +62,9 @@ class Cell:
         return max(self.displayed, self.next)
 
 
-def _launch(cmd: list[str], timeout: float) -> dict:
+def launch(cmd: list[str], timeout: float | None = None) -> dict:
+    """Run one command from the small launcher (so its peak RSS is its own); returns
+    {wall, cpu, rss_mb}. RuntimeError when it fails, TimeoutExpired past `timeout`."""
     with tempfile.NamedTemporaryFile(suffix=".json") as res:
         proc = subprocess.Popen([sys.executable, str(LAUNCH), res.name, *cmd], stderr=subprocess.PIPE,
                                 start_new_session=True)  # fmt: skip
@@ -91,7 +93,7 @@ def run_cell(cell: Cell, tool: Tool, task: Task, video: Path, ref: Reference, si
                 for cmd in cmds:
                     if wall >= timeout:  # a job of many processes (the ffmpeg -ss loop) ran out of time
                         raise subprocess.TimeoutExpired(cmd, timeout)
-                    d = _launch(cmd, timeout - wall)
+                    d = launch(cmd, timeout - wall)
                     wall, cpu, rss = wall + d["wall"], cpu + d["cpu"], max(rss, d["rss_mb"])
             except subprocess.TimeoutExpired:
                 cell.error = f"over {timeout:.0f} s"
@@ -130,10 +132,12 @@ def _upright(img: np.ndarray, rotation: int) -> tuple[np.ndarray, bool]:
     return img, False
 
 
-def _images(out: Path, task: Task) -> list[np.ndarray]:
+def images(out: Path, sheets: bool = False) -> list[np.ndarray]:
+    """The grey pictures a tool wrote, in name order; with `sheets`, the cells of its
+    10-column sprite sheets instead."""
     files = sorted(out.glob("*.jpg"))
     imgs = [np.asarray(Image.open(p).convert("L"), dtype=np.float32) for p in files]
-    if not task.sprite:
+    if not sheets:
         return imgs
     cells = []
     for sheet in imgs:
@@ -148,7 +152,7 @@ def _images(out: Path, task: Task) -> list[np.ndarray]:
 
 
 def score(cell: Cell, task: Task, out: Path, ref: Reference, rotation: int, barcode: bool) -> None:
-    imgs = _images(out, task)
+    imgs = images(out, task.sprite)
     cell.got = min(len(imgs), len(task.times))
     errors, upright = [], 0
     for t, img in zip(task.times, imgs):

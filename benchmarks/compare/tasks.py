@@ -14,10 +14,6 @@ class Task:
     every: float | None = None  # for interval tasks (one-pass fps filters can do these)
     sprite: bool = False  # 160 px thumbnails as 10x10 sheets + WebVTT
 
-    @property
-    def key(self) -> str:
-        return f"{self.name} [{self.mode}]"
-
 
 def _interval(every: float, duration: float, mode: str = "exact") -> Task:
     times = tuple(float(k * every) for k in range(int((duration - 1e-6) // every) + 1))

@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.compare.adapters import IMPORTS
 from benchmarks.compare.tasks import Task
 
 
@@ -36,16 +37,13 @@ class Tool:
         """Why this tool cannot run here, or None."""
         if self.key.startswith("ffmpeg"):
             return None if shutil.which("ffmpeg") else "the ffmpeg CLI is not installed"
-        module = {"decord": "decord", "opencv": "cv2", "torchcodec": "torchcodec"}.get(self.key)
-        if module is None:
-            return None
-        if importlib.util.find_spec(module) is None:
-            return f"{module} is not installed (pip install '.[bench]')"
-        probe = subprocess.run([sys.executable, "-c", f"import {module}" + (".decoders" if module == "torchcodec" else "")],
-                               capture_output=True, text=True)  # fmt: skip
+        modules = IMPORTS[self.key]
+        if importlib.util.find_spec(modules[0].split(".")[0]) is None:
+            return f"{modules[0]} is not installed (pip install '.[bench]')"
+        probe = subprocess.run([sys.executable, "-c", f"import {', '.join(modules)}"], capture_output=True, text=True)
         if probe.returncode != 0:
             last = (probe.stderr.strip().splitlines() or ["import failed"])[-1]
-            return f"import {module} fails here: {last[:160]}"
+            return f"import {modules[0]} fails here: {last[:160]}"
         return None
 
 

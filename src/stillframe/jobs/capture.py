@@ -106,10 +106,6 @@ class Capture:
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
-
     def _run(self) -> None:
         delay = self.min_backoff
         while not self._stop.is_set():

@@ -79,6 +79,16 @@ class LiveSnapshots:
         """Call `callback(message)` (the CallbackUrl message) for every live snapshot."""
         self.live_notifier.callbacks.append(callback)
 
+    def _page_of(self, table: Any, conds: list[Any], desc: bool, page_no: int, page_size: int) -> tuple[int, list]:
+        """(how many rows match, the rows of page `page_no`), newest first when `desc`."""
+        order = table.c.seq.desc() if desc else table.c.seq.asc()
+        with self.engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(table).where(*conds)).scalar() or 0
+            rows = conn.execute(
+                select(table).where(*conds).order_by(order).offset((page_no - 1) * page_size).limit(page_size)
+            ).all()
+        return total, list(rows)
+
     # -- templates -----------------------------------------------------------------------
 
     def create_live_snapshot_template(
@@ -127,16 +137,7 @@ class LiveSnapshots:
             conds.append(t.live_templates.c.name.contains(search_keyword, autoescape=True))
         if template_ids is not None:
             conds.append(t.live_templates.c.id.in_(list(template_ids)))
-        order = t.live_templates.c.seq.desc() if desc else t.live_templates.c.seq.asc()
-        with self.engine.connect() as conn:
-            total = conn.execute(select(func.count()).select_from(t.live_templates).where(*conds)).scalar()
-            rows = conn.execute(
-                select(t.live_templates)
-                .where(*conds)
-                .order_by(order)
-                .offset((page_no - 1) * page_size)
-                .limit(page_size)
-            ).all()
+        total, rows = self._page_of(t.live_templates, conds, desc, page_no, page_size)
         return {"TemplateList": [LiveTemplate.from_row(r).to_dict() for r in rows], "PageNo": page_no,
                 "PageSize": page_size, "TotalCount": total}  # fmt: skip
 
@@ -247,12 +248,7 @@ class LiveSnapshots:
             conds.append(c.status == status)
         if search_keyword:
             conds.append(c.name.contains(search_keyword, autoescape=True))
-        with self.engine.connect() as conn:
-            total = conn.execute(select(func.count()).select_from(t.live_jobs).where(*conds)).scalar()
-            rows = conn.execute(
-                select(t.live_jobs).where(*conds).order_by(c.seq.desc() if desc else c.seq.asc())
-                .offset((page_no - 1) * page_size).limit(page_size)
-            ).all()  # fmt: skip
+        total, rows = self._page_of(t.live_jobs, conds, desc, page_no, page_size)
         return {"JobList": [LiveSnapshotJob.from_row(r).to_dict() for r in rows], "PageNo": page_no,
                 "PageSize": page_size, "TotalCount": total}  # fmt: skip
 

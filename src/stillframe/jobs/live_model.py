@@ -55,7 +55,8 @@ def check_format(value: str, what: str, allowed: set[str]) -> str:
         raise InvalidParameter(f"{what} must not start with '/': {value!r}")
     if not value.endswith(".jpg"):
         raise InvalidParameter(f"{what} must end with .jpg: {value!r}")
-    if "{" in _PLACEHOLDER.sub("", value) or "}" in _PLACEHOLDER.sub("", value):
+    bare = _PLACEHOLDER.sub("", value)
+    if "{" in bare or "}" in bare:
         raise InvalidParameter(f"{what} has an unbalanced brace: {value!r}")
     used = set(_PLACEHOLDER.findall(value))
     if used - allowed:

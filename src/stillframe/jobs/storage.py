@@ -33,6 +33,19 @@ def normalise_location(spec: Any, what: str) -> str:
     raise InvalidParameter(f"{what} must be a path, a URL, {{Type, Media}} or {{Bucket, Object}}, not {spec!r}")
 
 
+def s3_filesystem(options: Mapping[str, Any], endpoint: str | None = None, **extra: Any):
+    """An s3fs file system from our storage options; `endpoint` (else the options'
+    endpoint_url) is the S3-compatible store to talk to."""
+    import fsspec
+
+    opts = dict(options)
+    endpoint = endpoint or opts.pop("endpoint_url", None)
+    opts.pop("endpoint_url", None)
+    if endpoint:
+        opts["client_kwargs"] = {**opts.get("client_kwargs", {}), "endpoint_url": endpoint}
+    return fsspec.filesystem("s3", **opts, **extra)
+
+
 class Storage:
     """fsspec file systems for the object-store schemes. `options` go to s3fs
     (for example {"endpoint_url": "http://127.0.0.1:9000", "key": ..., "secret": ...});
@@ -42,13 +55,7 @@ class Storage:
         self.options = dict(options or {})
 
     def _fs(self, url: str):
-        import fsspec
-
-        opts = dict(self.options)
-        endpoint = opts.pop("endpoint_url", None)
-        if endpoint:
-            opts.setdefault("client_kwargs", {})["endpoint_url"] = endpoint
-        return fsspec.filesystem("s3", **opts)
+        return s3_filesystem(self.options)
 
     @staticmethod
     def _key(url: str) -> str:
@@ -115,17 +122,10 @@ class LiveOutput:
         self.bucket = spec["Bucket"]
         self._fs = None
         if self.kind != "local":
-            import fsspec
-
             endpoint = spec["Endpoint"]
-            if "://" not in endpoint:
-                endpoint = f"https://{endpoint}"
-            opts = dict(options or {})
-            opts.pop("endpoint_url", None)
-            opts.setdefault("client_kwargs", {})["endpoint_url"] = endpoint
-            # Each snapshot is one small PUT: skip_instance_cache keeps jobs at different
-            # endpoints apart.
-            self._fs = fsspec.filesystem("s3", skip_instance_cache=True, **opts)
+            # skip_instance_cache keeps jobs at different endpoints apart.
+            self._fs = s3_filesystem(options or {}, endpoint if "://" in endpoint else f"https://{endpoint}",
+                                     skip_instance_cache=True)  # fmt: skip
 
     def url(self, name: str) -> str:
         if self._fs is None:

@@ -87,7 +87,7 @@ class LiveSupervisor:
             for job_id, run in mine.items():
                 row = rows.get(job_id)
                 if row is None or not row.want or row.claimed_by != self.ident or row.epoch != run.epoch:
-                    self._halt(job_id)
+                    self.halt(job_id)
         # Restarted jobs (epoch changed) are still ours: release them so the claim below
         # picks them up afresh with their new epoch.
         with self.engine.begin() as conn:
@@ -133,16 +133,8 @@ class LiveSupervisor:
                 )
 
     def halt(self, job_id: str) -> None:
-        """Stop our capture of `job_id` now (a command given in this process)."""
-        self._halt(job_id)
-
-    def running(self) -> list[str]:
-        with self._lock:
-            return list(self._running)
-
-    # -- one job -------------------------------------------------------------------------
-
-    def _halt(self, job_id: str) -> None:
+        """Stop our capture of `job_id` now (a command given in this process, or the
+        store saying it is no longer ours to run)."""
         with self._lock:
             run = self._running.pop(job_id, None)
         if run is not None:
