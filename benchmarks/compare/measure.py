@@ -44,6 +44,7 @@ class Cell:
     mean_error: float | None = None  # mean |frame time - t|, seconds
     upright: int | None = None  # outputs in the displayed orientation (rotated videos)
     error: str | None = None
+    cutoff: float | None = None  # seconds it was stopped at, when it ran out of time
 
     @property
     def wall(self) -> float | None:
@@ -96,7 +97,8 @@ def run_cell(cell: Cell, tool: Tool, task: Task, video: Path, ref: Reference, si
                     d = launch(cmd, timeout - wall)
                     wall, cpu, rss = wall + d["wall"], cpu + d["cpu"], max(rss, d["rss_mb"])
             except subprocess.TimeoutExpired:
-                cell.error = f"over {timeout:.0f} s"
+                cell.error = f"over {timeout:.1f} s"
+                cell.cutoff = timeout
                 return cell
             except RuntimeError as exc:
                 cell.error = str(exc).splitlines()[-1][:200] if str(exc) else "failed"

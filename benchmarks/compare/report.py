@@ -28,7 +28,8 @@ def markdown(header: str, cells: list[Cell], unavailable: dict[str, str]) -> str
                       "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
         b = base.get((c.video, c.task, c.mode))
         if c.error:
-            lines.append(f"| {c.task} | {c.mode} | {c.tool} | {c.error} | | | | | | | | |")
+            ratio = f"> {c.cutoff / b:.1f}x" if c.cutoff and b else ""
+            lines.append(f"| {c.task} | {c.mode} | {c.tool} | {c.error} | {ratio} | | | | | | | |")
             continue
         ratio = f"{c.wall / b:.2f}x" if b and c.wall else ""
         inproc = sorted(c.inproc)[len(c.inproc) // 2] if c.inproc else None

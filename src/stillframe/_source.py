@@ -69,8 +69,9 @@ def map_av_error(exc: BaseException, source: Any) -> StillframeError:
     return ResourceContentBad(f"{name}: {type(exc).__name__}: {text}")
 
 
-def open_input(source: Source, *, timeout: float | None = None) -> av.container.InputContainer:
-    """Open `source` for reading, raising only stillframe errors."""
+def open_input(source: Source, *, timeout: float | None = None, hwaccel: Any = None) -> av.container.InputContainer:
+    """Open `source` for reading, raising only stillframe errors. `hwaccel` (a PyAV
+    HWAccel) attaches a device to the decoders of its streams."""
     if source is None:
         raise InvalidParameter("no source given")
     target = _target(source)
@@ -90,7 +91,7 @@ def open_input(source: Source, *, timeout: float | None = None) -> av.container.
         if target.startswith(("http://", "https://")):
             options = {"reconnect": "1", "reconnect_streamed": "1"}
     try:
-        return av.open(target, "r", options=options, timeout=io_timeout)
+        return av.open(target, "r", options=options, timeout=io_timeout, hwaccel=hwaccel)
     except av.error.ExitError as exc:
         raise TransientNetworkError(f"{describe(source)}: no answer within {io_timeout} s") from exc
     except Exception as exc:  # PyAV raises a wide family; map every one

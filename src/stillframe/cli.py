@@ -123,6 +123,8 @@ def _snapshot(args: argparse.Namespace) -> int:
             pixel_black_threshold=args.pixel_black_threshold,
             cover=args.cover,
             cover_position=_cover_position(args.cover_position),
+            device=args.device,
+            fallback=args.fallback,
         )
     finally:
         close()
@@ -130,7 +132,29 @@ def _snapshot(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_dict(), indent=2))
     else:
         note = f" ({result.dropped} left out: {result.reason})" if result.dropped else ""
-        print(f"{result.count} snapshots written{note}")
+        print(f"{result.count} snapshots written{note}; decoded by {result.decoding['decoder']}")
+        if result.decoding.get("fallback"):
+            print(f"device {result.decoding['device']} not used: {result.decoding['fallback']}", file=sys.stderr)
+    return 0
+
+
+def _hw(args: argparse.Namespace) -> int:
+    from stillframe.hardware import hardware
+
+    report = hardware()
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+        return 0
+    print(f"PyAV {report.pyav}, libavcodec {report.ffmpeg}; device types built in: {', '.join(report.built) or 'none'}")
+    for kind, d in report.devices.items():
+        state = "usable" if d["usable"] else f"not usable: {d['reason']}"
+        print(f"  {kind:13} {state}")
+    print("codecs (backend per device; * = usable here):")
+    for codec, row in report.codecs.items():
+        cells = [f"{k}={v['decoder']}{' (hwaccel)' if v['method'] == 'hwaccel' else ''}{'*' if v['usable'] else ''}"
+                 for k, v in row.items()]  # fmt: skip
+        print(f"  {codec:11} {', '.join(cells) or 'software only'}")
+    print(f"auto: {report.auto or 'cpu (' + (report.auto_reason or '') + ')'}")
     return 0
 
 
@@ -195,6 +219,10 @@ def _parser() -> argparse.ArgumentParser:
     snap.add_argument("--pixel-black-threshold", type=int, help="0..255: darker than this is a dark pixel")
     snap.add_argument("--cover", help="write the cover here ('auto': cover.jpg beside the snapshots)")
     snap.add_argument("--cover-position", help="1-based snapshot to use as the cover, or auto")
+    snap.add_argument(
+        "--device", default="cpu", help="cpu, auto, cuda[:N], vaapi[:/dev/dri/renderD128], qsv, videotoolbox, d3d11va"
+    )
+    snap.add_argument("--fallback", action="store_true", help="decode on the CPU when the device cannot (says why)")
     snap.add_argument("--json", action="store_true", help="print the result as JSON")
     snap.set_defaults(run=_snapshot)
 
@@ -204,6 +232,10 @@ def _parser() -> argparse.ArgumentParser:
         pass
     else:
         add_parsers(sub)
+
+    hw = sub.add_parser("hw", help="what hardware decoding this machine and PyAV build can do")
+    hw.add_argument("--json", action="store_true", help="print the report as JSON")
+    hw.set_defaults(run=_hw)
 
     demo = sub.add_parser("demo", help="make a test video and snapshot it (nothing of yours needed)")
     demo.add_argument("out", nargs="?", default="stillframe-demo", help="output directory")

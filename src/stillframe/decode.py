@@ -11,6 +11,7 @@ import av
 
 from stillframe._index import PacketIndex
 from stillframe.errors import ResourceContentBad, SnapshotTimeOut
+from stillframe.hardware import Backend
 from stillframe.plan import Group
 
 # Packets fed past the last target before giving up on it: more than any decoder's
@@ -37,14 +38,20 @@ class GroupResult:
     frames: dict[int, av.VideoFrame] = field(default_factory=dict)  # target decode index -> frame
     missing: list[int] = field(default_factory=list)
     stats: DecodeStats = field(default_factory=DecodeStats)
+    decoder: str = ""  # the decoder that produced the frames
+    fallback: str | None = None  # why they were not decoded on the device asked for
 
 
-def configure(stream: av.video.stream.VideoStream, threads: int) -> None:
-    """Decoder threading: frame threads only when this decoder has cores to itself."""
-    cc = stream.codec_context
+def configure(cc: av.codec.CodecContext, threads: int, backend: Backend | None = None) -> None:
+    """Decoder threading: frame threads only when this decoder has cores to itself.
+    A hardware decoder takes none: the device does the work, and frame threads
+    would only add a reorder delay of a frame per thread."""
     if cc.is_open:
         return  # already decoding (the container that was probed): keep its setting
-    if threads > 1:
+    if backend is not None:
+        cc.thread_count = 1
+        cc.thread_type = "SLICE"
+    elif threads > 1:
         cc.thread_count = threads
         cc.thread_type = "AUTO"
     else:
@@ -52,8 +59,21 @@ def configure(stream: av.video.stream.VideoStream, threads: int) -> None:
         cc.thread_type = "SLICE"
 
 
+def dedicated_context(stream: av.video.stream.VideoStream, backend: Backend) -> av.codec.CodecContext:
+    """A dedicated decoder (h264_qsv, hevc_cuvid...) fed the stream's packets: it
+    takes the stream's parameters by hand, as a demuxer gives them to its own."""
+    src = stream.codec_context
+    cc = av.codec.CodecContext.create(backend.decoder, "r", hwaccel=backend.hwaccel() if backend.kind != "cpu" else None)
+    if src.extradata:
+        cc.extradata = src.extradata
+    cc.width, cc.height = src.width, src.height
+    if src.format is not None:
+        cc.pix_fmt = src.format.name
+    return cc
+
+
 class GroupDecoder:
-    """Decodes groups on one open container."""
+    """Decodes groups on one open container, in software or on `backend`."""
 
     def __init__(
         self,
@@ -61,10 +81,16 @@ class GroupDecoder:
         stream: av.video.stream.VideoStream,
         index: PacketIndex,
         deadline: float | None = None,
+        backend: Backend | None = None,
     ) -> None:
         self.container = container
         self.stream = stream
-        self.cc = stream.codec_context
+        self.backend = backend
+        if backend is not None and backend.method == "decoder":
+            self.cc = dedicated_context(stream, backend)
+        else:
+            self.cc = stream.codec_context
+        self.label = backend.label if backend is not None else self.cc.name
         self.index = index
         self.deadline = deadline
 
@@ -79,7 +105,7 @@ class GroupDecoder:
 
     def run(self, group: Group, convert: Callable[[av.VideoFrame], av.VideoFrame]) -> GroupResult:
         idx = self.index
-        result = GroupResult()
+        result = GroupResult(decoder=self.label)
         want = {int(idx.pts[d]): d for d in group.targets}
         key_pts = int(idx.pts[group.key])
         key_dts = int(idx.dts[group.key])

@@ -24,7 +24,8 @@ class Frame:
     `pts` are the returned frame's own presentation time (seconds from the stream's
     start, and in stream time-base units); `rule` says which rule chose it
     ("displayed", "next", "intra" or "tolerance"); `decoder` names the decoder that
-    produced it. `width`/`height` are the output size, upright.
+    produced it ("h264", or "h264 (cuda)" on a device); `fallback` says why it was
+    decoded on the CPU when a device was asked for. `width`/`height` are the output size, upright.
     """
 
     requested_time: float
@@ -35,6 +36,7 @@ class Frame:
     decoder: str
     _picture: av.VideoFrame = field(repr=False)
     _geometry: OutputGeometry = field(repr=False)
+    fallback: str | None = None
 
     @property
     def width(self) -> int:

@@ -44,11 +44,20 @@ class Snapshot:
     rule: str
     decoder: str
     file: str
+    fallback: str | None = None  # why the CPU decoded it when a device was asked for
 
     @classmethod
     def of(cls, frame: Frame, index: int, file: str) -> Snapshot:
         return cls(
-            index, frame.requested_time, frame.time, frame.pts, frame.is_keyframe, frame.rule, frame.decoder, file
+            index,
+            frame.requested_time,
+            frame.time,
+            frame.pts,
+            frame.is_keyframe,
+            frame.rule,
+            frame.decoder,
+            file,
+            frame.fallback,
         )
 
 
@@ -67,6 +76,7 @@ class SnapshotResult:
     cover: str | None = None
     cover_index: int | None = None  # 1-based snapshot chosen as the cover
     replaced: list[dict[str, Any]] = field(default_factory=list)  # black snapshots swapped out
+    decoding: dict[str, Any] = field(default_factory=dict)  # Video.decoding: device, decoder, fallback
 
     @property
     def count(self) -> int:
@@ -170,6 +180,8 @@ def snapshot(
     stream: int | None = None,
     workers: int | None = None,
     timeout: float | None = None,
+    device: str | None = None,
+    fallback: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> SnapshotResult:
     """Write snapshots of `source` at the times `sampling` gives (an Interval, Dots,
@@ -187,6 +199,8 @@ def snapshot(
     snapshot. `cover` is a path for the cover: snapshot `cover_position` (1-based,
     default 1) or, with `cover_position="auto"` (or `cover="auto"`, written as
     cover.jpg beside the snapshots), the most representative non-black one.
+    `device`/`fallback` choose the decoder (see Video); `result.decoding` and each
+    snapshot's `decoder`/`fallback` say what ran.
     """
     if not 1 <= int(quality) <= 100:
         raise InvalidParameter(f"quality must be in 1..100, not {quality}")
@@ -210,7 +224,7 @@ def snapshot(
     options: dict[str, Any] = dict(frame_type=frame_type, snap=snap, tolerance=tolerance, width=width, height=height,
                    max_length=max_length, aspect_ratio=aspect_ratio)  # fmt: skip
 
-    with Video(source, stream, workers=workers, timeout=timeout) as video:
+    with Video(source, stream, workers=workers, timeout=timeout, device=device, fallback=fallback) as video:
         schedule: Schedule = plan.resolve(video.info.duration)
         reason = schedule.reason
         if video.info.truncated and schedule.dropped:
@@ -325,6 +339,7 @@ def snapshot(
             info=video.info,
             sprites=[written_pages[p] for p in sorted(written_pages)],
             replaced=replaced,
+            decoding=video.decoding.to_dict(),
         )
 
         if layout is not None:

@@ -7,7 +7,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -15,16 +15,16 @@ from typing import Any
 import av
 import numpy as np
 
-from stillframe import _source
+from stillframe import _source, hardware
 from stillframe._index import PacketIndex, build_index
 from stillframe._native import cpu_count
 from stillframe.decode import DecodeStats, GroupDecoder, GroupResult, configure, missing_error
-from stillframe.errors import InvalidParameter, ResourceContentBad
+from stillframe.errors import HardwareUnavailable, InvalidParameter, ResourceContentBad, StillframeError
 from stillframe.frame import Frame
 from stillframe.geometry import OutputGeometry, plan_geometry, scale
 from stillframe.plan import Group, Pick, check_choices, group_targets, pick_frames
 
-__all__ = ["Video", "VideoInfo", "open", "probe"]
+__all__ = ["Decoding", "Video", "VideoInfo", "open", "probe"]
 
 
 @dataclass(frozen=True)
@@ -146,8 +146,73 @@ class Stats:
         self.decode_errors += d.errors
 
 
+class _Pool:
+    """Decoders of one kind, each on a container of its own, made on demand up to
+    `limit`; the caller holds one while it decodes a group."""
+
+    def __init__(self, make: Callable[[], GroupDecoder], limit: int) -> None:
+        self._make = make
+        self.limit = limit
+        self._idle: queue.SimpleQueue[GroupDecoder] = queue.SimpleQueue()
+        self.all: list[GroupDecoder] = []
+        self._lock = threading.Lock()
+
+    def add(self, dec: GroupDecoder) -> None:
+        self.all.append(dec)
+        self._idle.put(dec)
+
+    def acquire(self) -> GroupDecoder:
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            pass
+        with self._lock:
+            if len(self.all) < self.limit:
+                dec = self._make()
+                self.all.append(dec)
+                return dec
+        return self._idle.get()
+
+    def release(self, dec: GroupDecoder) -> None:
+        self._idle.put(dec)
+
+    def close(self) -> None:
+        for dec in self.all:
+            try:
+                dec.container.close()
+            except Exception:
+                pass
+        self.all.clear()
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """How a Video decodes: `device` as asked, `decoder` the backend in use
+    ("h264 (cuda)", "h264_qsv", or the software decoder's name), and `fallback`,
+    when a device was asked for but the CPU decodes, saying why."""
+
+    device: str
+    decoder: str
+    hardware: bool
+    fallback: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# Hardware decoders at once by default: each holds a device context, and the
+# device, not the cores, does the decoding.
+_HW_WORKERS = 4
+
+
 class Video:
-    """An open video. Use as a context manager, or call close()."""
+    """An open video. Use as a context manager, or call close().
+
+    `device` ("cpu", "auto", "cuda", "cuda:1", "vaapi", "qsv", "videotoolbox",
+    "d3d11va"): where frames decode. "auto" uses the first device that works and
+    falls back to the CPU; a named device that cannot decode this video raises
+    HardwareUnavailable unless `fallback=True`. `decoding` says what runs and why.
+    """
 
     def __init__(
         self,
@@ -156,9 +221,13 @@ class Video:
         *,
         workers: int | None = None,
         timeout: float | None = None,
+        device: str | hardware.DeviceSpec | None = None,
+        fallback: bool = False,
     ) -> None:
         self._source = source
         self._name = _source.describe(source)
+        self.device = hardware.parse_device(device)
+        self._may_fall_back = fallback or self.device.kind == "auto"
         cores = cpu_count()
         self.workers = max(1, workers if workers is not None else cores)
         if not _source.reopenable(source):
@@ -174,19 +243,71 @@ class Video:
             if self.index.count == 0:
                 raise ResourceContentBad(f"{self._name}: the video stream holds no frames")
             self._container.seek(self.index.start_pts, stream=self._stream, backward=True)
-            configure(self._stream, self._threads_per_decoder)
+            configure(self._stream.codec_context, self._threads_per_decoder)
             first = _first_frame(self._container, self._stream, self._name)
             self.info = _info(self._container, self._stream, self.index, first)
         except BaseException:
             self._container.close()
             raise
         self.stats = Stats(workers=self.workers)
-        # Idle decoders, each on its own container; the probed one is the first.
-        self._idle: queue.SimpleQueue[GroupDecoder] = queue.SimpleQueue()
-        self._decoders = [GroupDecoder(self._container, self._stream, self.index)]
-        self._idle.put(self._decoders[0])
-        self._lock = threading.Lock()
+        # Software decoders; the probed container is the first.
+        self._cpu = _Pool(lambda: self._open_decoder(None), self.workers)
+        self._cpu.add(GroupDecoder(self._container, self._stream, self.index))
+        self._hw: _Pool | None = None
+        self.decoding = Decoding(str(self.device), self.info.codec, False)
         self._pool: ThreadPoolExecutor | None = None
+        if self.device.hardware:
+            try:
+                self._start_hardware(workers)
+            except BaseException:
+                self.close()
+                raise
+
+    def _open_decoder(self, backend: hardware.Backend | None) -> GroupDecoder:
+        """A decoder on a container of its own (hwaccel attaches when it opens)."""
+        hwaccel = backend.hwaccel() if backend is not None and backend.method == "hwaccel" else None
+        container = _source.open_input(self._source, hwaccel=hwaccel)
+        try:
+            stream = container.streams[self._stream.index]
+            dec = GroupDecoder(container, stream, self.index, backend=backend)
+            configure(dec.cc, self._threads_per_decoder, backend)
+            return dec
+        except BaseException:
+            container.close()
+            raise
+
+    def _start_hardware(self, workers: int | None) -> None:
+        """Pick the backend and prove it by decoding the first keyframe on it; on
+        failure fall back (recording why) or raise HardwareUnavailable."""
+        codec = self.info.codec
+        if not _source.reopenable(self._source):
+            return self._fall_back("a hardware decoder opens the input again, which a file object cannot do")
+        chosen = hardware.select(self.device, codec)
+        if chosen.backend is None:
+            return self._fall_back(chosen.reason or "no device")
+        backend = chosen.backend
+        try:
+            dec = self._open_decoder(backend)
+        except (StillframeError, av.error.FFmpegError, RuntimeError, OSError) as exc:
+            return self._fall_back(f"{backend.label} could not be set up: {exc}")
+        first_key = int(np.flatnonzero(self.index.key & self.index.shown)[0])
+        trial = dec.run(Group(first_key, [first_key], intra=True), lambda f: f)
+        if trial.missing:
+            dec.container.close()
+            return self._fall_back(
+                f"{backend.label} opened but did not decode this {codec} stream "
+                f"({self.info.coded_width}x{self.info.coded_height} {self.info.pixel_format})"
+            )
+        limit = max(1, workers if workers is not None else min(_HW_WORKERS, cpu_count()))
+        self._hw = _Pool(lambda: self._open_decoder(backend), limit)
+        self._hw.add(dec)
+        self.stats.workers = limit
+        self.decoding = Decoding(str(self.device), backend.label, True)
+
+    def _fall_back(self, reason: str) -> None:
+        if not self._may_fall_back:
+            raise HardwareUnavailable(f"{self._name}: device {self.device} cannot decode this video: {reason}")
+        self.decoding = Decoding(str(self.device), self.info.codec, False, reason)
 
     # -- life cycle ------------------------------------------------------------------
 
@@ -194,12 +315,9 @@ class Video:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
-        for dec in self._decoders:
-            try:
-                dec.container.close()
-            except Exception:
-                pass
-        self._decoders.clear()
+        for pool in (self._cpu, self._hw):
+            if pool is not None:
+                pool.close()
 
     def __enter__(self) -> Video:
         return self
@@ -300,12 +418,12 @@ class Video:
                     raise missing_error(self.index, result.missing)
                 for d in group.targets:
                     for pick in sorted(by_target.get(d, []), key=lambda p: p.time):
-                        frame = self._frame(pick, result.frames[d], geo)
+                        frame = self._frame(pick, result, d, geo)
                         yield (pick, frame) if emit_pairs else frame
         finally:
             self.stats.seconds += time.perf_counter() - started
 
-    def _frame(self, pick: Pick, picture: av.VideoFrame, geo: OutputGeometry) -> Frame:
+    def _frame(self, pick: Pick, result: GroupResult, d: int, geo: OutputGeometry) -> Frame:
         idx = self.index
         return Frame(
             requested_time=pick.time,
@@ -313,53 +431,54 @@ class Video:
             pts=int(idx.pts[pick.target]),
             is_keyframe=bool(idx.key[pick.target]),
             rule=pick.rule,
-            decoder=self._stream.codec_context.name,
-            _picture=picture,
+            decoder=result.decoder,
+            _picture=result.frames[d],
             _geometry=geo,
+            fallback=result.fallback or self.decoding.fallback,
         )
 
     # -- workers -----------------------------------------------------------------------
 
-    def _acquire(self) -> GroupDecoder:
-        """An idle decoder, or a new one on a container of its own while fewer than
-        `workers` exist (a file object has only the one)."""
-        try:
-            return self._idle.get_nowait()
-        except queue.Empty:
-            pass
-        with self._lock:
-            grow = len(self._decoders) < self.workers and _source.reopenable(self._source)
-            if grow:
-                container = _source.open_input(self._source)
-                stream = container.streams[self._stream.index]
-                configure(stream, self._threads_per_decoder)
-                dec = GroupDecoder(container, stream, self.index)
-                self._decoders.append(dec)
-                return dec
-        return self._idle.get()
+    def _decode_group(self, group: Group, convert: Callable[[av.VideoFrame], av.VideoFrame],
+                      deadline: float | None) -> GroupResult:  # fmt: skip
+        """On the device when there is one; a group it fails on is decoded again on
+        the CPU (its frames then say why), or raises when no fallback is allowed."""
+        pools = [self._hw, self._cpu] if self._hw is not None else [self._cpu]
+        fallback = None
+        for pool in pools:
+            dec = pool.acquire()
+            try:
+                dec.deadline = deadline
+                result = dec.run(group, convert)
+            finally:
+                pool.release(dec)
+            if not result.missing or pool is self._cpu:
+                return result
+            self.stats.add(result.stats)
+            at = float(self.index.seconds(self.index.pts[group.key]))
+            fallback = f"{dec.label} failed on {len(result.missing)} frame(s) of the group at {at:.3f} s"
+            if not self._may_fall_back:
+                raise HardwareUnavailable(f"{self._name}: {fallback}")
+        result.fallback = fallback
+        return result
 
     def _decode_groups(
         self, groups: list[Group], geo: OutputGeometry, deadline: float | None
     ) -> Iterator[tuple[Group, GroupResult]]:
-        workers = min(self.workers, len(groups))
+        workers = min(self.stats.workers, len(groups))
 
         def convert(frame: av.VideoFrame) -> av.VideoFrame:
             return scale(frame, geo)
 
         def work(group: Group) -> GroupResult:
-            dec = self._acquire()
-            try:
-                dec.deadline = deadline
-                return dec.run(group, convert)
-            finally:
-                self._idle.put(dec)
+            return self._decode_group(group, convert, deadline)
 
         if workers <= 1:
             for g in groups:
                 yield g, work(g)
             return
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="stillframe-decode")
+            self._pool = ThreadPoolExecutor(self.stats.workers, thread_name_prefix="stillframe-decode")
         # In time order, with a bounded window of groups in flight. PyAV releases
         # the GIL while it demuxes, decodes and scales, so threads run in parallel.
         pending: deque[tuple[Group, Future[GroupResult]]] = deque()
@@ -386,5 +505,6 @@ class Video:
 def open(source: _source.Source, stream: int | None = None, **options: Any) -> Video:  # noqa: A001
     """Open `source` (a path, a pathlib.Path, a binary file object, or a URL PyAV
     opens) and index its video stream (`stream=None`: the best one). Options:
-    workers (parallel decoders; default every CPU), timeout (seconds, network)."""
+    workers (parallel decoders; default every CPU, or 4 on a hardware device),
+    timeout (seconds, network), device and fallback (see Video)."""
     return Video(source, stream, **options)
