@@ -102,12 +102,13 @@ def stillframe_cmd(video: Path, out: Path, sampling: str, **opts: str) -> list[s
     )
 
 
-def stillframe_sprite_cmd(video: Path, out: Path, every: float) -> list[str]:
+def stillframe_sprite_cmd(video: Path, out: Path, every: float, **opts: str) -> list[str]:
+    extra = "".join(f", {k}={v!r}" for k, v in opts.items())
     return python(
         f"""
         import stillframe as sf
         sf.snapshot({str(video)!r}, sf.Interval({every}), {str(out / "{Count}.jpg")!r}, width=160, quality={QUALITY},
-                    sprite=sf.Sprite(10, 10, keep_cell_pic=False), webvtt={str(out / "thumbs.vtt")!r})
+                    sprite=sf.Sprite(10, 10, keep_cell_pic=False), webvtt={str(out / "thumbs.vtt")!r}{extra})
         """
     )
 
@@ -216,14 +217,24 @@ def run_row(row: Row, make, runs: int, tile: tuple[int, int] | None = None) -> R
     return row
 
 
-def suite(seconds: int, runs: int) -> list[Row]:
+def on_device(row: Row, make, runs: int, tile: tuple[int, int] | None = None) -> Row | None:
+    """The same job on a hardware device; None (with the reason printed) when the
+    device cannot decode here, since a named device does not fall back."""
+    try:
+        return run_row(row, make, runs, tile)
+    except RuntimeError as exc:
+        print(f"{row.tool}: not run ({str(exc).strip().splitlines()[-1]})", file=sys.stderr)
+        return None
+
+
+def suite(seconds: int, runs: int, device: str | None = None) -> list[Row]:
     video = clip(seconds)
     fps = 30
     every = 10 if seconds >= 60 else 2
     times = [float(t) for t in range(0, seconds, every)]
     per_second = [float(t) for t in range(seconds)]
     have_ffmpeg = shutil.which("ffmpeg") is not None
-    rows: list[Row] = []
+    rows: list[Row | None] = []
 
     task = f"{len(times)} exact, every {every} s"
     want = [int(t * fps) for t in times]
@@ -232,6 +243,9 @@ def suite(seconds: int, runs: int) -> list[Row]:
             Row(task, "stillframe", expected=want), lambda o: stillframe_cmd(video, o, f"sf.Interval({every})"), runs
         )
     )
+    if device:
+        rows.append(on_device(Row(task, f"stillframe device={device}", expected=want),
+                              lambda o: stillframe_cmd(video, o, f"sf.Interval({every})", device=device), runs))  # fmt: skip
     if have_ffmpeg:
         rows.append(
             run_row(
@@ -255,6 +269,10 @@ def suite(seconds: int, runs: int) -> list[Row]:
             runs,
         )
     )
+    if device:
+        rows.append(on_device(Row(task, f"stillframe intra device={device}", expected=want_k),
+                              lambda o: stillframe_cmd(video, o, f"sf.Interval({every})", frame_type="intra",
+                                                       device=device), runs))  # fmt: skip
     if have_ffmpeg:
         rows.append(
             run_row(
@@ -272,6 +290,10 @@ def suite(seconds: int, runs: int) -> list[Row]:
         Row(task, "stillframe sprite + VTT", expected=want_t),
         lambda o: stillframe_sprite_cmd(video, o, every_s), runs, tile=(10, 10),
     ))  # fmt: skip
+    if device:
+        rows.append(on_device(Row(task, f"stillframe sprite + VTT device={device}", expected=want_t),
+                              lambda o: stillframe_sprite_cmd(video, o, every_s, device=device), runs,
+                              tile=(10, 10)))  # fmt: skip
     if have_ffmpeg:
         rows.append(run_row(
             Row(task, "ffmpeg fps,scale,tile (no VTT)", expected=want_t, note="fps filter rounds to the nearest tick"),
@@ -283,6 +305,9 @@ def suite(seconds: int, runs: int) -> list[Row]:
     rows.append(
         run_row(Row(task, "stillframe", expected=want_s), lambda o: stillframe_cmd(video, o, "sf.Interval(1)"), runs)
     )
+    if device:
+        rows.append(on_device(Row(task, f"stillframe device={device}", expected=want_s),
+                              lambda o: stillframe_cmd(video, o, "sf.Interval(1)", device=device), runs))  # fmt: skip
     if have_ffmpeg:
         rows.append(
             run_row(
@@ -291,7 +316,7 @@ def suite(seconds: int, runs: int) -> list[Row]:
                 runs,
             )
         )
-    return rows
+    return [r for r in rows if r is not None]
 
 
 def table(rows: list[Row]) -> str:
@@ -316,9 +341,10 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="20 s clip, one run")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--device", default=None, help="also run the stillframe jobs on this device (cuda, cuda:1, qsv...)")
     args = ap.parse_args()
     seconds, runs = (20, 1) if args.quick else (300, args.runs)
-    rows = suite(seconds, runs)
+    rows = suite(seconds, runs, args.device)
     header = (
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
         f"{time.strftime('%Y-%m-%d')}; clip {seconds} s 1920x1080 30 fps H.264 GOP 250 3 B-frames; {WIDTH} px JPEGs"

@@ -8,7 +8,9 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from stillframe import errors
+from stillframe.devices import HardwareReport, hardware
 from stillframe.errors import (
+    HardwareUnavailable,
     InternalError,
     InvalidParameter,
     MissingParameter,
@@ -23,11 +25,14 @@ from stillframe.jpeg import YUV420Planes, encode_jpeg, encode_jpegs
 from stillframe.sampling import Dots, Interval, Quantity, Schedule, sampling_from_dict
 from stillframe.snapshot import Snapshot, SnapshotResult, snapshot
 from stillframe.sprites import Sprite
-from stillframe.video import Video, VideoInfo, open, probe
+from stillframe.video import Decoding, Video, VideoInfo, open, probe
 
 __all__ = [
+    "Decoding",
     "Dots",
     "Frame",
+    "HardwareReport",
+    "HardwareUnavailable",
     "InternalError",
     "Interval",
     "InvalidParameter",
@@ -49,6 +54,7 @@ __all__ = [
     "encode_jpeg",
     "encode_jpegs",
     "errors",
+    "hardware",
     "open",
     "probe",
     "sampling_from_dict",

@@ -139,7 +139,7 @@ def _snapshot(args: argparse.Namespace) -> int:
 
 
 def _hw(args: argparse.Namespace) -> int:
-    from stillframe.hardware import hardware
+    from stillframe.devices import hardware
 
     report = hardware()
     if args.json:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 import av
+from av.video.codeccontext import VideoCodecContext
 
 from stillframe._index import PacketIndex
+from stillframe.devices import Backend
 from stillframe.errors import ResourceContentBad, SnapshotTimeOut
-from stillframe.hardware import Backend
 from stillframe.plan import Group
 
 # Packets fed past the last target before giving up on it: more than any decoder's
@@ -42,7 +44,7 @@ class GroupResult:
     fallback: str | None = None  # why they were not decoded on the device asked for
 
 
-def configure(cc: av.codec.CodecContext, threads: int, backend: Backend | None = None) -> None:
+def configure(cc: VideoCodecContext, threads: int, backend: Backend | None = None) -> None:
     """Decoder threading: frame threads only when this decoder has cores to itself.
     A hardware decoder takes none: the device does the work, and frame threads
     would only add a reorder delay of a frame per thread."""
@@ -59,11 +61,12 @@ def configure(cc: av.codec.CodecContext, threads: int, backend: Backend | None =
         cc.thread_type = "SLICE"
 
 
-def dedicated_context(stream: av.video.stream.VideoStream, backend: Backend) -> av.codec.CodecContext:
+def dedicated_context(stream: av.video.stream.VideoStream, backend: Backend) -> VideoCodecContext:
     """A dedicated decoder (h264_qsv, hevc_cuvid...) fed the stream's packets: it
     takes the stream's parameters by hand, as a demuxer gives them to its own."""
     src = stream.codec_context
-    cc = av.codec.CodecContext.create(backend.decoder, "r", hwaccel=backend.hwaccel() if backend.kind != "cpu" else None)
+    hwaccel = backend.hwaccel() if backend.kind != "cpu" else None
+    cc = cast(VideoCodecContext, av.codec.CodecContext.create(backend.decoder, "r", hwaccel=hwaccel))
     if src.extradata:
         cc.extradata = src.extradata
     cc.width, cc.height = src.width, src.height
@@ -86,6 +89,7 @@ class GroupDecoder:
         self.container = container
         self.stream = stream
         self.backend = backend
+        self.cc: VideoCodecContext
         if backend is not None and backend.method == "decoder":
             self.cc = dedicated_context(stream, backend)
         else:

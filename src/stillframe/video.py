@@ -15,7 +15,7 @@ from typing import Any
 import av
 import numpy as np
 
-from stillframe import _source, hardware
+from stillframe import _source, devices
 from stillframe._index import PacketIndex, build_index
 from stillframe._native import cpu_count
 from stillframe.decode import DecodeStats, GroupDecoder, GroupResult, configure, missing_error
@@ -221,12 +221,12 @@ class Video:
         *,
         workers: int | None = None,
         timeout: float | None = None,
-        device: str | hardware.DeviceSpec | None = None,
+        device: str | devices.DeviceSpec | None = None,
         fallback: bool = False,
     ) -> None:
         self._source = source
         self._name = _source.describe(source)
-        self.device = hardware.parse_device(device)
+        self.device = devices.parse_device(device)
         self._may_fall_back = fallback or self.device.kind == "auto"
         cores = cpu_count()
         self.workers = max(1, workers if workers is not None else cores)
@@ -263,7 +263,7 @@ class Video:
                 self.close()
                 raise
 
-    def _open_decoder(self, backend: hardware.Backend | None) -> GroupDecoder:
+    def _open_decoder(self, backend: devices.Backend | None) -> GroupDecoder:
         """A decoder on a container of its own (hwaccel attaches when it opens)."""
         hwaccel = backend.hwaccel() if backend is not None and backend.method == "hwaccel" else None
         container = _source.open_input(self._source, hwaccel=hwaccel)
@@ -282,7 +282,7 @@ class Video:
         codec = self.info.codec
         if not _source.reopenable(self._source):
             return self._fall_back("a hardware decoder opens the input again, which a file object cannot do")
-        chosen = hardware.select(self.device, codec)
+        chosen = devices.select(self.device, codec)
         if chosen.backend is None:
             return self._fall_back(chosen.reason or "no device")
         backend = chosen.backend
@@ -453,14 +453,14 @@ class Video:
             finally:
                 pool.release(dec)
             if not result.missing or pool is self._cpu:
+                result.fallback = fallback
                 return result
             self.stats.add(result.stats)
             at = float(self.index.seconds(self.index.pts[group.key]))
             fallback = f"{dec.label} failed on {len(result.missing)} frame(s) of the group at {at:.3f} s"
             if not self._may_fall_back:
                 raise HardwareUnavailable(f"{self._name}: {fallback}")
-        result.fallback = fallback
-        return result
+        raise AssertionError("the CPU pool always returns")
 
     def _decode_groups(
         self, groups: list[Group], geo: OutputGeometry, deadline: float | None

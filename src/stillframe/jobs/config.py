@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from stillframe.devices import parse_device
 from stillframe.errors import InvalidParameter
 from stillframe.sampling import Dots, Interval, Quantity, Sampling, from_huawei, from_ice, from_mps
 from stillframe.sprites import Sprite
@@ -58,8 +59,11 @@ class SnapshotConfig:
     black_level: int | None = None
     pixel_black_threshold: int | None = None
     cover_position: int | None = None
+    device: str = "cpu"  # where the job decodes (see stillframe.Video); not a cloud field
+    fallback: bool = False
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "device", str(parse_device(self.device)))
         if self.type not in TYPES:
             raise InvalidParameter(f"Type must be one of {TYPES}, not {self.type!r}")
         if self.frame_type not in ("normal", "intra"):
@@ -135,6 +139,8 @@ def _pascal_config(
         is_spt_frag=spt,
         black_level=_int(c, "BlackLevel"),
         pixel_black_threshold=_int(c, "PixelBlackThreshold"),
+        device=str(c.get("Device") or "cpu"),
+        fallback=str(c.get("Fallback", "false")).lower() == "true",
     )
 
 
@@ -188,6 +194,8 @@ def from_huawei_para(p: Mapping[str, Any]) -> SnapshotConfig:
         max_length=_int(p, "max_length") or 480,
         aspect_ratio="16:9" if aspect == 1 else "keep",
         cover_position=_int(p, "cover_position") or 1,
+        device=str(p.get("device") or "cpu"),
+        fallback=str(p.get("fallback", "false")).lower() == "true",
     )
 
 

@@ -63,6 +63,8 @@ def run_job(
             cover=cover,
             cover_position=cfg.cover_position,
             timeout=timeout,
+            device=cfg.device,
+            fallback=cfg.fallback,
         )
         made = {
             "files": result.files,
@@ -72,6 +74,7 @@ def run_job(
             "times": [f.time for f in result.frames],
             "dropped": result.dropped,
             "reason": result.reason,
+            "decoding": result.decoding,
         }
         if remote is not None:
             staged_dir = os.path.dirname(local)

@@ -110,7 +110,7 @@ class Backend:
 _log_lock = threading.Lock()  # FFmpeg's log level is process-wide
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def built_kinds() -> tuple[str, ...]:
     """Device types the FFmpeg under PyAV was built with."""
     return tuple(hwdevices_available())
@@ -151,7 +151,7 @@ def _ffmpeg_words(exc: BaseException, lines: list[Any]) -> str:
     return f"{base} ({text})" if text else base
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def open_device(kind: str, device: str | None = None) -> str | None:
     """None when a `kind` device opens here, else why not (FFmpeg's words)."""
     if kind not in built_kinds():
@@ -191,6 +191,9 @@ def select(spec: DeviceSpec, codec: str) -> Selection:
     kinds = auto_order() if spec.kind == "auto" else (spec.kind,)
     reasons = []
     for kind in kinds:
+        if kind not in built_kinds():
+            reasons.append(f"{kind}: {open_device(kind)}")
+            continue
         backend = backend_for(kind, codec, spec.device if spec.kind != "auto" else None)
         if backend is None:
             reasons.append(f"{kind}: this PyAV build cannot decode {codec} on {kind}")
