@@ -41,7 +41,7 @@ def pyav_loop(video: str, times: list[float], out: str, width: int, height: int,
 
     decoded = 0
     with av.open(video) as c:
-        s = c.streams.video[0]
+        s = c.streams.best("video")  # the stream the other tools read (FFmpeg's best)
         start = float(s.start_time * s.time_base) if s.start_time is not None else 0.0
         for i, t in enumerate(times):
             target = t + start

@@ -122,7 +122,7 @@ def reference(spec: VideoSpec, path: Path) -> Reference:
     info = sf.probe(str(path))
     times, keys, thumbs = [], [], []
     with av.open(str(path)) as c:
-        s = c.streams.video[0]
+        s = c.streams.best("video")  # what every tool reads: nasa_13013.mp4 has two video streams
         start = float(s.start_time * s.time_base) if s.start_time is not None else 0.0
         for f in c.decode(s):
             times.append(float(f.pts * f.time_base) - start)
