@@ -59,6 +59,7 @@ def main() -> None:
     )  # fmt: skip
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "results")
     ap.add_argument("--only", default=None, help="run only tools whose name contains this")
+    ap.add_argument("--video", default=None, help="run only videos whose name contains this")
     args = ap.parse_args()
     runs = 1 if args.quick else args.runs
     timeout = args.timeout or (30.0 if args.quick else 60.0)
@@ -67,8 +68,10 @@ def main() -> None:
     unavailable = {t.name: why for t in tools if (why := t.unavailable())}
     started = time.monotonic()
     cells: list[Cell] = []
-    main_name = next(s.name for s in specs if s.main)
+    main_name = next((s.name for s in specs if s.main and (not args.video or args.video in s.name)), None)
     for spec in specs:
+        if args.video and args.video not in spec.name:
+            continue
         path = videos.make(spec)
         if path is None:
             unavailable[spec.name] = f"{spec.path} is absent"
@@ -103,10 +106,11 @@ def main() -> None:
         f"{args.cap:g}x stillframe's wall (at least 10 s) or {timeout:.0f} s; suite took {elapsed / 60:.1f} min."
     )
     args.out.mkdir(parents=True, exist_ok=True)
-    md = markdown(header, cells, unavailable)
+    md = markdown(header, cells, unavailable, main_name)
     (args.out / "results.md").write_text(md)
     write_json(args.out / "results.json", header, cells, unavailable)
-    chart(args.out / "results.png", cells, main_name)
+    if main_name:
+        chart(args.out / "results.png", cells, main_name)
     print(md)
     print(f"wrote {args.out}/results.md, results.json, results.png", file=sys.stderr)
 

@@ -167,9 +167,9 @@ def score(cell: Cell, task: Task, out: Path, ref: Reference, rotation: int, barc
         else:
             # Real footage has runs of near-identical frames: an output is taken to be
             # a frame when that frame matches it as well as the best match does.
-            lo, err = frame_errors(ref, img, t)
-            i = lo + int(np.argmin(err))
-            same = {lo + k for k in np.flatnonzero(err <= err.min() * 1.25 + 2.0)}
+            err = frame_errors(ref, img)
+            i = int(np.argmin(err))
+            same = {int(k) for k in np.flatnonzero(err <= err.min() * 1.25 + 2.0)}
         if not 0 <= i < len(ref.times):  # not a frame of this video at all
             errors.append(float("inf"))
             continue

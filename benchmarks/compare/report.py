@@ -13,8 +13,43 @@ def _fmt(x: float | None, digits: int = 2) -> str:
     return "" if x is None else f"{x:.{digits}f}"
 
 
-def markdown(header: str, cells: list[Cell], unavailable: dict[str, str]) -> str:
+def _short(tool: str) -> str:
+    return tool.split(" (")[0].replace(" + decode loop", " loop").replace(" POS_MSEC + read", "")
+
+
+def summary(cells: list[Cell], video: str) -> str:
+    """One row a task on `video`, one column a tool: stillframe's seconds, the
+    others' wall relative to it, and how many of their frames were right."""
+    rows = [c for c in cells if c.video == video]
+    tools = [t for t in dict.fromkeys(_short(c.tool) for c in rows) if not t.startswith("stillframe")]
+    lines = ["| task | stillframe | " + " | ".join(tools) + " |", "| --- | ---: |" + " ---: |" * len(tools)]
+    for key in dict.fromkeys((c.task, c.mode) for c in rows):
+        group = [c for c in rows if (c.task, c.mode) == key]
+        sf = next((c for c in group if c.tool.startswith("stillframe")), None)
+        if sf is None or not sf.wall:
+            continue
+        out = [
+            f"{key[0]}{' [keyframe]' if key[1] == 'keyframe' else ''}",
+            f"{sf.wall:.2f} s ({sf.right}/{sf.requested})",
+        ]
+        for tool in tools:
+            c = next((x for x in group if _short(x.tool) == tool), None)
+            if c is None:
+                out.append("")
+            elif c.error:
+                out.append(f"> {c.cutoff / sf.wall:.1f}x" if c.cutoff else "failed")
+            else:
+                out.append(f"{c.wall / sf.wall:.2f}x ({c.right}/{c.requested})" if c.wall else "")
+        lines.append("| " + " | ".join(out) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def markdown(header: str, cells: list[Cell], unavailable: dict[str, str], main_video: str | None = None) -> str:
     lines = [header, ""]
+    if main_video:
+        lines += [f"Summary, {main_video}: stillframe's wall time (frames right), and each peer's wall time "
+                  "relative to it (frames right by its own rule; '> Nx': cut off).", "",
+                  summary(cells, main_video)]  # fmt: skip
     if unavailable:
         lines += ["Not run here: " + "; ".join(f"{k} ({v})" for k, v in unavailable.items()) + ".", ""]
     base = {(c.video, c.task, c.mode): c.wall for c in cells if c.tool.startswith("stillframe") and c.wall}

@@ -140,14 +140,12 @@ def reference(spec: VideoSpec, path: Path) -> Reference:
     return ref
 
 
-def frame_errors(ref: Reference, image: np.ndarray, near: float) -> tuple[int, np.ndarray]:
-    """For real media: how far an output image is from each reference frame within
-    2 s of `near` (mean squared grey difference of small thumbnails); returns the
-    first frame's index and the errors."""
+def frame_errors(ref: Reference, image: np.ndarray) -> np.ndarray:
+    """For real media: how far an output image is from every reference frame (mean
+    squared grey difference of small thumbnails). The whole video, not a window
+    around t: a keyframe-mode answer may be seconds away from t."""
     from PIL import Image
 
     small = np.asarray(Image.fromarray(image.astype(np.uint8)).resize(THUMB, Image.BILINEAR), dtype=np.float32)
-    lo = int(np.searchsorted(ref.times, near - 2.0))
-    hi = max(lo + 1, int(np.searchsorted(ref.times, near + 2.0)))
     assert ref.thumbs is not None
-    return lo, ((ref.thumbs[lo:hi] - small) ** 2).mean(axis=(1, 2))
+    return ((ref.thumbs - small) ** 2).mean(axis=(1, 2))
