@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from benchmarks.compare.measure import images, launch
+from benchmarks.compare.tasks import Task
+from benchmarks.compare.tools import TOOLS, commands
 from stillframe import testsrc
 
 CACHE = Path(__file__).parent / ".cache"
@@ -113,60 +115,13 @@ def stillframe_sprite_cmd(video: Path, out: Path, every: float, **opts: str) -> 
     )
 
 
-def pyav_loop_cmd(video: Path, out: Path, times: list[float]) -> list[str]:
-    """What people write by hand: seek, decode forward to the time, save."""
-    return python(
-        f"""
-        import av
-        times = {times!r}
-        with av.open({str(video)!r}) as c:
-            s = c.streams.video[0]
-            for i, t in enumerate(times):
-                c.seek(int(t / s.time_base), stream=s, backward=True)
-                for f in c.decode(s):
-                    if f.time >= t - 1e-6:
-                        img = f.reformat(width={WIDTH}, height=int(round(f.height * {WIDTH} / f.width / 2)) * 2).to_image()
-                        img.save({str(out)!r} + f"/{{i + 1:05d}}.jpg", quality={QUALITY})
-                        break
-        """
-    )
-
-
-def ffmpeg_seek_cmds(video: Path, out: Path, times: list[float]) -> list[list[str]]:
-    q = ["-q:v", "3"]
-    return [
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-ss",
-            f"{t}",
-            "-i",
-            str(video),
-            "-frames:v",
-            "1",
-            "-vf",
-            f"scale={WIDTH}:-2",
-            *q,
-            str(out / f"{i + 1:05d}.jpg"),
-        ]
-        for i, t in enumerate(times)
-    ]
-
-
-def ffmpeg_fps_cmd(video: Path, out: Path, every: float) -> list[str]:
-    return [
-        "ffmpeg",
-        "-v",
-        "error",
-        "-i",
-        str(video),
-        "-vf",
-        f"fps=1/{every},scale={WIDTH}:-2",
-        "-q:v",
-        "3",
-        str(out / "%05d.jpg"),
-    ]
+def peer_cmds(key: str, video: Path, out: Path, times: list[float], every: float | None = None,
+              sprite: bool = False) -> list[list[str]]:  # fmt: skip
+    """The comparison suite's recipe for a peer (`benchmarks/compare/tools.py`): the
+    ffmpeg -ss loop, the fps filter, fps+tile, or the PyAV seek-and-decode loop."""
+    tool = next(t for t in TOOLS if t.key == key)
+    task = Task(key, tuple(times), every=every, sprite=sprite)
+    return commands(tool, task, video, out, (WIDTH, WIDTH * 9 // 16), (1920, 1080), QUALITY)
 
 
 def ffmpeg_keyframes_cmd(video: Path, out: Path) -> list[str]:
@@ -191,40 +146,16 @@ def ffmpeg_keyframes_cmd(video: Path, out: Path) -> list[str]:
 # ---- the suite ---------------------------------------------------------------------------
 
 
-def ffmpeg_tile_cmd(video: Path, out: Path, every: float, width: int) -> list[str]:
-    return [
-        "ffmpeg",
-        "-v",
-        "error",
-        "-i",
-        str(video),
-        "-vf",
-        f"fps=1/{every},scale={width}:-2,tile=10x10",
-        "-q:v",
-        "3",
-        str(out / "sprite-%05d.jpg"),
-    ]
-
-
 def run_row(row: Row, make, runs: int, tile: tuple[int, int] | None = None) -> Row:
     for _ in range(runs):
         with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp)
+            out = Path(tmp) / "out"  # the suite's Python peers leave their args beside it
+            out.mkdir()
             cmds = make(out)
             row.runs.append(measure_many(cmds) if isinstance(cmds[0], list) else measure(cmds))
             row.frames = read_indices(out, tile)
     print(f"  {row.task:<34} {row.tool:<34} {row.wall:7.2f} s  exact {row.exact}", file=sys.stderr, flush=True)
     return row
-
-
-def on_device(row: Row, make, runs: int, tile: tuple[int, int] | None = None) -> Row | None:
-    """The same job on a hardware device; None (with the reason printed) when the
-    device cannot decode here, since a named device does not fall back."""
-    try:
-        return run_row(row, make, runs, tile)
-    except RuntimeError as exc:
-        print(f"{row.tool}: not run ({str(exc).strip().splitlines()[-1]})", file=sys.stderr)
-        return None
 
 
 def suite(seconds: int, runs: int, device: str | None = None) -> list[Row]:
@@ -234,89 +165,58 @@ def suite(seconds: int, runs: int, device: str | None = None) -> list[Row]:
     times = [float(t) for t in range(0, seconds, every)]
     per_second = [float(t) for t in range(seconds)]
     have_ffmpeg = shutil.which("ffmpeg") is not None
-    rows: list[Row | None] = []
+    rows: list[Row] = []
+
+    def ours(task: str, tool: str, expected: list[int], make, tile: tuple[int, int] | None = None) -> None:
+        """A stillframe row, and with --device the same job on the device (a named
+        device does not fall back: the row is left out, with the reason, if it cannot run)."""
+        rows.append(run_row(Row(task, tool, expected=expected), make, runs, tile))
+        if device:
+            try:
+                twin = Row(task, f"{tool} device={device}", expected=expected)
+                rows.append(run_row(twin, lambda o: make(o, device=device), runs, tile))
+            except RuntimeError as exc:
+                print(f"{tool} device={device}: not run ({str(exc).strip().splitlines()[-1]})", file=sys.stderr)
+
+    def peer(task: str, tool: str, make, expected: list[int] | None = None, note: str = "",
+             tile: tuple[int, int] | None = None) -> None:  # fmt: skip
+        rows.append(run_row(Row(task, tool, expected=expected or [], note=note), make, runs, tile))
 
     task = f"{len(times)} exact, every {every} s"
     want = [int(t * fps) for t in times]
-    rows.append(
-        run_row(
-            Row(task, "stillframe", expected=want), lambda o: stillframe_cmd(video, o, f"sf.Interval({every})"), runs
-        )
-    )
-    if device:
-        rows.append(on_device(Row(task, f"stillframe device={device}", expected=want),
-                              lambda o: stillframe_cmd(video, o, f"sf.Interval({every})", device=device), runs))  # fmt: skip
+    ours(task, "stillframe", want, lambda o, **k: stillframe_cmd(video, o, f"sf.Interval({every})", **k))
     if have_ffmpeg:
-        rows.append(
-            run_row(
-                Row(task, "ffmpeg -ss T (one process each)", expected=want),
-                lambda o: ffmpeg_seek_cmds(video, o, times),
-                runs,
-            )
-        )
-    rows.append(
-        run_row(Row(task, "PyAV seek + decode loop", expected=want), lambda o: pyav_loop_cmd(video, o, times), runs)
-    )
+        peer(task, "ffmpeg -ss T (one process each)", lambda o: peer_cmds("ffmpeg-seek", video, o, times), want)
+    peer(task, "PyAV seek + decode loop", lambda o: peer_cmds("pyav_loop", video, o, times), want)
 
     task = f"{len(times)} intra (nearest keyframe)"
     key_every = 250
     want_k = [int(round(t * fps / key_every)) * key_every for t in times]
     want_k = [min(k, (seconds * fps - 1) // key_every * key_every) for k in want_k]
-    rows.append(
-        run_row(
-            Row(task, "stillframe intra", expected=want_k),
-            lambda o: stillframe_cmd(video, o, f"sf.Interval({every})", frame_type="intra"),
-            runs,
-        )
-    )
-    if device:
-        rows.append(on_device(Row(task, f"stillframe intra device={device}", expected=want_k),
-                              lambda o: stillframe_cmd(video, o, f"sf.Interval({every})", frame_type="intra",
-                                                       device=device), runs))  # fmt: skip
+    ours(task, "stillframe intra", want_k,
+         lambda o, **k: stillframe_cmd(video, o, f"sf.Interval({every})", frame_type="intra", **k))  # fmt: skip
     if have_ffmpeg:
-        rows.append(
-            run_row(
-                Row(task, "ffmpeg -skip_frame nokey (all keyframes)", note="approximate"),
-                lambda o: ffmpeg_keyframes_cmd(video, o),
-                runs,
-            )
-        )
+        peer(task, "ffmpeg -skip_frame nokey (all keyframes)", lambda o: ffmpeg_keyframes_cmd(video, o),
+             note="approximate")  # fmt: skip
 
     every_s = 3 if seconds >= 60 else 1
     thumbs = [float(t) for t in range(0, seconds, every_s)]
     task = f"{len(thumbs)} thumbs every {every_s} s, 160 px, 10x10 sprite"
     want_t = [int(t * fps) for t in thumbs]
-    rows.append(run_row(
-        Row(task, "stillframe sprite + VTT", expected=want_t),
-        lambda o: stillframe_sprite_cmd(video, o, every_s), runs, tile=(10, 10),
-    ))  # fmt: skip
-    if device:
-        rows.append(on_device(Row(task, f"stillframe sprite + VTT device={device}", expected=want_t),
-                              lambda o: stillframe_sprite_cmd(video, o, every_s, device=device), runs,
-                              tile=(10, 10)))  # fmt: skip
+    ours(task, "stillframe sprite + VTT", want_t, lambda o, **k: stillframe_sprite_cmd(video, o, every_s, **k),
+         tile=(10, 10))  # fmt: skip
     if have_ffmpeg:
-        rows.append(run_row(
-            Row(task, "ffmpeg fps,scale,tile (no VTT)", expected=want_t, note="fps filter rounds to the nearest tick"),
-            lambda o: ffmpeg_tile_cmd(video, o, every_s, 160), runs, tile=(10, 10),
-        ))  # fmt: skip
+        peer(task, "ffmpeg fps,scale,tile (no VTT)",
+             lambda o: peer_cmds("ffmpeg-tile", video, o, thumbs, every=every_s, sprite=True), want_t,
+             note="fps filter rounds to the nearest tick", tile=(10, 10))  # fmt: skip
 
     task = f"{len(per_second)} exact, every 1 s"
     want_s = [int(t * fps) for t in per_second]
-    rows.append(
-        run_row(Row(task, "stillframe", expected=want_s), lambda o: stillframe_cmd(video, o, "sf.Interval(1)"), runs)
-    )
-    if device:
-        rows.append(on_device(Row(task, f"stillframe device={device}", expected=want_s),
-                              lambda o: stillframe_cmd(video, o, "sf.Interval(1)", device=device), runs))  # fmt: skip
+    ours(task, "stillframe", want_s, lambda o, **k: stillframe_cmd(video, o, "sf.Interval(1)", **k))
     if have_ffmpeg:
-        rows.append(
-            run_row(
-                Row(task, "ffmpeg fps=1 (one pass)", expected=want_s, note="fps filter rounds to the nearest tick"),
-                lambda o: ffmpeg_fps_cmd(video, o, 1),
-                runs,
-            )
-        )
-    return [r for r in rows if r is not None]
+        peer(task, "ffmpeg fps=1 (one pass)", lambda o: peer_cmds("ffmpeg-fps", video, o, per_second, every=1),
+             want_s, note="fps filter rounds to the nearest tick")  # fmt: skip
+    return rows
 
 
 def table(rows: list[Row]) -> str:

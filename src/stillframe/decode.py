@@ -88,7 +88,6 @@ class GroupDecoder:
     ) -> None:
         self.container = container
         self.stream = stream
-        self.backend = backend
         self.cc: VideoCodecContext
         if backend is not None and backend.method == "decoder":
             self.cc = dedicated_context(stream, backend)

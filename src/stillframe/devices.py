@@ -31,8 +31,6 @@ CODECS = ("h264", "hevc", "av1", "vp9", "vp8", "mpeg2video", "mpeg4", "vc1", "mj
 # Dedicated decoders: <base>_<suffix>, with FFmpeg's base names where they differ.
 _SUFFIX = {"cuda": "cuvid", "qsv": "qsv"}
 _BASE = {"mpeg2video": "mpeg2", "mpeg1video": "mpeg1"}
-# Pixel formats hardware frames come back to system memory in (after transfer).
-HW_OUTPUT_FORMATS = frozenset({"nv12", "p010le", "p012le", "p016le", "nv16", "p210le", "p216le", "nv24", "p410le"})
 
 
 @dataclass(frozen=True)
@@ -116,16 +114,12 @@ def built_kinds() -> tuple[str, ...]:
     return tuple(hwdevices_available())
 
 
-def _decoder_exists(name: str) -> bool:
-    return name in av.codecs_available
-
-
 def dedicated_decoder(kind: str, codec: str) -> str | None:
     suffix = _SUFFIX.get(kind)
     if suffix is None:
         return None
     name = f"{_BASE.get(codec, codec)}_{suffix}"
-    return name if _decoder_exists(name) else None
+    return name if name in av.codecs_available else None
 
 
 def has_hwaccel(kind: str, codec: str) -> bool:

@@ -439,33 +439,38 @@ class Video:
 
     # -- workers -----------------------------------------------------------------------
 
+    def _run_on(self, pool: _Pool, group: Group, convert: Callable[[av.VideoFrame], av.VideoFrame],
+                deadline: float | None) -> tuple[GroupResult, GroupDecoder]:  # fmt: skip
+        dec = pool.acquire()
+        try:
+            dec.deadline = deadline
+            return dec.run(group, convert), dec
+        finally:
+            pool.release(dec)
+
     def _decode_group(self, group: Group, convert: Callable[[av.VideoFrame], av.VideoFrame],
                       deadline: float | None) -> GroupResult:  # fmt: skip
         """On the device when there is one; a group it fails on is decoded again on
         the CPU (its frames then say why), or raises when no fallback is allowed."""
-        pools = [self._hw, self._cpu] if self._hw is not None else [self._cpu]
         fallback = None
-        for pool in pools:
-            dec = pool.acquire()
-            try:
-                dec.deadline = deadline
-                result = dec.run(group, convert)
-            finally:
-                pool.release(dec)
-            if not result.missing or pool is self._cpu:
-                result.fallback = fallback
+        if self._hw is not None:
+            result, dec = self._run_on(self._hw, group, convert, deadline)
+            if not result.missing:
                 return result
             self.stats.add(result.stats)
             at = float(self.index.seconds(self.index.pts[group.key]))
             fallback = f"{dec.label} failed on {len(result.missing)} frame(s) of the group at {at:.3f} s"
             if not self._may_fall_back:
                 raise HardwareUnavailable(f"{self._name}: {fallback}")
-        raise AssertionError("the CPU pool always returns")
+        result, _ = self._run_on(self._cpu, group, convert, deadline)
+        result.fallback = fallback
+        return result
 
     def _decode_groups(
         self, groups: list[Group], geo: OutputGeometry, deadline: float | None
     ) -> Iterator[tuple[Group, GroupResult]]:
-        workers = min(self.stats.workers, len(groups))
+        lanes = (self._hw or self._cpu).limit  # decoders of the pool that decodes first
+        workers = min(lanes, len(groups))
 
         def convert(frame: av.VideoFrame) -> av.VideoFrame:
             return scale(frame, geo)
@@ -478,7 +483,7 @@ class Video:
                 yield g, work(g)
             return
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.stats.workers, thread_name_prefix="stillframe-decode")
+            self._pool = ThreadPoolExecutor(lanes, thread_name_prefix="stillframe-decode")
         # In time order, with a bounded window of groups in flight. PyAV releases
         # the GIL while it demuxes, decodes and scales, so threads run in parallel.
         pending: deque[tuple[Group, Future[GroupResult]]] = deque()
