@@ -116,14 +116,18 @@ def same_picture(ours: np.ndarray, theirs: np.ndarray, rotation: int, exact: boo
 ALL = [*CLIPS, "edit-list.mp4"]
 
 
+INDEX = pytest.mark.parametrize("index", ["auto", "scan"])
+
+
+@INDEX
 @pytest.mark.parametrize("workers", [1, 2], ids=["1-worker-frame-threads", "2-workers"])
 @pytest.mark.parametrize("snap", ["displayed", "next"])
 @pytest.mark.parametrize("name", ALL)
-def test_exact_frames_match_a_full_decode(clip, name, snap, workers):
+def test_exact_frames_match_a_full_decode(clip, name, snap, workers, index):
     path = clip(name)
     ref = reference(path)
     exact = "10bit" not in name
-    with sf.open(path, workers=workers) as video:
+    with sf.open(path, workers=workers, index=index) as video:
         info = video.info
         times = probe_times(ref, info.duration, seed=len(name))
         frames = video.frames_at(times, snap=snap)
@@ -137,13 +141,14 @@ def test_exact_frames_match_a_full_decode(clip, name, snap, workers):
         assert video.stats.frames_decoded <= len(ref) * 2
 
 
+@INDEX
 @pytest.mark.parametrize("name", ALL)
-def test_intra_returns_the_nearest_keyframe(clip, name):
+def test_intra_returns_the_nearest_keyframe(clip, name, index):
     path = clip(name)
     ref = reference(path)
     keys = [r for r in ref if r[2]]
     key_times = np.array([r[0] for r in keys])
-    with sf.open(path) as video:
+    with sf.open(path, index=index) as video:
         times = probe_times(ref, video.info.duration, seed=3)
         frames = video.frames_at(times, frame_type="intra")
         for t, f in zip(times, frames):

@@ -14,7 +14,7 @@ import stillframe as sf
 from stillframe import cli, devices, testsrc
 from stillframe.devices import Backend, DeviceSpec, parse_device
 from stillframe.jobs.config import SnapshotConfig, config_from
-from stillframe.video import _Pool
+from stillframe._workers import Pool
 
 REPORT = sf.hardware()
 USABLE = REPORT.usable()
@@ -179,7 +179,7 @@ def test_the_dedicated_decoder_path_returns_the_same_frames(clip):
     want = cpu_indices(clip, TIMES)
     with sf.open(clip, workers=1) as v:
         backend = Backend("cpu", "decoder", "h264")
-        v._hw = _Pool(lambda: v._open_decoder(backend), 1)
+        v._hw = Pool(lambda: v._open_decoder(backend), 1)
         frames = v.frames_at(TIMES)
         assert [testsrc.read_index(f.to_ndarray("gray")) for f in frames] == want
         assert all(f.decoder == "h264" and f.fallback is None for f in frames)
@@ -192,7 +192,7 @@ def test_a_device_that_fails_mid_run_falls_back_per_group(clip):
     the run raises HardwareUnavailable."""
     want = cpu_indices(clip, TIMES)
     with sf.open(clip, workers=1, device="auto") as v:
-        v._hw = _Pool(lambda: v._open_decoder(Backend("cpu", "decoder", "hevc")), 1)
+        v._hw = Pool(lambda: v._open_decoder(Backend("cpu", "decoder", "hevc")), 1)
         frames = v.frames_at(TIMES)
         assert [testsrc.read_index(f.to_ndarray("gray")) for f in frames] == want
         assert all(f.decoder == "h264" and f.fallback.startswith("hevc failed on") for f in frames)

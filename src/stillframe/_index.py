@@ -51,38 +51,59 @@ class PacketIndex:
         return int(self.pts[last]) + max(step, 0)
 
 
+class Rows:
+    """Packets collected in decode order, turned into a PacketIndex at the end."""
+
+    def __init__(self) -> None:
+        self.pts: list[int] = []
+        self.dts: list[int] = []
+        self.key: list[bool] = []
+        self.size: list[int] = []
+        self.dur: list[int] = []
+        self.shown: list[bool] = []
+
+    def add(self, packet: av.Packet) -> bool:
+        """Record `packet`; False (not recorded) for an empty or untimed one."""
+        if packet.size == 0:
+            return False
+        p = packet.pts if packet.pts is not None else packet.dts
+        if p is None:
+            return False
+        self.pts.append(p)
+        self.dts.append(packet.dts if packet.dts is not None else p)
+        self.key.append(packet.is_keyframe)
+        self.size.append(packet.size)
+        self.dur.append(packet.duration or 0)
+        self.shown.append(not packet.is_discard)
+        return True
+
+    def index(self, time_base: Fraction, start_pts: int | None = None) -> PacketIndex:
+        """The index; `start_pts` None takes time 0 from the shown packets."""
+        arr = np.asarray(self.pts, dtype=np.int64)
+        visible = np.asarray(self.shown, dtype=bool)
+        if start_pts is None:
+            start_pts = int(arr[visible].min()) if visible.any() else 0
+        return PacketIndex(
+            pts=arr,
+            shown=visible,
+            dts=np.asarray(self.dts, dtype=np.int64),
+            key=np.asarray(self.key, dtype=bool),
+            size=np.asarray(self.size, dtype=np.int64),
+            duration=np.asarray(self.dur, dtype=np.int64),
+            time_base=time_base,
+            start_pts=start_pts,
+        )
+
+
 def build_index(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> PacketIndex:
     """Demux `stream` from its start. Packets the demuxer marks discard (before an
     edit list's start) are kept, since later frames may need them decoded, but are
     not shown."""
-    pts, dts, key, size, dur, shown = [], [], [], [], [], []
+    rows = Rows()
     for packet in container.demux(stream):
-        if packet.size == 0:
-            continue
-        p = packet.pts if packet.pts is not None else packet.dts
-        if p is None:
-            continue
-        pts.append(p)
-        dts.append(packet.dts if packet.dts is not None else p)
-        key.append(packet.is_keyframe)
-        size.append(packet.size)
-        dur.append(packet.duration or 0)
-        shown.append(not packet.is_discard)
-    arr = np.asarray(pts, dtype=np.int64)
-    visible = np.asarray(shown, dtype=bool)
-    return PacketIndex(
-        pts=arr,
-        shown=visible,
-        dts=np.asarray(dts, dtype=np.int64),
-        key=np.asarray(key, dtype=bool),
-        size=np.asarray(size, dtype=np.int64),
-        duration=np.asarray(dur, dtype=np.int64),
-        time_base=stream.time_base or Fraction(1, 90000),
-        start_pts=_start(stream, arr[visible]),
-    )
+        rows.add(packet)
+    return rows.index(time_base_of(stream), stream.start_time)
 
 
-def _start(stream: av.video.stream.VideoStream, shown_pts: np.ndarray) -> int:
-    if stream.start_time is not None:
-        return int(stream.start_time)
-    return int(shown_pts.min()) if shown_pts.size else 0
+def time_base_of(stream: av.video.stream.VideoStream) -> Fraction:
+    return stream.time_base or Fraction(1, 90000)

@@ -4,7 +4,7 @@ non-reference frames that are not targets, and check every pts that comes out.""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -82,7 +82,6 @@ class GroupDecoder:
         self,
         container: av.container.InputContainer,
         stream: av.video.stream.VideoStream,
-        index: PacketIndex,
         deadline: float | None = None,
         backend: Backend | None = None,
     ) -> None:
@@ -94,10 +93,9 @@ class GroupDecoder:
         else:
             self.cc = stream.codec_context
         self.label = backend.label if backend is not None else self.cc.name
-        self.index = index
         self.deadline = deadline
 
-    def _check_deadline(self) -> None:
+    def check_deadline(self) -> None:
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise SnapshotTimeOut("the snapshot ran past its time limit")
 
@@ -106,17 +104,29 @@ class GroupDecoder:
         self.cc.flush_buffers()
         stats.seeks += 1
 
-    def run(self, group: Group, convert: Callable[[av.VideoFrame], av.VideoFrame]) -> GroupResult:
-        idx = self.index
+    def run(
+        self,
+        group: Group,
+        convert: Callable[[av.VideoFrame], av.VideoFrame],
+        idx: PacketIndex,
+        packets: Sequence[av.Packet] | None = None,
+    ) -> GroupResult:
+        """Decode `group` of `idx`: from `packets` when the region was read already
+        (decode index = position), else by seeking this decoder's container."""
         result = GroupResult(decoder=self.label)
         want = {int(idx.pts[d]): d for d in group.targets}
         key_pts = int(idx.pts[group.key])
         key_dts = int(idx.dts[group.key])
         last_dts = max(int(idx.dts[d]) for d in group.targets)
+        if packets is not None:
+            self.cc.flush_buffers()
+            self._feed(group, want, key_pts, key_dts, last_dts, convert, result, packets[group.key :])
+            result.missing = sorted(want.values())
+            return result
         seek_pts = key_pts
         for attempt in range(_SEEK_TRIES + 1):
             self._seek(seek_pts if attempt < _SEEK_TRIES else idx.start_pts - 1, result.stats)
-            if self._feed(group, want, key_pts, key_dts, last_dts, convert, result):
+            if self._feed(group, want, key_pts, key_dts, last_dts, convert, result, self.container.demux(self.stream)):
                 break
             # The demuxer landed after the keyframe: ask for an earlier point.
             seek_pts -= max(1, int(1 / float(idx.time_base)))
@@ -132,16 +142,17 @@ class GroupDecoder:
         last_dts: int,
         convert: Callable[[av.VideoFrame], av.VideoFrame],
         result: GroupResult,
+        packets: Iterable[av.Packet],
     ) -> bool:
-        """Feed packets from the current position; False if the seek landed past
-        the group's keyframe (nothing decoded then)."""
+        """Feed `packets` (the demuxer's from the current position, or a region's);
+        False if they start past the group's keyframe (nothing decoded then)."""
         cc = self.cc
         intra = group.intra
         cc.skip_frame = "NONKEY" if intra else "DEFAULT"
         first = True
         past = 0
-        for packet in self.container.demux(self.stream):
-            self._check_deadline()
+        for packet in packets:
+            self.check_deadline()
             if packet.size == 0:
                 break  # end of file: drain below
             pts = packet.pts if packet.pts is not None else packet.dts

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import av
 
-__all__ = ["RtmpServer", "RtmpUnavailable", "find_nginx", "publish", "rtmp_server"]
+__all__ = ["HttpServer", "RtmpServer", "RtmpUnavailable", "find_nginx", "http_server", "publish", "rtmp_server"]
 
 RTMP_MODULES = (
     "/usr/lib/nginx/modules/ngx_rtmp_module.so",
@@ -54,21 +54,18 @@ class RtmpServer:
 
 
 @contextlib.contextmanager
-def rtmp_server(root: str | os.PathLike[str]) -> Iterator[RtmpServer]:
-    """nginx-rtmp on a free loopback port, its files under `root`; publish to and
-    read from `server.url + "/NAME"`. Unpublished streams are refused at once
-    (idle_streams off), so "is it live?" is answered without waiting."""
-    binary, module = find_nginx()
-    port = _free_port()
-    root = Path(root)
+def _nginx(root: Path, port: int, body: str, module: str | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """nginx in the foreground with `body` as its configuration, until it listens on `port`."""
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not os.path.exists(binary):
+        raise RtmpUnavailable("nginx is not installed (Debian: apt-get install nginx)")
     root.mkdir(parents=True, exist_ok=True)
     conf = root / "nginx.conf"
     conf.write_text(
         (f"load_module {module};\n" if module else "")
         + f"daemon off;\nmaster_process off;\nerror_log {root}/error.log warn;\npid {root}/nginx.pid;\n"
-        "events {}\n"
-        f"rtmp {{ server {{ listen 127.0.0.1:{port}; chunk_size 4096;\n"
-        "  application live { live on; record off; idle_streams off; } } }\n"
+        + "events {}\n"
+        + body
     )
     proc = subprocess.Popen([binary, "-p", str(root), "-c", str(conf)], stderr=subprocess.PIPE)
     try:
@@ -82,13 +79,65 @@ def rtmp_server(root: str | os.PathLike[str]) -> Iterator[RtmpServer]:
             if time.monotonic() > deadline:
                 raise RtmpUnavailable("nginx did not start listening within 10 s")
             time.sleep(0.05)
-        yield RtmpServer(f"rtmp://127.0.0.1:{port}/live", proc)
+        yield proc
     finally:
         proc.terminate()
         try:
             proc.wait(5)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@contextlib.contextmanager
+def rtmp_server(root: str | os.PathLike[str]) -> Iterator[RtmpServer]:
+    """nginx-rtmp on a free loopback port, its files under `root`; publish to and
+    read from `server.url + "/NAME"`. Unpublished streams are refused at once
+    (idle_streams off), so "is it live?" is answered without waiting."""
+    _, module = find_nginx()
+    port = _free_port()
+    body = (
+        f"rtmp {{ server {{ listen 127.0.0.1:{port}; chunk_size 4096;\n"
+        "  application live { live on; record off; idle_streams off; } } }\n"
+    )
+    with _nginx(Path(root), port, body, module) as proc:
+        yield RtmpServer(f"rtmp://127.0.0.1:{port}/live", proc)
+
+
+class HttpServer:
+    """A static nginx; `bytes_sent()` adds up the response bytes it has logged."""
+
+    def __init__(self, url: str, log: Path) -> None:
+        self.url = url  # http://127.0.0.1:PORT (files under the served folder by name)
+        self.log = log
+
+    def requests(self) -> list[tuple[int, int, str]]:
+        """(status, body bytes sent, Range asked) per request so far."""
+        out = []
+        for line in self.log.read_text().splitlines() if self.log.exists() else []:
+            status, sent, rng = line.split(" ", 2)
+            out.append((int(status), int(sent), rng))
+        return out
+
+    def bytes_sent(self) -> int:
+        return sum(sent for _, sent, _ in self.requests())
+
+
+@contextlib.contextmanager
+def http_server(docroot: str | os.PathLike[str], root: str | os.PathLike[str]) -> Iterator[HttpServer]:
+    """nginx serving the files of `docroot` on a free loopback port, as a CDN or an
+    object store does: Range requests answered with 206 and just those bytes, and
+    every response's size logged (a client that hangs up early is logged with
+    what had been sent)."""
+    port = _free_port()
+    root = Path(root)
+    log = root / "access.log"
+    body = (
+        "http { log_format sizes '$status $body_bytes_sent $http_range';\n"
+        f"  access_log {log} sizes; keepalive_requests 100000;\n"
+        f"  server {{ listen 127.0.0.1:{port}; root {Path(docroot).resolve()}; }} }}\n"
+    )
+    with _nginx(root, port, body):
+        yield HttpServer(f"http://127.0.0.1:{port}", log)
 
 
 def publish(

@@ -135,11 +135,8 @@ def _avoid_black(video: Video, times: list[float], test: BlackTest, options: dic
     first = video.frames_at([t0], **options)[0]
     if not test(first.planes()):
         return None
-    idx = video.index
-    frame_times = np.sort(np.asarray(idx.seconds(idx.pts[idx.presentation_order()]), dtype=np.float64))
-    window = [
-        float(t) for t in frame_times if first.time < t <= first.time + SEARCH_SECONDS and t < video.info.duration
-    ]
+    frame_times = video.frame_times(first.time, first.time + SEARCH_SECONDS)
+    window = [t for t in frame_times if first.time < t < video.info.duration]
     for k in range(0, len(window), 30):
         chunk = window[k : k + 30]
         for frame in video.frames_at(chunk, **{**options, "snap": "displayed"}):

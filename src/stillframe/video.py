@@ -3,61 +3,37 @@
 from __future__ import annotations
 
 import math
-import queue
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import av
 import numpy as np
 
 from stillframe import _source, devices
-from stillframe._index import PacketIndex, build_index
+from stillframe._index import PacketIndex, Rows, build_index, time_base_of
 from stillframe._native import cpu_count
-from stillframe.decode import DecodeStats, GroupDecoder, GroupResult, configure, missing_error
+from stillframe._regions import Region, RegionError, RegionReader, Unit
+from stillframe._table import SampleTable
+from stillframe._workers import Pool, Stats, in_order
+from stillframe.decode import GroupDecoder, GroupResult, configure, missing_error
 from stillframe.errors import HardwareUnavailable, InvalidParameter, ResourceContentBad, StillframeError
 from stillframe.frame import Frame
 from stillframe.geometry import OutputGeometry, plan_geometry, scale
+from stillframe.info import VideoInfo, info_from_scan, info_from_table
 from stillframe.plan import Group, Pick, check_choices, group_targets, pick_frames
 
 __all__ = ["Decoding", "Video", "VideoInfo", "open", "probe"]
 
-
-@dataclass(frozen=True)
-class VideoInfo:
-    """What a video is, read from a packet index rather than trusted from the header.
-
-    Times are seconds; `duration` runs from the stream's start (`start_time`, an
-    absolute timestamp) to the end of its last frame. `width`/`height` are the
-    displayed size (rotation applied); `rotation` is the counter-clockwise turn, in
-    degrees, that display applies to the stored picture (FFmpeg's display-matrix
-    convention); `keyframe_times` are seconds from the start.
-    """
-
-    duration: float
-    width: int
-    height: int
-    rotation: int
-    fps: float
-    codec: str
-    pixel_format: str
-    frame_count: int
-    start_time: float
-    keyframe_times: list[float]
-    stream_index: int
-    coded_width: int
-    coded_height: int
-    bit_depth: int
-    full_range: bool
-    header_duration: float | None = None  # what the container claims, when it does
-    truncated: bool = False  # the data ends well before the header says it should
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+# A request whose regions would read more than this share of the file is served
+# by one scan of every packet instead (sprites, one frame a second).
+_DENSE = 0.5
+# Packets at the end read to find where the last frame stops: more than any
+# decoder's reorder window (H.264/HEVC allow 16).
+_TAIL = 40
 
 
 def _pick_stream(container: av.container.InputContainer, stream: int | None, name: str):
@@ -77,112 +53,35 @@ def _pick_stream(container: av.container.InputContainer, stream: int | None, nam
     )
 
 
-def _first_frame(container, stream, name: str) -> av.VideoFrame:
+def _first_frame(container, stream, name: str) -> tuple[av.VideoFrame, av.Packet]:
+    """The first frame that decodes, and the first packet (the first keyframe)."""
+    first: av.Packet | None = None
     try:
-        for frame in container.decode(stream):
-            return frame
+        for packet in container.demux(stream):
+            if first is None and packet.size:
+                first = packet
+            for frame in packet.decode():
+                return frame, first or packet
     except av.error.FFmpegError as exc:
         raise ResourceContentBad(f"{name}: the video does not decode ({exc})") from exc
     raise ResourceContentBad(f"{name}: no frame of the video stream decodes")
 
 
-def _info(container, stream, index: PacketIndex, first: av.VideoFrame) -> VideoInfo:
-    rotation = int(round((getattr(first, "rotation", 0) or 0) / 90.0)) * 90 % 360
-    w, h = first.width, first.height
-    tb = float(index.time_base)
-    duration = (index.end_pts() - index.start_pts) * tb
-    header = None
-    if stream.duration:
-        header = stream.duration * tb
-    elif container.duration:
-        header = container.duration / 1e6
-    # A header a tenth longer than the packets that exist means the file was cut off.
-    truncated = header is not None and header > duration * 1.1 + 0.5
-    keys = index.pts[index.key & index.shown]
-    fmt = first.format
-    depth = max((c.bits for c in fmt.components), default=8) if fmt.components else 8
-    return VideoInfo(
-        duration=duration,
-        width=h if rotation % 180 else w,
-        height=w if rotation % 180 else h,
-        rotation=rotation,
-        fps=float(stream.average_rate) if stream.average_rate else (index.count / duration if duration else 0.0),
-        codec=stream.codec_context.name,
-        pixel_format=fmt.name,
-        frame_count=index.count,
-        start_time=index.start_pts * tb,
-        keyframe_times=sorted(float(x) for x in np.asarray(index.seconds(keys))),
-        stream_index=stream.index,
-        coded_width=w,
-        coded_height=h,
-        bit_depth=depth,
-        full_range=fmt.name.startswith("yuvj") or first.color_range == 2,
-        header_duration=header,
-        truncated=bool(truncated),
-    )
+def _keyframe_pts(container, stream, start_pts: int) -> list[int]:
+    """Every shown keyframe's pts: found through the sample table, each read from its
+    own packet (composition offsets vary with B-frames and VFR)."""
+    table = SampleTable(stream)
+    reader = RegionReader(table, time_base_of(stream), start_pts)
+    hidden = table.hidden_at_start()
+    return [int(reader.key_packet(container, stream, k).pts) for k in table.keys() if k >= hidden]
 
 
 def probe(source: _source.Source, stream: int | None = None) -> VideoInfo:
-    """Describe a video (see VideoInfo). Demuxes the stream once; decodes one frame."""
+    """Describe a video (see VideoInfo). An MP4/MOV is described from its sample
+    table and the packets at its two ends; other containers are demuxed once.
+    Decodes one frame."""
     with open(source, stream=stream) as video:
         return video.info
-
-
-@dataclass
-class Stats:
-    frames_decoded: int = 0
-    packets_sent: int = 0
-    packets_skipped: int = 0
-    seeks: int = 0
-    decode_errors: int = 0
-    seconds: float = 0.0
-    workers: int = 1
-
-    def add(self, d: DecodeStats) -> None:
-        self.frames_decoded += d.decoded
-        self.packets_sent += d.packets
-        self.packets_skipped += d.skipped
-        self.seeks += d.seeks
-        self.decode_errors += d.errors
-
-
-class _Pool:
-    """Decoders of one kind, each on a container of its own, made on demand up to
-    `limit`; the caller holds one while it decodes a group."""
-
-    def __init__(self, make: Callable[[], GroupDecoder], limit: int) -> None:
-        self._make = make
-        self.limit = limit
-        self._idle: queue.SimpleQueue[GroupDecoder] = queue.SimpleQueue()
-        self.all: list[GroupDecoder] = []
-        self._lock = threading.Lock()
-
-    def add(self, dec: GroupDecoder) -> None:
-        self.all.append(dec)
-        self._idle.put(dec)
-
-    def acquire(self) -> GroupDecoder:
-        try:
-            return self._idle.get_nowait()
-        except queue.Empty:
-            pass
-        with self._lock:
-            if len(self.all) < self.limit:
-                dec = self._make()
-                self.all.append(dec)
-                return dec
-        return self._idle.get()
-
-    def release(self, dec: GroupDecoder) -> None:
-        self._idle.put(dec)
-
-    def close(self) -> None:
-        for dec in self.all:
-            try:
-                dec.container.close()
-            except Exception:
-                pass
-        self.all.clear()
 
 
 @dataclass(frozen=True)
@@ -212,6 +111,10 @@ class Video:
     "d3d11va"): where frames decode. "auto" uses the first device that works and
     falls back to the CPU; a named device that cannot decode this video raises
     HardwareUnavailable unless `fallback=True`. `decoding` says what runs and why.
+
+    `index="auto"` finds frames through the container's own sample table where it
+    has one (MP4/MOV), reading only what each request needs; `index="scan"`
+    demuxes every packet when the video opens. Both give the same frames.
     """
 
     def __init__(
@@ -223,7 +126,10 @@ class Video:
         timeout: float | None = None,
         device: str | devices.DeviceSpec | None = None,
         fallback: bool = False,
+        index: str = "auto",
     ) -> None:
+        if index not in ("auto", "scan"):
+            raise InvalidParameter(f"index must be 'auto' or 'scan', not {index!r}")
         self._source = source
         self._name = _source.describe(source)
         self.device = devices.parse_device(device)
@@ -233,27 +139,30 @@ class Video:
         if not _source.reopenable(source):
             self.workers = 1  # one file object, one reader
         self._threads_per_decoder = max(1, cores // self.workers)
+        self._index: PacketIndex | None = None
+        self._reader: RegionReader | None = None
+        self._scan_lock = threading.Lock()
         self._container = _source.open_input(source, timeout=timeout)
         try:
             self._stream = _pick_stream(self._container, stream, self._name)
-            try:
-                self.index = build_index(self._container, self._stream)
-            except av.error.FFmpegError as exc:
-                raise ResourceContentBad(f"{self._name}: the stream cannot be read ({exc})") from exc
-            if self.index.count == 0:
-                raise ResourceContentBad(f"{self._name}: the video stream holds no frames")
-            self._container.seek(self.index.start_pts, stream=self._stream, backward=True)
-            configure(self._stream.codec_context, self._threads_per_decoder)
-            first = _first_frame(self._container, self._stream, self._name)
-            self.info = _info(self._container, self._stream, self.index, first)
+            # The first decoder gets every core: a request of one group runs on it alone.
+            configure(self._stream.codec_context, cores)
+            table, note = SampleTable.of(self._container, self._stream) if index == "auto" else (None, "asked")
+            self.info = self._open_from_table(table) if table is not None else None
+            if self.info is None:
+                if table is not None:  # the table disagreed with the data: back to the start
+                    self._container.seek(table.dts(0), stream=self._stream, backward=True, any_frame=True)
+                    self._stream.codec_context.flush_buffers()
+                    note = self._scan_note
+                self.info = self._open_by_scan(note)
         except BaseException:
             self._container.close()
             raise
-        self.stats = Stats(workers=self.workers)
+        self.stats = Stats(workers=self.workers, index=self.info.index)
         # Software decoders; the probed container is the first.
-        self._cpu = _Pool(lambda: self._open_decoder(None), self.workers)
-        self._cpu.add(GroupDecoder(self._container, self._stream, self.index))
-        self._hw: _Pool | None = None
+        self._cpu = Pool(lambda: self._open_decoder(None), self.workers)
+        self._cpu.add(GroupDecoder(self._container, self._stream))
+        self._hw: Pool | None = None
         self.decoding = Decoding(str(self.device), self.info.codec, False)
         self._pool: ThreadPoolExecutor | None = None
         if self.device.hardware:
@@ -263,13 +172,73 @@ class Video:
                 self.close()
                 raise
 
+    def _open_by_scan(self, note: str) -> VideoInfo:
+        try:
+            self._index = build_index(self._container, self._stream)
+        except av.error.FFmpegError as exc:
+            raise ResourceContentBad(f"{self._name}: the stream cannot be read ({exc})") from exc
+        if self._index.count == 0:
+            raise ResourceContentBad(f"{self._name}: the video stream holds no frames")
+        self._container.seek(self._index.start_pts, stream=self._stream, backward=True)
+        first, self._first_key = _first_frame(self._container, self._stream, self._name)
+        return info_from_scan(self._container, self._stream, self._index, first, note)
+
+    def _open_from_table(self, table: SampleTable) -> VideoInfo | None:
+        """Facts from the sample table, the first frame and the last packets; None
+        (with `_scan_note`) when the packets disagree with the table."""
+        container, stream = self._container, self._stream
+        first, key = _first_frame(container, stream, self._name)
+        self._first_key = key
+        start = stream.start_time if stream.start_time is not None else key.pts
+        reader = RegionReader(table, time_base_of(stream), int(start))
+        try:
+            tail, got = reader.tail(container, stream, _TAIL)
+        except av.error.FFmpegError as exc:
+            got, self._scan_note = 0, f"the last packets cannot be read ({exc})"
+            return None
+        if got != min(_TAIL, table.count) or tail.count == 0:
+            self._scan_note = f"the last {min(_TAIL, table.count)} samples of the table gave {got} packets"
+            return None
+        self._reader = reader
+        keyframe_pts = self._keyframe_pts
+        if not _source.reopenable(self._source):  # one file object: read them now, while it is ours
+            known = _keyframe_pts(container, stream, int(start))
+            keyframe_pts = lambda: known  # noqa: E731
+        return info_from_table(
+            container, stream, first, count=table.count - table.hidden_at_start(), start_pts=int(start),
+            end_pts=tail.end_pts(), keyframe_pts=keyframe_pts,
+        )  # fmt: skip
+
+    def _keyframe_pts(self) -> list[int]:
+        """Every shown keyframe's pts, on a container of its own, so it works after
+        the video is closed (sf.probe)."""
+        assert self._reader is not None
+        with _source.open_input(self._source) as container:
+            return _keyframe_pts(container, container.streams[self.info.stream_index], self._reader.start_pts)
+
+    @property
+    def index(self) -> PacketIndex:
+        """Every packet of the stream. Opened from a sample table, the video is
+        scanned for it on first use."""
+        with self._scan_lock:
+            if self._index is None:
+                dec = self._cpu.acquire()
+                try:
+                    assert self._reader is not None
+                    table = self._reader.table
+                    dec.container.seek(table.dts(0), stream=dec.stream, backward=True, any_frame=True)
+                    self._index = build_index(dec.container, dec.stream)
+                finally:
+                    self._cpu.release(dec)
+            return self._index
+
     def _open_decoder(self, backend: devices.Backend | None) -> GroupDecoder:
         """A decoder on a container of its own (hwaccel attaches when it opens)."""
         hwaccel = backend.hwaccel() if backend is not None and backend.method == "hwaccel" else None
         container = _source.open_input(self._source, hwaccel=hwaccel)
         try:
             stream = container.streams[self._stream.index]
-            dec = GroupDecoder(container, stream, self.index, backend=backend)
+            dec = GroupDecoder(container, stream, backend=backend)
             configure(dec.cc, self._threads_per_decoder, backend)
             return dec
         except BaseException:
@@ -290,8 +259,9 @@ class Video:
             dec = self._open_decoder(backend)
         except (StillframeError, av.error.FFmpegError, RuntimeError, OSError) as exc:
             return self._fall_back(f"{backend.label} could not be set up: {exc}")
-        first_key = int(np.flatnonzero(self.index.key & self.index.shown)[0])
-        trial = dec.run(Group(first_key, [first_key], intra=True), lambda f: f)
+        rows = Rows()
+        rows.add(self._first_key)
+        trial = dec.run(Group(0, [0], intra=True), lambda f: f, rows.index(time_base_of(self._stream)), [self._first_key])
         if trial.missing:
             dec.container.close()
             return self._fall_back(
@@ -299,7 +269,7 @@ class Video:
                 f"({self.info.coded_width}x{self.info.coded_height} {self.info.pixel_format})"
             )
         limit = max(1, workers if workers is not None else min(_HW_WORKERS, cpu_count()))
-        self._hw = _Pool(lambda: self._open_decoder(backend), limit)
+        self._hw = Pool(lambda: self._open_decoder(backend), limit)
         self._hw.add(dec)
         self.stats.workers = limit
         self.decoding = Decoding(str(self.device), backend.label, True)
@@ -315,7 +285,7 @@ class Video:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
-        for pool in (self._cpu, self._hw):
+        for pool in (self._cpu, getattr(self, "_hw", None)):
             if pool is not None:
                 pool.close()
 
@@ -366,20 +336,36 @@ class Video:
         decoded once). Options: frame_type ("normal" | "intra"), snap ("displayed" |
         "next"), tolerance (seconds), width, height, max_length, aspect_ratio.
         Raises InvalidParameter for negative, NaN or past-the-end times."""
-        picks, frames = self._run(times, **options)
-        return [frames[p.request] for p in picks]
+        frames = self._run(times, **options)
+        return [frames[i] for i in range(len(frames))]
 
     def iter_frames_at(self, times: Sequence[float], **options: Any) -> Iterator[Frame]:
         """The same frames, yielded in time order as they are decoded; memory stays
         bounded by the workers' window, not by how many times are asked."""
         yield from self._stream_frames(times, **options)
 
-    def _run(self, times: Sequence[float], **options: Any) -> tuple[list[Pick], dict[int, Frame]]:
+    def _run(self, times: Sequence[float], **options: Any) -> dict[int, Frame]:
+        """Frames by position in `times`, decoded in whatever order is fastest."""
         frames: dict[int, Frame] = {}
-        picks: list[Pick] = []
-        for pick, frame in self._stream_frames(times, _picks_out=picks, ordered=False, **options):
+        for pick, frame in self._stream_frames(times, _picks_out=[], ordered=False, **options):
             frames[pick.request] = frame
-        return picks, frames
+        return frames
+
+    def frame_times(self, start: float, end: float) -> list[float]:
+        """The exact times (seconds) of the frames shown from `start` to `end`."""
+        if self._reader is None:
+            idx = self.index
+            times = np.sort(np.asarray(idx.seconds(idx.pts[idx.shown]), dtype=np.float64))
+        else:
+            dec = self._cpu.acquire()
+            try:
+                unit = Unit(self._reader.table.key_at_or_before(math.floor(self._reader.pts(start))), [(0, start), (1, end)])
+                region = self._reader.read(dec.container, dec.stream, unit, "displayed", dec.check_deadline)
+            finally:
+                self._cpu.release(dec)
+            idx = region.index
+            times = np.sort(np.asarray(idx.seconds(idx.pts[idx.shown]), dtype=np.float64))
+        return [float(t) for t in times if start <= t <= end]
 
     def _stream_frames(
         self,
@@ -399,32 +385,111 @@ class Video:
         check_choices(frame_type, snap, tolerance)
         checked = self.check_times(times)
         geo = self.geometry(width, height, max_length, aspect_ratio)
-        picks = pick_frames(self.index, checked, frame_type=frame_type, snap=snap, tolerance=tolerance)
-        groups = group_targets(self.index, picks)
-        by_target: dict[int, list[Pick]] = {}
-        for p in picks:
-            by_target.setdefault(p.target, []).append(p)
         emit_pairs = _picks_out is not None
-        if _picks_out is not None:
-            _picks_out.extend(picks)
+
+        def convert(frame: av.VideoFrame) -> av.VideoFrame:
+            return scale(frame, geo)
+
+        units = self._sparse_units(checked, tolerance)
         started = time.perf_counter()
         try:
-            if not ordered:
-                # Longest groups first, so no worker is left with a long one at the end.
-                groups.sort(key=lambda g: g.targets[-1] - g.key, reverse=True)
-            for group, result in self._decode_groups(groups, geo, deadline):
-                self.stats.add(result.stats)
-                if result.missing:
-                    raise missing_error(self.index, result.missing)
-                for d in group.targets:
-                    for pick in sorted(by_target.get(d, []), key=lambda p: p.time):
-                        frame = self._frame(pick, result, d, geo)
-                        yield (pick, frame) if emit_pairs else frame
+            if units is not None:
+                work = self._region_work(frame_type, snap, convert, geo, deadline)
+                if not ordered:
+                    units.sort(key=lambda u: u.estimate, reverse=True)
+                self.stats.index = "container"
+                results = in_order(units, work, self._lanes(), self._executor)
+            else:
+                self.stats.index = "scan"
+                results = self._scan_work(checked, frame_type, snap, tolerance, convert, geo, deadline, ordered)
+            for _, (pairs, region) in results:
+                if region is not None:
+                    self.stats.regions += 1
+                    self.stats.bytes_demuxed += region.bytes
+                for pick, frame in pairs:
+                    if _picks_out is not None:
+                        _picks_out.append(pick)
+                    yield (pick, frame) if emit_pairs else frame
         finally:
             self.stats.seconds += time.perf_counter() - started
 
-    def _frame(self, pick: Pick, result: GroupResult, d: int, geo: OutputGeometry) -> Frame:
+    def _sparse_units(self, times: list[float], tolerance: float) -> list[Unit] | None:
+        """The regions to read for `times`, or None when a scan serves better: no
+        sample table, a tolerance (it may pick a keyframe in another region), or
+        regions that would read most of the file."""
+        if self._reader is None or tolerance > 0 or not times:
+            return None
+        units = self._reader.plan(times)
+        size = self._container.size or 0
+        if size > 0 and sum(u.estimate for u in units) > _DENSE * size:
+            return None
+        return units
+
+    def _lanes(self) -> int:
+        return (self._hw or self._cpu).limit  # decoders of the pool that decodes first
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._lanes(), thread_name_prefix="stillframe-decode")
+        return self._pool
+
+    def _region_work(self, frame_type, snap, convert, geo, deadline):
+        """What one worker does with a unit: read its region (on a decoder's own
+        container), pick the frames, decode them from the packets read."""
+        reader = self._reader
+        assert reader is not None
+
+        def work(unit: Unit) -> tuple[list[tuple[Pick, Frame]], Region]:
+            dec = self._cpu.acquire()
+            try:
+                dec.deadline = deadline
+                if frame_type == "intra":
+                    region = reader.read_keys(dec.container, dec.stream, unit, dec.check_deadline)
+                else:
+                    region = reader.read(dec.container, dec.stream, unit, snap, dec.check_deadline)
+            except RegionError as exc:
+                raise ResourceContentBad(f"{self._name}: the sample table does not match the data ({exc})") from exc
+            except av.error.FFmpegError as exc:
+                raise ResourceContentBad(f"{self._name}: the stream cannot be read ({exc})") from exc
+            finally:
+                self._cpu.release(dec)
+            picks = pick_frames(region.index, [t for _, t in unit.requests], frame_type=frame_type, snap=snap)
+            picks = [replace(p, request=unit.requests[p.request][0]) for p in picks]
+            pairs = self._decode_picks(region.index, region.packets, picks, convert, geo, deadline)
+            return sorted(pairs, key=lambda pf: pf[0].time), region
+
+        return work
+
+    def _scan_work(self, times, frame_type, snap, tolerance, convert, geo, deadline, ordered):
         idx = self.index
+        picks = pick_frames(idx, times, frame_type=frame_type, snap=snap, tolerance=tolerance)
+        groups = group_targets(idx, picks)
+        if not ordered:
+            # Longest groups first, so no worker is left with a long one at the end.
+            groups.sort(key=lambda g: g.targets[-1] - g.key, reverse=True)
+        by_target: dict[int, list[Pick]] = {}
+        for p in picks:
+            by_target.setdefault(p.target, []).append(p)
+
+        def work(group: Group) -> tuple[list[tuple[Pick, Frame]], None]:
+            mine = [p for d in group.targets for p in by_target.get(d, [])]
+            return self._decode_picks(idx, None, mine, convert, geo, deadline, [group]), None
+
+        return in_order(groups, work, self._lanes(), self._executor)
+
+    def _decode_picks(self, idx, packets, picks, convert, geo, deadline, groups=None) -> list[tuple[Pick, Frame]]:
+        out = []
+        for group in groups if groups is not None else group_targets(idx, picks):
+            result = self._decode_group(group, convert, deadline, idx, packets)
+            self.stats.add(result.stats)
+            if result.missing:
+                raise missing_error(idx, result.missing)
+            for d in group.targets:
+                for pick in sorted((p for p in picks if p.target == d), key=lambda p: p.time):
+                    out.append((pick, self._frame(pick, result, d, idx, geo)))
+        return out
+
+    def _frame(self, pick: Pick, result: GroupResult, d: int, idx: PacketIndex, geo: OutputGeometry) -> Frame:
         return Frame(
             requested_time=pick.time,
             time=float(idx.seconds(idx.pts[pick.target])),
@@ -439,77 +504,36 @@ class Video:
 
     # -- workers -----------------------------------------------------------------------
 
-    def _run_on(self, pool: _Pool, group: Group, convert: Callable[[av.VideoFrame], av.VideoFrame],
-                deadline: float | None) -> tuple[GroupResult, GroupDecoder]:  # fmt: skip
+    def _run_on(self, pool: Pool, group: Group, convert, deadline, idx, packets) -> tuple[GroupResult, GroupDecoder]:
         dec = pool.acquire()
         try:
             dec.deadline = deadline
-            return dec.run(group, convert), dec
+            return dec.run(group, convert, idx, packets), dec
         finally:
             pool.release(dec)
 
-    def _decode_group(self, group: Group, convert: Callable[[av.VideoFrame], av.VideoFrame],
-                      deadline: float | None) -> GroupResult:  # fmt: skip
+    def _decode_group(self, group: Group, convert, deadline, idx: PacketIndex, packets) -> GroupResult:
         """On the device when there is one; a group it fails on is decoded again on
         the CPU (its frames then say why), or raises when no fallback is allowed."""
         fallback = None
         if self._hw is not None:
-            result, dec = self._run_on(self._hw, group, convert, deadline)
+            result, dec = self._run_on(self._hw, group, convert, deadline, idx, packets)
             if not result.missing:
                 return result
             self.stats.add(result.stats)
-            at = float(self.index.seconds(self.index.pts[group.key]))
+            at = float(idx.seconds(idx.pts[group.key]))
             fallback = f"{dec.label} failed on {len(result.missing)} frame(s) of the group at {at:.3f} s"
             if not self._may_fall_back:
                 raise HardwareUnavailable(f"{self._name}: {fallback}")
-        result, _ = self._run_on(self._cpu, group, convert, deadline)
+        result, _ = self._run_on(self._cpu, group, convert, deadline, idx, packets)
         result.fallback = fallback
         return result
-
-    def _decode_groups(
-        self, groups: list[Group], geo: OutputGeometry, deadline: float | None
-    ) -> Iterator[tuple[Group, GroupResult]]:
-        lanes = (self._hw or self._cpu).limit  # decoders of the pool that decodes first
-        workers = min(lanes, len(groups))
-
-        def convert(frame: av.VideoFrame) -> av.VideoFrame:
-            return scale(frame, geo)
-
-        def work(group: Group) -> GroupResult:
-            return self._decode_group(group, convert, deadline)
-
-        if workers <= 1:
-            for g in groups:
-                yield g, work(g)
-            return
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(lanes, thread_name_prefix="stillframe-decode")
-        # In time order, with a bounded window of groups in flight. PyAV releases
-        # the GIL while it demuxes, decodes and scales, so threads run in parallel.
-        pending: deque[tuple[Group, Future[GroupResult]]] = deque()
-        it = iter(groups)
-        try:
-            for g in it:
-                pending.append((g, self._pool.submit(work, g)))
-                if len(pending) >= 2 * workers:
-                    break
-            while pending:
-                g, fut = pending.popleft()
-                nxt = next(it, None)
-                if nxt is not None:
-                    pending.append((nxt, self._pool.submit(work, nxt)))
-                yield g, fut.result()
-        finally:
-            for _, fut in pending:
-                fut.cancel()
-            for _, fut in pending:
-                if not fut.cancelled():
-                    fut.exception()  # let running groups finish before the caller moves on
 
 
 def open(source: _source.Source, stream: int | None = None, **options: Any) -> Video:  # noqa: A001
     """Open `source` (a path, a pathlib.Path, a binary file object, or a URL PyAV
     opens) and index its video stream (`stream=None`: the best one). Options:
     workers (parallel decoders; default every CPU, or 4 on a hardware device),
-    timeout (seconds, network), device and fallback (see Video)."""
+    timeout (seconds, network), device and fallback, index ("auto" or "scan";
+    see Video)."""
     return Video(source, stream, **options)

@@ -1,0 +1,187 @@
+"""Regions: the packets that requested times need, found through the container's
+sample table instead of a scan of the whole file.
+
+A region starts at a keyframe and is read in decode order only as far as the
+answers need. Every packet of a stream has dts <= pts, so once a packet with
+dts > t is read, no later packet can be shown at or before t: "displayed" reading
+stops there. "next" stops once a packet's dts passes the first frame found at or
+after t. A region whose first keyframe is shown after a requested time (the time
+lies in the previous GOP, or on a leading picture of an open GOP that needs the
+previous GOP's references) takes in the previous GOP too. The packets read are
+kept and handed to the decoder, so no byte is read twice.
+
+This relies on one property every codec's GOP structure has: the frames of a GOP
+(in decode order, leading pictures included) are all shown after those of the
+GOP before it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import av
+
+from stillframe._index import PacketIndex, Rows
+from stillframe._table import SampleTable
+from stillframe.plan import EPSILON
+
+
+class RegionError(Exception):
+    """The demuxer did not land where the table said: read the stream in full."""
+
+
+@dataclass
+class Unit:
+    """Requests answered from one region: (position in the caller's list, seconds)."""
+
+    key: int  # table entry of the keyframe the region starts at
+    requests: list[tuple[int, float]] = field(default_factory=list)
+    estimate: int = 0  # bytes the region is expected to read
+
+
+@dataclass
+class Region:
+    packets: list[av.Packet]  # decode order; position = decode index in `index`
+    index: PacketIndex
+
+    @property
+    def bytes(self) -> int:
+        return int(self.index.size.sum())
+
+
+class RegionReader:
+    """Plans and reads regions of one stream; the reading runs on whichever open
+    container (each decoder has its own) the caller passes."""
+
+    def __init__(self, table: SampleTable, time_base: Fraction, start_pts: int) -> None:
+        self.table = table
+        self.time_base = time_base
+        self.start_pts = start_pts
+        self._tb = float(time_base)
+        self._eps = EPSILON / self._tb
+
+    def pts(self, seconds: float) -> float:
+        return self.start_pts + seconds / self._tb
+
+    def plan(self, times: Sequence[float]) -> list[Unit]:
+        """One unit per starting keyframe, in time order."""
+        units: dict[int, Unit] = {}
+        for i, t in enumerate(times):
+            k = self.table.key_at_or_before(math.floor(self.pts(t) + self._eps))
+            units.setdefault(k, Unit(k)).requests.append((i, t))
+        out = [units[k] for k in sorted(units)]
+        for u in out:
+            last = self.table.entry_at_or_before(math.floor(self.pts(max(t for _, t in u.requests)) + self._eps))
+            u.estimate = max(0, self.table.pos(last) - self.table.pos(u.key)) + 1
+        return out
+
+    # -- reading -------------------------------------------------------------------------
+
+    def _read(
+        self,
+        container: av.container.InputContainer,
+        stream: av.video.stream.VideoStream,
+        key: int,
+        stop: Callable[[av.Packet], bool],
+        check: Callable[[], None],
+    ) -> list[av.Packet]:
+        """Packets from table entry `key` (a keyframe) until `stop` says so, or the end."""
+        want = self.table.dts(key)
+        container.seek(want, stream=stream, backward=True, any_frame=False)
+        out: list[av.Packet] = []
+        for packet in container.demux(stream):
+            check()
+            if packet.size == 0:
+                break  # end of the stream
+            if packet.dts is None:
+                raise RegionError("a packet without a decode time")
+            if not out:
+                if packet.dts < want:
+                    continue
+                if packet.dts > want:
+                    raise RegionError(f"the seek to dts {want} landed at {packet.dts}")
+                stop(packet)  # seen by the rule, but the keyframe always belongs
+            elif stop(packet):
+                break
+            out.append(packet)
+        if not out:
+            raise RegionError(f"nothing could be read at dts {want}")
+        return out
+
+    def _extend_back(self, container, stream, key: int, packets: list[av.Packet], check) -> tuple[int, list[av.Packet]]:
+        prev = self.table.previous_key(key)
+        if prev is None:
+            return key, packets
+        until = self.table.dts(key)
+        return prev, self._read(container, stream, prev, lambda p: p.dts >= until, check) + packets
+
+    def read(self, container, stream, unit: Unit, snap: str, check: Callable[[], None]) -> Region:
+        """The region that answers `unit`'s times exactly by the `snap` rule."""
+        ts = [self.pts(t) for _, t in unit.requests]
+        lo, hi = min(ts), max(ts)
+        if snap == "displayed":
+            bound = hi + self._eps
+
+            def stop(p: av.Packet) -> bool:
+                return p.dts > bound
+        else:
+            found = [math.inf]  # the first frame at or after the latest time, once read
+
+            def stop(p: av.Packet) -> bool:
+                if p.dts > found[0]:
+                    return True
+                if not p.is_discard and p.pts is not None and p.pts >= hi - self._eps:
+                    found[0] = min(found[0], p.pts)
+                return False
+
+        key = unit.key
+        packets = self._read(container, stream, key, stop, check)
+        while lo < packets[0].pts - self._eps:
+            before = key
+            key, packets = self._extend_back(container, stream, key, packets, check)
+            if key == before:
+                break
+        return self._region(packets)
+
+    def read_keys(self, container, stream, unit: Unit, check: Callable[[], None]) -> Region:
+        """For intra requests: the keyframes that can be nearest to the unit's times:
+        its own, the next, and earlier ones while they are shown after a time."""
+        lo = min(self.pts(t) for _, t in unit.requests)
+
+        def one(k: int) -> av.Packet:
+            return self.key_packet(container, stream, k, check)
+
+        chosen = {unit.key: one(unit.key)}
+        k: int | None = unit.key
+        while chosen[k].pts > lo and (k := self.table.previous_key(k)) is not None:
+            chosen[k] = one(k)
+        nxt = self.table.next_key(unit.key)
+        if nxt is not None:
+            chosen[nxt] = one(nxt)
+        return self._region([chosen[k] for k in sorted(chosen)])
+
+    def key_packet(self, container, stream, key: int, check: Callable[[], None] = lambda: None) -> av.Packet:
+        """The packet of keyframe entry `key` alone."""
+        return self._read(container, stream, key, lambda p: True, check)[0]
+
+    def _region(self, packets: list[av.Packet]) -> Region:
+        rows = Rows()
+        kept = [p for p in packets if rows.add(p)]
+        return Region(kept, rows.index(self.time_base, self.start_pts))
+
+    def tail(self, container, stream, entries: int = 40) -> tuple[PacketIndex, int]:
+        """The last `entries` packets (more than any reorder window), read from the
+        table's position; returns their index and how many of them were read."""
+        first = max(0, self.table.count - entries)
+        container.seek(self.table.dts(first), stream=stream, backward=True, any_frame=True)
+        rows = Rows()
+        want = self.table.dts(first)
+        for packet in container.demux(stream):
+            if packet.size == 0:
+                break
+            if packet.dts is not None and packet.dts >= want:
+                rows.add(packet)
+        return rows.index(self.time_base, self.start_pts), len(rows.pts)

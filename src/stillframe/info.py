@@ -1,0 +1,166 @@
+"""VideoInfo: what a video is, from a scan of its packets or from the container's
+own sample table plus the packets at its two ends."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, overload
+
+import av
+import numpy as np
+
+from stillframe._index import PacketIndex
+
+__all__ = ["KeyframeTimes", "VideoInfo"]
+
+
+class KeyframeTimes(Sequence[float]):
+    """Keyframe times (seconds from the start), worked out on first use: a video
+    opened from its sample table does not read every keyframe until asked."""
+
+    def __init__(self, compute: Callable[[], list[float]]) -> None:
+        self._compute: Callable[[], list[float]] | None = compute
+        self._times: list[float] = []
+        self._lock = threading.Lock()
+
+    def _get(self) -> list[float]:
+        with self._lock:
+            if self._compute is not None:
+                self._times = sorted(self._compute())
+                self._compute = None
+            return self._times
+
+    @overload
+    def __getitem__(self, i: int) -> float: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[float]: ...
+    def __getitem__(self, i):
+        return self._get()[i]
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+    def __eq__(self, other: object) -> bool:
+        return list(self._get()) == list(other) if isinstance(other, Sequence) else NotImplemented
+
+    def __repr__(self) -> str:
+        return repr(self._get()) if self._compute is None else "KeyframeTimes(<not read yet>)"
+
+    def __deepcopy__(self, memo: dict) -> list[float]:  # asdict() and to_dict() give a plain list
+        return list(self._get())
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video is, read from packets rather than trusted from the header.
+
+    Times are seconds; `duration` runs from the stream's start (`start_time`, an
+    absolute timestamp) to the end of its last frame. `width`/`height` are the
+    displayed size (rotation applied); `rotation` is the counter-clockwise turn, in
+    degrees, that display applies to the stored picture (FFmpeg's display-matrix
+    convention); `keyframe_times` are seconds from the start.
+
+    `index` says how frames are found: "container" (the file's own sample table:
+    opening reads the header and the packets at both ends, and a request reads
+    only the regions it needs) or "scan" (every packet demuxed once when the video
+    opens); `index_note` says why a scan was needed.
+    """
+
+    duration: float
+    width: int
+    height: int
+    rotation: int
+    fps: float
+    codec: str
+    pixel_format: str
+    frame_count: int
+    start_time: float
+    keyframe_times: Sequence[float]
+    stream_index: int
+    coded_width: int
+    coded_height: int
+    bit_depth: int
+    full_range: bool
+    header_duration: float | None = None  # what the container claims, when it does
+    truncated: bool = False  # the data ends well before the header says it should
+    index: str = "scan"
+    index_note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def header_duration(container: av.container.InputContainer, stream) -> float | None:
+    if stream.duration:
+        return float(stream.duration * stream.time_base)
+    if container.duration:
+        return container.duration / 1e6
+    return None
+
+
+def frame_facts(container, stream, first: av.VideoFrame) -> dict[str, Any]:
+    """What the first decoded frame and the stream header say."""
+    rotation = int(round((getattr(first, "rotation", 0) or 0) / 90.0)) * 90 % 360
+    w, h = first.width, first.height
+    fmt = first.format
+    depth = max((c.bits for c in fmt.components), default=8) if fmt.components else 8
+    return dict(
+        width=h if rotation % 180 else w,
+        height=w if rotation % 180 else h,
+        rotation=rotation,
+        codec=stream.codec_context.name,
+        pixel_format=fmt.name,
+        stream_index=stream.index,
+        coded_width=w,
+        coded_height=h,
+        bit_depth=depth,
+        full_range=fmt.name.startswith("yuvj") or first.color_range == 2,
+        header_duration=header_duration(container, stream),
+    )
+
+
+def _fps(stream, count: int, duration: float) -> float:
+    if stream.average_rate:
+        return float(stream.average_rate)
+    return count / duration if duration else 0.0
+
+
+def info_from_scan(container, stream, index: PacketIndex, first: av.VideoFrame, note: str) -> VideoInfo:
+    facts = frame_facts(container, stream, first)
+    tb = float(index.time_base)
+    duration = (index.end_pts() - index.start_pts) * tb
+    header = facts["header_duration"]
+    # A header a tenth longer than the packets that exist means the file was cut off.
+    truncated = header is not None and header > duration * 1.1 + 0.5
+    keys = index.pts[index.key & index.shown]
+    return VideoInfo(
+        duration=duration,
+        fps=_fps(stream, index.count, duration),
+        frame_count=index.count,
+        start_time=index.start_pts * tb,
+        keyframe_times=sorted(float(x) for x in np.asarray(index.seconds(keys))),
+        truncated=bool(truncated),
+        index="scan",
+        index_note=note,
+        **facts,
+    )
+
+
+def info_from_table(
+    container, stream, first: av.VideoFrame, *, count: int, start_pts: int, end_pts: int,
+    keyframe_pts: Callable[[], list[int]],
+) -> VideoInfo:  # fmt: skip
+    facts = frame_facts(container, stream, first)
+    tb = float(stream.time_base)
+    duration = (end_pts - start_pts) * tb
+    return VideoInfo(
+        duration=duration,
+        fps=_fps(stream, count, duration),
+        frame_count=count,
+        start_time=start_pts * tb,
+        keyframe_times=KeyframeTimes(lambda: [(p - start_pts) * tb for p in keyframe_pts()]),
+        index="container",
+        **facts,
+    )
