@@ -12,9 +12,9 @@ import pytest
 
 import stillframe as sf
 from stillframe import cli, devices, testsrc
+from stillframe._workers import Pool
 from stillframe.devices import Backend, DeviceSpec, parse_device
 from stillframe.jobs.config import SnapshotConfig, config_from
-from stillframe._workers import Pool
 
 REPORT = sf.hardware()
 USABLE = REPORT.usable()

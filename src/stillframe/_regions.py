@@ -56,8 +56,9 @@ class RegionReader:
     """Plans and reads regions of one stream; the reading runs on whichever open
     container (each decoder has its own) the caller passes."""
 
-    def __init__(self, table: SampleTable, time_base: Fraction, start_pts: int) -> None:
+    def __init__(self, table: SampleTable, time_base: Fraction, start_pts: int, key_shift: int = 0) -> None:
         self.table = table
+        self.key_shift = key_shift  # pts - dts of the first keyframe
         self.time_base = time_base
         self.start_pts = start_pts
         self._tb = float(time_base)
@@ -88,9 +89,20 @@ class RegionReader:
         stop: Callable[[av.Packet], bool],
         check: Callable[[], None],
     ) -> list[av.Packet]:
-        """Packets from table entry `key` (a keyframe) until `stop` says so, or the end."""
+        """Packets from table entry `key` (a keyframe) until `stop` says so, or the end.
+
+        FFmpeg's MP4 seek compares presentation times, so the keyframe's dts plus the
+        composition offset lands on it; where offsets vary, its dts lands on it or
+        before (the packets before are passed over)."""
         want = self.table.dts(key)
-        container.seek(want, stream=stream, backward=True, any_frame=False)
+        for target in dict.fromkeys((want + self.key_shift, want)):
+            out = self._read_from(container, stream, target, want, stop, check)
+            if out is not None:
+                return out
+        raise RegionError(f"no seek landed on the keyframe at dts {want}")
+
+    def _read_from(self, container, stream, target: int, want: int, stop, check) -> list[av.Packet] | None:
+        container.seek(target, stream=stream, backward=True, any_frame=False)
         out: list[av.Packet] = []
         for packet in container.demux(stream):
             check()
@@ -102,14 +114,12 @@ class RegionReader:
                 if packet.dts < want:
                     continue
                 if packet.dts > want:
-                    raise RegionError(f"the seek to dts {want} landed at {packet.dts}")
+                    return None  # landed past it
                 stop(packet)  # seen by the rule, but the keyframe always belongs
             elif stop(packet):
                 break
             out.append(packet)
-        if not out:
-            raise RegionError(f"nothing could be read at dts {want}")
-        return out
+        return out or None
 
     def _extend_back(self, container, stream, key: int, packets: list[av.Packet], check) -> tuple[int, list[av.Packet]]:
         prev = self.table.previous_key(key)

@@ -52,11 +52,21 @@ class SampleTable:
         return bool(self._entries[i].is_keyframe)
 
     def hidden_at_start(self) -> int:
-        """Entries before an edit list's start (decoded for later frames, never shown)."""
-        n = 0
-        while n < self.count and self._entries[n].is_discard:
-            n += 1
-        return n
+        """Entries before an edit list's start (decoded for later frames, never
+        shown). They sit at the start in decode order, B-frames of the first GOPs
+        among them: counted up to the first keyframe after a shown entry, plus a
+        reorder window."""
+        hidden, seen_shown, end = 0, False, self.count
+        i = 0
+        while i < min(end, self.count):
+            e = self._entries[i]
+            if e.is_discard:
+                hidden += 1
+            elif e.is_keyframe and seen_shown and end == self.count:
+                end = i + 32
+            seen_shown = seen_shown or not e.is_discard
+            i += 1
+        return hidden
 
     def key_at_or_before(self, dts: int) -> int:
         """The last keyframe entry whose dts is <= `dts`; the first keyframe when

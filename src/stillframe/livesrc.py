@@ -134,7 +134,7 @@ def http_server(docroot: str | os.PathLike[str], root: str | os.PathLike[str]) -
     body = (
         "http { log_format sizes '$status $body_bytes_sent $http_range';\n"
         f"  access_log {log} sizes; keepalive_requests 100000;\n"
-        f"  server {{ listen 127.0.0.1:{port}; root {Path(docroot).resolve()}; }} }}\n"
+        f"  server {{ listen 127.0.0.1:{port} sndbuf=64k; root {Path(docroot).resolve()}; }} }}\n"
     )
     with _nginx(root, port, body):
         yield HttpServer(f"http://127.0.0.1:{port}", log)

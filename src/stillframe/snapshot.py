@@ -389,6 +389,9 @@ def snapshot(
             "seeks": video.stats.seeks,
             "decode_errors": video.stats.decode_errors,
             "workers": video.stats.workers,
+            "index": video.stats.index,
+            "regions": video.stats.regions,
+            "bytes_demuxed": video.stats.bytes_demuxed,
             "seconds": round(time.monotonic() - started, 4),
         }
         return result

@@ -31,9 +31,9 @@ __all__ = ["Decoding", "Video", "VideoInfo", "open", "probe"]
 # A request whose regions would read more than this share of the file is served
 # by one scan of every packet instead (sprites, one frame a second).
 _DENSE = 0.5
-# Packets at the end read to find where the last frame stops: more than any
-# decoder's reorder window (H.264/HEVC allow 16).
-_TAIL = 40
+# Packets at the end read to find where the last frame stops: the last frame
+# shown is among the last 17 in decode order (H.264/HEVC reorder at most 16).
+_TAIL = 17
 
 
 def _pick_stream(container: av.container.InputContainer, stream: int | None, name: str):
@@ -67,11 +67,11 @@ def _first_frame(container, stream, name: str) -> tuple[av.VideoFrame, av.Packet
     raise ResourceContentBad(f"{name}: no frame of the video stream decodes")
 
 
-def _keyframe_pts(container, stream, start_pts: int) -> list[int]:
+def _keyframe_pts(container, stream, start_pts: int, key_shift: int) -> list[int]:
     """Every shown keyframe's pts: found through the sample table, each read from its
     own packet (composition offsets vary with B-frames and VFR)."""
     table = SampleTable(stream)
-    reader = RegionReader(table, time_base_of(stream), start_pts)
+    reader = RegionReader(table, time_base_of(stream), start_pts, key_shift)
     hidden = table.hidden_at_start()
     return [int(reader.key_packet(container, stream, k).pts) for k in table.keys() if k >= hidden]
 
@@ -190,7 +190,7 @@ class Video:
         first, key = _first_frame(container, stream, self._name)
         self._first_key = key
         start = stream.start_time if stream.start_time is not None else key.pts
-        reader = RegionReader(table, time_base_of(stream), int(start))
+        reader = RegionReader(table, time_base_of(stream), int(start), int(key.pts) - int(key.dts))
         try:
             tail, got = reader.tail(container, stream, _TAIL)
         except av.error.FFmpegError as exc:
@@ -202,7 +202,7 @@ class Video:
         self._reader = reader
         keyframe_pts = self._keyframe_pts
         if not _source.reopenable(self._source):  # one file object: read them now, while it is ours
-            known = _keyframe_pts(container, stream, int(start))
+            known = _keyframe_pts(container, stream, int(start), reader.key_shift)
             keyframe_pts = lambda: known  # noqa: E731
         return info_from_table(
             container, stream, first, count=table.count - table.hidden_at_start(), start_pts=int(start),
@@ -214,7 +214,9 @@ class Video:
         the video is closed (sf.probe)."""
         assert self._reader is not None
         with _source.open_input(self._source) as container:
-            return _keyframe_pts(container, container.streams[self.info.stream_index], self._reader.start_pts)
+            return _keyframe_pts(
+                container, container.streams[self.info.stream_index], self._reader.start_pts, self._reader.key_shift
+            )
 
     @property
     def index(self) -> PacketIndex:

@@ -1,0 +1,156 @@
+"""The container's sample table: the same frames as a full scan, which way each
+file is read, and what a request costs in bytes over a Range-serving server."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import subprocess
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+import stillframe as sf
+from stillframe import livesrc, testsrc
+
+from .test_engine_exact import ALL, clip, probe_times, reference  # noqa: F401 (clip: a fixture)
+
+
+def _frames(path: str, index: str, times, **options):
+    with sf.open(path, index=index) as video:
+        frames = video.frames_at(times, **options)
+        return [(f.time, f.pts, f.is_keyframe, f.to_ndarray("gray")) for f in frames], video.info, video.stats
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_sample_table_and_scan_give_identical_frames(clip, name):  # noqa: F811 (the fixture)
+    path = clip(name)
+    ref = reference(path)
+    duration = sf.probe(path).duration
+    times = probe_times(ref, duration, seed=11)
+    for options in ({"snap": "displayed"}, {"snap": "next"}, {"frame_type": "intra"}):
+        table, info, stats = _frames(path, "auto", times, **options)
+        scan, scan_info, _ = _frames(path, "scan", times, **options)
+        for a, b in zip(table, scan):
+            assert a[:3] == b[:3], (name, options)
+            assert np.array_equal(a[3], b[3]), (name, options)
+        mp4 = name.endswith(".mp4")
+        assert info.index == ("container" if mp4 else "scan")
+        assert scan_info.index == "scan" and scan_info.index_note == "asked"
+        if not mp4:
+            assert "carries no sample table" in info.index_note
+        # Whole-file facts agree too, keyframe times read lazily.
+        assert info.frame_count == scan_info.frame_count
+        assert info.duration == pytest.approx(scan_info.duration, abs=1e-9)
+        assert list(info.keyframe_times) == pytest.approx(list(scan_info.keyframe_times), abs=1e-9)
+
+
+def test_sparse_request_reads_a_region_not_the_file(clips):
+    path = str(clips("long-gops.mp4", frames=900, size=(256, 144), gop=60, bframes=3))
+    with sf.open(path) as video:
+        assert video.info.index == "container"
+        f = video.frames_at([17.3])[0]
+        assert testsrc.read_index(f.to_ndarray("gray")) == int(17.3 * 30)
+        assert video.stats.index == "container" and video.stats.regions == 1
+        total = sum(p.size for p in av.open(path).demux(video=0) if p.size)
+        assert video.stats.bytes_demuxed < total / 10
+        # Dense work falls back to one scan of every packet.
+        video.frames_at(list(np.arange(0, 29.9, 0.5)))
+        assert video.stats.index == "scan"
+
+
+def test_region_reading_follows_frames_into_the_previous_gop(clips):
+    # Just before a keyframe is shown (dts <= t < pts): the answer is in the GOP before.
+    path = str(clips("gop-edge.mp4", frames=120, size=(256, 144), gop=30, bframes=3))
+    ref = reference(path)
+    key_times = [r[0] for r in ref if r[2]]
+    times = [k - 1e-3 for k in key_times[1:]] + [k - 1 / 30 - 1e-3 for k in key_times[1:]]
+    for snap in ("displayed", "next"):
+        table, _, _ = _frames(path, "auto", times, snap=snap)
+        scan, _, _ = _frames(path, "scan", times, snap=snap)
+        assert [a[:3] for a in table] == [b[:3] for b in scan]
+
+
+# ---- over HTTP: nginx on loopback, bytes counted from its access log -------------------
+
+
+@pytest.fixture(scope="module")
+def long_mp4(tmp_path_factory):
+    """A long MP4 at a camera's bitrate, made by stream copy (as the benchmark's 1 h
+    file is): 12 copies of a 10 s 640x360 clip whose picture is noise below its
+    barcode, about 1 GB, faststart."""
+    root = tmp_path_factory.mktemp("long")
+    part, frames, copies = root / "part.mp4", 300, 12
+    rng = np.random.default_rng(0)
+    with av.open(str(part), "w") as out:
+        s = out.add_stream("libx264", rate=30)
+        s.width, s.height, s.pix_fmt = 640, 360, "yuv420p"
+        s.codec_context.gop_size = 60
+        s.codec_context.max_b_frames = 3
+        s.codec_context.options = {"preset": "ultrafast", "crf": "10", "x264-params": "keyint=60:scenecut=0"}
+        for i in range(frames):
+            yuv = testsrc.pattern_frame(i, 640, 360).to_ndarray(format="yuv420p")
+            yuv[120:360] = rng.integers(0, 255, size=(240, 640), dtype=np.uint8)
+            frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+            frame.pts = i
+            out.mux(s.encode(frame))
+        out.mux(s.encode())
+    path = root / "long.mp4"
+    with av.open(str(part)) as src:
+        packets = [p for p in src.demux(video=0) if p.size]
+        span = max(p.pts + p.duration for p in packets)
+        with av.open(str(path), "w", options={"movflags": "+faststart"}) as dst:
+            o = dst.add_stream_from_template(src.streams.video[0])
+            for copy in range(copies):
+                for p in packets:
+                    q = av.Packet(bytes(p))
+                    q.pts, q.dts, q.duration = p.pts + copy * span, p.dts + copy * span, p.duration
+                    q.is_keyframe, q.time_base, q.stream = p.is_keyframe, p.time_base, o
+                    dst.mux(q)
+    part.unlink()
+    return path, frames, copies
+
+
+@pytest.fixture(scope="module")
+def nginx(long_mp4, tmp_path_factory):
+    try:
+        livesrc.find_nginx()
+    except livesrc.RtmpUnavailable as exc:
+        if "not installed" in str(exc):
+            pytest.skip(str(exc))
+    with livesrc.http_server(long_mp4[0].parent, tmp_path_factory.mktemp("nginx")) as server:
+        yield server
+
+
+def test_one_frame_over_http_reads_about_what_ffmpeg_reads(long_mp4, nginx, tmp_path):
+    path, frames, copies = long_mp4
+    url = f"{nginx.url}/{path.name}"
+    size = path.stat().st_size
+    t = 0.517 * frames * copies / 30
+    before = nginx.bytes_sent()
+    info = sf.probe(url)
+    probed = nginx.bytes_sent() - before
+    assert info.index == "container" and info.frame_count == frames * copies
+    assert probed < size / 100, f"probe read {probed} of {size} bytes"
+    assert all(status in (200, 206) for status, _, _ in nginx.requests())
+
+    before = nginx.bytes_sent()
+    result = sf.snapshot(url, [t], tmp_path / "one.jpg", width=480)
+    ours = nginx.bytes_sent() - before
+    assert result.count == 1 and result.stats["index"] == "container"
+    assert result.frames[0].time == pytest.approx(math.floor(t * 30) / 30)
+    picture = np.asarray(Image.open(result.files[0]).convert("L"))
+    assert testsrc.read_index(picture) == math.floor(t * 30) % frames
+
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        # Without the CLI the bound is the file: a region, not the whole object.
+        assert ours < size / 20
+        return
+    before = nginx.bytes_sent()
+    subprocess.run([ffmpeg, "-nostdin", "-loglevel", "error", "-y", "-ss", f"{t}", "-i", url, "-frames:v", "1",
+                    "-vf", "scale=480:-2", str(tmp_path / "ff.jpg")], check=True)  # fmt: skip
+    theirs = nginx.bytes_sent() - before
+    assert ours < 3 * theirs, (ours, theirs)
