@@ -78,37 +78,13 @@ def test_region_reading_follows_frames_into_the_previous_gop(clips):
 
 @pytest.fixture(scope="module")
 def long_mp4(tmp_path_factory):
-    """A long MP4 at a camera's bitrate, made by stream copy (as the benchmark's 1 h
-    file is): 12 copies of a 10 s 640x360 clip whose picture is noise below its
-    barcode, about 1 GB, faststart."""
+    """A long MP4 at a camera's bitrate, made by stream copy (as the benchmark's long
+    files are): 12 copies of a 10 s 640x360 clip, about 500 MB, faststart."""
     root = tmp_path_factory.mktemp("long")
-    part, frames, copies = root / "part.mp4", 300, 12
-    rng = np.random.default_rng(0)
-    with av.open(str(part), "w") as out:
-        s = out.add_stream("libx264", rate=30)
-        s.width, s.height, s.pix_fmt = 640, 360, "yuv420p"
-        s.codec_context.gop_size = 60
-        s.codec_context.max_b_frames = 3
-        s.codec_context.options = {"preset": "ultrafast", "crf": "10", "x264-params": "keyint=60:scenecut=0"}
-        for i in range(frames):
-            yuv = testsrc.pattern_frame(i, 640, 360).to_ndarray(format="yuv420p")
-            yuv[120:360] = rng.integers(0, 255, size=(240, 640), dtype=np.uint8)
-            frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
-            frame.pts = i
-            out.mux(s.encode(frame))
-        out.mux(s.encode())
-    path = root / "long.mp4"
-    with av.open(str(part)) as src:
-        packets = [p for p in src.demux(video=0) if p.size]
-        span = max(p.pts + p.duration for p in packets)
-        with av.open(str(path), "w", options={"movflags": "+faststart"}) as dst:
-            o = dst.add_stream_from_template(src.streams.video[0])
-            for copy in range(copies):
-                for p in packets:
-                    q = av.Packet(bytes(p))
-                    q.pts, q.dts, q.duration = p.pts + copy * span, p.dts + copy * span, p.duration
-                    q.is_keyframe, q.time_base, q.stream = p.is_keyframe, p.time_base, o
-                    dst.mux(q)
+    frames, copies = 300, 12
+    part = testsrc.make_video(root / "part.mp4", frames=frames, size=(640, 360), gop=60, bframes=3, grain=True,
+                              options={"crf": "10", "preset": "ultrafast"})  # fmt: skip
+    path = testsrc.repeat(part, root / "long.mp4", copies)
     part.unlink()
     return path, frames, copies
 
@@ -144,6 +120,7 @@ def test_one_frame_over_http_reads_about_what_ffmpeg_reads(long_mp4, nginx, tmp_
     picture = np.asarray(Image.open(result.files[0]).convert("L"))
     assert testsrc.read_index(picture) == math.floor(t * 30) % frames
 
+
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         # Without the CLI the bound is the file: a region, not the whole object.
@@ -154,3 +131,29 @@ def test_one_frame_over_http_reads_about_what_ffmpeg_reads(long_mp4, nginx, tmp_
                     "-vf", "scale=480:-2", str(tmp_path / "ff.jpg")], check=True)  # fmt: skip
     theirs = nginx.bytes_sent() - before
     assert ours < 3 * theirs, (ours, theirs)
+
+
+def test_object_store_input_is_read_by_range(long_mp4, tmp_path):
+    """A job whose input is an S3 object (moto's server on loopback) fetches the
+    byte ranges its frame needs, not the object, and says how many bytes."""
+    from stillframe.jobs import JobService
+
+    from .servers import s3_server
+
+    path, frames, copies = long_mp4
+    size = path.stat().st_size
+    t = 0.517 * frames * copies / 30
+    with s3_server("media") as (endpoint, s3):
+        s3.upload_file(str(path), "media", "in/long.mp4")
+        options = {"endpoint_url": endpoint, "key": "testing", "secret": "testing"}
+        with JobService(tmp_path / "j.db", workers=1, storage_options=options) as svc:
+            job = svc.submit_snapshot_job("s3://media/in/long.mp4", str(tmp_path / "out/{Count}.jpg"),
+                                          {"Time": int(t * 1000), "Num": 1, "FrameType": "normal", "Width": 480})  # fmt: skip
+            done = svc.wait(job.id, timeout=120)
+        assert done.status == "Success", done.message
+        assert done.result["index"] == "container"
+        assert 0 < done.result["bytes_read"] < size / 50, (done.result["bytes_read"], size)
+        assert done.result["times"] == [pytest.approx(math.floor(t * 30) / 30)]
+        picture = np.asarray(Image.open(done.result["files"][0]).convert("L"))
+        assert testsrc.read_index(picture) == math.floor(t * 30) % frames
+

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
+import threading
 from pathlib import Path
 from typing import IO, Any, Union
 
@@ -19,10 +20,42 @@ from stillframe.errors import (
     TransientNetworkError,
 )
 
-Source = Union[str, os.PathLike, IO[bytes]]
+
+class RangeSource:
+    """An object (s3://, oss://, anything fsspec opens) read by byte range where it
+    is: each reader gets a file object of its own (so decoders run in parallel),
+    and only the ranges the demuxer asks for are fetched. `bytes_read` adds up
+    what was fetched from the store."""
+
+    # Each fetch brings this much: enough to amortise a request, small next to a GOP.
+    BLOCK = 1 << 20
+
+    def __init__(self, fs: Any, path: str, name: str) -> None:
+        self.fs, self.path, self.name = fs, path, name
+        self._files: list[Any] = []
+        self._lock = threading.Lock()
+
+    def open(self) -> IO[bytes]:
+        f = self.fs.open(self.path, "rb", block_size=self.BLOCK, cache_type="readahead")
+        with self._lock:
+            self._files.append(f)
+        return f
+
+    @property
+    def bytes_read(self) -> int:
+        with self._lock:
+            return sum(int(getattr(f.cache, "total_requested_bytes", 0)) for f in self._files)
+
+    def __repr__(self) -> str:
+        return f"RangeSource({self.name!r})"
+
+
+Source = Union[str, os.PathLike, IO[bytes], RangeSource]
 
 
 def describe(source: Any) -> str:
+    if isinstance(source, RangeSource):
+        return source.name
     if isinstance(source, (str, os.PathLike)):
         return os.fspath(source)
     return getattr(source, "name", None) or type(source).__name__
@@ -34,7 +67,7 @@ def is_url(source: Any) -> bool:
 
 def reopenable(source: Any) -> bool:
     """Whether each worker can open its own container on this source."""
-    return isinstance(source, (str, os.PathLike))
+    return isinstance(source, (str, os.PathLike, RangeSource))
 
 
 def _target(source: Any) -> Any:
@@ -75,6 +108,15 @@ def open_input(source: Source, *, timeout: float | None = None, hwaccel: Any = N
     if source is None:
         raise InvalidParameter("no source given")
     target = _target(source)
+    if isinstance(target, RangeSource):
+        try:
+            target = target.open()
+        except FileNotFoundError as exc:
+            raise ResourceNotFound(f"{source.name}: no such object") from exc
+        except PermissionError as exc:
+            raise PermissionDenied(f"{source.name}: access refused") from exc
+        except OSError as exc:
+            raise TransientNetworkError(f"{source.name}: {exc}") from exc
     if isinstance(target, str) and not is_url(target):
         path = Path(target)
         if not path.exists():

@@ -16,7 +16,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-__all__ = ["BARCODE_BITS", "black_frame", "make_video", "pattern_frame", "pattern_yuv420", "read_index"]
+__all__ = ["BARCODE_BITS", "black_frame", "make_video", "pattern_frame", "pattern_yuv420", "read_index", "repeat"]
 
 BARCODE_BITS = 16
 _LO, _HI = 16, 235  # video-range black and white
@@ -117,6 +117,7 @@ def make_video(
     start: float = 0.0,
     rotation: int | None = None,
     black_frames: int = 0,
+    grain: bool = False,
 ) -> Path:
     """Encode `frames` pattern frames to `path` and return it.
 
@@ -124,8 +125,9 @@ def make_video(
     `gop` is the keyframe interval, `bframes` the B-frame count; `options` go to the
     encoder, `container_options` to the muxer; `start` offsets every timestamp (seconds);
     `rotation` stores a display matrix (counter-clockwise degrees, PyAV's convention);
-    the first `black_frames` frames are video black (a fade-in, for cover tests).
-    Written to a temporary name first.
+    the first `black_frames` frames are video black (a fade-in, for cover tests);
+    `grain` fills the picture below the barcode with noise, so the clip has a
+    camera's bitrate rather than a cartoon's. Written to a temporary name first.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -159,8 +161,14 @@ def make_video(
         if rotation:
             stream.set_display_rotation(rotation)
         pts = Fraction(start).limit_denominator(90000)
+        rng = np.random.default_rng(0)
         for i in range(frames):
             frame = black_frame(width, height) if i < black_frames else pattern_frame(i, width, height)
+            if grain:
+                yuv = frame.to_ndarray(format="yuv420p")
+                band = _band_height(height)
+                yuv[band:height] = rng.integers(_LO, _HI, size=(height - band, width), dtype=np.uint8)
+                frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
             if pix_fmt != "yuv420p":
                 frame = frame.reformat(format=pix_fmt)
             frame.pts = int(pts / time_base)
@@ -170,6 +178,29 @@ def make_video(
                 out.mux(packet)
         for packet in stream.encode():
             out.mux(packet)
+    os.replace(tmp, path)
+    return path
+
+
+def repeat(source: str | os.PathLike[str], path: str | os.PathLike[str], copies: int) -> Path:
+    """`copies` of `source` one after another by stream copy (no re-encoding, so a
+    10-hour file takes seconds a gigabyte), faststart for MP4: how long test
+    files are made. Frame i of the result shows frame i % n of the source."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.part{path.suffix}")
+    options = {"movflags": "+faststart"} if path.suffix.lower() in (".mp4", ".mov") else {}
+    with av.open(os.fspath(source)) as src:
+        ins = src.streams.video[0]
+        packets = [p for p in src.demux(ins) if p.size and p.dts is not None]
+        span = max(p.pts + (p.duration or 0) for p in packets) - min(p.pts for p in packets)
+        with av.open(str(tmp), "w", format=_format_for(path), options=options) as out:
+            outs = out.add_stream_from_template(ins)
+            for copy in range(copies):
+                for p in packets:
+                    q = av.Packet(p)
+                    q.pts, q.dts, q.duration = p.pts + copy * span, p.dts + copy * span, p.duration
+                    q.is_keyframe, q.time_base, q.stream = p.is_keyframe, p.time_base, outs
+                    out.mux(q)
     os.replace(tmp, path)
     return path
 

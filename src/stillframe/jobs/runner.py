@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from stillframe._source import RangeSource
 from stillframe.jobs.config import SnapshotConfig
 from stillframe.jobs.storage import Storage
 from stillframe.snapshot import snapshot
@@ -36,56 +35,55 @@ def run_job(
 ) -> dict[str, Any]:
     """Run a job; returns what it made (URLs when the output is an object store)."""
     cfg = SnapshotConfig.from_dict(config)
-    workdir = tempfile.mkdtemp(prefix="stillframe-job-")
-    try:
-        source = storage.fetch(input_url, workdir)
-        local, remote = storage.staging(output)
-        plan = output_plan(cfg, local)
-        cover = None
-        if cfg.cover_position is not None:
-            cover = os.path.join(os.path.dirname(plan["output"]) or ".", "cover.jpg")
-        result = snapshot(
-            source,
-            cfg.sampling,
-            plan["output"],
-            frame_type=cfg.frame_type,
-            snap=cfg.snap,
-            width=cfg.width,
-            height=cfg.height,
-            max_length=cfg.max_length,
-            aspect_ratio=cfg.aspect_ratio,
-            quality=cfg.quality,
-            sprite=plan.get("sprite"),
-            sprite_output=plan.get("sprite_output"),
-            webvtt=plan.get("webvtt"),
-            black_level=cfg.black_level,
-            pixel_black_threshold=cfg.pixel_black_threshold,
-            cover=cover,
-            cover_position=cfg.cover_position,
-            timeout=timeout,
-            device=cfg.device,
-            fallback=cfg.fallback,
-        )
-        made = {
-            "files": result.files,
-            "sprites": result.sprites,
-            "webvtt": result.webvtt,
-            "cover": result.cover,
-            "times": [f.time for f in result.frames],
-            "dropped": result.dropped,
-            "reason": result.reason,
-            "decoding": result.decoding,
-        }
-        if remote is not None:
-            staged_dir = os.path.dirname(local)
-            everything = [*result.files, *result.sprites, *[p for p in (result.webvtt, result.cover) if p]]
-            urls = storage.publish(everything, staged_dir, remote)
-            made["files"] = [urls[f] for f in result.files]
-            made["sprites"] = [urls[f] for f in result.sprites]
-            made["webvtt"] = urls.get(result.webvtt) if result.webvtt else None
-            made["cover"] = urls.get(result.cover) if result.cover else None
-        made["count"] = result.count
-        made["tile_count"] = len(result.sprites)
-        return made
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    source = storage.source(input_url)
+    local, remote = storage.staging(output)
+    plan = output_plan(cfg, local)
+    cover = None
+    if cfg.cover_position is not None:
+        cover = os.path.join(os.path.dirname(plan["output"]) or ".", "cover.jpg")
+    result = snapshot(
+        source,
+        cfg.sampling,
+        plan["output"],
+        frame_type=cfg.frame_type,
+        snap=cfg.snap,
+        width=cfg.width,
+        height=cfg.height,
+        max_length=cfg.max_length,
+        aspect_ratio=cfg.aspect_ratio,
+        quality=cfg.quality,
+        sprite=plan.get("sprite"),
+        sprite_output=plan.get("sprite_output"),
+        webvtt=plan.get("webvtt"),
+        black_level=cfg.black_level,
+        pixel_black_threshold=cfg.pixel_black_threshold,
+        cover=cover,
+        cover_position=cfg.cover_position,
+        timeout=timeout,
+        device=cfg.device,
+        fallback=cfg.fallback,
+    )
+    made = {
+        "files": result.files,
+        "sprites": result.sprites,
+        "webvtt": result.webvtt,
+        "cover": result.cover,
+        "times": [f.time for f in result.frames],
+        "dropped": result.dropped,
+        "reason": result.reason,
+        "decoding": result.decoding,
+        "index": result.stats.get("index"),
+        # Bytes fetched from an object store (None where FFmpeg reads a path or URL itself).
+        "bytes_read": source.bytes_read if isinstance(source, RangeSource) else None,
+    }
+    if remote is not None:
+        staged_dir = os.path.dirname(local)
+        everything = [*result.files, *result.sprites, *[p for p in (result.webvtt, result.cover) if p]]
+        urls = storage.publish(everything, staged_dir, remote)
+        made["files"] = [urls[f] for f in result.files]
+        made["sprites"] = [urls[f] for f in result.sprites]
+        made["webvtt"] = urls.get(result.webvtt) if result.webvtt else None
+        made["cover"] = urls.get(result.cover) if result.cover else None
+    made["count"] = result.count
+    made["tile_count"] = len(result.sprites)
+    return made

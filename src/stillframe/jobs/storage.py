@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from stillframe._source import RangeSource
 from stillframe.errors import InvalidParameter, PermissionDenied, ResourceNotFound, TransientNetworkError
 
 REMOTE = ("s3://", "oss://")
@@ -61,24 +62,25 @@ class Storage:
     def _key(url: str) -> str:
         return url.split("://", 1)[1]
 
-    def fetch(self, url: str, workdir: str) -> str:
-        """A local path or a URL PyAV can read for `url`; object-store inputs are
-        downloaded into `workdir`."""
+    def source(self, url: str) -> str | RangeSource:
+        """What the engine reads for `url`: a local path, a URL FFmpeg reads, or for
+        an object store a RangeSource that fetches only the byte ranges the frames
+        need (never the whole object)."""
         if url.startswith("file://"):
             return url[len("file://") :]
         if not url.startswith(REMOTE):
             return url
         fs = self._fs(url)
-        local = os.path.join(workdir, "input" + Path(self._key(url)).suffix)
+        key = self._key(url)
         try:
-            fs.get(self._key(url), local)
+            fs.info(key)
         except FileNotFoundError as exc:
             raise ResourceNotFound(f"{url}: no such object") from exc
         except PermissionError as exc:
             raise PermissionDenied(f"{url}: access refused") from exc
         except OSError as exc:
             raise TransientNetworkError(f"{url}: {exc}") from exc
-        return local
+        return RangeSource(fs, key, url)
 
     def staging(self, output: str) -> tuple[str, str | None]:
         """(where to write locally, remote prefix to upload to afterwards or None)."""
