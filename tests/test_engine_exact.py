@@ -15,18 +15,24 @@ from .conftest import media
 X265 = "keyint={g}:min-keyint={g}:scenecut=0:open-gop=1:bframes=4:log-level=error"
 VP9 = {"auto-alt-ref": "1", "lag-in-frames": "16", "deadline": "good", "cpu-used": "8"}
 
+# Matroska clusters of half a second, so the files carry cues to seek by.
+CLUSTERS = {"cluster_time_limit": "500"}
+
 # name -> make_video arguments
 CLIPS = {
     "h264-bframes.mp4": dict(frames=150, gop=40, bframes=3),
     "vfr.mp4": dict(frames=90, fps=[(10, 20), (30, 40), (24, 30)], gop=25, bframes=2),
     "rotated.mp4": dict(frames=60, gop=20, bframes=2, rotation=90),
     "offset.ts": dict(frames=90, gop=30, bframes=2, start=10.0),
-    "open-gop-hevc.mkv": dict(frames=120, codec="libx265", options={"x265-params": X265.format(g=30)}),
-    "vp9-altref.webm": dict(frames=90, codec="libvpx-vp9", options=VP9),
+    "open-gop-hevc.mkv": dict(
+        frames=120, codec="libx265", options={"x265-params": X265.format(g=30)}, container_options=CLUSTERS
+    ),
+    "vp9-altref.webm": dict(frames=90, codec="libvpx-vp9", gop=30, options=VP9, container_options=CLUSTERS),
     "gop600-60fps.mp4": dict(frames=700, fps=60, gop=600, bframes=3, size=(128, 96)),
     "mpeg2.ts": dict(frames=90, codec="mpeg2video", gop=15, bframes=2),
     "hevc-10bit.mkv": dict(
-        frames=60, codec="libx265", pix_fmt="yuv420p10le", options={"x265-params": X265.format(g=20)}
+        frames=60, codec="libx265", pix_fmt="yuv420p10le", options={"x265-params": X265.format(g=20)},
+        container_options=CLUSTERS,
     ),
 }
 

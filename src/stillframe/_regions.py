@@ -25,7 +25,7 @@ from fractions import Fraction
 import av
 
 from stillframe._index import PacketIndex, Rows
-from stillframe._table import SampleTable
+from stillframe._table import ContainerIndex
 from stillframe.plan import EPSILON
 
 
@@ -56,9 +56,11 @@ class RegionReader:
     """Plans and reads regions of one stream; the reading runs on whichever open
     container (each decoder has its own) the caller passes."""
 
-    def __init__(self, table: SampleTable, time_base: Fraction, start_pts: int, key_shift: int = 0) -> None:
+    def __init__(self, table: ContainerIndex, time_base: Fraction, start_pts: int, key_shift: int = 0) -> None:
         self.table = table
-        self.key_shift = key_shift  # pts - dts of the first keyframe
+        # Seeks land by presentation time: an MP4 keyframe's is its dts plus this
+        # (pts - dts of the first keyframe); cues give presentation times already.
+        self.key_shift = 0 if table.by_pts else key_shift
         self.time_base = time_base
         self.start_pts = start_pts
         self._tb = float(time_base)
@@ -75,9 +77,12 @@ class RegionReader:
             units.setdefault(k, Unit(k)).requests.append((i, t))
         out = [units[k] for k in sorted(units)]
         for u in out:
-            last = self.table.entry_at_or_before(math.floor(self.pts(max(t for _, t in u.requests)) + self._eps))
-            u.estimate = max(0, self.table.pos(last) - self.table.pos(u.key)) + 1
+            u.estimate = self.table.bytes_to(u.key, math.floor(self.pts(max(t for _, t in u.requests)) + self._eps))
         return out
+
+    def stamp(self, packet: av.Packet) -> int | None:
+        """The packet's time in the index's terms."""
+        return packet.pts if self.table.by_pts else packet.dts
 
     # -- reading -------------------------------------------------------------------------
 
@@ -94,7 +99,7 @@ class RegionReader:
         FFmpeg's MP4 seek compares presentation times, so the keyframe's dts plus the
         composition offset lands on it; where offsets vary, its dts lands on it or
         before (the packets before are passed over)."""
-        want = self.table.dts(key)
+        want = self.table.ts(key)
         for target in dict.fromkeys((want + self.key_shift, want)):
             out = self._read_from(container, stream, target, want, stop, check)
             if out is not None:
@@ -108,13 +113,14 @@ class RegionReader:
             check()
             if packet.size == 0:
                 break  # end of the stream
-            if packet.dts is None:
-                raise RegionError("a packet without a decode time")
             if not out:
-                if packet.dts < want:
-                    continue
-                if packet.dts > want:
+                stamp = self.stamp(packet)
+                if stamp is None:
+                    raise RegionError("a packet without a timestamp")
+                if stamp > want:
                     return None  # landed past it
+                if stamp < want or not packet.is_keyframe:
+                    continue
                 stop(packet)  # seen by the rule, but the keyframe always belongs
             elif stop(packet):
                 break
@@ -125,8 +131,13 @@ class RegionReader:
         prev = self.table.previous_key(key)
         if prev is None:
             return key, packets
-        until = self.table.dts(key)
-        return prev, self._read(container, stream, prev, lambda p: p.dts >= until, check) + packets
+        until = self.table.ts(key)
+
+        def stop(p: av.Packet) -> bool:
+            stamp = self.stamp(p)
+            return p.is_keyframe and stamp is not None and stamp >= until
+
+        return prev, self._read(container, stream, prev, stop, check) + packets
 
     def read(self, container, stream, unit: Unit, snap: str, check: Callable[[], None]) -> Region:
         """The region that answers `unit`'s times exactly by the `snap` rule."""
@@ -136,12 +147,12 @@ class RegionReader:
             bound = hi + self._eps
 
             def stop(p: av.Packet) -> bool:
-                return p.dts > bound
+                return p.dts is not None and p.dts > bound
         else:
             found = [math.inf]  # the first frame at or after the latest time, once read
 
             def stop(p: av.Packet) -> bool:
-                if p.dts > found[0]:
+                if p.dts is not None and p.dts > found[0]:
                     return True
                 if not p.is_discard and p.pts is not None and p.pts >= hi - self._eps:
                     found[0] = min(found[0], p.pts)
@@ -182,16 +193,25 @@ class RegionReader:
         kept = [p for p in packets if rows.add(p)]
         return Region(kept, rows.index(self.time_base, self.start_pts))
 
-    def tail(self, container, stream, entries: int = 40) -> tuple[PacketIndex, int]:
-        """The last `entries` packets (more than any reorder window), read from the
-        table's position; returns their index and how many of them were read."""
-        first = max(0, self.table.count - entries)
-        container.seek(self.table.dts(first), stream=stream, backward=True, any_frame=True)
+    def tail(self, container, stream, entries: int = 17) -> tuple[PacketIndex, bool]:
+        """The packets at the end: the last `entries` samples of a sample table
+        (more than any reorder window), or everything from the last cue. Returns
+        their index and whether every packet the index promises was there."""
+        if self.table.count is not None:
+            first = max(0, self.table.count - entries)
+            want = self.table.ts(first)
+            container.seek(want, stream=stream, backward=True, any_frame=True)
+            expected: int | None = self.table.count - first
+        else:
+            want = self.table.ts(self.table.size - 1)
+            container.seek(want, stream=stream, backward=True)
+            expected = None
         rows = Rows()
-        want = self.table.dts(first)
         for packet in container.demux(stream):
             if packet.size == 0:
                 break
-            if packet.dts is not None and packet.dts >= want:
+            stamp = self.stamp(packet)
+            if rows.pts or (stamp is not None and stamp >= want):
                 rows.add(packet)
-        return rows.index(self.time_base, self.start_pts), len(rows.pts)
+        got = len(rows.pts)
+        return rows.index(self.time_base, self.start_pts), got > 0 and (expected is None or got == expected)

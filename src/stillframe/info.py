@@ -4,52 +4,29 @@ own sample table plus the packets at its two ends."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, overload
+from typing import Any
 
 import av
 import numpy as np
 
 from stillframe._index import PacketIndex
 
-__all__ = ["KeyframeTimes", "VideoInfo"]
+__all__ = ["Deferred", "VideoInfo"]
 
 
-class KeyframeTimes(Sequence[float]):
-    """Keyframe times (seconds from the start), worked out on first use: a video
-    opened from its sample table does not read every keyframe until asked."""
+class Deferred:
+    """A VideoInfo value worked out when it is first read (then kept): a video
+    opened from its container's index reads every keyframe, or scans every
+    packet, only for the caller who asks."""
 
-    def __init__(self, compute: Callable[[], list[float]]) -> None:
-        self._compute: Callable[[], list[float]] | None = compute
-        self._times: list[float] = []
-        self._lock = threading.Lock()
-
-    def _get(self) -> list[float]:
-        with self._lock:
-            if self._compute is not None:
-                self._times = sorted(self._compute())
-                self._compute = None
-            return self._times
-
-    @overload
-    def __getitem__(self, i: int) -> float: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[float]: ...
-    def __getitem__(self, i):
-        return self._get()[i]
-
-    def __len__(self) -> int:
-        return len(self._get())
-
-    def __eq__(self, other: object) -> bool:
-        return list(self._get()) == list(other) if isinstance(other, Sequence) else NotImplemented
+    def __init__(self, compute: Callable[[], Any]) -> None:
+        self.compute = compute
+        self.lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return repr(self._get()) if self._compute is None else "KeyframeTimes(<not read yet>)"
-
-    def __deepcopy__(self, memo: dict) -> list[float]:  # asdict() and to_dict() give a plain list
-        return list(self._get())
+        return "<not read yet>"
 
 
 @dataclass(frozen=True)
@@ -60,7 +37,9 @@ class VideoInfo:
     absolute timestamp) to the end of its last frame. `width`/`height` are the
     displayed size (rotation applied); `rotation` is the counter-clockwise turn, in
     degrees, that display applies to the stored picture (FFmpeg's display-matrix
-    convention); `keyframe_times` are seconds from the start.
+    convention); `keyframe_times` are seconds from the start. Opened from the
+    container's index, `frame_count` (Matroska) and `keyframe_times` are worked
+    out when first read.
 
     `index` says how frames are found: "container" (the file's own sample table:
     opening reads the header and the packets at both ends, and a request reads
@@ -77,7 +56,7 @@ class VideoInfo:
     pixel_format: str
     frame_count: int
     start_time: float
-    keyframe_times: Sequence[float]
+    keyframe_times: list[float]
     stream_index: int
     coded_width: int
     coded_height: int
@@ -87,6 +66,17 @@ class VideoInfo:
     truncated: bool = False  # the data ends well before the header says it should
     index: str = "scan"
     index_note: str = ""
+
+    def __getattribute__(self, name: str) -> Any:
+        value = object.__getattribute__(self, name)
+        if type(value) is not Deferred:
+            return value
+        with value.lock:
+            now = object.__getattribute__(self, name)
+            if type(now) is Deferred:
+                now = now.compute()
+                object.__setattr__(self, name, now)
+            return now
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -149,18 +139,23 @@ def info_from_scan(container, stream, index: PacketIndex, first: av.VideoFrame, 
 
 
 def info_from_table(
-    container, stream, first: av.VideoFrame, *, count: int, start_pts: int, end_pts: int,
-    keyframe_pts: Callable[[], list[int]],
+    container, stream, first: av.VideoFrame, *, start_pts: int, end_pts: int,
+    count: int | Callable[[], int], keyframe_pts: Callable[[], list[int]],
 ) -> VideoInfo:  # fmt: skip
+    """`count` and `keyframe_pts` may be callables: worked out when first read."""
     facts = frame_facts(container, stream, first)
     tb = float(stream.time_base)
     duration = (end_pts - start_pts) * tb
+    frame_count: Any = Deferred(count) if callable(count) else count
+    fps: Any = float(stream.average_rate) if stream.average_rate else None
+    if fps is None:
+        fps = Deferred(lambda: count() / duration if duration else 0.0) if callable(count) else _fps(stream, count, duration)
     return VideoInfo(
         duration=duration,
-        fps=_fps(stream, count, duration),
-        frame_count=count,
+        fps=fps,
+        frame_count=frame_count,
         start_time=start_pts * tb,
-        keyframe_times=KeyframeTimes(lambda: [(p - start_pts) * tb for p in keyframe_pts()]),
+        keyframe_times=Deferred(lambda: sorted((p - start_pts) * tb for p in keyframe_pts())),
         index="container",
         **facts,
     )

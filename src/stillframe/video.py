@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -17,7 +18,7 @@ from stillframe import _source, devices
 from stillframe._index import PacketIndex, Rows, build_index, time_base_of
 from stillframe._native import cpu_count
 from stillframe._regions import Region, RegionError, RegionReader, Unit
-from stillframe._table import SampleTable
+from stillframe._table import ContainerIndex, SampleTable
 from stillframe._workers import Pool, Stats, in_order
 from stillframe.decode import GroupDecoder, GroupResult, configure, missing_error
 from stillframe.errors import HardwareUnavailable, InvalidParameter, ResourceContentBad, StillframeError
@@ -147,11 +148,13 @@ class Video:
             self._stream = _pick_stream(self._container, stream, self._name)
             # The first decoder gets every core: a request of one group runs on it alone.
             configure(self._stream.codec_context, cores)
-            table, note = SampleTable.of(self._container, self._stream) if index == "auto" else (None, "asked")
+            table, note = ContainerIndex.of(self._container, self._stream) if index == "auto" else (None, "asked")
+            if table is not None and table.by_pts and not _source.reopenable(source):
+                table, note = None, "a file object is read once, in full, for a Matroska frame count"
             self.info = self._open_from_table(table) if table is not None else None
             if self.info is None:
                 if table is not None:  # the table disagreed with the data: back to the start
-                    self._container.seek(table.dts(0), stream=self._stream, backward=True, any_frame=True)
+                    self._container.seek(table.ts(0), stream=self._stream, backward=True, any_frame=True)
                     self._stream.codec_context.flush_buffers()
                     note = self._scan_note
                 self.info = self._open_by_scan(note)
@@ -183,31 +186,36 @@ class Video:
         first, self._first_key = _first_frame(self._container, self._stream, self._name)
         return info_from_scan(self._container, self._stream, self._index, first, note)
 
-    def _open_from_table(self, table: SampleTable) -> VideoInfo | None:
-        """Facts from the sample table, the first frame and the last packets; None
-        (with `_scan_note`) when the packets disagree with the table."""
+    def _open_from_table(self, table: ContainerIndex) -> VideoInfo | None:
+        """Facts from the container's index, the first frame and the packets at the
+        end; None (with `_scan_note`) when the packets disagree with the index."""
         container, stream = self._container, self._stream
         first, key = _first_frame(container, stream, self._name)
         self._first_key = key
-        start = stream.start_time if stream.start_time is not None else key.pts
-        reader = RegionReader(table, time_base_of(stream), int(start), int(key.pts) - int(key.dts))
+        start = int(stream.start_time if stream.start_time is not None else key.pts)
+        shift = int(key.pts) - int(key.dts) if key.dts is not None else 0
+        reader = RegionReader(table, time_base_of(stream), start, shift)
         try:
-            tail, got = reader.tail(container, stream, _TAIL)
+            tail, complete = reader.tail(container, stream, _TAIL)
         except av.error.FFmpegError as exc:
-            got, self._scan_note = 0, f"the last packets cannot be read ({exc})"
+            self._scan_note = f"the packets at the end cannot be read ({exc})"
             return None
-        if got != min(_TAIL, table.count) or tail.count == 0:
-            self._scan_note = f"the last {min(_TAIL, table.count)} samples of the table gave {got} packets"
+        if not complete or tail.count == 0:
+            self._scan_note = "the packets at the end are not where the index says (the file may be cut off)"
             return None
         self._reader = reader
-        keyframe_pts = self._keyframe_pts
-        if not _source.reopenable(self._source):  # one file object: read them now, while it is ours
-            known = _keyframe_pts(container, stream, int(start), reader.key_shift)
-            keyframe_pts = lambda: known  # noqa: E731
-        return info_from_table(
-            container, stream, first, count=table.count - table.hidden_at_start(), start_pts=int(start),
-            end_pts=tail.end_pts(), keyframe_pts=keyframe_pts,
-        )  # fmt: skip
+        if isinstance(table, SampleTable):
+            count: int | Callable[[], int] = table.size - table.hidden_at_start()
+            keyframe_pts: Callable[[], list[int]] = self._keyframe_pts
+            if not _source.reopenable(self._source):  # one file object: read them now, while it is ours
+                known = _keyframe_pts(container, stream, start, reader.key_shift)
+                keyframe_pts = lambda: known  # noqa: E731
+        else:  # cues name some keyframes, and no frame count: a scan, when asked
+            scan = functools.cache(self._scan_copy)
+            count = lambda: scan().count  # noqa: E731
+            keyframe_pts = lambda: [int(p) for p in scan().pts[scan().key & scan().shown]]  # noqa: E731
+        return info_from_table(container, stream, first, count=count, start_pts=start, end_pts=tail.end_pts(),
+                               keyframe_pts=keyframe_pts)  # fmt: skip
 
     def _keyframe_pts(self) -> list[int]:
         """Every shown keyframe's pts, on a container of its own, so it works after
@@ -217,6 +225,13 @@ class Video:
             return _keyframe_pts(
                 container, container.streams[self.info.stream_index], self._reader.start_pts, self._reader.key_shift
             )
+
+    def _scan_copy(self) -> PacketIndex:
+        """A scan of every packet on a container of its own (works after close)."""
+        if self._index is not None:
+            return self._index
+        with _source.open_input(self._source) as container:
+            return build_index(container, container.streams[self.info.stream_index])
 
     @property
     def index(self) -> PacketIndex:
@@ -228,7 +243,7 @@ class Video:
                 try:
                     assert self._reader is not None
                     table = self._reader.table
-                    dec.container.seek(table.dts(0), stream=dec.stream, backward=True, any_frame=True)
+                    dec.container.seek(table.ts(0), stream=dec.stream, backward=True, any_frame=True)
                     self._index = build_index(dec.container, dec.stream)
                 finally:
                     self._cpu.release(dec)
@@ -392,7 +407,7 @@ class Video:
         def convert(frame: av.VideoFrame) -> av.VideoFrame:
             return scale(frame, geo)
 
-        units = self._sparse_units(checked, tolerance)
+        units = self._sparse_units(checked, frame_type, tolerance)
         started = time.perf_counter()
         try:
             if units is not None:
@@ -415,11 +430,14 @@ class Video:
         finally:
             self.stats.seconds += time.perf_counter() - started
 
-    def _sparse_units(self, times: list[float], tolerance: float) -> list[Unit] | None:
+    def _sparse_units(self, times: list[float], frame_type: str, tolerance: float) -> list[Unit] | None:
         """The regions to read for `times`, or None when a scan serves better: no
-        sample table, a tolerance (it may pick a keyframe in another region), or
+        index of the container's own, a tolerance (it may pick a keyframe in another
+        region), keyframes from cues (which need not name every keyframe), or
         regions that would read most of the file."""
         if self._reader is None or tolerance > 0 or not times:
+            return None
+        if frame_type == "intra" and self._reader.table.by_pts:
             return None
         units = self._reader.plan(times)
         size = self._container.size or 0

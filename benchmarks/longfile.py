@@ -1,0 +1,230 @@
+"""One frame, and 30, from a long file: what each tool pays as the file grows.
+
+    python -m benchmarks.longfile                 # 5 min, 1 h and 10 h; local and over HTTP
+    python -m benchmarks.longfile --lengths 1,12  # 5 min and 1 h only (copies of the 5 min clip)
+    python -m benchmarks.longfile --quick         # a 10 s clip and 10 minutes of it: CI's form
+
+The long files are copies of one clip joined by stream copy (seconds a gigabyte, as
+`ffmpeg -f concat -c copy` does), faststart. The clip is FFmpeg's testsrc2 at
+1080p30, GOP 250, 3 B-frames (x264 veryfast): 2.4 GB an hour. Over HTTP the files
+are served by nginx on loopback (Range requests as a CDN answers them) and the
+bytes each tool read are summed from nginx's log. Every output is checked against
+a full decode of the clip: "right" counts outputs that are the frame the tool's
+own rule names (the frame shown at t, or the first at or after t).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+import stillframe as sf
+from benchmarks.compare import videos
+from benchmarks.compare.measure import images, launch
+from benchmarks.compare.tasks import Task
+from benchmarks.compare.tools import TOOLS, Tool, commands
+from stillframe import livesrc, testsrc
+
+CACHE = videos.CACHE
+WIDTH, QUALITY = 480, 85
+PEERS = ("stillframe", "ffmpeg-seek", "pyav_loop", "decord", "torchcodec")
+
+
+def base_clip(quick: bool) -> Path:
+    """The clip the long files repeat."""
+    path = CACHE / ("long-base-q-270p-10s.mp4" if quick else "long-base-1080p30-gop250-300s.mp4")
+    if path.exists():
+        return path
+    CACHE.mkdir(parents=True, exist_ok=True)
+    print(f"generating {path.name} ...", file=sys.stderr, flush=True)
+    if quick:
+        testsrc.make_video(path, frames=300, size=(480, 270), gop=60, bframes=3, grain=True,
+                           options={"crf": "28", "preset": "ultrafast"})  # fmt: skip
+    elif shutil.which("ffmpeg"):
+        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
+                        "testsrc2=size=1920x1080:rate=30", "-t", "300", "-c:v", "libx264", "-preset", "veryfast",
+                        "-g", "250", "-keyint_min", "250", "-sc_threshold", "0", "-bf", "3", "-pix_fmt", "yuv420p",
+                        "-movflags", "+faststart", str(path)], check=True)  # fmt: skip
+    else:  # the pattern clip: a cartoon's bitrate, not a camera's
+        testsrc.make_video(path, frames=9000, size=(1920, 1080), gop=250, bframes=3)
+    return path
+
+
+def long_file(base: Path, copies: int) -> Path:
+    path = CACHE / f"{base.stem}-x{copies}.mp4"
+    if not path.exists():
+        print(f"joining {copies} copies -> {path.name} ...", file=sys.stderr, flush=True)
+        testsrc.repeat(base, path, copies)
+    return path
+
+
+@dataclass
+class Cell:
+    length: str
+    where: str
+    task: str
+    tool: str
+    rule: str
+    requested: int
+    walls: list[float] = field(default_factory=list)
+    inproc: list[float] = field(default_factory=list)
+    bytes_read: list[int] = field(default_factory=list)
+    right: int = 0
+    error: str | None = None
+
+    @property
+    def wall(self) -> float | None:
+        return statistics.median(self.walls) if self.walls else None
+
+
+def score(cell: Cell, task: Task, out: Path, ref: videos.Reference, span: float) -> None:
+    """Outputs that are the frame the tool's rule names, by their pixels against
+    the clip's full decode (times taken modulo the clip's length)."""
+    for t, img in zip(task.times, images(out)):
+        err = videos.frame_errors(ref, img)
+        same = {int(k) for k in np.flatnonzero(err <= err.min() * 1.25 + 2.0)}
+        base_t = t % span
+        want = ref.displayed(base_t) if cell.rule == "displayed" else ref.next(base_t)
+        cell.right += want in same
+
+
+def run(cell: Cell, tool: Tool, task: Task, video: str, ref, span: float, size, server, runs: int,
+        timeout: float) -> Cell:  # fmt: skip
+    for k in range(runs):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "out"
+            out.mkdir()
+            before = server.bytes_sent() if server else 0
+            wall = 0.0
+            try:
+                for cmd in commands(tool, task, video, out, size, size, QUALITY):  # type: ignore[arg-type]
+                    if wall >= timeout:
+                        raise subprocess.TimeoutExpired(cmd, timeout)
+                    wall += launch(cmd, timeout - wall)["wall"]
+            except subprocess.TimeoutExpired:
+                cell.error = f"> {timeout:.0f} s"
+                return cell
+            except RuntimeError as exc:
+                cell.error = (str(exc).splitlines() or ["failed"])[-1][:160]
+                return cell
+            cell.walls.append(wall)
+            if server:
+                cell.bytes_read.append(_settled(server) - before)
+            result = Path(tmp) / "out.result.json"
+            if result.exists():
+                cell.inproc.append(json.loads(result.read_text())["inproc"])
+            if k == 0:
+                score(cell, task, out, ref, span)
+        if wall > 10:
+            break  # slow cells run once
+    return cell
+
+
+def _settled(server: livesrc.HttpServer) -> int:
+    """nginx's byte count once the last connection's line is logged."""
+    last = -1
+    while (now := server.bytes_sent()) != last:
+        last = now
+        time.sleep(0.05)
+    return now
+
+
+def _fmt_bytes(n: list[int]) -> str:
+    return f"{statistics.median(n) / 1e6:.1f} MB" if n else ""
+
+
+def markdown(header: str, cells: list[Cell], unavailable: dict[str, str]) -> str:
+    tools = [t for t in dict.fromkeys(c.tool for c in cells)]
+    lines = [header, "", "| file | where | task | " + " | ".join(tools) + " |",
+             "| --- | --- | --- | " + " | ".join("---:" for _ in tools) + " |"]  # fmt: skip
+    rows: dict[tuple[str, str, str], dict[str, Cell]] = {}
+    for c in cells:
+        rows.setdefault((c.length, c.where, c.task), {})[c.tool] = c
+    for (length, where, task), by_tool in rows.items():
+        ours = next((c for c in by_tool.values() if c.tool.startswith("stillframe")), None)
+        out = []
+        for tool in tools:
+            c = by_tool.get(tool)
+            if c is None:
+                out.append("")
+            elif c.error:
+                out.append(c.error)
+            else:
+                ratio = "" if c is ours or not ours or not ours.wall else f" ({c.wall / ours.wall:.2f}x)"
+                size = f", {_fmt_bytes(c.bytes_read)}" if c.bytes_read else ""
+                inproc = f" [{statistics.median(c.inproc):.2f} in process]" if c.inproc else ""
+                out.append(f"{c.wall:.2f} s{ratio}{inproc}{size}, right {c.right}/{c.requested}")
+        lines.append(f"| {length} | {where} | {task} | " + " | ".join(out) + " |")
+    if unavailable:
+        lines += ["", "Not run: " + "; ".join(f"{k}: {v}" for k, v in unavailable.items())]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="a 10 s clip and 10 minutes of it, one run")
+    ap.add_argument("--lengths", default=None, help="copies of the clip, comma-separated (default 1,12,120)")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--timeout", type=float, default=120.0, help="seconds before a cell is cut off")
+    ap.add_argument("--out", type=Path, default=None, help="write longfile.md and longfile.json here")
+    args = ap.parse_args()
+    runs = 1 if args.quick else args.runs
+    copies = [int(x) for x in (args.lengths or ("1,60" if args.quick else "1,12,120")).split(",")]
+    base = base_clip(args.quick)
+    spec = videos.VideoSpec("long-base", base.name, shared=True)  # shared: compare by pixels
+    ref = videos.reference(spec, base)
+    info = sf.probe(str(base))
+    span = info.duration
+    size = (WIDTH, round(WIDTH * info.height / info.width / 2) * 2)
+    tools = [t for t in TOOLS if t.key in PEERS and not t.sprites]
+    unavailable = {t.name: why for t in tools if (why := t.unavailable())}
+    tools = [t for t in tools if t.name not in unavailable]
+    cells: list[Cell] = []
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory() as logs, livesrc.http_server(CACHE, logs) as server:
+        for n in copies:
+            path = long_file(base, n) if n > 1 else base
+            duration = span * n
+            label = (f"{duration / 3600:.3g} h" if duration >= 3600 else f"{duration / 60:.3g} min" if duration >= 60
+                     else f"{duration:.3g} s")  # fmt: skip
+            tasks = [Task("1 frame at 51.7 %", (round(duration * 0.517, 3),)),
+                     Task("30 spread evenly", tuple(round(duration * (i + 0.5) / 30, 3) for i in range(30)))]  # fmt: skip
+            for where, video in (("local", str(path)), ("HTTP", f"{server.url}/{path.name}")):
+                for task in tasks:
+                    limit = args.timeout
+                    for tool in tools:
+                        cell = Cell(label, where, task.name, tool.name, tool.rule, len(task.times))
+                        run(cell, tool, task, video, ref, span, size, server if where == "HTTP" else None, runs, limit)
+                        if tool.key == "stillframe" and cell.wall:
+                            limit = min(args.timeout, max(20.0, 20 * cell.wall))
+                        cells.append(cell)
+                        shown = cell.error or f"{cell.wall:.2f} s {_fmt_bytes(cell.bytes_read)} right {cell.right}"
+                        print(f"  {label:7} {where:5} {task.name:18} {tool.name[:30]:30} {shown}", file=sys.stderr,
+                              flush=True)  # fmt: skip
+    header = (
+        f"Run {time.strftime('%Y-%m-%d')}: one frame and 30 from long files (copies of a {span:.0f} s "
+        f"{info.width}x{info.height} clip, {base.stat().st_size / span * 3600 / 1e9:.1f} GB an hour), {WIDTH} px "
+        f"JPEG q{QUALITY}; wall = whole process, median of {runs}; [in process] = the work alone for Python tools; "
+        f"bytes = what nginx sent over HTTP; took {(time.monotonic() - started) / 60:.1f} min."
+    )
+    md = markdown(header, cells, unavailable)
+    print(md)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "longfile.md").write_text(md)
+        (args.out / "longfile.json").write_text(json.dumps(
+            {"header": header, "cells": [asdict(c) for c in cells], "unavailable": unavailable}, indent=1))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
