@@ -31,7 +31,10 @@ CLIPS = {
     "gop600-60fps.mp4": dict(frames=700, fps=60, gop=600, bframes=3, size=(128, 96)),
     "mpeg2.ts": dict(frames=90, codec="mpeg2video", gop=15, bframes=2),
     "hevc-10bit.mkv": dict(
-        frames=60, codec="libx265", pix_fmt="yuv420p10le", options={"x265-params": X265.format(g=20)},
+        frames=60,
+        codec="libx265",
+        pix_fmt="yuv420p10le",
+        options={"x265-params": X265.format(g=20)},
         container_options=CLUSTERS,
     ),
 }
@@ -207,7 +210,8 @@ def test_skipping_decodes_fewer_frames_than_a_seek_and_decode_loop(clip):
 # ---- the real-world media --------------------------------------------------------------
 
 
-def test_nasa_reference_frames_by_index():
+@INDEX
+def test_nasa_reference_frames_by_index(index):
     path = media("nasa_13013.mp4")
     refs = np.load(media("nasa_13013_reference_rgb.npz"))
     import json
@@ -216,7 +220,7 @@ def test_nasa_reference_frames_by_index():
     times = [float(f["pts_time"]) for f in info_json]
     keys = sorted(k for k in refs.files if k.startswith("stream3.frame"))
     wanted = [int(k.split("frame")[1]) for k in keys]
-    with sf.open(path) as video:
+    with sf.open(path, index=index) as video:
         assert video.info.stream_index == 3
         assert video.info.frame_count == 390
         frames = video.frames_at([times[i] for i in wanted])
@@ -225,11 +229,12 @@ def test_nasa_reference_frames_by_index():
             assert np.array_equal(f.to_ndarray("rgb24"), refs[k]), k
 
 
-def test_nasa_reference_frames_by_time_next_rule():
+@INDEX
+def test_nasa_reference_frames_by_time_next_rule(index):
     refs = np.load(media("nasa_13013_reference_rgb.npz"))
     keys = [k for k in refs.files if k.startswith("time")]
     assert keys
-    with sf.open(media("nasa_13013.mp4")) as video:
+    with sf.open(media("nasa_13013.mp4"), index=index) as video:
         times = [float(k[len("time") :]) for k in keys]
         for k, f in zip(keys, video.frames_at(times, snap="next")):
             assert np.array_equal(f.to_ndarray("rgb24"), refs[k]), k
@@ -237,13 +242,14 @@ def test_nasa_reference_frames_by_time_next_rule():
         assert f.time == pytest.approx(6.1061, abs=1e-4)
 
 
+@INDEX
 @pytest.mark.parametrize(
     "name", ["h265_video.mp4", "av1_video.mkv", "h264_10bits.mp4", "h265_10bits.mp4", "bt709_full_range.mp4"]
 )
-def test_shared_media_match_full_decode(name):
+def test_shared_media_match_full_decode(name, index):
     path = str(media(name))
     ref = reference(path)
-    with sf.open(path) as video:
+    with sf.open(path, index=index) as video:
         times = probe_times(ref, video.info.duration, seed=7)
         for snap in ("displayed", "next"):
             for t, f in zip(times, video.frames_at(times, snap=snap)):

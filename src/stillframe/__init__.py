@@ -8,6 +8,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from stillframe import errors
+from stillframe._source import RangeSource
 from stillframe.devices import HardwareReport, hardware
 from stillframe.errors import (
     HardwareUnavailable,
@@ -38,6 +39,7 @@ __all__ = [
     "InvalidParameter",
     "MissingParameter",
     "Quantity",
+    "RangeSource",
     "ResourceContentBad",
     "ResourceNotFound",
     "Schedule",

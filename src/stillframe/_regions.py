@@ -160,7 +160,7 @@ class RegionReader:
 
         key = unit.key
         packets = self._read(container, stream, key, stop, check)
-        while lo < packets[0].pts - self._eps:
+        while lo < _pts(packets[0]) - self._eps:
             before = key
             key, packets = self._extend_back(container, stream, key, packets, check)
             if key == before:
@@ -176,8 +176,12 @@ class RegionReader:
             return self.key_packet(container, stream, k, check)
 
         chosen = {unit.key: one(unit.key)}
-        k: int | None = unit.key
-        while chosen[k].pts > lo and (k := self.table.previous_key(k)) is not None:
+        k = unit.key
+        while _pts(chosen[k]) > lo:
+            prev = self.table.previous_key(k)
+            if prev is None:
+                break
+            k = prev
             chosen[k] = one(k)
         nxt = self.table.next_key(unit.key)
         if nxt is not None:
@@ -215,3 +219,8 @@ class RegionReader:
                 rows.add(packet)
         got = len(rows.pts)
         return rows.index(self.time_base, self.start_pts), got > 0 and (expected is None or got == expected)
+
+
+def _pts(packet: av.Packet) -> int:
+    """A packet's presentation time (its decode time when it has none)."""
+    return int(packet.pts if packet.pts is not None else packet.dts or 0)

@@ -35,6 +35,22 @@ class RangeSource:
         self._files: list[Any] = []
         self._lock = threading.Lock()
 
+    @classmethod
+    def from_url(cls, url: str, **storage_options: Any) -> RangeSource:
+        """A RangeSource for any URL fsspec opens (s3://, gs://, az://, http://...);
+        oss:// is read as S3 (give its endpoint: client_kwargs={"endpoint_url": ...}).
+        `storage_options` go to the fsspec file system (key, secret, ...)."""
+        try:
+            import fsspec
+        except ImportError:
+            raise InvalidParameter(f"{url}: reading it needs fsspec (pip install 'stillframe[s3]')") from None
+        target = "s3://" + url[len("oss://") :] if url.startswith("oss://") else url
+        try:
+            fs, path = fsspec.core.url_to_fs(target, **storage_options)
+        except (ImportError, ValueError) as exc:
+            raise InvalidParameter(f"{url}: {exc}") from exc
+        return cls(fs, path, url)
+
     def open(self) -> IO[bytes]:
         f = self.fs.open(self.path, "rb", block_size=self.BLOCK, cache_type="readahead")
         with self._lock:
@@ -109,14 +125,15 @@ def open_input(source: Source, *, timeout: float | None = None, hwaccel: Any = N
         raise InvalidParameter("no source given")
     target = _target(source)
     if isinstance(target, RangeSource):
+        name = target.name
         try:
             target = target.open()
         except FileNotFoundError as exc:
-            raise ResourceNotFound(f"{source.name}: no such object") from exc
+            raise ResourceNotFound(f"{name}: no such object") from exc
         except PermissionError as exc:
-            raise PermissionDenied(f"{source.name}: access refused") from exc
+            raise PermissionDenied(f"{name}: access refused") from exc
         except OSError as exc:
-            raise TransientNetworkError(f"{source.name}: {exc}") from exc
+            raise TransientNetworkError(f"{name}: {exc}") from exc
     if isinstance(target, str) and not is_url(target):
         path = Path(target)
         if not path.exists():

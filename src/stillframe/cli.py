@@ -89,7 +89,7 @@ def _cover_position(text: str | None) -> int | str | None:
 def _probe(args: argparse.Namespace) -> int:
     from stillframe.video import probe
 
-    print(json.dumps(probe(args.source, stream=args.stream).to_dict(), indent=2))
+    print(json.dumps(probe(args.source, stream=args.stream, index=args.index).to_dict(), indent=2))
     return 0
 
 
@@ -125,6 +125,7 @@ def _snapshot(args: argparse.Namespace) -> int:
             cover_position=_cover_position(args.cover_position),
             device=args.device,
             fallback=args.fallback,
+            index=args.index,
         )
     finally:
         close()
@@ -172,6 +173,13 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+INDEX_CHOICES = ("auto", "scan")
+INDEX_HELP = (
+    "auto: find frames through the file's own index (MP4/MOV sample tables, Matroska cues), reading only "
+    "what is needed; scan: demux every packet first"
+)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stillframe", description="Exact still frames out of video, fast.")
     parser.add_argument("--version", action="version", version=f"stillframe {__version__}")
@@ -180,6 +188,7 @@ def _parser() -> argparse.ArgumentParser:
     probe = sub.add_parser("probe", help="describe a video as JSON")
     probe.add_argument("source")
     probe.add_argument("--stream", type=int, default=None)
+    probe.add_argument("--index", choices=INDEX_CHOICES, default="auto", help=INDEX_HELP)
     probe.set_defaults(run=_probe)
 
     snap = sub.add_parser("snapshot", help="write JPEG snapshots")
@@ -202,6 +211,7 @@ def _parser() -> argparse.ArgumentParser:
     snap.add_argument("--aspect", choices=("keep", "16:9"), default="keep")
     snap.add_argument("--quality", type=int, default=85)
     snap.add_argument("--stream", type=int, default=None)
+    snap.add_argument("--index", choices=INDEX_CHOICES, default="auto", help=INDEX_HELP)
     snap.add_argument("--workers", type=int, default=None)
     snap.add_argument("--timeout", type=float, default=None)
     snap.add_argument("--sprite", metavar="CxL", help="sprite sheets of C columns and L lines, e.g. 10x10")

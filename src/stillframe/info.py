@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import av
@@ -78,6 +78,13 @@ class VideoInfo:
                 object.__setattr__(self, name, now)
             return now
 
+    def __getstate__(self) -> dict[str, Any]:  # pickled with every value worked out
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -149,13 +156,17 @@ def info_from_table(
     frame_count: Any = Deferred(count) if callable(count) else count
     fps: Any = float(stream.average_rate) if stream.average_rate else None
     if fps is None:
-        fps = Deferred(lambda: count() / duration if duration else 0.0) if callable(count) else _fps(stream, count, duration)
+        fps = (
+            Deferred(lambda: count() / duration if duration else 0.0)
+            if callable(count)
+            else _fps(stream, count, duration)
+        )
     return VideoInfo(
         duration=duration,
         fps=fps,
         frame_count=frame_count,
         start_time=start_pts * tb,
-        keyframe_times=Deferred(lambda: sorted((p - start_pts) * tb for p in keyframe_pts())),
+        keyframe_times=Deferred(lambda: sorted((p - start_pts) * tb for p in keyframe_pts())),  # type: ignore[arg-type]
         index="container",
         **facts,
     )

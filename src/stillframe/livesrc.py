@@ -15,7 +15,17 @@ from pathlib import Path
 
 import av
 
-__all__ = ["HttpServer", "RtmpServer", "RtmpUnavailable", "find_nginx", "http_server", "publish", "rtmp_server"]
+__all__ = [
+    "HttpServer",
+    "NginxUnavailable",
+    "RtmpServer",
+    "RtmpUnavailable",
+    "find_nginx",
+    "http_server",
+    "nginx_binary",
+    "publish",
+    "rtmp_server",
+]
 
 RTMP_MODULES = (
     "/usr/lib/nginx/modules/ngx_rtmp_module.so",
@@ -24,13 +34,21 @@ RTMP_MODULES = (
 )
 
 
-class RtmpUnavailable(RuntimeError):
+class NginxUnavailable(RuntimeError):
+    """nginx is not installed here, or did not start."""
+
+
+class RtmpUnavailable(NginxUnavailable):
     """nginx or its RTMP module is not installed here."""
+
+
+def nginx_binary() -> str | None:
+    return shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
 
 
 def find_nginx() -> tuple[str, str | None]:
     """The nginx binary and the RTMP module to load (None when it is built in)."""
-    binary = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+    binary = nginx_binary()
     if binary is None:
         raise RtmpUnavailable("nginx is not installed (Debian: apt-get install nginx libnginx-mod-rtmp)")
     module = next((p for p in RTMP_MODULES if os.path.exists(p)), None)
@@ -56,9 +74,9 @@ class RtmpServer:
 @contextlib.contextmanager
 def _nginx(root: Path, port: int, body: str, module: str | None = None) -> Iterator[subprocess.Popen[bytes]]:
     """nginx in the foreground with `body` as its configuration, until it listens on `port`."""
-    binary = shutil.which("nginx") or "/usr/sbin/nginx"
-    if not os.path.exists(binary):
-        raise RtmpUnavailable("nginx is not installed (Debian: apt-get install nginx)")
+    binary = nginx_binary()
+    if binary is None:
+        raise NginxUnavailable("nginx is not installed (Debian: apt-get install nginx)")
     root.mkdir(parents=True, exist_ok=True)
     conf = root / "nginx.conf"
     conf.write_text(
@@ -72,12 +90,12 @@ def _nginx(root: Path, port: int, body: str, module: str | None = None) -> Itera
         deadline = time.monotonic() + 10
         while True:
             if proc.poll() is not None:
-                raise RtmpUnavailable(f"nginx exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+                raise NginxUnavailable(f"nginx exited: {proc.stderr.read().decode() if proc.stderr else ''}")
             with socket.socket() as s:
                 if s.connect_ex(("127.0.0.1", port)) == 0:
                     break
             if time.monotonic() > deadline:
-                raise RtmpUnavailable("nginx did not start listening within 10 s")
+                raise NginxUnavailable("nginx did not start listening within 10 s")
             time.sleep(0.05)
         yield proc
     finally:

@@ -179,6 +179,7 @@ def snapshot(
     timeout: float | None = None,
     device: str | None = None,
     fallback: bool = False,
+    index: str = "auto",
     progress: Callable[[int, int], None] | None = None,
 ) -> SnapshotResult:
     """Write snapshots of `source` at the times `sampling` gives (an Interval, Dots,
@@ -197,7 +198,9 @@ def snapshot(
     default 1) or, with `cover_position="auto"` (or `cover="auto"`, written as
     cover.jpg beside the snapshots), the most representative non-black one.
     `device`/`fallback` choose the decoder (see Video); `result.decoding` and each
-    snapshot's `decoder`/`fallback` say what ran.
+    snapshot's `decoder`/`fallback` say what ran. `index="scan"` demuxes every
+    packet first instead of reading the container's own index (see Video);
+    `result.stats["index"]` says which way the frames were found.
     """
     if not 1 <= int(quality) <= 100:
         raise InvalidParameter(f"quality must be in 1..100, not {quality}")
@@ -221,7 +224,9 @@ def snapshot(
     options: dict[str, Any] = dict(frame_type=frame_type, snap=snap, tolerance=tolerance, width=width, height=height,
                    max_length=max_length, aspect_ratio=aspect_ratio)  # fmt: skip
 
-    with Video(source, stream, workers=workers, timeout=timeout, device=device, fallback=fallback) as video:
+    with Video(
+        source, stream, workers=workers, timeout=timeout, device=device, fallback=fallback, index=index
+    ) as video:
         schedule: Schedule = plan.resolve(video.info.duration)
         reason = schedule.reason
         if video.info.truncated and schedule.dropped:

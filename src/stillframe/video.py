@@ -74,14 +74,15 @@ def _keyframe_pts(container, stream, start_pts: int, key_shift: int) -> list[int
     table = SampleTable(stream)
     reader = RegionReader(table, time_base_of(stream), start_pts, key_shift)
     hidden = table.hidden_at_start()
-    return [int(reader.key_packet(container, stream, k).pts) for k in table.keys() if k >= hidden]
+    return [int(reader.key_packet(container, stream, k).pts or 0) for k in table.keys() if k >= hidden]
 
 
-def probe(source: _source.Source, stream: int | None = None) -> VideoInfo:
-    """Describe a video (see VideoInfo). An MP4/MOV is described from its sample
-    table and the packets at its two ends; other containers are demuxed once.
-    Decodes one frame."""
-    with open(source, stream=stream) as video:
+def probe(source: _source.Source, stream: int | None = None, index: str = "auto") -> VideoInfo:
+    """Describe a video (see VideoInfo). An MP4/MOV or a Matroska/WebM file with
+    cues is described from its own index and the packets at its two ends (facts
+    that need more are worked out when first read); other containers, or
+    `index="scan"`, are demuxed once. Decodes one frame."""
+    with open(source, stream=stream, index=index) as video:
         return video.info
 
 
@@ -151,13 +152,14 @@ class Video:
             table, note = ContainerIndex.of(self._container, self._stream) if index == "auto" else (None, "asked")
             if table is not None and table.by_pts and not _source.reopenable(source):
                 table, note = None, "a file object is read once, in full, for a Matroska frame count"
-            self.info = self._open_from_table(table) if table is not None else None
-            if self.info is None:
+            info = self._open_from_table(table) if table is not None else None
+            if info is None:
                 if table is not None:  # the table disagreed with the data: back to the start
                     self._container.seek(table.ts(0), stream=self._stream, backward=True, any_frame=True)
                     self._stream.codec_context.flush_buffers()
                     note = self._scan_note
-                self.info = self._open_by_scan(note)
+                info = self._open_by_scan(note)
+            self.info: VideoInfo = info
         except BaseException:
             self._container.close()
             raise
@@ -192,6 +194,9 @@ class Video:
         container, stream = self._container, self._stream
         first, key = _first_frame(container, stream, self._name)
         self._first_key = key
+        if key.pts is None:
+            self._scan_note = "the first keyframe has no presentation time"
+            return None
         start = int(stream.start_time if stream.start_time is not None else key.pts)
         shift = int(key.pts) - int(key.dts) if key.dts is not None else 0
         reader = RegionReader(table, time_base_of(stream), start, shift)
@@ -278,7 +283,9 @@ class Video:
             return self._fall_back(f"{backend.label} could not be set up: {exc}")
         rows = Rows()
         rows.add(self._first_key)
-        trial = dec.run(Group(0, [0], intra=True), lambda f: f, rows.index(time_base_of(self._stream)), [self._first_key])
+        trial = dec.run(
+            Group(0, [0], intra=True), lambda f: f, rows.index(time_base_of(self._stream)), [self._first_key]
+        )
         if trial.missing:
             dec.container.close()
             return self._fall_back(
@@ -376,7 +383,9 @@ class Video:
         else:
             dec = self._cpu.acquire()
             try:
-                unit = Unit(self._reader.table.key_at_or_before(math.floor(self._reader.pts(start))), [(0, start), (1, end)])
+                unit = Unit(
+                    self._reader.table.key_at_or_before(math.floor(self._reader.pts(start))), [(0, start), (1, end)]
+                )
                 region = self._reader.read(dec.container, dec.stream, unit, "displayed", dec.check_deadline)
             finally:
                 self._cpu.release(dec)
