@@ -176,3 +176,14 @@ def test_object_store_input_is_read_by_range(long_mp4, tmp_path):
             assert video.workers == 2 and video.stats.regions == 3
         assert [testsrc.read_index(f.to_ndarray("gray")) for f in got] == [math.floor(x * 30) % frames for x in times]
         assert 0 < source.bytes_read < size / 20, (source.bytes_read, size)
+
+
+def test_one_snapshot_runs_one_decoder_on_every_core(clips, tmp_path):
+    from stillframe._native import cpu_count
+
+    path = str(clips("long-gops.mp4", frames=900, size=(256, 144), gop=60, bframes=3))
+    one = sf.snapshot(path, [17.3], tmp_path / "a.jpg")
+    assert one.stats["workers"] == 1 and one.stats["regions"] == 1
+    assert sf.snapshot(path, {"Time": 17300, "Num": 1}, tmp_path / "b.jpg").stats["workers"] == 1
+    many = sf.snapshot(path, [1.0, 17.3], tmp_path / "c/{Count}.jpg")
+    assert many.stats["workers"] == cpu_count() and many.stats["regions"] == 2

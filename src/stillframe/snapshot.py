@@ -102,6 +102,13 @@ def as_sampling(sampling: SamplingLike) -> Sampling:
     raise InvalidParameter(f"cannot use a {type(sampling).__name__} as a sampling")
 
 
+def _one_snapshot(plan: Sampling) -> bool:
+    """Whether `plan` asks for a single snapshot, whatever the video's length."""
+    if isinstance(plan, Dots):
+        return len(plan.times) == 1
+    return getattr(plan, "count", None) == 1
+
+
 _COUNT = re.compile(r"\{Count\}")
 
 
@@ -224,6 +231,8 @@ def snapshot(
     options: dict[str, Any] = dict(frame_type=frame_type, snap=snap, tolerance=tolerance, width=width, height=height,
                    max_length=max_length, aspect_ratio=aspect_ratio)  # fmt: skip
 
+    if workers is None and _one_snapshot(plan) and black is None:
+        workers = 1  # one decoder for one frame: frame threads on every core
     with Video(
         source, stream, workers=workers, timeout=timeout, device=device, fallback=fallback, index=index
     ) as video:

@@ -114,9 +114,15 @@ class Video:
     falls back to the CPU; a named device that cannot decode this video raises
     HardwareUnavailable unless `fallback=True`. `decoding` says what runs and why.
 
-    `index="auto"` finds frames through the container's own sample table where it
-    has one (MP4/MOV), reading only what each request needs; `index="scan"`
-    demuxes every packet when the video opens. Both give the same frames.
+    `index="auto"` finds frames through the container's own index where it has one
+    (MP4/MOV sample tables, Matroska/WebM cues), reading only what each request
+    needs; `index="scan"` demuxes every packet when the video opens. Both give the
+    same frames.
+
+    `workers` decoders run groups in parallel, each with cores / workers threads;
+    `workers=1` gives one decoder frame threads on every core, the fastest way to
+    one frame (frame threads on decoders already running side by side would only
+    contend for the cores).
     """
 
     def __init__(
@@ -147,8 +153,7 @@ class Video:
         self._container = _source.open_input(source, timeout=timeout)
         try:
             self._stream = _pick_stream(self._container, stream, self._name)
-            # The first decoder gets every core: a request of one group runs on it alone.
-            configure(self._stream.codec_context, cores)
+            configure(self._stream.codec_context, self._threads_per_decoder)
             table, note = ContainerIndex.of(self._container, self._stream) if index == "auto" else (None, "asked")
             if table is not None and table.by_pts and not _source.reopenable(source):
                 table, note = None, "a file object is read once, in full, for a Matroska frame count"
