@@ -3,9 +3,11 @@ the error tree."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, Union
 
@@ -51,8 +53,26 @@ class RangeSource:
             raise InvalidParameter(f"{url}: {exc}") from exc
         return cls(fs, path, url)
 
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except FileNotFoundError as exc:
+            raise ResourceNotFound(f"{self.name}: no such object") from exc
+        except PermissionError as exc:
+            raise PermissionDenied(f"{self.name}: access refused") from exc
+        except OSError as exc:
+            raise TransientNetworkError(f"{self.name}: {exc}") from exc
+
+    def check(self) -> RangeSource:
+        """This source, once the store says the object is there and readable."""
+        with self._errors():
+            self.fs.info(self.path)
+        return self
+
     def open(self) -> IO[bytes]:
-        f = self.fs.open(self.path, "rb", block_size=self.BLOCK, cache_type="readahead")
+        with self._errors():
+            f = self.fs.open(self.path, "rb", block_size=self.BLOCK, cache_type="readahead")
         with self._lock:
             self._files.append(f)
         return f
@@ -125,15 +145,7 @@ def open_input(source: Source, *, timeout: float | None = None, hwaccel: Any = N
         raise InvalidParameter("no source given")
     target = _target(source)
     if isinstance(target, RangeSource):
-        name = target.name
-        try:
-            target = target.open()
-        except FileNotFoundError as exc:
-            raise ResourceNotFound(f"{name}: no such object") from exc
-        except PermissionError as exc:
-            raise PermissionDenied(f"{name}: access refused") from exc
-        except OSError as exc:
-            raise TransientNetworkError(f"{name}: {exc}") from exc
+        target = target.open()
     if isinstance(target, str) and not is_url(target):
         path = Path(target)
         if not path.exists():

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from stillframe._source import RangeSource
-from stillframe.errors import InvalidParameter, PermissionDenied, ResourceNotFound, TransientNetworkError
+from stillframe.errors import InvalidParameter, PermissionDenied, TransientNetworkError
 
 REMOTE = ("s3://", "oss://")
 
@@ -70,17 +70,7 @@ class Storage:
             return url[len("file://") :]
         if not url.startswith(REMOTE):
             return url
-        fs = self._fs(url)
-        key = self._key(url)
-        try:
-            fs.info(key)
-        except FileNotFoundError as exc:
-            raise ResourceNotFound(f"{url}: no such object") from exc
-        except PermissionError as exc:
-            raise PermissionDenied(f"{url}: access refused") from exc
-        except OSError as exc:
-            raise TransientNetworkError(f"{url}: {exc}") from exc
-        return RangeSource(fs, key, url)
+        return RangeSource(self._fs(url), self._key(url), url).check()
 
     def staging(self, output: str) -> tuple[str, str | None]:
         """(where to write locally, remote prefix to upload to afterwards or None)."""
