@@ -3,6 +3,7 @@ in ../shared/media."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -12,12 +13,19 @@ from stillframe import testsrc
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media" / "torchcodec"
 
 
+def media_root() -> Path:
+    """The real-world media: the folder STILLFRAME_TEST_MEDIA names, else
+    ../shared/media/torchcodec beside the checkout."""
+    named = os.environ.get("STILLFRAME_TEST_MEDIA")
+    return Path(named) if named else MEDIA
+
+
 def media(name: str) -> Path:
     """A file of the shared real-world media; the test is skipped only if that
-    folder is absent from this checkout's surroundings."""
-    path = MEDIA / name
+    folder is absent (point STILLFRAME_TEST_MEDIA at it)."""
+    path = media_root() / name
     if not path.exists():
-        pytest.skip(f"shared media {path} is not present")
+        pytest.skip(f"shared media {path} is not present (set STILLFRAME_TEST_MEDIA to the folder)")
     return path
 
 

@@ -180,6 +180,9 @@ INDEX_HELP = (
 )
 
 
+_JOB_COMMANDS = ("jobs", "worker", "live")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stillframe", description="Exact still frames out of video, fast.")
     parser.add_argument("--version", action="version", version=f"stillframe {__version__}")
@@ -238,8 +241,9 @@ def _parser() -> argparse.ArgumentParser:
 
     try:
         from stillframe.jobs.cli import add_parsers
-    except ImportError:  # the jobs extra (SQLAlchemy) is not installed
-        pass
+    except ImportError as exc:  # the jobs extra (SQLAlchemy) is not installed: say so when asked
+        for name in _JOB_COMMANDS:  # listed in --help; main() answers them
+            sub.add_parser(name, help=f"(not installed: {exc})", add_help=False)
     else:
         add_parsers(sub)
 
@@ -255,6 +259,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in _JOB_COMMANDS:
+        try:
+            import stillframe.jobs.cli  # noqa: F401
+        except ImportError as exc:  # one line naming the extra, whatever the arguments
+            print(f"stillframe: error: {exc}", file=sys.stderr)
+            return 1
     args = _parser().parse_args(argv)
     try:
         return int(args.run(args))

@@ -72,8 +72,12 @@ class RtmpServer:
 
 
 @contextlib.contextmanager
-def _nginx(root: Path, port: int, body: str, module: str | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    """nginx in the foreground with `body` as its configuration, until it listens on `port`."""
+def _nginx(
+    root: Path, port: int, body: str, module: str | None = None, user: str | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """nginx in the foreground with `body` as its configuration, until it listens on
+    `port`; with `user` (root only), its worker runs as that user, as a packaged
+    nginx serving files does."""
     binary = nginx_binary()
     if binary is None:
         raise NginxUnavailable("nginx is not installed (Debian: apt-get install nginx)")
@@ -81,7 +85,8 @@ def _nginx(root: Path, port: int, body: str, module: str | None = None) -> Itera
     conf = root / "nginx.conf"
     conf.write_text(
         (f"load_module {module};\n" if module else "")
-        + f"daemon off;\nmaster_process off;\nerror_log {root}/error.log warn;\npid {root}/nginx.pid;\n"
+        + (f"user {user};\nworker_processes 1;\n" if user else "master_process off;\n")
+        + f"daemon off;\nerror_log {root}/error.log warn;\npid {root}/nginx.pid;\n"
         + "events {}\n"
         + body
     )
@@ -141,11 +146,14 @@ class HttpServer:
 
 
 @contextlib.contextmanager
-def http_server(docroot: str | os.PathLike[str], root: str | os.PathLike[str]) -> Iterator[HttpServer]:
+def http_server(
+    docroot: str | os.PathLike[str], root: str | os.PathLike[str], user: str | None = None
+) -> Iterator[HttpServer]:
     """nginx serving the files of `docroot` on a free loopback port, as a CDN or an
     object store does: Range requests answered with 206 and just those bytes, and
     every response's size logged (a client that hangs up early is logged with
-    what had been sent)."""
+    what had been sent). `user` (when run as root): the worker serves files as
+    that user, so it reads only what a web server's account may read."""
     port = _free_port()
     root = Path(root)
     log = root / "access.log"
@@ -154,7 +162,7 @@ def http_server(docroot: str | os.PathLike[str], root: str | os.PathLike[str]) -
         f"  access_log {log} sizes; keepalive_requests 100000;\n"
         f"  server {{ listen 127.0.0.1:{port} sndbuf=64k; root {Path(docroot).resolve()}; }} }}\n"
     )
-    with _nginx(root, port, body):
+    with _nginx(root, port, body, user=user):
         yield HttpServer(f"http://127.0.0.1:{port}", log)
 
 
