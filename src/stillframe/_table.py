@@ -148,7 +148,10 @@ class CueTable(ContainerIndex):
     @classmethod
     def check(cls, container, stream) -> tuple[CueTable | None, str]:
         # FFmpeg reads the cues on the first seek.
-        container.seek(stream.start_time or 0, stream=stream, backward=True)
+        try:
+            container.seek(stream.start_time or 0, stream=stream, backward=True)
+        except av.error.FFmpegError as exc:
+            return None, f"the cues cannot be read ({exc})"
         table = cls(stream)
         if table.size < 2:
             return None, "the file has no cues to seek by"

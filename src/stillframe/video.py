@@ -153,6 +153,8 @@ class Video:
         self._container = _source.open_input(source, timeout=timeout)
         try:
             self._stream = _pick_stream(self._container, stream, self._name)
+            if self._stream.codec_context is None:
+                raise ResourceContentBad(f"{self._name}: no decoder can be opened for its video stream")
             configure(self._stream.codec_context, self._threads_per_decoder)
             table, note = ContainerIndex.of(self._container, self._stream) if index == "auto" else (None, "asked")
             if table is not None and table.by_pts and not _source.reopenable(source):
@@ -165,6 +167,14 @@ class Video:
                     note = self._scan_note
                 info = self._open_by_scan(note)
             self.info: VideoInfo = info
+        except StillframeError:
+            self._container.close()
+            raise
+        except (av.error.FFmpegError, IndexError, AttributeError) as exc:
+            # A damaged file can fail anywhere in PyAV while it opens (a seek refused
+            # with EPERM, a stream without a decoder, a stream list cut short).
+            self._container.close()
+            raise ResourceContentBad(f"{self._name}: the file is damaged ({type(exc).__name__}: {exc})") from exc
         except BaseException:
             self._container.close()
             raise

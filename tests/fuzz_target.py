@@ -1,0 +1,33 @@
+"""Run by tests/test_fuzz.py in a process of its own: probe a (damaged) file, take
+three frames, make a sprite; print one JSON line saying how it ended."""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from pathlib import Path
+
+import stillframe as sf
+from stillframe.errors import StillframeError
+
+
+def main(path: str, out: str) -> dict:
+    stage = "probe"
+    try:
+        info = sf.probe(path)
+        stage = "frames"
+        with sf.open(path) as video:
+            video.frames_at([0.0, info.duration * 0.5, max(0.0, info.duration - 0.01)])
+        stage = "sprite"
+        sf.snapshot(path, sf.Quantity(6), Path(out) / "{Count}.jpg", width=64, sprite=sf.Sprite(3, 2))
+        return {"ended": "ok"}
+    except StillframeError as exc:
+        return {"ended": "error", "stage": stage, "error": f"{type(exc).__name__}: {exc}"[:300]}
+    except Exception as exc:  # what the test is looking for
+        return {"ended": "stray", "stage": stage, "error": f"{type(exc).__name__}: {exc}"[:300],
+                "traceback": traceback.format_exc()[-2000:]}  # fmt: skip
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(sys.argv[1], sys.argv[2])))
