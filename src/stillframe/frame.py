@@ -8,12 +8,13 @@ import av
 import numpy as np
 
 from stillframe.errors import InvalidParameter
-from stillframe.geometry import OutputGeometry, frame_planes, orient_planes
+from stillframe.geometry import OutputGeometry, frame_planes, orient_planes, scale
 from stillframe.jpeg import YUV420Planes, encode_jpeg
 
 __all__ = ["Frame"]
 
 _MATRIX = {1: "bt709", 9: "bt2020", 10: "bt2020"}
+FORMATS = ("rgb24", "bgr24", "rgba", "bgra", "gray", "yuv420p")
 
 
 @dataclass(eq=False)
@@ -23,7 +24,8 @@ class Frame:
     `requested_time` is what was asked (seconds from the stream's start); `time` and
     `pts` are the returned frame's own presentation time (seconds from the stream's
     start, and in stream time-base units); `rule` says which rule chose it
-    ("displayed", "next", "intra" or "tolerance"); `decoder` names the decoder that
+    ("displayed", "next", "intra", "tolerance", or "last": "next" past the last
+    frame, which gives the last frame); `decoder` names the decoder that
     produced it ("h264", or "h264 (cuda)" on a device); `fallback` says why it was
     decoded on the CPU when a device was asked for. `width`/`height` are the output size, upright.
     """
@@ -34,9 +36,10 @@ class Frame:
     is_keyframe: bool
     rule: str
     decoder: str
-    _picture: av.VideoFrame = field(repr=False)
+    _picture: av.VideoFrame = field(repr=False)  # as decoded, or scaled to the output size
     _geometry: OutputGeometry = field(repr=False)
     fallback: str | None = None
+    _eight_bit: av.VideoFrame | None = field(default=None, repr=False)
 
     @property
     def width(self) -> int:
@@ -46,30 +49,48 @@ class Frame:
     def height(self) -> int:
         return self._geometry.height
 
+    def _picture8(self) -> av.VideoFrame:
+        """The picture as 8-bit 4:2:0 at the output size, converted once."""
+        if self._eight_bit is None:
+            self._eight_bit = scale(self._picture, self._geometry)
+        return self._eight_bit
+
     @property
     def full_range(self) -> bool:
-        return self._picture.color_range == 2
+        return self._picture8().color_range == 2
 
     def planes(self) -> YUV420Planes:
         """Upright 8-bit Y, U, V planes with their range and matrix."""
-        y, u, v = orient_planes(frame_planes(self._picture), self._geometry, self.full_range)
-        return YUV420Planes(y, u, v, self.full_range, _MATRIX.get(int(self._picture.colorspace), "bt601"))
+        picture = self._picture8()
+        y, u, v = orient_planes(frame_planes(picture), self._geometry, self.full_range)
+        return YUV420Planes(y, u, v, self.full_range, _MATRIX.get(int(picture.colorspace), "bt601"))
 
     def to_ndarray(self, format: str = "rgb24") -> np.ndarray:
-        """The picture as "rgb24" (H x W x 3), "gray" (H x W) or "yuv420p" (the three
-        planes stacked as PyAV stacks them), upright."""
-        if format not in ("rgb24", "gray", "yuv420p"):
-            raise InvalidParameter(f"format must be rgb24, gray or yuv420p, not {format!r}")
-        if format == "yuv420p" or self._geometry.rotation or self._geometry.padded:
-            p = self.planes()
-            stacked = np.concatenate([p.y, p.u.reshape(-1, p.y.shape[1]), p.v.reshape(-1, p.y.shape[1])])
-            if format == "yuv420p":
-                return stacked
-            upright = av.VideoFrame.from_ndarray(stacked, format="yuv420p")
-            upright.color_range = self._picture.color_range
-            upright.colorspace = self._picture.colorspace
-            return upright.to_ndarray(format=format)
-        return self._picture.to_ndarray(format=format)
+        """The picture, upright, as "rgb24", "bgr24" (OpenCV's order), "rgba", "bgra"
+        (H x W x 3 or 4), "gray" (H x W) or "yuv420p" (the planes stacked as PyAV
+        stacks them). A frame neither scaled, turned nor padded is converted once,
+        from what the decoder gave (10-bit too): the same array as PyAV's
+        `to_ndarray(format=...)` of the decoded frame."""
+        if format not in FORMATS:
+            raise InvalidParameter(f"format must be one of {', '.join(FORMATS)}, not {format!r}")
+        if not (self._geometry.rotation or self._geometry.padded):
+            return self._picture.to_ndarray(format=format)
+        p = self.planes()
+        stacked = np.concatenate([p.y.ravel(), p.u.ravel(), p.v.ravel()]).reshape(-1, p.y.shape[1])
+        if format == "yuv420p":
+            return stacked
+        upright = av.VideoFrame.from_ndarray(stacked, format="yuv420p")
+        upright.color_range = self._picture8().color_range
+        upright.colorspace = self._picture8().colorspace
+        return upright.to_ndarray(format=format)
+
+    def to_image(self):  # -> PIL.Image.Image
+        """The picture as a Pillow image (RGB, upright); needs Pillow."""
+        try:
+            from PIL import Image
+        except ImportError:
+            raise InvalidParameter("Frame.to_image needs Pillow: pip install pillow") from None
+        return Image.fromarray(self.to_ndarray("rgb24"))
 
     def to_jpeg(self, quality: int = 85, **options: object) -> bytes:
         """JPEG bytes through the native encoder (options as stillframe.encode_jpeg)."""

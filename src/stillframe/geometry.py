@@ -82,12 +82,14 @@ def plan_geometry(
     return OutputGeometry(ow, oh, iw, ih, quarter, sw, sh)
 
 
-def scale(frame: av.VideoFrame, geo: OutputGeometry) -> av.VideoFrame:
+def scale(frame: av.VideoFrame, geo: OutputGeometry, keep_format: bool = False) -> av.VideoFrame:
     """The decoded frame as 8-bit 4:2:0 at the output size (stored orientation).
-    Full-range input stays full range; the matrix tag is kept for the encoder."""
+    Full-range input stays full range; the matrix tag is kept for the encoder.
+    `keep_format`: a frame already at the output size is returned as decoded (10-bit,
+    4:4:4, ...), to be converted once, on request."""
     full = frame.format.name.startswith("yuvj") or frame.color_range == 2
     same = frame.width == geo.scale_w and frame.height == geo.scale_h
-    if same and frame.format.name in ("yuv420p", "yuvj420p"):
+    if same and (keep_format or frame.format.name in ("yuv420p", "yuvj420p")):
         return frame
     shrinking = geo.scale_w * geo.scale_h < frame.width * frame.height
     return frame.reformat(

@@ -61,7 +61,7 @@ def pick_frames(
 ) -> list[Pick]:
     """The frame for each time. "displayed": the frame on screen at t (largest time
     <= t; the first frame for t before it). "next": the first frame at or after t
-    (the last frame when none is). "intra": the keyframe nearest t, ties to the
+    (the last frame, with rule "last", when none is). "intra": the keyframe nearest t, ties to the
     earlier. `tolerance`: a keyframe within that many seconds of the exact frame
     is taken instead."""
     check_choices(frame_type, snap, tolerance)
@@ -82,6 +82,8 @@ def pick_frames(
     picks = []
     for i, (x, p) in enumerate(zip(t, pos)):
         target, rule = int(order[p]), snap
+        if snap == "next" and ptimes[p] < x - EPSILON:
+            rule = "last"  # no frame at or after x: the last frame, said so
         if tolerance > 0 and not index.key[target] and ktimes.size:
             k = _nearest(ktimes, ptimes[p])
             if abs(ktimes[k] - ptimes[p]) <= tolerance + EPSILON:

@@ -150,6 +150,7 @@ class Video:
         self._index: PacketIndex | None = None
         self._reader: RegionReader | None = None
         self._scan_lock = threading.Lock()
+        self._closed = False
         self._container = _source.open_input(source, timeout=timeout)
         try:
             self._stream = _pick_stream(self._container, stream, self._name)
@@ -257,6 +258,7 @@ class Video:
     def index(self) -> PacketIndex:
         """Every packet of the stream. Opened from a sample table, the video is
         scanned for it on first use."""
+        self._check_open()
         with self._scan_lock:
             if self._index is None:
                 dec = self._cpu.acquire()
@@ -321,6 +323,7 @@ class Video:
     # -- life cycle ------------------------------------------------------------------
 
     def close(self) -> None:
+        self._closed = True
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
@@ -347,6 +350,10 @@ class Video:
         return plan_geometry(
             i.width, i.height, i.rotation, width=width, height=height, max_length=max_length, aspect_ratio=aspect_ratio
         )
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise InvalidParameter(f"{self._name}: the video is closed (use it inside its with block)")
 
     def check_times(self, times: Iterable[float]) -> list[float]:
         out = []
@@ -378,6 +385,10 @@ class Video:
         frames = self._run(times, **options)
         return [frames[i] for i in range(len(frames))]
 
+    def frame_at(self, time: float, **options: Any) -> Frame:
+        """The frame for one time (seconds); options as frames_at."""
+        return self.frames_at([time], **options)[0]
+
     def iter_frames_at(self, times: Sequence[float], **options: Any) -> Iterator[Frame]:
         """The same frames, yielded in time order as they are decoded; memory stays
         bounded by the workers' window, not by how many times are asked."""
@@ -392,6 +403,7 @@ class Video:
 
     def frame_times(self, start: float, end: float) -> list[float]:
         """The exact times (seconds) of the frames shown from `start` to `end`."""
+        self._check_open()
         if self._reader is None:
             idx = self.index
             times = np.sort(np.asarray(idx.seconds(idx.pts[idx.shown]), dtype=np.float64))
@@ -423,13 +435,14 @@ class Video:
         ordered: bool = True,
         _picks_out: list[Pick] | None = None,
     ) -> Iterator[Any]:
+        self._check_open()
         check_choices(frame_type, snap, tolerance)
         checked = self.check_times(times)
         geo = self.geometry(width, height, max_length, aspect_ratio)
         emit_pairs = _picks_out is not None
 
         def convert(frame: av.VideoFrame) -> av.VideoFrame:
-            return scale(frame, geo)
+            return scale(frame, geo, keep_format=True)
 
         units = self._sparse_units(checked, frame_type, tolerance)
         started = time.perf_counter()
