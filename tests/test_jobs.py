@@ -350,3 +350,42 @@ def test_cli_jobs(tmp_path, tiny, capsys):
     assert "PipelineId" in json.loads(capsys.readouterr().out)
     assert cli.main(["jobs", "get", "nope", "--store", store]) == 1
     assert "JobNotFound" in capsys.readouterr().err
+
+
+def test_job_results_say_what_ran_and_what_was_left_out(tmp_path, clips, monkeypatch):
+    clip = clips("jobs-13s.mp4", frames=390, size=(256, 144), gop=30, bframes=2)
+    with JobService(tmp_path / "j.db", workers=1) as svc:
+        # MPS: 5 snapshots 2 s apart from 0 fit a 13 s clip; from 6 s only 4 do.
+        job = svc.wait(svc.submit_snapshot_job(str(clip), str(tmp_path / "a/{Count}.jpg"),
+                                               {"Time": 6000, "Interval": 2, "Num": 5}).id, timeout=60)  # fmt: skip
+        assert job.status == "Success"
+        assert job.result["count"] == 4 and job.result["dropped"] == 1 and job.result["requested"] == 5
+        assert job.result["frame_type"] == "intra"  # MPS's documented default, recorded
+        assert "4 of 5 snapshots written" in job.message and "past the end" in job.message
+        exact = svc.wait(svc.submit_snapshot_job(str(clip), str(tmp_path / "b/{Count}.jpg"),
+                                                 {"Time": 0, "Interval": 2, "Num": 3, "FrameType": "normal"}).id,
+                         timeout=60)  # fmt: skip
+        assert exact.result["frame_type"] == "normal" and exact.result["dropped"] == 0 and not exact.message
+
+        # Relative paths are taken in the submitter's folder, whatever folder the worker runs in.
+        monkeypatch.chdir(clip.parent)
+        rel = svc.submit_snapshot_job(clip.name, "rel-out/{Count}.jpg", {"Time": 0, "Interval": 1, "Num": 2})
+        assert rel.to_dict()["Input"]["Media"] == str(clip)
+        monkeypatch.chdir(tmp_path)
+        done = svc.wait(rel.id, timeout=60)
+        assert done.status == "Success", done.message
+        assert sorted(p.name for p in (clip.parent / "rel-out").glob("*.jpg")) == ["00001.jpg", "00002.jpg"]
+
+
+def test_a_cut_off_file_is_reported_in_the_job(tmp_path, clips):
+    mp4 = clips("jobs-faststart.mp4", frames=300, size=(256, 144), gop=30, bframes=2,
+                container_options={"movflags": "+faststart"})  # fmt: skip
+    cut = tmp_path / "cut.mp4"
+    data = mp4.read_bytes()
+    cut.write_bytes(data[: int(len(data) * 0.8)])
+    with JobService(tmp_path / "j.db", workers=1) as svc:
+        job = svc.wait(svc.submit_snapshot_job(str(cut), str(tmp_path / "c/{Count}.jpg"),
+                                               {"Time": 0, "Interval": 2, "FrameType": "normal"}).id, timeout=60)  # fmt: skip
+    assert job.status == "Success"
+    assert job.result["dropped"] > 0 and "cut off" in job.result["reason"] and "cut off" in job.message
+    assert job.result["count"] == len(list((tmp_path / "c").glob("*.jpg")))

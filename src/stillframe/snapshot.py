@@ -237,12 +237,18 @@ def snapshot(
         source, stream, workers=workers, timeout=timeout, device=device, fallback=fallback, index=index
     ) as video:
         schedule: Schedule = plan.resolve(video.info.duration)
-        reason = schedule.reason
-        if video.info.truncated and schedule.dropped:
-            reason += (
-                f"; the file's data ends at {video.info.duration:.3f} s but its header says "
-                f"{video.info.header_duration:.3f} s (cut off)"
-            )
+        reason, dropped = schedule.reason, schedule.dropped
+        header = video.info.header_duration
+        if video.info.truncated and header is not None:
+            # What the header's length would have given, less what the data holds:
+            # an interval with no count is cut short too, and says so.
+            lost = max(dropped, len(plan.resolve(header).times) - len(schedule.times))
+            if lost:
+                cut = (
+                    f"the file's data ends at {video.info.duration:.3f} s but its header says {header:.3f} s (cut off)"
+                )
+                reason = f"{reason}; {cut}" if reason else f"{lost} snapshot(s) past where {cut}"
+                dropped = lost
         if not schedule.times:
             raise InvalidParameter(f"no snapshot can be taken: {reason}")
         times = list(schedule.times)
@@ -345,7 +351,7 @@ def snapshot(
             files=[r.file for r in frames if r.file],
             frames=frames,
             requested=schedule.requested,
-            dropped=schedule.dropped,
+            dropped=dropped,
             reason=reason,
             info=video.info,
             sprites=[written_pages[p] for p in sorted(written_pages)],

@@ -188,7 +188,12 @@ def add_parsers(sub: Any) -> None:
     common(p)
     p.add_argument("input")
     p.add_argument("-o", "--output", required=True)
-    p.add_argument("--config", help="JSON: MPS SnapshotConfig, ICE template config or Huawei thumbnail_para")
+    p.add_argument(
+        "--config",
+        help="JSON: MPS SnapshotConfig, ICE template config or Huawei thumbnail_para. As MPS documents, an MPS "
+        'config takes keyframes unless it says {"FrameType": "normal"} (exact frames); the job result records '
+        "the frame_type used. Relative paths are made absolute here, when the job is submitted",
+    )
     p.add_argument("--template")
     p.add_argument("--name")
     p.add_argument("--user-data")

@@ -69,8 +69,12 @@ def run_job(
         "webvtt": result.webvtt,
         "cover": result.cover,
         "times": [f.time for f in result.frames],
+        "requested": result.requested,
         "dropped": result.dropped,
         "reason": result.reason,
+        # MPS configs default to keyframes (FrameType intra): the result says which ran.
+        "frame_type": cfg.frame_type,
+        "snap": cfg.snap,
         "decoding": result.decoding,
         "index": result.stats.get("index"),
         # Bytes fetched from an object store (None where FFmpeg reads a path or URL itself).

@@ -41,6 +41,14 @@ USER_DATA_MAX = 1024
 _ID = re.compile(r"^[0-9a-f]{32}$")
 
 
+def _absolute(location: str) -> str:
+    """A local path made absolute here, at submission: the worker that runs the job
+    may be in another folder. URLs and media IDs are left as they are."""
+    if "://" in location or _ID.match(location):
+        return location
+    return os.path.abspath(location)
+
+
 def _new_id() -> str:
     return uuid.uuid4().hex
 
@@ -166,14 +174,14 @@ class JobService(LiveSnapshots):
             cfg = config_from(config)
         if pipeline_id is not None:
             self.get_pipeline(pipeline_id)
-        in_url = normalise_location(input, "Input")
+        in_url = _absolute(normalise_location(input, "Input"))
         media_id = None
         if _ID.match(in_url):
             media_id = in_url
             with self.engine.connect() as conn:
                 if conn.execute(select(t.media.c.id).where(t.media.c.id == media_id)).first() is None:
                     raise NotFound(f"media {media_id} is not registered", code="InvalidParameter.ResourceNotFound")
-        out_url = normalise_location(output, "Output")
+        out_url = _absolute(normalise_location(output, "Output"))
         self._check_output(cfg, out_url)
         now = time.time()
         job_id = _new_id()

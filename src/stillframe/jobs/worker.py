@@ -169,6 +169,9 @@ class JobRunner:
             made = run_job(
                 row.config, self.input_url(row), row.output["Media"], self.storage, timeout or self.job_timeout
             )
+            if made.get("dropped"):  # fewer than asked: the job says how many and why
+                asked = made["count"] + made["dropped"]
+                message = f"{made['count']} of {asked} snapshots written: {made['reason']}"
         except Exception as exc:  # every failure becomes the job's Code and Message
             status = "Fail"
             code, message = error_code(exc)
