@@ -86,3 +86,85 @@ def _group_exists(name: str) -> bool:
         return True
     except KeyError:
         return False
+
+
+# ---- destinations checked before the work, and nothing left behind by a failed run ---------------
+
+
+def _everything_but(out: Path) -> list[str]:
+    return sorted(p.name for p in out.rglob("*") if p.is_file()) if out.exists() else []
+
+
+def test_a_file_where_a_folder_should_be_is_refused_before_any_work(clip, tmp_path):
+    (tmp_path / "afile").write_text("x")
+    out = tmp_path / "out"
+    with pytest.raises(sf.InvalidParameter, match="afile"):
+        sf.snapshot(
+            clip, sf.Interval(0.5), out / "{Count}.jpg", sprite=sf.Sprite(4, 2), webvtt=tmp_path / "afile/t.vtt"
+        )
+    assert _everything_but(out) == []
+    with pytest.raises(sf.InvalidParameter, match="a file stands where a folder should be"):
+        sf.snapshot(clip, [1.0], tmp_path / "afile" / "one.jpg")
+
+
+def test_a_folder_that_cannot_be_made_is_refused_before_any_work(clip, tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(sf.StillframeError, match="/proc/stillframe-test"):
+        sf.snapshot(clip, sf.Interval(0.5), out / "{Count}.jpg", storyboard="/proc/stillframe-test/s.json",
+                    sprite=sf.Sprite(4, 2))  # fmt: skip
+    assert _everything_but(out) == []
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into any folder: the /proc test stands in for it")
+def test_an_unwritable_folder_is_refused_before_any_work(clip, tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    with pytest.raises(sf.errors.PermissionDenied, match="not writable"):
+        sf.snapshot(clip, sf.Interval(0.5), tmp_path / "out/{Count}.jpg", webvtt=locked / "t.vtt")
+    assert _everything_but(tmp_path / "out") == []
+
+
+def test_a_run_that_fails_late_removes_what_it_wrote(clip, tmp_path, monkeypatch):
+    import sys
+
+    snapshot_module = sys.modules["stillframe.snapshot"]  # the facade's `snapshot` is the function
+
+    def refuse(path, cues):
+        raise sf.errors.PermissionDenied(f"{path}: the disk said no")
+
+    monkeypatch.setattr(snapshot_module, "write_webvtt", refuse)
+    out = tmp_path / "out"
+    with pytest.raises(sf.errors.PermissionDenied, match="the disk said no"):
+        sf.snapshot(clip, sf.Interval(0.5), out / "{Count}.jpg", sprite=sf.Sprite(4, 2), webvtt=out / "t.vtt")
+    assert _everything_but(out) == []  # the JPEGs and sheets written before are gone
+
+
+def test_cli_says_one_line_for_a_bad_destination(clip, tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "afile").write_text("x")
+    r = subprocess.run([sys.executable, "-m", "stillframe.cli", "snapshot", clip, "-o", str(tmp_path / "o/{Count}.jpg"),
+                        "--interval", "1", "--vtt", str(tmp_path / "afile/t.vtt")], capture_output=True, text=True)  # fmt: skip
+    assert r.returncode == 1
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("stillframe: error: InvalidParameter")
+
+
+def test_ctrl_c_is_one_line_exit_130_and_leaves_nothing(clips, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    path = str(clips("sigint.mp4", frames=900, size=(640, 360), gop=300, bframes=3))
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "stillframe.cli", "snapshot", path, "-o", str(out / "{Count}.jpg"),
+                             "--interval", "0.04", "--json"], stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not list(out.glob("*.jpg")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.strip() == "stillframe: interrupted"
+    assert _everything_but(out) == []  # neither half-written nor whole files of the run

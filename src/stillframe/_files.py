@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 import threading
 from pathlib import Path
+
+from stillframe.errors import InvalidParameter, PermissionDenied, StillframeError
 
 _UMASK_LOCK = threading.Lock()
 
@@ -26,23 +29,57 @@ def file_mode() -> int:
     return 0o666 & ~mask
 
 
+def fs_error(path: str | os.PathLike[str], exc: OSError, doing: str) -> StillframeError:
+    """One clear error from the tree for a file-system failure on `path`."""
+    where = os.fspath(path)
+    if isinstance(exc, PermissionError) or exc.errno in (errno.EPERM, errno.EACCES, errno.EROFS):
+        return PermissionDenied(f"{where}: cannot {doing}: permission denied ({exc.strerror})")
+    if isinstance(exc, (FileExistsError, NotADirectoryError)) or exc.errno in (errno.EEXIST, errno.ENOTDIR):
+        return InvalidParameter(f"{where}: cannot {doing}: a file stands where a folder should be")
+    if isinstance(exc, FileNotFoundError):
+        return InvalidParameter(f"{where}: cannot {doing}: the folder cannot be made there ({exc.strerror})")
+    return InvalidParameter(f"{where}: cannot {doing}: {exc.strerror or exc}")
+
+
+def check_destination(path: str | os.PathLike[str]) -> None:
+    """Before any work: `path`'s folder exists or can be made, and can be written.
+    Raises PermissionDenied or InvalidParameter naming the path."""
+    target = Path(path)
+    if target.is_dir():
+        raise InvalidParameter(f"{target}: is a folder; give a file name")
+    folder = target.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise fs_error(target, exc, f"make the folder {folder}") from exc
+    if not folder.is_dir():
+        raise InvalidParameter(f"{target}: cannot write there: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionDenied(f"{target}: cannot write there: the folder {folder} is not writable")
+
+
 def write_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write `data` to a temporary file beside `path`, then rename it into place.
     Parent directories are created as needed. The file gets the permissions any
     other program's new file gets (mkstemp's temporary is private: 0600)."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    except OSError as exc:
+        raise fs_error(target, exc, "write the file") from exc
     try:
         with os.fdopen(fd, "wb") as f:
             if hasattr(os, "fchmod"):  # POSIX; Windows files have no mode bits to fix
                 os.fchmod(f.fileno(), file_mode())
             f.write(data)
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError):
+            raise fs_error(target, exc, "write the file") from exc
         raise
     return target

@@ -272,6 +272,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StillframeError as exc:
         print(f"stillframe: error: {exc.code}: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # what was written in this run is removed again
+        print("stillframe: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ track, a storyboard, a cover), with the provenance of every frame."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
@@ -14,9 +15,9 @@ from typing import Any, Union
 import numpy as np
 
 from stillframe import _source
-from stillframe._files import write_atomic
+from stillframe._files import check_destination, write_atomic
 from stillframe.covers import SEARCH_SECONDS, BlackTest, histogram, most_representative
-from stillframe.errors import InvalidParameter, SnapshotTimeOut, StillframeError
+from stillframe.errors import InvalidParameter, SnapshotTimeOut
 from stillframe.frame import Frame
 from stillframe.jpeg import YUV420Planes, encode_jpegs
 from stillframe.plan import Pick
@@ -100,6 +101,23 @@ def as_sampling(sampling: SamplingLike) -> Sampling:
     if hasattr(sampling, "resolve"):
         return sampling  # type: ignore[return-value]
     raise InvalidParameter(f"cannot use a {type(sampling).__name__} as a sampling")
+
+
+def _keep(written: list[str], path: str | os.PathLike[str]) -> str:
+    written.append(os.fspath(path))
+    return os.fspath(path)
+
+
+def _check_destinations(paths: Sequence[str | os.PathLike[str] | None]) -> None:
+    """Each output's folder can be made and written (one check a folder)."""
+    seen: set[str] = set()
+    for path in paths:
+        if path is None:
+            continue
+        folder = os.path.dirname(os.path.abspath(path))
+        if folder not in seen or os.path.isdir(path):
+            seen.add(folder)
+            check_destination(path)
 
 
 def _one_snapshot(plan: Sampling) -> bool:
@@ -233,105 +251,111 @@ def snapshot(
 
     if workers is None and _one_snapshot(plan) and black is None:
         workers = 1  # one decoder for one frame: frame threads on every core
-    with Video(
-        source, stream, workers=workers, timeout=timeout, device=device, fallback=fallback, index=index
-    ) as video:
-        schedule: Schedule = plan.resolve(video.info.duration)
-        reason, dropped = schedule.reason, schedule.dropped
-        header = video.info.header_duration
-        if video.info.truncated and header is not None:
-            # What the header's length would have given, less what the data holds:
-            # an interval with no count is cut short too, and says so.
-            lost = max(dropped, len(plan.resolve(header).times) - len(schedule.times))
-            if lost:
-                cut = (
-                    f"the file's data ends at {video.info.duration:.3f} s but its header says {header:.3f} s (cut off)"
+    written: list[str] = []  # what this run wrote: removed again if it fails
+    try:
+        with Video(
+            source, stream, workers=workers, timeout=timeout, device=device, fallback=fallback, index=index
+        ) as video:
+            schedule: Schedule = plan.resolve(video.info.duration)
+            reason, dropped = schedule.reason, schedule.dropped
+            header = video.info.header_duration
+            if video.info.truncated and header is not None:
+                # What the header's length would have given, less what the data holds:
+                # an interval with no count is cut short too, and says so.
+                lost = max(dropped, len(plan.resolve(header).times) - len(schedule.times))
+                if lost:
+                    cut = f"the file's data ends at {video.info.duration:.3f} s but its header says {header:.3f} s (cut off)"
+                    reason = f"{reason}; {cut}" if reason else f"{lost} snapshot(s) past where {cut}"
+                    dropped = lost
+            if not schedule.times:
+                raise InvalidParameter(f"no snapshot can be taken: {reason}")
+            times = list(schedule.times)
+            n = len(times)
+            names = output_names(output, n)
+            out_dir = os.path.dirname(names[0]) or "."
+            geo = video.geometry(width, height, max_length, aspect_ratio)
+
+            layout: SpriteLayout | None = None
+            selected: list[int] = []
+            page_files: list[str] = []
+            if sprite is not None:
+                layout = sprite.layout(geo.width, geo.height)
+                selected = list(range(0, n, sprite.cell_sel_step))
+                pattern = (
+                    sprite_output if sprite_output is not None else os.path.join(out_dir, "sprite-{TileCount}.jpg")
                 )
-                reason = f"{reason}; {cut}" if reason else f"{lost} snapshot(s) past where {cut}"
-                dropped = lost
-        if not schedule.times:
-            raise InvalidParameter(f"no snapshot can be taken: {reason}")
-        times = list(schedule.times)
-        n = len(times)
-        names = output_names(output, n)
-        out_dir = os.path.dirname(names[0]) or "."
-        geo = video.geometry(width, height, max_length, aspect_ratio)
+                page_files = page_names(pattern, layout.pages(len(selected)))
+            keep_singles = sprite is None or sprite.keep_cell_pic
+            if cover_position is not None and cover is None:
+                cover = os.path.join(out_dir, "cover.jpg") if auto_cover_beside or cover_position == "auto" else None
+            if cover is not None and cover_position is None:
+                cover_position = 1
+            if isinstance(cover_position, int) and cover_position > n:
+                raise InvalidParameter(f"cover_position {cover_position} is past the {n} snapshots")
 
-        layout: SpriteLayout | None = None
-        selected: list[int] = []
-        page_files: list[str] = []
-        if sprite is not None:
-            layout = sprite.layout(geo.width, geo.height)
-            selected = list(range(0, n, sprite.cell_sel_step))
-            pattern = sprite_output if sprite_output is not None else os.path.join(out_dir, "sprite-{TileCount}.jpg")
-            page_files = page_names(pattern, layout.pages(len(selected)))
-        keep_singles = sprite is None or sprite.keep_cell_pic
-        if cover_position is not None and cover is None:
-            cover = os.path.join(out_dir, "cover.jpg") if auto_cover_beside or cover_position == "auto" else None
-        if cover is not None and cover_position is None:
-            cover_position = 1
-        if isinstance(cover_position, int) and cover_position > n:
-            raise InvalidParameter(f"cover_position {cover_position} is past the {n} snapshots")
+            # Every destination is checked before the first frame is decoded.
+            _check_destinations([*(names if keep_singles else []), *page_files, webvtt, storyboard, cover])
 
-        replaced = []
-        if black is not None and (n == 1 or times[0] == 0.0):
-            swap = _avoid_black(video, times, black, options)
-            if swap is not None:
-                replaced.append(swap)
+            replaced = []
+            if black is not None and (n == 1 or times[0] == 0.0):
+                swap = _avoid_black(video, times, black, options)
+                if swap is not None:
+                    replaced.append(swap)
 
-        records: list[Snapshot | None] = [None] * n
-        slot = {r: k for k, r in enumerate(selected)}
-        cells: dict[int, YUV420Planes] = {}
-        written_pages: dict[int, str] = {}
-        hists: dict[int, np.ndarray] = {}
-        blacks: dict[int, bool] = {}
-        cover_bytes: bytes | None = None
-        picks: list[Pick] = []
-        batch: list[tuple[Pick, Any]] = []
-        done = 0
+            records: list[Snapshot | None] = [None] * n
+            slot = {r: k for k, r in enumerate(selected)}
+            cells: dict[int, YUV420Planes] = {}
+            written_pages: dict[int, str] = {}
+            hists: dict[int, np.ndarray] = {}
+            blacks: dict[int, bool] = {}
+            cover_bytes: bytes | None = None
+            picks: list[Pick] = []
+            batch: list[tuple[Pick, Any]] = []
+            done = 0
 
-        def check_time() -> None:
-            if deadline is not None and time.monotonic() > deadline:
-                raise SnapshotTimeOut(f"the snapshot took longer than {timeout} s")
+            def check_time() -> None:
+                if deadline is not None and time.monotonic() > deadline:
+                    raise SnapshotTimeOut(f"the snapshot took longer than {timeout} s")
 
-        def flush_pages() -> None:
-            assert layout is not None and color is not None
-            for page in range(len(page_files)):
-                if page in written_pages:
-                    continue
-                first = page * layout.per_page
-                members = range(first, min(first + layout.per_page, len(selected)))
-                if not all(k in cells for k in members):
-                    continue
-                data = encode_jpegs([compose_page(layout, [cells.pop(k) for k in members], color)], quality=quality)[0]
-                written_pages[page] = str(write_atomic(page_files[page], data))
+            def flush_pages() -> None:
+                assert layout is not None and color is not None
+                for page in range(len(page_files)):
+                    if page in written_pages:
+                        continue
+                    first = page * layout.per_page
+                    members = range(first, min(first + layout.per_page, len(selected)))
+                    if not all(k in cells for k in members):
+                        continue
+                    data = encode_jpegs(
+                        [compose_page(layout, [cells.pop(k) for k in members], color)], quality=quality
+                    )[0]
+                    written_pages[page] = _keep(written, write_atomic(page_files[page], data))
 
-        def flush() -> None:
-            nonlocal done, cover_bytes
-            check_time()
-            planes = [f.planes() for _, f in batch]
-            jpegs = encode_jpegs(planes, quality=quality) if keep_singles else [b""] * len(batch)
-            for (pick, frame), data, pl in zip(batch, jpegs, planes):
-                name = names[pick.request]
-                if keep_singles:
-                    write_atomic(name, data)
-                if pick.request in slot:
-                    assert layout is not None
-                    cells[slot[pick.request]] = fit_cell(pl, layout.cell_w, layout.cell_h)
-                if cover_position == "auto":
-                    hists[pick.request] = histogram(pl)
-                    blacks[pick.request] = black(pl) if black is not None else BlackTest()(pl)
-                elif cover_position == pick.request + 1:
-                    cover_bytes = data or encode_jpegs([pl], quality=quality)[0]
-                records[pick.request] = Snapshot.of(frame, pick.request + 1, name if keep_singles else "")
-            done += len(batch)
-            batch.clear()
-            if layout is not None:
-                flush_pages()
-            if progress is not None:
-                progress(done, n)
+            def flush() -> None:
+                nonlocal done, cover_bytes
+                check_time()
+                planes = [f.planes() for _, f in batch]
+                jpegs = encode_jpegs(planes, quality=quality) if keep_singles else [b""] * len(batch)
+                for (pick, frame), data, pl in zip(batch, jpegs, planes):
+                    name = names[pick.request]
+                    if keep_singles:
+                        _keep(written, write_atomic(name, data))
+                    if pick.request in slot:
+                        assert layout is not None
+                        cells[slot[pick.request]] = fit_cell(pl, layout.cell_w, layout.cell_h)
+                    if cover_position == "auto":
+                        hists[pick.request] = histogram(pl)
+                        blacks[pick.request] = black(pl) if black is not None else BlackTest()(pl)
+                    elif cover_position == pick.request + 1:
+                        cover_bytes = data or encode_jpegs([pl], quality=quality)[0]
+                    records[pick.request] = Snapshot.of(frame, pick.request + 1, name if keep_singles else "")
+                done += len(batch)
+                batch.clear()
+                if layout is not None:
+                    flush_pages()
+                if progress is not None:
+                    progress(done, n)
 
-        try:
             for pair in video._stream_frames(
                 times, **options, deadline=deadline, ordered=sprite is not None, _picks_out=picks
             ):
@@ -342,76 +366,78 @@ def snapshot(
                 flush()
             if layout is not None:
                 flush_pages()
-        except StillframeError as exc:
-            exc.files = [r.file for r in records if r is not None and r.file]  # type: ignore[attr-defined]
-            raise
 
-        frames = [r for r in records if r is not None]
-        result = SnapshotResult(
-            files=[r.file for r in frames if r.file],
-            frames=frames,
-            requested=schedule.requested,
-            dropped=dropped,
-            reason=reason,
-            info=video.info,
-            sprites=[written_pages[p] for p in sorted(written_pages)],
-            replaced=replaced,
-            decoding=video.decoding.to_dict(),
-        )
+            frames = [r for r in records if r is not None]
+            result = SnapshotResult(
+                files=[r.file for r in frames if r.file],
+                frames=frames,
+                requested=schedule.requested,
+                dropped=dropped,
+                reason=reason,
+                info=video.info,
+                sprites=[written_pages[p] for p in sorted(written_pages)],
+                replaced=replaced,
+                decoding=video.decoding.to_dict(),
+            )
 
-        if layout is not None:
-            tiles = []
-            for k, r in enumerate(selected):
-                page, x, y = layout.place(k)
-                tiles.append((frames[r].time, page, x, y))
-        if webvtt is not None:
             if layout is not None:
-                payloads = [
-                    _payload(result.sprites[p], os.fspath(webvtt), base_url)
-                    + f"#xywh={x},{y},{layout.cell_w},{layout.cell_h}"
-                    for _, p, x, y in tiles
-                ]
-                cue_times = [t for t, *_ in tiles]
-            else:
-                payloads = [_payload(r.file, os.fspath(webvtt), base_url) for r in frames]
-                cue_times = [r.time for r in frames]
-            result.webvtt = write_webvtt(webvtt, cues_for(cue_times, payloads, video.info.duration))
-        if storyboard is not None and layout is not None:
-            pages = []
-            for p, page_file in enumerate(result.sprites):
-                pages.append({
-                    "url": _payload(page_file, os.fspath(storyboard), base_url),
-                    "tile_width": layout.cell_w,
-                    "tile_height": layout.cell_h,
-                    "duration": video.info.duration,
-                    "tiles": [{"start": t, "x": x, "y": y} for t, page, x, y in tiles if page == p],
-                })  # fmt: skip
-            result.storyboard = str(write_atomic(storyboard, storyboard_json(pages).encode("utf-8")))
-
-        if cover is not None and cover_position is not None:
-            if cover_position == "auto":
-                chosen = most_representative([hists[i] for i in range(n)], [blacks[i] for i in range(n)])
-                source_file = frames[chosen].file
-                if source_file:
-                    cover_bytes = Path(source_file).read_bytes()
+                tiles = []
+                for k, r in enumerate(selected):
+                    page, x, y = layout.place(k)
+                    tiles.append((frames[r].time, page, x, y))
+            if webvtt is not None:
+                if layout is not None:
+                    payloads = [
+                        _payload(result.sprites[p], os.fspath(webvtt), base_url)
+                        + f"#xywh={x},{y},{layout.cell_w},{layout.cell_h}"
+                        for _, p, x, y in tiles
+                    ]
+                    cue_times = [t for t, *_ in tiles]
                 else:
-                    cover_bytes = video.frames_at([frames[chosen].time], **options)[0].to_jpeg(quality)
-                result.cover_index = chosen + 1
-            else:
-                result.cover_index = int(cover_position)
-            assert cover_bytes is not None
-            result.cover = str(write_atomic(cover, cover_bytes))
+                    payloads = [_payload(r.file, os.fspath(webvtt), base_url) for r in frames]
+                    cue_times = [r.time for r in frames]
+                result.webvtt = _keep(written, write_webvtt(webvtt, cues_for(cue_times, payloads, video.info.duration)))
+            if storyboard is not None and layout is not None:
+                pages = []
+                for p, page_file in enumerate(result.sprites):
+                    pages.append({
+                        "url": _payload(page_file, os.fspath(storyboard), base_url),
+                        "tile_width": layout.cell_w,
+                        "tile_height": layout.cell_h,
+                        "duration": video.info.duration,
+                        "tiles": [{"start": t, "x": x, "y": y} for t, page, x, y in tiles if page == p],
+                    })  # fmt: skip
+                result.storyboard = _keep(written, write_atomic(storyboard, storyboard_json(pages).encode("utf-8")))
 
-        result.stats = {
-            "frames_decoded": video.stats.frames_decoded,
-            "packets_sent": video.stats.packets_sent,
-            "packets_skipped": video.stats.packets_skipped,
-            "seeks": video.stats.seeks,
-            "decode_errors": video.stats.decode_errors,
-            "workers": video.stats.workers,
-            "index": video.stats.index,
-            "regions": video.stats.regions,
-            "bytes_demuxed": video.stats.bytes_demuxed,
-            "seconds": round(time.monotonic() - started, 4),
-        }
-        return result
+            if cover is not None and cover_position is not None:
+                if cover_position == "auto":
+                    chosen = most_representative([hists[i] for i in range(n)], [blacks[i] for i in range(n)])
+                    source_file = frames[chosen].file
+                    if source_file:
+                        cover_bytes = Path(source_file).read_bytes()
+                    else:
+                        cover_bytes = video.frames_at([frames[chosen].time], **options)[0].to_jpeg(quality)
+                    result.cover_index = chosen + 1
+                else:
+                    result.cover_index = int(cover_position)
+                assert cover_bytes is not None
+                result.cover = _keep(written, write_atomic(cover, cover_bytes))
+
+            result.stats = {
+                "frames_decoded": video.stats.frames_decoded,
+                "packets_sent": video.stats.packets_sent,
+                "packets_skipped": video.stats.packets_skipped,
+                "seeks": video.stats.seeks,
+                "decode_errors": video.stats.decode_errors,
+                "workers": video.stats.workers,
+                "index": video.stats.index,
+                "regions": video.stats.regions,
+                "bytes_demuxed": video.stats.bytes_demuxed,
+                "seconds": round(time.monotonic() - started, 4),
+            }
+            return result
+    except BaseException:
+        for path in reversed(written):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        raise
