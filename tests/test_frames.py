@@ -90,3 +90,39 @@ def test_next_past_the_last_frame_says_it_is_the_last(odd):
         f = video.frame_at(between, snap="next")
         assert f.rule == "last" and f.time == pytest.approx(last_time) and f.time < between
         assert video.frame_at(last_time, snap="next").rule == "next"
+
+
+# ---- numbers people read -----------------------------------------------------------------------
+
+
+def test_json_and_reprs_say_times_to_the_microsecond(clips, tmp_path):
+    import json
+    import re
+
+    path = str(clips("ntsc.mp4", frames=300, size=(128, 72), fps=30000 / 1001, gop=30, bframes=2))
+    result = sf.snapshot(path, sf.Interval(1.001), tmp_path / "{Count}.jpg")
+    text = json.dumps(result.to_dict())
+    assert not re.findall(r"\d\.\d{7,}", text), re.findall(r"\d\.\d{7,}", text)[:3]
+    assert json.loads(text)["frames"][8]["time"] == 8.008
+    assert not re.findall(r"\d\.\d{7,}", json.dumps(sf.probe(path).to_dict()))
+    with sf.open(path) as video:
+        assert "time=8.008," in repr(video.frame_at(8.01))
+
+
+def test_stats_have_one_form(clips, tmp_path):
+    path = str(clips("files.mp4", frames=90, size=(256, 144), gop=30, bframes=2))
+    result = sf.snapshot(path, [0.5, 2.0], tmp_path / "{Count}.jpg")
+    with sf.open(path) as video:
+        video.frames_at([0.5])
+        assert type(result.stats) is type(video.stats)
+    assert result.stats["frames_decoded"] == result.stats.frames_decoded > 0
+    assert result.stats.get("nope") is None and result.to_dict()["stats"]["index"] == "container"
+
+
+def test_codec_and_decoder_are_named_apart():
+    from .conftest import media
+
+    info = sf.probe(media("av1_video.mkv"))
+    assert (info.codec, info.decoder) == ("av1", "libdav1d")
+    with sf.open(media("av1_video.mkv")) as video:
+        assert video.decoding.decoder == "libdav1d"

@@ -8,8 +8,8 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import TypeVar
+from dataclasses import asdict, dataclass
+from typing import Any, TypeVar
 
 from stillframe.decode import DecodeStats, GroupDecoder
 
@@ -19,6 +19,9 @@ R = TypeVar("R")
 
 @dataclass
 class Stats:
+    """What a Video did (Video.stats, and SnapshotResult.stats for one snapshot
+    run, where `seconds` is the whole run's): read as attributes or by key."""
+
     frames_decoded: int = 0
     packets_sent: int = 0
     packets_skipped: int = 0
@@ -29,6 +32,17 @@ class Stats:
     index: str = "scan"  # how frames were found: "container" (sample table) or "scan"
     regions: int = 0  # regions read through the sample table
     bytes_demuxed: int = 0  # packet bytes those regions read
+
+    def __getitem__(self, name: str) -> Any:  # stats["frames_decoded"] reads as stats.frames_decoded
+        if name not in self.__dataclass_fields__:
+            raise KeyError(name)
+        return getattr(self, name)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return getattr(self, name, default) if name in self.__dataclass_fields__ else default
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
     def add(self, d: DecodeStats) -> None:
         self.frames_decoded += d.decoded

@@ -168,7 +168,10 @@ def _demo(args: argparse.Namespace) -> int:
     video = testsrc.make_video(out / "demo.mp4", frames=300, size=(1280, 720), gop=60, bframes=2)
     result = snapshot(video, Interval(1.0), out / "{Count}.jpg", width=480, quality=args.quality)
     print(
-        json.dumps({"video": str(video), "count": result.count, "files": result.files, "stats": result.stats}, indent=2)
+        json.dumps(
+            {"video": str(video), "count": result.count, "files": result.files, "stats": result.stats.to_dict()},
+            indent=2,
+        )
     )
     return 0
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from stillframe.errors import InvalidParameter
 from stillframe.geometry import OutputGeometry, frame_planes, orient_planes, scale
+from stillframe.info import rounded_repr
 from stillframe.jpeg import YUV420Planes, encode_jpeg
 
 __all__ = ["Frame"]
@@ -17,7 +18,7 @@ _MATRIX = {1: "bt709", 9: "bt2020", 10: "bt2020"}
 FORMATS = ("rgb24", "bgr24", "rgba", "bgra", "gray", "yuv420p")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class Frame:
     """One snapshot.
 
@@ -40,6 +41,8 @@ class Frame:
     _geometry: OutputGeometry = field(repr=False)
     fallback: str | None = None
     _eight_bit: av.VideoFrame | None = field(default=None, repr=False)
+
+    __repr__ = rounded_repr
 
     @property
     def width(self) -> int:

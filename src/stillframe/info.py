@@ -29,7 +29,26 @@ class Deferred:
         return "<not read yet>"
 
 
-@dataclass(frozen=True)
+def rounded(value: Any, digits: int = 6) -> Any:
+    """`value` with every float in it rounded (to the microsecond for seconds):
+    JSON then says 8.008, not 8.008000000000001."""
+    if isinstance(value, float):
+        return round(value, digits)
+    if isinstance(value, dict):
+        return {k: rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [rounded(v, digits) for v in value]
+    return value
+
+
+def rounded_repr(obj: Any) -> str:
+    """A dataclass's repr with its floats to the microsecond (the values keep their
+    full precision)."""
+    parts = ", ".join(f"{f.name}={rounded(getattr(obj, f.name))!r}" for f in fields(obj) if f.repr)
+    return f"{type(obj).__name__}({parts})"
+
+
+@dataclass(frozen=True, repr=False)
 class VideoInfo:
     """What a video is, read from packets rather than trusted from the header.
 
@@ -37,7 +56,8 @@ class VideoInfo:
     absolute timestamp) to the end of its last frame. `width`/`height` are the
     displayed size (rotation applied); `rotation` is the counter-clockwise turn, in
     degrees, that display applies to the stored picture (FFmpeg's display-matrix
-    convention); `keyframe_times` are seconds from the start. Opened from the
+    convention); `keyframe_times` are seconds from the start; `codec` is the format
+    ("h264", "hevc", "av1"), `decoder` what decodes it ("h264", "libdav1d"). Opened from the
     container's index, `frame_count` (Matroska) and `keyframe_times` are worked
     out when first read.
 
@@ -66,6 +86,7 @@ class VideoInfo:
     truncated: bool = False  # the data ends well before the header says it should
     index: str = "scan"
     index_note: str = ""
+    decoder: str = ""  # the software decoder FFmpeg uses for it ("libdav1d" for AV1)
 
     def __getattribute__(self, name: str) -> Any:
         value = object.__getattribute__(self, name)
@@ -78,6 +99,8 @@ class VideoInfo:
                 object.__setattr__(self, name, now)
             return now
 
+    __repr__ = rounded_repr
+
     def __getstate__(self) -> dict[str, Any]:  # pickled with every value worked out
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
@@ -86,7 +109,8 @@ class VideoInfo:
             object.__setattr__(self, name, value)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain values for JSON; times to the microsecond (no float noise)."""
+        return rounded(asdict(self))
 
 
 def header_duration(container: av.container.InputContainer, stream) -> float | None:
@@ -107,7 +131,8 @@ def frame_facts(container, stream, first: av.VideoFrame) -> dict[str, Any]:
         width=h if rotation % 180 else w,
         height=w if rotation % 180 else h,
         rotation=rotation,
-        codec=stream.codec_context.name,
+        codec=stream.codec_context.codec.canonical_name,
+        decoder=stream.codec_context.name,
         pixel_format=fmt.name,
         stream_index=stream.index,
         coded_width=w,

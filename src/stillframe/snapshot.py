@@ -8,7 +8,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Union
 
@@ -16,9 +16,11 @@ import numpy as np
 
 from stillframe import _source
 from stillframe._files import check_destination, write_atomic
+from stillframe._workers import Stats
 from stillframe.covers import SEARCH_SECONDS, BlackTest, histogram, most_representative
 from stillframe.errors import InvalidParameter, SnapshotTimeOut
 from stillframe.frame import Frame
+from stillframe.info import rounded, rounded_repr
 from stillframe.jpeg import YUV420Planes, encode_jpegs
 from stillframe.plan import Pick
 from stillframe.sampling import Dots, Sampling, Schedule, sampling_from_dict
@@ -32,7 +34,7 @@ SamplingLike = Union[Sampling, Mapping[str, Any], Sequence[float], float, None]
 _BATCH = 16
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Snapshot:
     """Where one output came from. `file` is empty when single pictures were not
     kept (a sprite with keep_cell_pic=False)."""
@@ -46,6 +48,8 @@ class Snapshot:
     decoder: str
     file: str
     fallback: str | None = None  # why the CPU decoded it when a device was asked for
+
+    __repr__ = rounded_repr
 
     @classmethod
     def of(cls, frame: Frame, index: int, file: str) -> Snapshot:
@@ -70,7 +74,7 @@ class SnapshotResult:
     dropped: int  # asked for but past the end of the video
     reason: str  # why they were dropped
     info: VideoInfo
-    stats: dict[str, Any] = field(default_factory=dict)
+    stats: Stats = field(default_factory=Stats)  # Video.stats of the run; `seconds` the whole run
     sprites: list[str] = field(default_factory=list)
     webvtt: str | None = None
     storyboard: str | None = None
@@ -84,9 +88,10 @@ class SnapshotResult:
         return len(self.frames)
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain values for JSON; times to the microsecond (no float noise)."""
         out = asdict(self)
         out["count"] = self.count
-        return out
+        return rounded(out)
 
 
 def as_sampling(sampling: SamplingLike) -> Sampling:
@@ -423,18 +428,7 @@ def snapshot(
                 assert cover_bytes is not None
                 result.cover = _keep(written, write_atomic(cover, cover_bytes))
 
-            result.stats = {
-                "frames_decoded": video.stats.frames_decoded,
-                "packets_sent": video.stats.packets_sent,
-                "packets_skipped": video.stats.packets_skipped,
-                "seeks": video.stats.seeks,
-                "decode_errors": video.stats.decode_errors,
-                "workers": video.stats.workers,
-                "index": video.stats.index,
-                "regions": video.stats.regions,
-                "bytes_demuxed": video.stats.bytes_demuxed,
-                "seconds": round(time.monotonic() - started, 4),
-            }
+            result.stats = replace(video.stats, seconds=round(time.monotonic() - started, 4))
             return result
     except BaseException:
         for path in reversed(written):

@@ -184,7 +184,7 @@ class Video:
         self._cpu = Pool(lambda: self._open_decoder(None), self.workers)
         self._cpu.add(GroupDecoder(self._container, self._stream))
         self._hw: Pool | None = None
-        self.decoding = Decoding(str(self.device), self.info.codec, False)
+        self.decoding = Decoding(str(self.device), self.info.decoder, False)
         self._pool: ThreadPoolExecutor | None = None
         if self.device.hardware:
             try:
@@ -318,7 +318,7 @@ class Video:
     def _fall_back(self, reason: str) -> None:
         if not self._may_fall_back:
             raise HardwareUnavailable(f"{self._name}: device {self.device} cannot decode this video: {reason}")
-        self.decoding = Decoding(str(self.device), self.info.codec, False, reason)
+        self.decoding = Decoding(str(self.device), self.info.decoder, False, reason)
 
     # -- life cycle ------------------------------------------------------------------
 
