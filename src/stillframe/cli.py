@@ -43,13 +43,23 @@ def _sampling(args: argparse.Namespace):
     chosen = [x for x in (args.interval, args.dots, args.quantity) if x is not None]
     if len(chosen) > 1:
         raise SystemExit("stillframe: error: give one of --interval, --dots, --quantity")
+    # Flags that belong to another way of sampling are refused, not ignored.
+    stray = {
+        "--start": args.start is not None and args.interval is None,
+        "--count": args.count is not None and args.interval is None,
+        "--quantity-time": args.quantity_time is not None and args.quantity is None,
+    }
+    if any(stray.values()):
+        flag = next(k for k, v in stray.items() if v)
+        owner = "--quantity" if flag == "--quantity-time" else "--interval"
+        raise SystemExit(f"stillframe: error: {flag} applies only with {owner}")
     if args.interval is not None:
-        return Interval(args.interval, start=args.start, count=args.count)
+        return Interval(args.interval, start=args.start or 0.0, count=args.count)
     if args.dots is not None:
         return Dots([float(t) for t in args.dots.split(",") if t.strip()])
     if args.quantity is not None:
         return Quantity(args.quantity, args.quantity_time)
-    return Dots([args.start])
+    return Dots([0.0])
 
 
 def _grid(text: str, what: str) -> tuple[int, int]:
@@ -132,11 +142,28 @@ def _snapshot(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
-        note = f" ({result.dropped} left out: {result.reason})" if result.dropped else ""
-        print(f"{result.count} snapshots written{note}; decoded by {result.decoding['decoder']}")
+        print(_summary(result))
         if result.decoding.get("fallback"):
             print(f"device {result.decoding['device']} not used: {result.decoding['fallback']}", file=sys.stderr)
     return 0
+
+
+def _summary(result) -> str:
+    """What was written, where, and what was left out."""
+    import os
+
+    parts = []
+    if result.files:
+        parts.append(f"{len(result.files)} snapshot(s) written to {os.path.dirname(result.files[0]) or '.'}/")
+    if result.sprites:
+        parts.append(f"{len(result.sprites)} sprite sheet(s) of {result.count} frames: {', '.join(result.sprites)}")
+    for what in ("webvtt", "storyboard", "cover"):
+        if getattr(result, what):
+            parts.append(f"{what} {getattr(result, what)}")
+    text = "; ".join(parts) or "nothing written"
+    if result.dropped:
+        text += f" ({result.dropped} left out: {result.reason})"
+    return f"{text}; decoded by {result.decoding['decoder']}"
 
 
 def _hw(args: argparse.Namespace) -> int:
@@ -185,6 +212,14 @@ INDEX_HELP = (
 
 _JOB_COMMANDS = ("jobs", "worker", "live")
 
+SNAPSHOT_EXAMPLES = """examples:
+  stillframe snapshot video.mp4 -o 'out/{Count}.jpg' --interval 10 --width 480
+  stillframe snapshot video.mp4 -o one.jpg --dots 7.25
+  stillframe snapshot video.mp4 -o 'out/{Count}.jpg' --quantity 10 --frame-type intra --max-length 320
+  stillframe snapshot video.mp4 -o 'out/{Count}.jpg' --interval 3 --width 160 --sprite 10x10 --sprites-only \\
+      --vtt out/thumbs.vtt
+"""
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stillframe", description="Exact still frames out of video, fast.")
@@ -192,34 +227,53 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     probe = sub.add_parser("probe", help="describe a video as JSON")
-    probe.add_argument("source")
-    probe.add_argument("--stream", type=int, default=None)
+    probe.add_argument("source", help="a video: a path, a file:// or http(s):// URL")
+    probe.add_argument("--stream", type=int, default=None, help="the video stream's index (default: FFmpeg's best)")
     probe.add_argument("--index", choices=INDEX_CHOICES, default="auto", help=INDEX_HELP)
-    probe.set_defaults(run=_probe)
+    probe.set_defaults(run=_probe, parser=probe)
 
-    snap = sub.add_parser("snapshot", help="write JPEG snapshots")
-    snap.add_argument("source")
-    snap.add_argument("-o", "--output", default="out/{Count}.jpg", help="file name; {Count} = 00001, 00002, ...")
+    snap = sub.add_parser(
+        "snapshot", help="write JPEG snapshots", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Write exact JPEG snapshots of a video (one at 0 s when no sampling is given).",
+        epilog=SNAPSHOT_EXAMPLES,
+    )  # fmt: skip
+    snap.add_argument("source", help="a video: a path, a file:// or http(s):// URL")
+    snap.add_argument(
+        "-o", "--output", default="out/{Count}.jpg",
+        help="JPEG file name, .jpg or .jpeg; {Count} = 00001, 00002, ... (default: %(default)s)",
+    )  # fmt: skip
     snap.add_argument("--interval", type=float, help="seconds between snapshots")
-    snap.add_argument("--start", type=float, default=0.0, help="seconds from the start (with --interval)")
+    snap.add_argument("--start", type=float, default=None, help="seconds from the start (with --interval; default 0)")
     snap.add_argument("--count", type=int, help="at most this many (with --interval; --interval 0 spreads them)")
     snap.add_argument("--dots", help="comma-separated times in seconds")
     snap.add_argument("--quantity", type=int, help="this many, spread over the video")
     snap.add_argument("--quantity-time", type=float, help="with --quantity: seconds apart")
-    snap.add_argument("--frame-type", choices=("normal", "intra"), default="normal")
-    snap.add_argument("--snap", choices=("displayed", "next"), default="displayed")
+    snap.add_argument(
+        "--frame-type", choices=("normal", "intra"), default="normal",
+        help="normal: the exact frame; intra: the nearest keyframe, decoding keyframes only (default: %(default)s)",
+    )  # fmt: skip
+    snap.add_argument(
+        "--snap", choices=("displayed", "next"), default="displayed",
+        help="displayed: the frame on screen at t; next: the first frame at or after t, as ffmpeg -ss "
+        "(default: %(default)s)",
+    )  # fmt: skip
     snap.add_argument(
         "--tolerance", type=float, default=0.0, help="seconds a keyframe may stand in for the exact frame"
     )
-    snap.add_argument("--width", type=int)
-    snap.add_argument("--height", type=int)
+    snap.add_argument("--width", type=int, help="pixels; the height follows the display aspect unless given too")
+    snap.add_argument("--height", type=int, help="pixels; the width follows the display aspect unless given too")
     snap.add_argument("--max-length", type=int, help="longest side in pixels")
-    snap.add_argument("--aspect", choices=("keep", "16:9"), default="keep")
-    snap.add_argument("--quality", type=int, default=85)
-    snap.add_argument("--stream", type=int, default=None)
+    snap.add_argument(
+        "--aspect", choices=("keep", "16:9"), default="keep",
+        help="16:9 pads with black to that shape, never cropping (default: %(default)s)",
+    )  # fmt: skip
+    snap.add_argument("--quality", type=int, default=85, help="JPEG quality 1..100 (default: %(default)s)")
+    snap.add_argument("--stream", type=int, default=None, help="the video stream's index (default: FFmpeg's best)")
     snap.add_argument("--index", choices=INDEX_CHOICES, default="auto", help=INDEX_HELP)
-    snap.add_argument("--workers", type=int, default=None)
-    snap.add_argument("--timeout", type=float, default=None)
+    snap.add_argument(
+        "--workers", type=int, default=None, help="parallel decoders (default: one a core; 1 for one snapshot)"
+    )
+    snap.add_argument("--timeout", type=float, default=None, help="seconds before giving up (SnapshotTimeOut)")
     snap.add_argument("--sprite", metavar="CxL", help="sprite sheets of C columns and L lines, e.g. 10x10")
     snap.add_argument("--cell-size", metavar="WxH", help="sprite cell size (default: the snapshot size)")
     snap.add_argument("--margin", type=int, default=0, help="pixels around a sprite sheet's edge")
@@ -240,7 +294,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     snap.add_argument("--fallback", action="store_true", help="decode on the CPU when the device cannot (says why)")
     snap.add_argument("--json", action="store_true", help="print the result as JSON")
-    snap.set_defaults(run=_snapshot)
+    snap.set_defaults(run=_snapshot, parser=snap)
 
     try:
         from stillframe.jobs.cli import add_parsers
@@ -269,7 +323,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ImportError as exc:  # one line naming the extra, whatever the arguments
             print(f"stillframe: error: {exc}", file=sys.stderr)
             return 1
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # the subcommand's own usage, not the top level's
+        getattr(args, "parser", parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         return int(args.run(args))
     except StillframeError as exc:

@@ -299,6 +299,9 @@ def snapshot(
                 raise InvalidParameter(f"cover_position {cover_position} is past the {n} snapshots")
 
             # Every destination is checked before the first frame is decoded.
+            for image in (names[0] if keep_singles else None, *page_files[:1], cover):
+                if image is not None and Path(image).suffix.lower() not in (".jpg", ".jpeg"):
+                    raise InvalidParameter(f"{image}: snapshots are JPEG: name the file .jpg or .jpeg")
             _check_destinations([*(names if keep_singles else []), *page_files, webvtt, storyboard, cover])
 
             replaced = []

@@ -184,10 +184,10 @@ def add_parsers(sub: Any) -> None:
 
     jobs = sub.add_parser("jobs", help="snapshot jobs: submit, get, list, wait, urls, templates, pipelines")
     jsub = jobs.add_subparsers(dest="action", required=True)
-    p = jsub.add_parser("submit")
+    p = jsub.add_parser("submit", help="queue a snapshot job (one snapshot with no Interval/Num runs now)")
     common(p)
-    p.add_argument("input")
-    p.add_argument("-o", "--output", required=True)
+    p.add_argument("input", help="a path, URL, s3:// or oss:// object, or a media ID")
+    p.add_argument("-o", "--output", required=True, help="where the JPEGs go; {Count} = 00001, ...")
     p.add_argument(
         "--config",
         help="JSON: MPS SnapshotConfig, ICE template config or Huawei thumbnail_para. As MPS documents, an MPS "
@@ -198,13 +198,15 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--name")
     p.add_argument("--user-data")
     p.add_argument("--pipeline")
+    helps = {"get": "a job as JSON", "wait": "wait until a job ends (a worker must be running)",
+             "urls": "a finished job's output URLs (ICE GetSnapshotUrls)"}  # fmt: skip
     for name in ("get", "wait", "urls"):
-        q = jsub.add_parser(name)
+        q = jsub.add_parser(name, help=helps[name])
         common(q)
         q.add_argument("job_id")
         if name == "wait":
             q.add_argument("--timeout", type=float, default=None)
-    q = jsub.add_parser("list")
+    q = jsub.add_parser("list", help="jobs by status and time, paged by token")
     common(q)
     q.add_argument("--job-id")
     q.add_argument("--status")
@@ -214,7 +216,7 @@ def add_parsers(sub: Any) -> None:
     q.add_argument("--page-size", type=int, default=20)
     q.add_argument("--token")
     for name in ("templates", "pipelines"):
-        q = jsub.add_parser(name)
+        q = jsub.add_parser(name, help=f"create, get, list, update or delete snapshot {name}")
         common(q)
         q.add_argument("op", choices=("create", "get", "list", "update", "delete"))
         q.add_argument("--id")
