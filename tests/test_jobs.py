@@ -389,3 +389,22 @@ def test_a_cut_off_file_is_reported_in_the_job(tmp_path, clips):
     assert job.status == "Success"
     assert job.result["dropped"] > 0 and "cut off" in job.result["reason"] and "cut off" in job.message
     assert job.result["count"] == len(list((tmp_path / "c").glob("*.jpg")))
+
+
+def test_jobs_wait_says_when_no_worker_runs(tmp_path, tiny, capsys):
+    from stillframe import cli
+
+    store = str(tmp_path / "j.db")
+    assert cli.main(["jobs", "submit", tiny, "-o", str(tmp_path / "w/{Count}.jpg"), "--store", store,
+                     "--config", json.dumps({"Interval": 0.5, "Num": 2})]) == 0  # fmt: skip
+    job_id = json.loads(capsys.readouterr().out)["JobId"]
+    assert cli.main(["jobs", "wait", job_id, "--store", store, "--timeout", "0.3"]) == 1
+    err = capsys.readouterr().err
+    assert "waits for a worker" in err and f"stillframe worker --store {store}" in err
+    with JobService(store, workers=1) as svc:  # its runner polls the store, and says so
+        from stillframe.jobs.store import live_workers
+
+        wait_for(lambda: live_workers(svc.engine) or svc.get_snapshot_job(job_id).status != "Init", 10, "a heartbeat")
+        assert cli.main(["jobs", "wait", job_id, "--store", store, "--timeout", "60"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["Status"] == "Success" and "waits for a worker" not in err

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import sys
 import threading
 from typing import Any
 
@@ -44,7 +45,7 @@ def jobs_command(args: argparse.Namespace) -> int:
         elif act == "get":
             _print(svc.get_snapshot_job(args.job_id).to_dict())
         elif act == "wait":
-            _print(svc.wait(args.job_id, timeout=args.timeout).to_dict())
+            _print(_wait(svc, args).to_dict())
         elif act == "list":
             page = svc.list_snapshot_jobs(
                 job_id=args.job_id, status=args.status, start_of_create_time=args.start, end_of_create_time=args.end,
@@ -136,6 +137,23 @@ def live_command(args: argparse.Namespace) -> int:
         return 0
     finally:
         svc.close()
+
+
+def _wait(svc: Any, args: argparse.Namespace) -> Any:
+    """svc.wait, saying once on stderr when no worker is there to run the job."""
+    from stillframe.jobs.store import HEARTBEAT_STALE, live_workers
+
+    job = svc.get_snapshot_job(args.job_id)
+    if job.status == "Init" and live_workers(svc.engine) == 0:
+        where = f" --store {args.store}" if args.store else ""
+        print(
+            f"stillframe: job {job.id} waits for a worker, and none has polled this store in the last "
+            f"{HEARTBEAT_STALE:.0f} s: start one with `stillframe worker{where}` (`--drain` runs what is "
+            "queued, then stops)",
+            file=sys.stderr,
+            flush=True,
+        )
+    return svc.wait(args.job_id, timeout=args.timeout)
 
 
 def worker_command(args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,10 @@ from sqlalchemy import (
     event,
     insert,
     select,
+    update,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 metadata = MetaData()
 
@@ -152,6 +155,32 @@ meta = Table(
     Column("key", String(64), primary_key=True),
     Column("value", Text, nullable=False),
 )
+
+
+# A worker says it is alive this often; `jobs wait` counts one as running if it
+# spoke within HEARTBEAT_STALE seconds.
+HEARTBEAT_EVERY = 2.0
+HEARTBEAT_STALE = 10.0
+
+
+def heartbeat(engine: Engine, ident: str) -> None:
+    """Record that worker `ident` is polling this store now."""
+    key, now = f"worker:{ident}"[:64], f"{time.time():.3f}"
+    with engine.begin() as conn:
+        if conn.execute(update(meta).where(meta.c.key == key).values(value=now)).rowcount == 0:
+            try:
+                with conn.begin_nested():
+                    conn.execute(insert(meta).values(key=key, value=now))
+            except IntegrityError:  # another thread of the same worker got there first
+                pass
+
+
+def live_workers(engine: Engine, within: float = HEARTBEAT_STALE) -> int:
+    """How many workers polled this store in the last `within` seconds."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(meta.c.value).where(meta.c.key.like("worker:%"))).all()
+    now = time.time()
+    return sum(1 for (value,) in rows if now - float(value) <= within)
 
 
 def default_url() -> str:

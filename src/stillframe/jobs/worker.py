@@ -21,6 +21,7 @@ from stillframe.jobs.model import iso
 from stillframe.jobs.notify import Notifier
 from stillframe.jobs.runner import run_job
 from stillframe.jobs.storage import Storage
+from stillframe.jobs.store import HEARTBEAT_EVERY, heartbeat
 
 log = logging.getLogger("stillframe.jobs")
 
@@ -212,8 +213,12 @@ class JobRunner:
         return True
 
     def run_forever(self, stop: threading.Event, poll: float = 0.1) -> None:
+        beat = 0.0
         while not stop.is_set():
             try:
+                if time.monotonic() - beat > HEARTBEAT_EVERY:
+                    heartbeat(self.engine, self.ident)  # `jobs wait` can tell that a worker runs
+                    beat = time.monotonic()
                 if not self.run_once():
                     stop.wait(poll)
             except Exception:  # the store was busy or gone for a moment: try again
