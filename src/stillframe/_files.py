@@ -63,22 +63,21 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
     Parent directories are created as needed. The file gets the permissions any
     other program's new file gets (mkstemp's temporary is private: 0600)."""
     target = Path(path)
+    tmp: str | None = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    except OSError as exc:
-        raise fs_error(target, exc, "write the file") from exc
-    try:
         with os.fdopen(fd, "wb") as f:
             if hasattr(os, "fchmod"):  # POSIX; Windows files have no mode bits to fix
                 os.fchmod(f.fileno(), file_mode())
             f.write(data)
         os.replace(tmp, target)
     except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
         if isinstance(exc, OSError):
             raise fs_error(target, exc, "write the file") from exc
         raise

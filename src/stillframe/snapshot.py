@@ -4,6 +4,7 @@ track, a storyboard, a cover), with the provenance of every frame."""
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import re
 import time
@@ -257,6 +258,7 @@ def snapshot(
     if workers is None and _one_snapshot(plan) and black is None:
         workers = 1  # one decoder for one frame: frame threads on every core
     written: list[str] = []  # what this run wrote: removed again if it fails
+    planned: list[str | os.PathLike[str]] = []  # what it meant to write (for temporaries cut off mid-write)
     try:
         with Video(
             source, stream, workers=workers, timeout=timeout, device=device, fallback=fallback, index=index
@@ -302,6 +304,7 @@ def snapshot(
             for image in (names[0] if keep_singles else None, *page_files[:1], cover):
                 if image is not None and Path(image).suffix.lower() not in (".jpg", ".jpeg"):
                     raise InvalidParameter(f"{image}: snapshots are JPEG: name the file .jpg or .jpeg")
+            planned.extend(p for p in (*names, *page_files, webvtt, storyboard, cover) if p is not None)
             _check_destinations([*(names if keep_singles else []), *page_files, webvtt, storyboard, cover])
 
             replaced = []
@@ -437,4 +440,10 @@ def snapshot(
         for path in reversed(written):
             with contextlib.suppress(OSError):
                 os.unlink(path)
+        # An interrupt between a temporary's creation and its write_atomic's own
+        # cleanup can leave one behind: they are named .NAME.*.part.
+        for target in planned:
+            for part in Path(target).parent.glob(f".{glob.escape(Path(target).name)}.*.part"):
+                with contextlib.suppress(OSError):
+                    part.unlink()
         raise
