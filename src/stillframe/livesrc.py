@@ -1,5 +1,7 @@
-"""Live sources for tests, demos and benchmarks: a local RTMP server (nginx with
-the RTMP module) and a publisher that plays a file to a live URL in real time."""
+"""Sources for tests, demos and benchmarks: a local RTMP server (nginx with the
+RTMP module), a publisher that plays a file to a live URL in real time, and a
+static nginx file server that answers Range requests as CDNs do and logs the
+bytes it sends."""
 
 from __future__ import annotations
 
