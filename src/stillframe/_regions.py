@@ -28,6 +28,10 @@ from stillframe._index import PacketIndex, Rows
 from stillframe._table import ContainerIndex
 from stillframe.plan import EPSILON
 
+# Packets at the end read to find where the last frame stops: the last frame shown
+# is among the last 17 in decode order (H.264/HEVC reorder at most 16).
+TAIL = 17
+
 
 class RegionError(Exception):
     """The demuxer did not land where the table said: read the stream in full."""
@@ -197,7 +201,7 @@ class RegionReader:
         kept = [p for p in packets if rows.add(p)]
         return Region(kept, rows.index(self.time_base, self.start_pts))
 
-    def tail(self, container, stream, entries: int = 17) -> tuple[PacketIndex, bool]:
+    def tail(self, container, stream, entries: int = TAIL) -> tuple[PacketIndex, bool]:
         """The packets at the end: the last `entries` samples of a sample table
         (more than any reorder window), or everything from the last cue. Returns
         their index and whether every packet the index promises was there."""

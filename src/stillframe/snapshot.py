@@ -114,12 +114,10 @@ def _keep(written: list[str], path: str | os.PathLike[str]) -> str:
     return os.fspath(path)
 
 
-def _check_destinations(paths: Sequence[str | os.PathLike[str] | None]) -> None:
+def _check_destinations(paths: Sequence[str | os.PathLike[str]]) -> None:
     """Each output's folder can be made and written (one check a folder)."""
     seen: set[str] = set()
     for path in paths:
-        if path is None:
-            continue
         folder = os.path.dirname(os.path.abspath(path))
         if folder not in seen or os.path.isdir(path):
             seen.add(folder)
@@ -304,8 +302,8 @@ def snapshot(
             for image in (names[0] if keep_singles else None, *page_files[:1], cover):
                 if image is not None and Path(image).suffix.lower() not in (".jpg", ".jpeg"):
                     raise InvalidParameter(f"{image}: snapshots are JPEG: name the file .jpg or .jpeg")
-            planned.extend(p for p in (*names, *page_files, webvtt, storyboard, cover) if p is not None)
-            _check_destinations([*(names if keep_singles else []), *page_files, webvtt, storyboard, cover])
+            planned.extend(p for p in (*(names if keep_singles else []), *page_files, webvtt, storyboard, cover) if p)
+            _check_destinations(planned)
 
             replaced = []
             if black is not None and (n == 1 or times[0] == 0.0):

@@ -32,9 +32,6 @@ __all__ = ["Decoding", "Video", "VideoInfo", "open", "probe"]
 # A request whose regions would read more than this share of the file is served
 # by one scan of every packet instead (sprites, one frame a second).
 _DENSE = 0.5
-# Packets at the end read to find where the last frame stops: the last frame
-# shown is among the last 17 in decode order (H.264/HEVC reorder at most 16).
-_TAIL = 17
 
 
 def _pick_stream(container: av.container.InputContainer, stream: int | None, name: str):
@@ -217,7 +214,7 @@ class Video:
         shift = int(key.pts) - int(key.dts) if key.dts is not None else 0
         reader = RegionReader(table, time_base_of(stream), start, shift)
         try:
-            tail, complete = reader.tail(container, stream, _TAIL)
+            tail, complete = reader.tail(container, stream)
         except av.error.FFmpegError as exc:
             self._scan_note = f"the packets at the end cannot be read ({exc})"
             return None
@@ -406,18 +403,15 @@ class Video:
         self._check_open()
         if self._reader is None:
             idx = self.index
-            times = np.sort(np.asarray(idx.seconds(idx.pts[idx.shown]), dtype=np.float64))
         else:
             dec = self._cpu.acquire()
             try:
-                unit = Unit(
-                    self._reader.table.key_at_or_before(math.floor(self._reader.pts(start))), [(0, start), (1, end)]
-                )
-                region = self._reader.read(dec.container, dec.stream, unit, "displayed", dec.check_deadline)
+                key = self._reader.table.key_at_or_before(math.floor(self._reader.pts(start)))
+                unit = Unit(key, [(0, start), (1, end)])
+                idx = self._reader.read(dec.container, dec.stream, unit, "displayed", dec.check_deadline).index
             finally:
                 self._cpu.release(dec)
-            idx = region.index
-            times = np.sort(np.asarray(idx.seconds(idx.pts[idx.shown]), dtype=np.float64))
+        times = np.sort(np.asarray(idx.seconds(idx.pts[idx.shown]), dtype=np.float64))
         return [float(t) for t in times if start <= t <= end]
 
     def _stream_frames(
@@ -535,6 +529,9 @@ class Video:
         return in_order(groups, work, self._lanes(), self._executor)
 
     def _decode_picks(self, idx, packets, picks, convert, geo, deadline, groups=None) -> list[tuple[Pick, Frame]]:
+        by_target: dict[int, list[Pick]] = {}
+        for p in picks:
+            by_target.setdefault(p.target, []).append(p)
         out = []
         for group in groups if groups is not None else group_targets(idx, picks):
             result = self._decode_group(group, convert, deadline, idx, packets)
@@ -542,7 +539,7 @@ class Video:
             if result.missing:
                 raise missing_error(idx, result.missing)
             for d in group.targets:
-                for pick in sorted((p for p in picks if p.target == d), key=lambda p: p.time):
+                for pick in sorted(by_target.get(d, []), key=lambda p: p.time):
                     out.append((pick, self._frame(pick, result, d, idx, geo)))
         return out
 
