@@ -256,6 +256,7 @@ def snapshot(
     if workers is None and _one_snapshot(plan) and black is None:
         workers = 1  # one decoder for one frame: frame threads on every core
     written: list[str] = []  # what this run wrote: removed again if it fails
+    began = time.time()
     planned: list[str | os.PathLike[str]] = []  # what it meant to write (for temporaries cut off mid-write)
     try:
         with Video(
@@ -438,9 +439,13 @@ def snapshot(
         for path in reversed(written):
             with contextlib.suppress(OSError):
                 os.unlink(path)
-        # An interrupt between a temporary's creation and its write_atomic's own
-        # cleanup can leave one behind: they are named .NAME.*.part.
+        # An interrupt can land between a file's rename and its being recorded, or
+        # between a temporary's creation and its cleanup (.NAME.*.part): what this
+        # run planned and touched since it began goes too.
         for target in planned:
+            with contextlib.suppress(OSError):
+                if os.stat(target).st_mtime >= began:
+                    os.unlink(target)
             for part in Path(target).parent.glob(f".{glob.escape(Path(target).name)}.*.part"):
                 with contextlib.suppress(OSError):
                     part.unlink()
