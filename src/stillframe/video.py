@@ -394,7 +394,7 @@ class Video:
     def _run(self, times: Sequence[float], **options: Any) -> dict[int, Frame]:
         """Frames by position in `times`, decoded in whatever order is fastest."""
         frames: dict[int, Frame] = {}
-        for pick, frame in self._stream_frames(times, _picks_out=[], ordered=False, **options):
+        for pick, frame in self._stream_frames(times, pairs=True, ordered=False, **options):
             frames[pick.request] = frame
         return frames
 
@@ -427,13 +427,12 @@ class Video:
         aspect_ratio: str = "keep",
         deadline: float | None = None,
         ordered: bool = True,
-        _picks_out: list[Pick] | None = None,
+        pairs: bool = False,  # yield (pick, frame): which request each frame answers
     ) -> Iterator[Any]:
         self._check_open()
         check_choices(frame_type, snap, tolerance)
         checked = self.check_times(times)
         geo = self.geometry(width, height, max_length, aspect_ratio)
-        emit_pairs = _picks_out is not None
 
         def convert(frame: av.VideoFrame) -> av.VideoFrame:
             return scale(frame, geo, keep_format=True)
@@ -450,14 +449,12 @@ class Video:
             else:
                 self.stats.index = "scan"
                 results = self._scan_work(checked, frame_type, snap, tolerance, convert, geo, deadline, ordered)
-            for _, (pairs, region) in results:
+            for _, (answers, region) in results:
                 if region is not None:
                     self.stats.regions += 1
                     self.stats.bytes_demuxed += region.bytes
-                for pick, frame in pairs:
-                    if _picks_out is not None:
-                        _picks_out.append(pick)
-                    yield (pick, frame) if emit_pairs else frame
+                for pick, frame in answers:
+                    yield (pick, frame) if pairs else frame
         finally:
             self.stats.seconds += time.perf_counter() - started
 

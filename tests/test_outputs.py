@@ -1,0 +1,89 @@
+"""The writers behind snapshot(): each owns its destination, takes frames as they
+stream (in any order), and a run's ledger removes what a failed run wrote."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+import stillframe as sf
+from stillframe import outputs
+from stillframe.outputs import Batch, Ledger, SingleFiles, SpriteSheets, plan_writers
+
+
+@pytest.fixture(scope="module")
+def frames(clips):
+    clip = clips("outputs.mp4", frames=60, size=(160, 96), gop=20, bframes=2)
+    with sf.open(clip) as video:
+        return video.frames_at([i * 0.25 for i in range(8)])
+
+
+def test_sheets_are_written_as_their_cells_come_in_whatever_the_order(frames, tmp_path):
+    sheets = SpriteSheets(sf.Sprite(2, 2), len(frames), 160, 96, tmp_path / "s-{TileCount}.jpg")
+    ledger = Ledger()
+    order = [5, 1, 0, 7, 2, 6, 4, 3]  # page 2 (cells 4-7) fills at 4, page 1 (0-3) at 3
+    pages_after = [0, 0, 0, 0, 0, 0, 1, 2]
+    for request, expected in zip(order, pages_after):
+        sheets.take(Batch([request], [frames[request]], 80), ledger)
+        assert len(ledger.written) == expected, request
+    assert [os.path.basename(p) for p in ledger.written] == ["s-00002.jpg", "s-00001.jpg"]
+    assert not sheets.cells  # every cell went into a page
+
+
+def test_one_encode_serves_every_writer_that_wants_the_jpeg(frames, tmp_path, monkeypatch):
+    calls = []
+    real = outputs.encode_jpegs
+
+    def counting(planes, **kw):
+        calls.append(len(planes))
+        return real(planes, **kw)
+
+    monkeypatch.setattr(outputs, "encode_jpegs", counting)
+    names = [str(tmp_path / f"{i}.jpg") for i in range(4)]
+    writers = plan_writers(names, (160, 96), keep_singles=True, sprite=None, sprite_output=None, webvtt=None,
+                           storyboard=None, base_url=None, cover=tmp_path / "cover.jpg", cover_position=3,
+                           black=None)  # fmt: skip
+    batch = Batch(list(range(4)), list(frames[:4]), 85)
+    ledger = Ledger()
+    for w in writers:
+        w.take(batch, ledger)
+    assert calls == [4]  # the cover took snapshot 3's bytes from the singles' encode
+    assert writers[1].data == (tmp_path / "2.jpg").read_bytes()  # type: ignore[attr-defined]
+
+
+def test_a_writer_checks_its_names_before_any_frame(tmp_path):
+    with pytest.raises(sf.errors.InvalidParameter, match="JPEG"):
+        SingleFiles([str(tmp_path / "a.png")])
+    with pytest.raises(sf.errors.InvalidParameter, match="past the 2 snapshots"):
+        plan_writers([str(tmp_path / "a.jpg"), str(tmp_path / "b.jpg")], (16, 16), keep_singles=True, sprite=None,
+                     sprite_output=None, webvtt=None, storyboard=None, base_url=None, cover=tmp_path / "c.jpg",
+                     cover_position=3, black=None)  # fmt: skip
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(sf.errors.InvalidParameter, match="folder"):
+        Ledger().check([str(tmp_path / "afile" / "t.vtt")])
+
+
+def test_the_ledger_removes_what_the_run_wrote_and_nothing_older(tmp_path):
+    old = tmp_path / "old.jpg"
+    old.write_bytes(b"kept")
+    past = time.time() - 60
+    os.utime(old, (past, past))
+    ledger = Ledger()
+    ledger.check([str(tmp_path / "a.jpg"), str(old), str(tmp_path / "c.jpg")])
+    ledger.write(tmp_path / "a.jpg", b"1")
+    (tmp_path / "c.jpg").write_bytes(b"renamed but not yet recorded")
+    (tmp_path / ".c.jpg.x1y2.part").write_bytes(b"cut off mid-write")
+    ledger.rollback()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.jpg"]
+    assert old.read_bytes() == b"kept"
+
+
+def test_snapshot_results_name_what_each_writer_made(clips, tmp_path):
+    clip = clips("outputs-run.mp4", frames=60, size=(160, 96), gop=20, bframes=2)
+    result = sf.snapshot(clip, sf.Interval(0.5), tmp_path / "{Count}.jpg", sprite=sf.Sprite(2, 2),
+                         webvtt=tmp_path / "t.vtt", storyboard=tmp_path / "sb.json", cover_position="auto")  # fmt: skip
+    made = {*result.files, *result.sprites, result.webvtt, result.storyboard, result.cover}
+    assert made == {str(p) for p in tmp_path.iterdir()}
+    assert len(result.files) == 4 and len(result.sprites) == 1 and result.cover_index is not None
