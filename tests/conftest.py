@@ -41,3 +41,21 @@ def clips(tmp_path_factory: pytest.TempPathFactory):
         return made[name]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL server for the session (tests/pg.py), started on first use; the
+    test skips where PostgreSQL is not installed."""
+    from . import pg
+
+    if pg.find_bindir() is None:
+        pytest.skip(pg.MISSING)
+    with pg.running() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """The SQLAlchemy URL of a new, empty database on the session's server."""
+    return postgres_server.new_database()

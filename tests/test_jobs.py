@@ -1,5 +1,5 @@
-"""Snapshot jobs: the services' semantics over a real store, real workers (threads
-and processes), a real HTTP receiver and a real S3-compatible server on loopback."""
+"""Snapshot jobs: the services' semantics over real stores (each test on SQLite and on PostgreSQL),
+real workers (threads and processes), a real HTTP receiver and a real S3-compatible server on loopback."""
 
 from __future__ import annotations
 
@@ -34,9 +34,17 @@ def tiny(clips):
     return str(clips("tiny.mp4", frames=30, size=(128, 96), gop=10))
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request, tmp_path) -> str:
+    """The store each test runs on: an SQLite file, then a PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "jobs.db")
+    return request.getfixturevalue("postgres_url")
+
+
 @pytest.fixture
-def svc(tmp_path):
-    service = JobService(tmp_path / "jobs.db", workers=2, lease_seconds=5)
+def svc(store):
+    service = JobService(store, workers=2, lease_seconds=5)
     yield service
     service.close()
 
@@ -59,8 +67,8 @@ def test_sync_and_async_jobs(svc, tiny, tmp_path):
     assert d["CreateTime"].endswith("Z") and "T" in d["CreateTime"]
 
 
-def test_sync_timeout(tmp_path, tiny):
-    with JobService(tmp_path / "j.db", workers=0, sync_timeout=1e-6) as svc:
+def test_sync_timeout(store, tmp_path, tiny):
+    with JobService(store, workers=0, sync_timeout=1e-6) as svc:
         with pytest.raises(SnapshotTimeOut) as info:
             svc.submit_snapshot_job(tiny, tmp_path / "slow.jpg", {"Time": 500})
         job = svc.get_snapshot_job(info.value.job.id)
@@ -108,8 +116,8 @@ def test_validation(svc, tiny, tmp_path):
         svc.list_snapshot_jobs(order_by="Newest")
 
 
-def test_listing_filters_orders_and_tokens(tmp_path, tiny):
-    with JobService(tmp_path / "j.db", workers=0) as svc:
+def test_listing_filters_orders_and_tokens(store, tmp_path, tiny):
+    with JobService(store, workers=0) as svc:
         ids = [svc.submit_snapshot_job(tiny, tmp_path / f"{i}/{{Count}}.jpg", ASYNC_ONE).id for i in range(5)]
         mid = svc.get_snapshot_job(ids[2]).create_time
         desc = svc.list_snapshot_jobs().jobs
@@ -138,8 +146,8 @@ def test_listing_filters_orders_and_tokens(tmp_path, tiny):
             svc.list_snapshot_jobs(status="Init", page_size=2, next_page_token=token)
 
 
-def test_paging_while_jobs_are_added(tmp_path, tiny):
-    with JobService(tmp_path / "j.db", workers=0) as svc:
+def test_paging_while_jobs_are_added(store, tmp_path, tiny):
+    with JobService(store, workers=0) as svc:
         original = {svc.submit_snapshot_job(tiny, tmp_path / "x/{Count}.jpg", ASYNC_ONE).id for _ in range(30)}
         for order in ("CreateTimeDesc", "CreateTimeAsc"):
             seen: list[str] = []
@@ -159,13 +167,12 @@ def test_paging_while_jobs_are_added(tmp_path, tiny):
             assert original <= set(seen)
 
 
-def test_jobs_survive_a_restart_and_another_process_sees_them(tmp_path, tiny):
-    store = tmp_path / "j.db"
+def test_jobs_survive_a_restart_and_another_process_sees_them(store, tmp_path, tiny):
     with JobService(store, workers=0) as svc:
         job = svc.submit_snapshot_job(tiny, tmp_path / "r/{Count}.jpg", ASYNC_ONE, name="kept")
     code = (
         "import json, sys; from stillframe.jobs import JobService;"
-        f"s = JobService({str(store)!r}, workers=0); j = s.get_snapshot_job({job.id!r});"
+        f"s = JobService({store!r}, workers=0); j = s.get_snapshot_job({job.id!r});"
         "print(json.dumps([j.name, j.status])); s.close()"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -174,8 +181,8 @@ def test_jobs_survive_a_restart_and_another_process_sees_them(tmp_path, tiny):
         assert svc.wait(job.id, timeout=30).status == "Success"
 
 
-def test_many_jobs_from_many_threads_none_lost_or_run_twice(tmp_path, tiny):
-    with JobService(tmp_path / "j.db", workers=2) as svc:
+def test_many_jobs_from_many_threads_none_lost_or_run_twice(store, tmp_path, tiny):
+    with JobService(store, workers=2) as svc:
         ids: list[str] = []
         lock = threading.Lock()
 
@@ -196,9 +203,8 @@ def test_many_jobs_from_many_threads_none_lost_or_run_twice(tmp_path, tiny):
         assert all(j.runs == 1 for j in jobs)
 
 
-def test_killed_worker_process_job_is_claimed_again(tmp_path, clips):
+def test_killed_worker_process_job_is_claimed_again(store, tmp_path, clips):
     slow = str(clips("slow.mp4", frames=900, size=(640, 360), gop=300, bframes=3))
-    store = str(tmp_path / "j.db")
     with JobService(store, workers=0) as svc:
         job = svc.submit_snapshot_job(
             slow, tmp_path / "k/{Count}.jpg", {"Interval": 0.1, "Num": 300, "FrameType": "normal"}
@@ -225,9 +231,33 @@ def test_killed_worker_process_job_is_claimed_again(tmp_path, clips):
             worker.kill()
 
 
-def test_pipeline_notify_url_and_callbacks(tmp_path, tiny):
+def test_a_worker_that_lost_its_lease_neither_overwrites_nor_notifies(store, tmp_path, tiny):
+    from stillframe.jobs.worker import JobRunner
+
+    told: list[dict] = []
+    with JobService(store, workers=0) as svc:
+        svc.on_finished(told.append)
+        job = svc.submit_snapshot_job(tiny, str(tmp_path / "l/{Count}.jpg"), ASYNC_ONE)
+        stalled = JobRunner(svc.engine, svc.storage, svc.notifier, lease_seconds=0.05)
+        assert stalled.claim().id == job.id
+        time.sleep(0.1)  # its lease runs out while it works
+        svc.runner.execute(svc.runner.claim())
+        late = stalled.finish(job.id, "Fail", "InternalError", "too late", None)
+        assert (late.status, late.runs) == ("Success", 2)
+        # Threads of one worker share its identity: the run number tells their claims apart.
+        again = svc.submit_snapshot_job(tiny, str(tmp_path / "m/{Count}.jpg"), ASYNC_ONE)
+        first = stalled.claim()
+        time.sleep(0.1)
+        second = stalled.claim()
+        assert first.id == second.id == again.id and (first.runs, second.runs) == (1, 2)
+        assert stalled.finish(again.id, "Fail", "InternalError", "too late", None, run=1).status == "Processing"
+        assert stalled.finish(again.id, "Success", None, None, {"count": 1}, run=2).status == "Success"
+    assert [(m["JobId"], m["State"]) for m in told] == [(job.id, "Success"), (again.id, "Success")]
+
+
+def test_pipeline_notify_url_and_callbacks(store, tmp_path, tiny):
     got: list[dict] = []
-    with post_receiver() as (url, received), JobService(tmp_path / "j.db", workers=2) as svc:
+    with post_receiver() as (url, received), JobService(store, workers=2) as svc:
         svc.on_finished(got.append)
         pid = svc.create_pipeline("thumbs", max_concurrency=1, notify_url=url)
         ids = [
@@ -306,11 +336,11 @@ def test_configs_from_every_service():
         config_from({"Format": "png"})
 
 
-def test_s3_input_and_output_on_a_local_s3_server(tmp_path, tiny):
+def test_s3_input_and_output_on_a_local_s3_server(store, tmp_path, tiny):
     with s3_server("media") as (endpoint, s3):
         s3.upload_file(tiny, "media", "in/clip.mp4")
         options = {"endpoint_url": endpoint, "key": "testing", "secret": "testing"}
-        with JobService(tmp_path / "j.db", workers=1, storage_options=options) as svc:
+        with JobService(store, workers=1, storage_options=options) as svc:
             job = svc.submit_snapshot_job(
                 {"Type": "OSS", "Media": "s3://media/in/clip.mp4"},
                 "s3://media/out/{Count}.jpg",
@@ -332,10 +362,9 @@ def test_s3_input_and_output_on_a_local_s3_server(tmp_path, tiny):
         assert any(o["Key"].startswith("o2/") for o in s3.list_objects_v2(Bucket="media")["Contents"])
 
 
-def test_cli_jobs(tmp_path, tiny, capsys):
+def test_cli_jobs(store, tmp_path, tiny, capsys):
     from stillframe import cli
 
-    store = str(tmp_path / "j.db")
     assert cli.main(["jobs", "submit", tiny, "-o", str(tmp_path / "c/{Count}.jpg"), "--store", store,
                      "--config", json.dumps({"Interval": 0.5, "Num": 2})]) == 0  # fmt: skip
     job = json.loads(capsys.readouterr().out)
@@ -352,9 +381,9 @@ def test_cli_jobs(tmp_path, tiny, capsys):
     assert "JobNotFound" in capsys.readouterr().err
 
 
-def test_job_results_say_what_ran_and_what_was_left_out(tmp_path, clips, monkeypatch):
+def test_job_results_say_what_ran_and_what_was_left_out(store, tmp_path, clips, monkeypatch):
     clip = clips("jobs-13s.mp4", frames=390, size=(256, 144), gop=30, bframes=2)
-    with JobService(tmp_path / "j.db", workers=1) as svc:
+    with JobService(store, workers=1) as svc:
         # MPS: 5 snapshots 2 s apart from 0 fit a 13 s clip; from 6 s only 4 do.
         job = svc.wait(svc.submit_snapshot_job(str(clip), str(tmp_path / "a/{Count}.jpg"),
                                                {"Time": 6000, "Interval": 2, "Num": 5}).id, timeout=60)  # fmt: skip
@@ -377,13 +406,13 @@ def test_job_results_say_what_ran_and_what_was_left_out(tmp_path, clips, monkeyp
         assert sorted(p.name for p in (clip.parent / "rel-out").glob("*.jpg")) == ["00001.jpg", "00002.jpg"]
 
 
-def test_a_cut_off_file_is_reported_in_the_job(tmp_path, clips):
+def test_a_cut_off_file_is_reported_in_the_job(store, tmp_path, clips):
     mp4 = clips("jobs-faststart.mp4", frames=300, size=(256, 144), gop=30, bframes=2,
                 container_options={"movflags": "+faststart"})  # fmt: skip
     cut = tmp_path / "cut.mp4"
     data = mp4.read_bytes()
     cut.write_bytes(data[: int(len(data) * 0.8)])
-    with JobService(tmp_path / "j.db", workers=1) as svc:
+    with JobService(store, workers=1) as svc:
         job = svc.wait(svc.submit_snapshot_job(str(cut), str(tmp_path / "c/{Count}.jpg"),
                                                {"Time": 0, "Interval": 2, "FrameType": "normal"}).id, timeout=60)  # fmt: skip
     assert job.status == "Success"
@@ -391,10 +420,9 @@ def test_a_cut_off_file_is_reported_in_the_job(tmp_path, clips):
     assert job.result["count"] == len(list((tmp_path / "c").glob("*.jpg")))
 
 
-def test_jobs_wait_says_when_no_worker_runs(tmp_path, tiny, capsys):
+def test_jobs_wait_says_when_no_worker_runs(store, tmp_path, tiny, capsys):
     from stillframe import cli
 
-    store = str(tmp_path / "j.db")
     assert cli.main(["jobs", "submit", tiny, "-o", str(tmp_path / "w/{Count}.jpg"), "--store", store,
                      "--config", json.dumps({"Interval": 0.5, "Num": 2})]) == 0  # fmt: skip
     job_id = json.loads(capsys.readouterr().out)["JobId"]

@@ -303,6 +303,12 @@ def _parser() -> argparse.ArgumentParser:
             sub.add_parser(name, help=f"(not installed: {exc})", add_help=False)
     else:
         add_parsers(sub)
+    from stillframe.server.cli import add_parser as add_serve_parser  # stdlib only until `serve` runs
+
+    add_serve_parser(sub)
+    from stillframe.distributed.cli import add_parser as add_batch_parser
+
+    add_batch_parser(sub)
 
     hw = sub.add_parser("hw", help="what hardware decoding this machine and PyAV build can do")
     hw.add_argument("--json", action="store_true", help="print the report as JSON")

@@ -25,6 +25,7 @@ from sqlalchemy import (
     event,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Engine
@@ -62,6 +63,9 @@ jobs = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("runs", Integer, nullable=False, default=0),  # times a worker started it
 )
+# Claims read the oldest few jobs of one status in order: without this index each
+# claim sorts the whole backlog.
+CLAIM_INDEX = Index("jobs_status_seq", jobs.c.status, jobs.c.seq)
 
 templates = Table(
     "templates",
@@ -162,6 +166,8 @@ meta = Table(
 HEARTBEAT_EVERY = 2.0
 HEARTBEAT_STALE = 10.0
 
+SCHEMA_LOCK = 0x5F11F4A3E  # PostgreSQL advisory lock key held while the tables are made
+
 
 def heartbeat(engine: Engine, ident: str) -> None:
     """Record that worker `ident` is polling this store now."""
@@ -198,8 +204,8 @@ def connect(store: str | os.PathLike[str] | None) -> Engine:
     if store is None:
         url = default_url()
     else:
-        text = os.fspath(store)
-        url = text if "://" in text else f"sqlite:///{Path(text).expanduser()}"
+        name = os.fspath(store)
+        url = name if "://" in name else f"sqlite:///{Path(name).expanduser()}"
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
@@ -221,16 +227,28 @@ def connect(store: str | os.PathLike[str] | None) -> Engine:
             Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
     else:
         engine = create_engine(url, pool_pre_ping=True)
-    metadata.create_all(engine)
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            # Workers started at once on an empty database would race to create the same
+            # tables; DDL is transactional there, so one lock makes them take turns.
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
+        metadata.create_all(conn)
+        # A store made before the claim index has its tables, and create_all adds no index to those.
+        CLAIM_INDEX.create(conn, checkfirst=True)
     return engine
 
 
 def secret(engine: Engine) -> bytes:
-    """The store's own key for signing page tokens, made on first use."""
+    """The store's own key for signing page tokens, made on first use, so that every
+    process sharing the store signs alike."""
+    key = select(meta.c.value).where(meta.c.key == "token_key")
     with engine.begin() as conn:
-        row = conn.execute(select(meta.c.value).where(meta.c.key == "token_key")).first()
-        if row is None:
-            value = secrets.token_hex(32)
-            conn.execute(insert(meta).values(key="token_key", value=value))
-            return bytes.fromhex(value)
-        return bytes.fromhex(row[0])
+        row = conn.execute(key).first()
+        if row is not None:
+            return bytes.fromhex(row[0])
+        try:
+            with conn.begin_nested():
+                conn.execute(insert(meta).values(key="token_key", value=secrets.token_hex(32)))
+        except IntegrityError:  # another process made it first: use theirs
+            pass
+        return bytes.fromhex(conn.execute(key).scalar_one())

@@ -74,9 +74,20 @@ class JobRunner:
     # -- claiming ----------------------------------------------------------------------
 
     def claim(self) -> Any | None:
-        """The oldest runnable job, now Processing under our lease, or None."""
+        """The oldest runnable job, now Processing under our lease, or None.
+
+        Each candidate is locked as it is taken (FOR UPDATE SKIP LOCKED on PostgreSQL:
+        a job another worker is claiming is passed over, not waited for), and a
+        pipeline's row is locked while its running jobs are counted, so its cap holds
+        across processes. SQLite ignores both: BEGIN IMMEDIATE already makes each
+        claim the store's only writer."""
         now = time.time()
+        runnable = or_(
+            t.jobs.c.status == "Init",
+            and_(t.jobs.c.status == "Processing", t.jobs.c.lease_until < now),
+        )
         with self.engine.begin() as conn:
+            # A first look, unlocked, to pass over pipelines that are plainly full.
             busy: dict[str, int] = dict(
                 conn.execute(
                     select(t.jobs.c.pipeline_id, func.count())
@@ -90,25 +101,31 @@ class JobRunner:
                 r.id: (r.max_concurrency if r.state == "Active" else 0)
                 for r in conn.execute(select(t.pipelines.c.id, t.pipelines.c.max_concurrency, t.pipelines.c.state))
             }
-            runnable = or_(
-                t.jobs.c.status == "Init",
-                and_(t.jobs.c.status == "Processing", t.jobs.c.lease_until < now),
-            )
-            candidates = conn.execute(select(t.jobs).where(runnable).order_by(t.jobs.c.seq).limit(64)).all()
-            for row in candidates:
-                pipe = row.pipeline_id
+            # Queued jobs and those whose lease ran out, each read oldest first along the
+            # (status, seq) index: one query with OR would sort the whole backlog.
+            oldest = select(t.jobs.c.seq, t.jobs.c.id, t.jobs.c.pipeline_id).order_by(t.jobs.c.seq).limit(64)
+            candidates = sorted(
+                [*conn.execute(oldest.where(t.jobs.c.status == "Init")),
+                 *conn.execute(oldest.where(t.jobs.c.status == "Processing", t.jobs.c.lease_until < now))],
+            )[:64]  # fmt: skip
+            for cand in candidates:
+                pipe = cand.pipeline_id
                 if pipe is not None and busy.get(pipe, 0) >= limits.get(pipe, 1):
+                    continue
+                row = conn.execute(
+                    select(t.jobs).where(t.jobs.c.id == cand.id, runnable).with_for_update(skip_locked=True)
+                ).first()
+                if row is None:  # another worker has it, or is taking it now
+                    continue
+                if pipe is not None and not self._room(conn, pipe, now):
+                    busy[pipe] = limits.get(pipe, 1)
                     continue
                 if row.attempts >= MAX_ATTEMPTS:
                     self._fail_lost(conn, row, now)
                     continue
-                done = conn.execute(
+                conn.execute(
                     update(t.jobs)
-                    .where(
-                        t.jobs.c.id == row.id,
-                        t.jobs.c.status == row.status,
-                        t.jobs.c.modified_time == row.modified_time,
-                    )
+                    .where(t.jobs.c.id == row.id)
                     .values(
                         status="Processing",
                         claimed_by=self.ident,
@@ -118,9 +135,23 @@ class JobRunner:
                         modified_time=now,
                     )  # fmt: skip
                 )
-                if done.rowcount == 1:
-                    return conn.execute(select(t.jobs).where(t.jobs.c.id == row.id)).first()
+                return conn.execute(select(t.jobs).where(t.jobs.c.id == row.id)).first()
         return None
+
+    @staticmethod
+    def _room(conn: Any, pipe: str, now: float) -> bool:
+        """Whether pipeline `pipe` may start one more job. Its row stays locked until
+        the claim commits, so the next claimer of its jobs counts ours too."""
+        locked = conn.execute(
+            select(t.pipelines.c.max_concurrency, t.pipelines.c.state).where(t.pipelines.c.id == pipe).with_for_update()
+        ).first()
+        limit = 1 if locked is None else (locked.max_concurrency if locked.state == "Active" else 0)
+        running = conn.execute(
+            select(func.count())
+            .select_from(t.jobs)
+            .where(t.jobs.c.pipeline_id == pipe, t.jobs.c.status == "Processing", t.jobs.c.lease_until > now)
+        ).scalar()
+        return bool(running < limit)
 
     def _fail_lost(self, conn: Any, row: Any, now: float) -> None:
         conn.execute(
@@ -136,12 +167,12 @@ class JobRunner:
             )  # fmt: skip
         )
 
-    def _renew(self, job_id: str, stop: threading.Event) -> None:
+    def _renew(self, job_id: str, run: int, stop: threading.Event) -> None:
         while not stop.wait(self.lease / 3):
             with self.engine.begin() as conn:
                 conn.execute(
                     update(t.jobs)
-                    .where(t.jobs.c.id == job_id, t.jobs.c.claimed_by == self.ident)
+                    .where(t.jobs.c.id == job_id, t.jobs.c.claimed_by == self.ident, t.jobs.c.runs == run)
                     .values(lease_until=time.time() + self.lease)
                 )
 
@@ -163,7 +194,7 @@ class JobRunner:
     def execute(self, row: Any, timeout: float | None = None) -> Any:
         """Run a claimed job to its end and record the outcome; returns the final row."""
         stop = threading.Event()
-        renewer = threading.Thread(target=self._renew, args=(row.id, stop), daemon=True)
+        renewer = threading.Thread(target=self._renew, args=(row.id, row.runs, stop), daemon=True)
         renewer.start()
         status, code, message, made = "Success", None, None, None
         try:
@@ -181,9 +212,14 @@ class JobRunner:
         finally:
             stop.set()
             renewer.join()
-        return self.finish(row.id, status, code, message, made)
+        return self.finish(row.id, status, code, message, made, run=row.runs)
 
-    def finish(self, job_id: str, status: str, code: str | None, message: str | None, made: dict | None) -> Any:
+    def finish(
+        self, job_id: str, status: str, code: str | None, message: str | None, made: dict | None, run: int | None = None
+    ) -> Any:
+        """Record a job's end, if it is still ours: claimed by this runner and, given
+        `run` (its `runs` when we claimed it), not claimed again since, by another
+        thread sharing this runner after our lease ran out."""
         now = time.time()
         values: dict[str, Any] = dict(
             status=status, code=code, message=message, finish_time=now, modified_time=now, lease_until=None
@@ -191,17 +227,24 @@ class JobRunner:
         if made is not None:
             values.update(result=made, count=made.get("count"), tile_count=made.get("tile_count"))
         with self.engine.begin() as conn:
-            conn.execute(
+            # Only the lease holder records the end: a worker whose lease ran out while it
+            # worked (and whose job another took over) neither overwrites nor notifies.
+            ended = conn.execute(
                 update(t.jobs)
-                .where(t.jobs.c.id == job_id, t.jobs.c.claimed_by == self.ident, t.jobs.c.status == "Processing")
+                .where(
+                    t.jobs.c.id == job_id,
+                    t.jobs.c.claimed_by == self.ident,
+                    t.jobs.c.status == "Processing",
+                    *([] if run is None else [t.jobs.c.runs == run]),
+                )
                 .values(**values)
-            )
+            ).rowcount
             row = conn.execute(select(t.jobs).where(t.jobs.c.id == job_id)).first()
             notify_url = None
-            if row is not None and row.pipeline_id:
+            if ended and row is not None and row.pipeline_id:
                 pipe = conn.execute(select(t.pipelines.c.notify_url).where(t.pipelines.c.id == row.pipeline_id)).first()
                 notify_url = pipe[0] if pipe else None
-        if row is not None and row.status in ("Success", "Fail"):
+        if ended and row is not None:
             self.notifier.send(notify_url, finished_message(row))
         return row
 

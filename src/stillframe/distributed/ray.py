@@ -1,0 +1,189 @@
+"""A Ray Data stage: rows of (video, times) in, one row per exact frame out.
+
+    import ray
+    from stillframe.distributed.ray import FrameExtractor, split_at_keyframes
+
+    ds = ray.data.from_items([{"video": "/data/a.mp4", "times": [1.0, 2.5, 60.0]}, ...])
+    ds = split_at_keyframes(ds, max_times=32)          # rows that each start on a keyframe
+    frames = ds.map_batches(FrameExtractor, fn_constructor_kwargs={"width": 480},
+                            compute=ray.data.ActorPoolStrategy(size=4), batch_size=8)
+    # columns: video, requested_time, time, pts, is_keyframe, rule, frame (H x W x 3 uint8)
+    # (or jpeg: bytes, with output="jpeg"); the input's other columns are repeated per frame
+
+Each actor keeps its open videos (decoders and all) in a small LRU cache, so rows
+of the same video reuse them. `split_at_keyframes` cuts each row's times where
+decoding starts from another keyframe, so rows spread over blocks and actors
+without any of them decoding a GOP another one decodes.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from stillframe.distributed._batch import open_source
+from stillframe.distributed._split import FRAME_OPTIONS, keyframe_groups
+from stillframe.errors import InvalidParameter, StillframeError
+from stillframe.frame import FORMATS
+from stillframe.jpeg import encode_jpegs
+from stillframe.video import Video
+
+try:
+    import ray.data  # noqa: F401
+except ImportError as exc:  # one line naming the extra
+    raise ImportError(f"stillframe.distributed.ray needs Ray Data: pip install 'stillframe[ray]' ({exc})") from None
+
+__all__ = ["FrameExtractor", "keyframe_rows", "split_at_keyframes"]
+
+FIELDS = ("requested_time", "time", "pts", "is_keyframe", "rule")
+
+
+def _times(value: Any) -> list[float]:
+    return [float(t) for t in np.atleast_1d(np.asarray(value, dtype=np.float64))]
+
+
+class _Videos:
+    """Open videos by source, the least recently used closed past `size`."""
+
+    def __init__(self, size: int, video_options: Mapping[str, Any], storage_options: Mapping[str, Any] | None):
+        if size < 1:
+            raise InvalidParameter(f"max_open must be >= 1, not {size}")
+        self.size = size
+        self.video_options = dict(video_options)
+        self.storage_options = storage_options
+        self.open: OrderedDict[str, Video] = OrderedDict()
+
+    def get(self, source: str) -> Video:
+        video = self.open.pop(source, None)
+        if video is None:
+            video = Video(open_source(source, self.storage_options), **self.video_options)
+        self.open[source] = video
+        while len(self.open) > self.size:
+            self.open.popitem(last=False)[1].close()
+        return video
+
+    def close(self) -> None:
+        while self.open:
+            self.open.popitem()[1].close()
+
+
+class FrameExtractor:
+    """For `Dataset.map_batches` (as a class: one per actor). Each input row names a
+    video (`video_column`: a path, URL or object-store URL) and its times in seconds
+    (`times_column`: a list, or one number); each output row is one frame: the
+    input's columns, `requested_time`, `time` and `pts` (the frame's own), `is_keyframe`,
+    `rule`, and `frame` (an array in `output`'s format: rgb24, bgr24, rgba, bgra, gray,
+    yuv420p) or, with `output="jpeg"`, `jpeg` (bytes, encoded in one native batch).
+
+    Frame options (frame_type, snap, tolerance, width, height, max_length,
+    aspect_ratio) are Video.frames_at's; `workers`, `device`, `fallback`, `index`,
+    `stream` go to the Video. `on_error="skip"` drops a bad video's rows (and
+    records it in `self.errors`) instead of failing the dataset.
+    """
+
+    def __init__(
+        self,
+        *,
+        output: str = "rgb24",
+        quality: int = 85,
+        video_column: str = "video",
+        times_column: str = "times",
+        max_open: int = 4,
+        on_error: str = "raise",
+        storage_options: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> None:
+        if output != "jpeg" and output not in FORMATS:
+            raise InvalidParameter(f"output must be jpeg or one of {', '.join(FORMATS)}, not {output!r}")
+        if on_error not in ("raise", "skip"):
+            raise InvalidParameter(f"on_error must be 'raise' or 'skip', not {on_error!r}")
+        if not 1 <= int(quality) <= 100:
+            raise InvalidParameter(f"quality must be in 1..100, not {quality}")
+        unknown = set(options) - set(FRAME_OPTIONS) - {"workers", "device", "fallback", "index", "stream"}
+        if unknown:
+            raise InvalidParameter(f"not a frame or video option: {', '.join(sorted(unknown))}")
+        self.output, self.quality, self.on_error = output, int(quality), on_error
+        self.video_column, self.times_column = video_column, times_column
+        self.frame_options = {k: v for k, v in options.items() if k in FRAME_OPTIONS}
+        self.videos = _Videos(max_open, {k: v for k, v in options.items() if k not in FRAME_OPTIONS}, storage_options)
+        self.errors: list[tuple[str, StillframeError]] = []
+
+    def __call__(self, batch: Mapping[str, Any]) -> dict[str, Any]:
+        out: dict[str, list[Any]] = {name: [] for name in batch}
+        out.update({name: [] for name in FIELDS})
+        pictures: list[Any] = []
+        for row in range(len(batch[self.video_column])):
+            source = str(batch[self.video_column][row])
+            try:
+                frames = self.videos.get(source).frames_at(_times(batch[self.times_column][row]), **self.frame_options)
+            except StillframeError as exc:
+                if self.on_error == "raise":
+                    raise
+                self.errors.append((source, exc))
+                continue
+            for name in batch:
+                if name != self.times_column:
+                    out[name].extend([batch[name][row]] * len(frames))
+            for name in FIELDS:
+                out[name].extend(getattr(f, name) for f in frames)
+            if self.output == "jpeg":
+                pictures.extend(encode_jpegs([f.planes() for f in frames], quality=self.quality))
+            else:
+                pictures.extend(f.to_ndarray(self.output) for f in frames)
+        out.pop(self.times_column, None)
+        columns: dict[str, Any] = {name: np.asarray(values) for name, values in out.items()}
+        columns["jpeg" if self.output == "jpeg" else "frame"] = _column(pictures, self.output == "jpeg")
+        return columns
+
+    def __del__(self) -> None:
+        videos = getattr(self, "videos", None)
+        if videos is not None:
+            videos.close()
+
+
+def _column(values: Sequence[Any], binary: bool) -> Any:
+    """One array when every frame has the same shape, else an object array of them
+    (Ray makes a variable-shaped tensor column of it); bytes as an object array."""
+    if binary or not values or len({v.shape for v in values}) > 1:
+        col = np.empty(len(values), dtype=object)
+        col[:] = list(values)
+        return col
+    return np.stack(values)
+
+
+def keyframe_rows(
+    row: Mapping[str, Any],
+    *,
+    video_column: str = "video",
+    times_column: str = "times",
+    max_times: int | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+    index: str = "auto",
+) -> list[dict[str, Any]]:
+    """One (video, times) row as rows whose times each start decoding from their
+    own keyframe(s), in time order; neighbouring keyframe groups are joined while a
+    row holds at most `max_times` times (default: one row a keyframe group). The
+    row's other columns are copied to each. Opens the video (its header and index)."""
+    if max_times is not None and max_times < 1:
+        raise InvalidParameter(f"max_times must be >= 1, not {max_times}")
+    source = str(row[video_column])
+    times = _times(row[times_column])
+    with Video(open_source(source, storage_options), workers=1, index=index) as video:
+        groups, _ = keyframe_groups(video, video.check_times(times))
+    if max_times is not None:
+        joined: list[list[int]] = []
+        for group in groups:
+            if joined and len(joined[-1]) + len(group) <= max_times:
+                joined[-1].extend(group)
+            else:
+                joined.append(list(group))
+        groups = joined
+    return [{**row, times_column: [times[i] for i in group]} for group in groups]
+
+
+def split_at_keyframes(dataset: Any, **options: Any) -> Any:
+    """`dataset.flat_map` of keyframe_rows (options as keyframe_rows)."""
+    return dataset.flat_map(keyframe_rows, fn_kwargs=options)

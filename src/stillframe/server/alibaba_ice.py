@@ -1,0 +1,166 @@
+"""ICE 2020-11-09 snapshot jobs and snapshot templates (CustomTemplate, Type 2)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from stillframe.errors import InvalidParameter, MissingParameter
+from stillframe.jobs.config import from_ice_config
+from stillframe.jobs.model import iso
+from stillframe.server.alibaba_rpc import ICE, Call, action, ice_location, ice_media
+
+SNAPSHOT_TEMPLATE = 2  # CustomTemplate Type
+SUBTYPES = {1: "Normal", 2: "Sprite", 3: "WebVtt"}
+SUBTYPE_OF = {v: k for k, v in SUBTYPES.items()}
+
+
+def ice_job(call: Call, job: Any) -> dict[str, Any]:
+    d = job.to_dict()
+    d["Input"] = ice_media(call.ctx, job.input)
+    d["Output"] = ice_media(call.ctx, job.output)
+    return d
+
+
+def _config(call: Call, template_config: Mapping[str, Any] | None) -> dict[str, Any]:
+    """submit_snapshot_job's config / template_id from ICE's TemplateConfig: a
+    TemplateId, OverwriteParams alone, or both (the template's settings overwritten)."""
+    if template_config is None:
+        raise MissingParameter("TemplateConfig is mandatory for this action.")
+    tid = template_config.get("TemplateId")
+    over = template_config.get("OverwriteParams")
+    if over is not None and not isinstance(over, Mapping):
+        raise InvalidParameter("TemplateConfig.OverwriteParams must be an object")
+    if not tid and not over:
+        raise MissingParameter("TemplateConfig needs a TemplateId or OverwriteParams")
+    if not over:
+        return {"template_id": tid}
+    if not tid:
+        return {"config": from_ice_config(over)}
+    tpl = call.service.get_snapshot_template(tid)
+    source = dict(tpl.config.get("source") or {})
+    source.update(over)
+    return {"config": from_ice_config(source, over.get("Type") or tpl.type)}
+
+
+@action(ICE, "SubmitSnapshotJob")
+def submit_snapshot_job(call: Call) -> dict[str, Any]:
+    p = call.params
+    schedule = p.obj("ScheduleConfig") or {}
+    job = call.service.submit_snapshot_job(
+        ice_location(call.ctx, p.obj("Input", required=True), "Input"),
+        ice_location(call.ctx, p.obj("Output", required=True), "Output"),
+        name=p.get("Name"), user_data=p.get("UserData"), pipeline_id=schedule.get("PipelineId") or None,
+        **_config(call, p.obj("TemplateConfig", required=True)),
+    )  # fmt: skip
+    return {"JobId": job.id}
+
+
+@action(ICE, "GetSnapshotJob")
+def get_snapshot_job(call: Call) -> dict[str, Any]:
+    job = call.service.get_snapshot_job(call.params.get("JobId", required=True))
+    return {"SnapshotJob": ice_job(call, job)}
+
+
+@action(ICE, "ListSnapshotJobs")
+def list_snapshot_jobs(call: Call) -> dict[str, Any]:
+    p = call.params
+    page = call.service.list_snapshot_jobs(
+        job_id=p.get("JobId"), status=p.get("Status"), start_of_create_time=p.get("StartOfCreateTime"),
+        end_of_create_time=p.get("EndOfCreateTime"), order_by=p.get("OrderBy") or "CreateTimeDesc",
+        page_size=p.integer("PageSize", 20), next_page_token=p.get("NextPageToken"),
+    )  # fmt: skip
+    return {"Jobs": [ice_job(call, j) for j in page.jobs], "NextPageToken": page.next_page_token}
+
+
+@action(ICE, "GetSnapshotUrls")
+def get_snapshot_urls(call: Call) -> dict[str, Any]:
+    p = call.params
+    got = call.service.get_snapshot_urls(
+        p.get("JobId", required=True), page_size=p.integer("PageSize", 10), page_number=p.integer("PageNumber", 1),
+        order_by=p.get("OrderBy") or "Asc",
+    )  # fmt: skip
+    oss = call.ctx.buckets.oss_url
+    vtt = got.get("WebVTTUrl")
+    return {"Total": got["Total"], "SnapshotUrls": [oss(u) for u in got["SnapshotUrls"]],
+            "WebVTTUrl": oss(vtt) if vtt else None}  # fmt: skip
+
+
+# -- snapshot templates --------------------------------------------------------------------
+
+
+def _custom_template(tpl: Any) -> dict[str, Any]:
+    source = tpl.config.get("source") or {}
+    return {
+        "TemplateId": tpl.id, "TemplateName": tpl.name, "Type": SNAPSHOT_TEMPLATE, "TypeName": "SnapshotTemplate",
+        "Subtype": SUBTYPE_OF.get(tpl.type, 1), "SubtypeName": tpl.type, "TemplateConfig": json.dumps(source),
+        "IsDefault": False, "Status": "Normal", "CreateTime": iso(tpl.create_time),
+        "ModifiedTime": iso(tpl.modified_time),
+    }  # fmt: skip
+
+
+def _snapshot_type(call: Call) -> None:
+    kind = call.params.integer("Type")
+    if kind is not None and kind != SNAPSHOT_TEMPLATE:
+        raise InvalidParameter(f"only snapshot templates (Type {SNAPSHOT_TEMPLATE}) are served here, not Type {kind}")
+
+
+def _subtype(call: Call) -> str | None:
+    sub = call.params.integer("Subtype")
+    if sub is None:
+        return None
+    if sub not in SUBTYPES:
+        raise InvalidParameter(f"Subtype of a snapshot template must be 1, 2 or 3, not {sub}")
+    return SUBTYPES[sub]
+
+
+@action(ICE, "CreateCustomTemplate")
+def create_custom_template(call: Call) -> dict[str, Any]:
+    p = call.params
+    if p.integer("Type") is None:
+        raise MissingParameter("Type is mandatory for this action.")
+    _snapshot_type(call)
+    config = p.obj("TemplateConfig", required=True) or {}
+    tid = call.service.create_snapshot_template(p.get("Name", required=True), config, _subtype(call))
+    tpl = _custom_template(call.service.get_snapshot_template(tid))
+    tpl["Subtype"] = str(tpl["Subtype"])  # this one response spells it as a string
+    return {"CustomTemplate": tpl}
+
+
+@action(ICE, "GetCustomTemplate")
+def get_custom_template(call: Call) -> dict[str, Any]:
+    _snapshot_type(call)
+    tpl = call.service.get_snapshot_template(call.params.get("TemplateId", required=True))
+    return {"CustomTemplate": _custom_template(tpl)}
+
+
+@action(ICE, "ListCustomTemplates")
+def list_custom_templates(call: Call) -> dict[str, Any]:
+    p = call.params
+    _snapshot_type(call)
+    number, size = p.integer("PageNumber", 1) or 1, p.integer("PageSize", 20) or 20
+    if number < 1 or not 1 <= size <= 100:
+        raise InvalidParameter("PageNumber must be >= 1 and PageSize in 1..100")
+    templates = call.service.list_snapshot_templates(_subtype(call))
+    if p.get("TemplateId"):
+        templates = [t for t in templates if t.id == p.get("TemplateId")]
+    if p.get("Name"):
+        templates = [t for t in templates if p.get("Name") in t.name]
+    if (p.get("OrderBy") or "CreateTimeDesc") == "CreateTimeDesc":
+        templates.reverse()
+    page = templates[(number - 1) * size : number * size]
+    return {"CustomTemplateList": [_custom_template(t) for t in page], "Total": len(templates)}
+
+
+@action(ICE, "UpdateCustomTemplate")
+def update_custom_template(call: Call) -> dict[str, Any]:
+    p = call.params
+    call.service.update_snapshot_template(p.get("TemplateId", required=True), p.get("Name"), p.obj("TemplateConfig"))
+    return {"Success": True}
+
+
+@action(ICE, "DeleteCustomTemplate")
+def delete_custom_template(call: Call) -> dict[str, Any]:
+    call.service.delete_snapshot_template(call.params.get("TemplateId", required=True))
+    return {"Success": True}

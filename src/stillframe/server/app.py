@@ -1,0 +1,222 @@
+"""The ASGI app: routes, a RequestId and a log line for every request, and errors in the
+calling service's own shape (never a traceback on the wire).
+
+`serving(ctx)` runs the app on a free loopback port in a thread, for tests and
+benchmarks; `run(ctx, ...)` is what `stillframe serve` calls."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from stillframe.server.context import ServerContext
+
+__all__ = ["ServerThread", "create_app", "new_request_id", "run", "serving"]
+
+log = logging.getLogger("stillframe.server")
+
+# Paths the Huawei endpoints own: their errors are {"error_code", "error_msg"}.
+HUAWEI_PREFIXES = ("/v1/", "/v1.0/", "/v3/")
+
+
+def new_request_id() -> str:
+    """As Alibaba writes them: an upper-case UUID with dashes."""
+    return str(uuid.uuid4()).upper()
+
+
+def error_body(path: str, request_id: str, code: str, message: str) -> dict[str, Any]:
+    """An error in the shape the SDK calling `path` reads."""
+    if path.startswith(HUAWEI_PREFIXES):
+        return {"error_code": code, "error_msg": message}
+    return {"RequestId": request_id, "Code": code, "Message": message, "HostId": "stillframe"}
+
+
+class RequestContext:
+    """Pure ASGI middleware (so it also wraps streaming responses): gives the request
+    its id (`request.state.request_id`, echoed as X-Request-Id), logs one line when it
+    ends, and turns any exception that escapes a handler into a 500 in the caller's
+    error shape."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = new_request_id()
+        state = scope.setdefault("state", {})
+        state["request_id"] = rid
+        start = time.perf_counter()
+        status = 500
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                started = True
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                if not any(k.lower() == b"x-request-id" for k, _ in headers):
+                    headers.append((b"x-request-id", rid.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("unhandled error, RequestId %s", rid)
+            if not started:
+                path = scope.get("path", "")
+                body = error_body(path, rid, "InternalError", f"the server failed; RequestId {rid}")
+                await JSONResponse(body, status_code=500)(scope, receive, send_with_id)
+            status = 500
+        finally:
+            ms = (time.perf_counter() - start) * 1000
+            action = state.get("action")
+            log.info(
+                "%s %s%s %d %.1fms %s", scope.get("method"), scope.get("path"), f" {action}" if action else "",
+                status, ms, rid,
+            )  # fmt: skip
+
+
+async def healthz(request: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+def _optional_routes(name: str, ctx: ServerContext) -> list[BaseRoute]:
+    """Routes of stillframe.server.<name>, or none while that module is not installed."""
+    full = f"stillframe.server.{name}"
+    try:
+        module = importlib.import_module(full)
+    except ModuleNotFoundError as exc:
+        if exc.name != full:
+            raise
+        return []
+    return list(module.routes(ctx))
+
+
+def create_app(ctx: ServerContext) -> Starlette:
+    from stillframe.server.alibaba import rpc_endpoint
+
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/", rpc_endpoint(ctx), methods=["GET", "POST"]),
+    ]
+    routes += _optional_routes("huawei", ctx)
+    routes += _optional_routes("ui", ctx)
+    app = Starlette(routes=routes)
+    app.state.ctx = ctx
+    app.add_middleware(RequestContext)
+    return app
+
+
+def _config(ctx: ServerContext, **kwargs: Any):
+    import uvicorn
+
+    # The app logs each request itself; uvicorn's access log would say it twice.
+    return uvicorn.Config(create_app(ctx), access_log=False, log_config=None, timeout_keep_alive=30, **kwargs)
+
+
+def run(ctx: ServerContext, host: str = "127.0.0.1", port: int = 8080, *, workers: int = 64,
+        log_level: str = "info") -> None:  # fmt: skip
+    """Serve until SIGINT/SIGTERM, in this process: the JobService (its store, job
+    workers and live captures) lives here. The SDKs keep pooled keep-alive connections
+    open and every call blocks a thread, so `workers` bounds how many calls are
+    answered at once (anyio's default is 40)."""
+    import asyncio
+
+    import anyio.to_thread
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            # uvicorn re-raises SIGTERM once it has stopped, killing the process before
+            # the caller can close the service (finish jobs, flush notifications).
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            old = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for sig, handler in old.items():
+                    signal.signal(sig, handler)
+
+    server = Server(_config(ctx, host=host, port=port, log_level=log_level))
+
+    async def serve() -> None:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = max(1, workers)
+        await server.serve()
+
+    asyncio.run(serve())
+
+
+class ServerThread:
+    """uvicorn on 127.0.0.1 at a free port, in a daemon thread. `start()` returns once
+    it accepts connections; `stop()` lets requests in flight finish."""
+
+    def __init__(self, ctx: ServerContext, host: str = "127.0.0.1") -> None:
+        import uvicorn
+
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # uvicorn leaves a socket it is handed as it is: without this, a response written
+        # as headers then body waits out the client's delayed ACK (40 ms a call).
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.bind((host, 0))
+        self.host, self.port = self.sock.getsockname()[:2]
+        self.server = uvicorn.Server(_config(ctx, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True,
+                                       name="stillframe-serve")  # fmt: skip
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def endpoint(self) -> str:
+        """host:port, as the Alibaba SDKs take their endpoint."""
+        return f"{self.host}:{self.port}"
+
+    def start(self, timeout: float = 10.0) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the server did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout)
+        self.sock.close()
+
+    def __enter__(self) -> ServerThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def serving(ctx: ServerContext) -> Iterator[str]:
+    """`with serving(ctx) as base_url:` -> "http://127.0.0.1:PORT" while the app runs."""
+    with ServerThread(ctx) as st:
+        yield st.base_url

@@ -1,0 +1,119 @@
+"""`stillframe serve`: the job service behind the clouds' HTTP APIs.
+
+Imports only the standard library until the command runs, so `stillframe --help`
+works without the serve extra."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import logging
+import os
+import sys
+
+EXAMPLES = """examples:
+  stillframe serve --access-key AK:SK --bucket media=/srv/video --bucket out=/srv/stills
+  stillframe serve --insecure-local --bucket media=. --bucket out=./out     (loopback only, no keys)
+  stillframe serve --host 0.0.0.0 --access-key AK:SK --bucket media=s3://videos \\
+      --storage-options '{"endpoint_url": "http://127.0.0.1:9000"}'
+
+Point the SDKs at it: Alibaba Config(endpoint="HOST:PORT", protocol="http", access_key_id=AK,
+access_key_secret=SK); Huawei with_endpoints(["http://HOST:PORT"]) with BasicCredentials(AK, SK,
+PROJECT_ID). Key pairs may also come from STILLFRAME_ACCESS_KEYS="AK:SK,AK2:SK2".
+"""
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "serve", help="serve snapshot jobs over the Alibaba ICE/MPS and Huawei VOD/MPC HTTP APIs",
+        description="Serve snapshot jobs over HTTP so that the vendors' SDKs can drive them unchanged.",
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES,
+    )  # fmt: skip
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    p.add_argument("--port", type=int, default=8080, help="(default: %(default)s)")
+    p.add_argument(
+        "--store", default=None, help="job store: path or SQLAlchemy URL (default: STILLFRAME_DB or the user data dir)"
+    )
+    p.add_argument("--access-key", action="append", default=[], metavar="AK:SK", help="a key pair (repeatable)")
+    p.add_argument(
+        "--bucket", action="append", default=[], metavar="NAME=DIR_OR_S3URL",
+        help="a bucket the APIs may name, as a local folder or s3:// prefix (repeatable)",
+    )  # fmt: skip
+    p.add_argument("--project-id", default="stillframe", help="Huawei project id in paths (default: %(default)s)")
+    p.add_argument("--region", default="local", help="region reported as Location (default: %(default)s)")
+    p.add_argument("--workers", type=int, default=1, help="job worker threads (default: %(default)s)")
+    p.add_argument("--storage-options", default=None, help="JSON for s3fs (endpoint_url, key, secret, ...)")
+    p.add_argument(
+        "--insecure-local", action="store_true",
+        help="accept unsigned requests; allowed only on a loopback address",
+    )  # fmt: skip
+    p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    p.set_defaults(run=serve_command, parser=p)
+    return p
+
+
+def _fail(message: str, status: int = 2) -> int:
+    print(f"stillframe: error: {message}", file=sys.stderr)
+    return status
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_keys(specs: list[str]) -> dict[str, str]:
+    """AK:SK pairs; ValueError for one without both halves."""
+    keys = {}
+    for spec in specs:
+        ak, sep, sk = spec.partition(":")
+        if not sep or not ak or not sk:
+            raise ValueError(f"--access-key takes AK:SK, not {spec!r}")
+        keys[ak] = sk
+    return keys
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    try:
+        import sqlalchemy  # noqa: F401
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as exc:
+        return _fail(f"serve needs the serve extra: pip install 'stillframe[serve]' ({exc})", 1)
+    from stillframe.jobs import JobService
+    from stillframe.server.app import run
+    from stillframe.server.buckets import Buckets
+    from stillframe.server.context import ServerContext
+
+    env = [s for s in os.environ.get("STILLFRAME_ACCESS_KEYS", "").split(",") if s.strip()]
+    try:
+        keys = parse_keys([*env, *args.access_key])
+    except ValueError as exc:
+        return _fail(str(exc))
+    if args.insecure_local and not _loopback(args.host):
+        return _fail(f"--insecure-local serves only a loopback address, not {args.host}")
+    if not keys and not args.insecure_local:
+        return _fail("no key pair: give --access-key AK:SK (or --insecure-local on a loopback address)")
+    buckets = Buckets.parse(args.bucket)
+    for b in buckets:
+        if not b.remote and not os.path.isdir(b.root):
+            return _fail(f"--bucket {b.name}: {b.root} is not a folder")
+    options = json.loads(args.storage_options) if args.storage_options else None
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    service = JobService(args.store, workers=args.workers, storage_options=options)
+    ctx = ServerContext(
+        service, keys, buckets, project_id=args.project_id, region=args.region, insecure=args.insecure_local,
+        session_secret=os.urandom(32),
+    )  # fmt: skip
+    names = ", ".join(b.name for b in buckets) or "none"
+    print(f"stillframe serve: http://{args.host}:{args.port} ({len(keys)} key pairs; buckets: {names})", flush=True)
+    try:
+        run(ctx, args.host, args.port, log_level=args.log_level)
+    finally:
+        service.close()
+    return 0
