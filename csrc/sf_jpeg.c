@@ -339,3 +339,15 @@ void sf_jpeg_result_free(sf_jpeg_result *out)
     out->data = NULL;
     out->size = 0;
 }
+
+#define SF_STR_(x) #x
+#define SF_STR(x) SF_STR_(x)
+
+const char *sf_jpeg_library(void)
+{
+#ifdef LIBJPEG_TURBO_VERSION
+    return "libjpeg-turbo " SF_STR(LIBJPEG_TURBO_VERSION);
+#else
+    return "libjpeg " SF_STR(JPEG_LIB_VERSION);
+#endif
+}
