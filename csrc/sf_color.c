@@ -5,7 +5,7 @@
 
 /* Each row loop is also built for AVX2 and picked at load time; the baseline
  * (SSE2) vectorises too, since everything is 16-bit. */
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && defined(__ELF__) /* ifunc */
 #define SF_VECTOR __attribute__((target_clones("avx2", "default")))
 #else
 #define SF_VECTOR

@@ -65,4 +65,7 @@ int sf_jpeg_encode_batch(const sf_image *imgs, size_t n, const sf_jpeg_options *
 
 void sf_jpeg_result_free(sf_jpeg_result *out);
 
+/* The libjpeg built in, e.g. "libjpeg-turbo 3.1.3": the wheels link their own. */
+const char *sf_jpeg_library(void);
+
 #endif

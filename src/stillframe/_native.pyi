@@ -2,6 +2,7 @@ from collections.abc import Iterable
 from typing import Any
 
 MAX_DIMENSION: int
+JPEG_LIBRARY: str
 
 def cpu_count() -> int: ...
 

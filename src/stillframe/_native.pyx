@@ -54,9 +54,11 @@ cdef extern from "sf_jpeg.h" nogil:
     int sf_jpeg_encode_batch(const sf_image *imgs, size_t n, const sf_jpeg_options *opt,
                              sf_jpeg_result *out, int threads)
     void sf_jpeg_result_free(sf_jpeg_result *out)
+    const char *sf_jpeg_library()
 
 
 MAX_DIMENSION = SF_JPEG_MAX_DIMENSION
+JPEG_LIBRARY = sf_jpeg_library().decode()
 _MATRICES = {"bt601": SF_MATRIX_BT601, "bt709": SF_MATRIX_BT709, "bt2020": SF_MATRIX_BT2020}
 
 
