@@ -150,6 +150,35 @@ def _schedule(plan: Sampling, info: VideoInfo) -> tuple[Schedule, int, str]:
     return schedule, dropped, reason
 
 
+def finish_run(
+    video: Video,
+    snapshots: list[Snapshot],
+    schedule: Schedule,
+    dropped: int,
+    reason: str,
+    replaced: list[dict[str, Any]],
+    writers: list[Writer],
+    ledger: Ledger,
+    redecode: Callable[[float], bytes],
+    decoding: dict[str, Any] | None = None,
+) -> SnapshotResult:
+    """The result of a run whose frames are all in, once every writer has finished."""
+    result = SnapshotResult(
+        files=[s.file for s in snapshots if s.file],
+        frames=snapshots,
+        requested=schedule.requested,
+        dropped=dropped,
+        reason=reason,
+        info=video.info,
+        replaced=replaced,
+        decoding=decoding or video.decoding.to_dict(),
+    )
+    run = Finished(result, snapshots, video.info.duration, ledger, redecode)
+    for writer in writers:
+        writer.finish(run)
+    return result
+
+
 def _stream(
     video: Video,
     times: list[float],
@@ -296,22 +325,8 @@ def snapshot(
             snapshots = _stream(video, times, writers, ledger, (lambda r: names[r]) if keep_singles else (lambda r: ""),
                                 quality=quality, options=options, deadline=deadline, timeout=timeout,
                                 ordered=sprite is not None, progress=progress)  # fmt: skip
-            result = SnapshotResult(
-                files=[s.file for s in snapshots if s.file],
-                frames=snapshots,
-                requested=schedule.requested,
-                dropped=dropped,
-                reason=reason,
-                info=video.info,
-                replaced=replaced,
-                decoding=video.decoding.to_dict(),
-            )
-            run = Finished(
-                result, snapshots, video.info.duration, ledger,
-                redecode=lambda t: video.frames_at([t], **options)[0].to_jpeg(quality),
-            )  # fmt: skip
-            for writer in writers:
-                writer.finish(run)
+            result = finish_run(video, snapshots, schedule, dropped, reason, replaced, writers, ledger,
+                                redecode=lambda t: video.frames_at([t], **options)[0].to_jpeg(quality))  # fmt: skip
             result.stats = replace(video.stats, seconds=round(time.monotonic() - started, 4))
             return result
     except BaseException:

@@ -21,9 +21,9 @@ from stillframe.distributed._batch import check_options, open_source
 from stillframe.distributed._runners import Progress, runner_for
 from stillframe.errors import InternalError, InvalidParameter, SnapshotTimeOut, StillframeError
 from stillframe.jpeg import YUV420Planes, encode_jpegs
-from stillframe.outputs import Batch, Finished, Ledger, output_names, plan_writers
+from stillframe.outputs import Batch, Ledger, output_names, plan_writers
 from stillframe.plan import EPSILON
-from stillframe.snapshot import SamplingLike, Snapshot, SnapshotResult, _avoid_black, _schedule, as_sampling
+from stillframe.snapshot import SamplingLike, Snapshot, SnapshotResult, _avoid_black, _schedule, as_sampling, finish_run
 from stillframe.video import Video
 
 __all__ = ["Part", "PartFrame", "balance", "decode_part", "keyframe_groups", "snapshot_split"]
@@ -225,22 +225,9 @@ def snapshot_split(
             finally:
                 bar.close()
             snapshots = [r for r in records if r is not None]
-            result = SnapshotResult(
-                files=[s.file for s in snapshots if s.file],
-                frames=snapshots,
-                requested=schedule.requested,
-                dropped=dropped,
-                reason=reason,
-                info=video.info,
-                replaced=replaced,
-                decoding=decoding or video.decoding.to_dict(),
-            )
-            run = Finished(
-                result, snapshots, video.info.duration, ledger,
-                redecode=lambda t: video.frames_at([t], **opts)[0].to_jpeg(quality),
-            )  # fmt: skip
-            for writer in writers:
-                writer.finish(run)
+            result = finish_run(video, snapshots, schedule, dropped, reason, replaced, writers, ledger,
+                                redecode=lambda t: video.frames_at([t], **opts)[0].to_jpeg(quality),
+                                decoding=decoding)  # fmt: skip
             result.stats = replace(video.stats, seconds=round(time.monotonic() - started, 4), workers=len(chunks))
             for name in _COUNTED:
                 setattr(result.stats, name, getattr(result.stats, name) + stats[name])
