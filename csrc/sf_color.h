@@ -17,6 +17,7 @@ typedef enum {
  * cb' = 128 + u + (cb_cb*u + cb_cr*v) / 256 with u = cb - 128, v = cr - 128. */
 typedef struct {
     int identity;  /* full-range BT.601: nothing to do */
+    int avx2;      /* the rows go through the AVX2 kernels (set by init where the CPU has it) */
     int luma_only; /* same matrix: luma does not depend on chroma */
     int16_t y_off, y_k;
     int16_t y_cb, y_cr;

@@ -3,7 +3,7 @@
 around the native work. Argument checking that guards memory safety lives here;
 everything friendlier lives in stillframe.jpeg."""
 
-from libc.stdint cimport uint8_t
+from libc.stdint cimport int16_t, uint8_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 from cpython.bytes cimport PyBytes_FromStringAndSize
@@ -16,6 +16,18 @@ cdef extern from "sf_color.h" nogil:
         SF_MATRIX_BT601
         SF_MATRIX_BT709
         SF_MATRIX_BT2020
+
+    ctypedef struct sf_ycc_map:
+        int identity
+        int avx2
+        int luma_only
+
+    void sf_ycc_map_init(sf_ycc_map *map, int full_range, sf_matrix matrix)
+    void sf_ycc_luma_delta(const sf_ycc_map *map, const uint8_t *cb, const uint8_t *cr,
+                           int16_t *tmp, int16_t *delta, int width)
+    void sf_ycc_luma_row(const sf_ycc_map *map, const uint8_t *y, const int16_t *delta, uint8_t *out, int width)
+    void sf_ycc_chroma_row(const sf_ycc_map *map, const uint8_t *cb, const uint8_t *cr,
+                           uint8_t *out_cb, uint8_t *out_cr, int width)
 
 cdef extern from "sf_pool.h" nogil:
     int sf_cpu_count()
@@ -258,6 +270,38 @@ def encode_batch(images, int quality=85, int subsampling=420, bint optimize=Fals
             err = outs[i]
             raise type(err)(f"image {i}: {err}")
     return outs
+
+
+def _ycc_row(y, cb, cr, bint full_range, str matrix, bint vector) -> tuple:
+    """One row through the colour mapping the encoder applies (for tests): `y` holds
+    `width` samples, `cb`/`cr` (width+1)//2. `vector` False keeps to the portable loops
+    where the CPU has SIMD kernels. Returns (y, cb, cr) bytes and whether SIMD ran."""
+    cdef const uint8_t[:] vy = y
+    cdef const uint8_t[:] vb = cb
+    cdef const uint8_t[:] vr = cr
+    cdef int width = vy.shape[0], cw = (width + 1) // 2
+    if width < 1 or vb.shape[0] != cw or vr.shape[0] != cw:
+        raise InvalidParameter(f"a row of {width} luma samples needs {cw} of each chroma")
+    if matrix not in _MATRICES:
+        raise InvalidParameter(f"matrix must be one of {sorted(_MATRICES)}, not {matrix!r}")
+    cdef sf_ycc_map m
+    sf_ycc_map_init(&m, full_range, _MATRICES[matrix])
+    m.avx2 = m.avx2 and vector
+    oy, ob, orr = bytearray(width), bytearray(cw), bytearray(cw)
+    cdef uint8_t[:] woy = oy
+    cdef uint8_t[:] wob = ob
+    cdef uint8_t[:] wor = orr
+    cdef int16_t *work = <int16_t *> malloc(sizeof(int16_t) * (width + cw))
+    if work == NULL:
+        raise MemoryError()
+    try:
+        if not m.luma_only:
+            sf_ycc_luma_delta(&m, &vb[0], &vr[0], work + width, work, width)
+        sf_ycc_luma_row(&m, &vy[0], NULL if m.luma_only else work, &woy[0], width)
+        sf_ycc_chroma_row(&m, &vb[0], &vr[0], &wob[0], &wor[0], cw)
+    finally:
+        free(work)
+    return bytes(oy), bytes(ob), bytes(orr), bool(m.avx2)
 
 
 # ---- sprites and luma statistics ------------------------------------------------------
