@@ -3,10 +3,16 @@ that do not apply refused, JPEG names, a summary of what went where."""
 
 from __future__ import annotations
 
+import argparse
+import inspect
+import re
 import subprocess
 import sys
 
 import pytest
+
+import stillframe as sf
+from stillframe.cli import SNAPSHOT_OPTIONS, _parser, _sampling, add_snapshot_options, snapshot_options
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -27,6 +33,36 @@ def test_snapshot_help_explains_every_flag_with_examples():
         rest = text[text.index(line) + len(line) :].splitlines()[0:2]
         assert len(" ".join([line, *rest]).split()) > 4, flag  # the flag has words after it
     assert "examples:" in full and "(default: displayed)" in " ".join(full.split())
+
+
+def listed(help_text: str, section: str) -> set[str]:
+    """The flags a --help lists under `section:`."""
+    block = help_text.split(f"\n{section}:\n", 1)[1].split("\n\n", 1)[0]
+    return set(re.findall(r"^  (--[\w-]+)", block, re.MULTILINE))
+
+
+def test_batch_takes_every_sampling_and_output_flag_of_snapshot():
+    snap, batch = cli("snapshot", "--help").stdout, cli("batch", "--help").stdout
+    shared = listed(snap, SNAPSHOT_OPTIONS)
+    assert {"--interval", "--dots", "--quantity", "--tolerance", "--aspect", "--sprite", "--vtt", "--storyboard",
+            "--black-level", "--cover", "--cover-position"} <= shared  # fmt: skip
+    assert listed(batch, SNAPSHOT_OPTIONS) == shared
+    # Each command's own flags stay its own.
+    assert {"--device", "--timeout"} <= listed(snap, "options") and "--scheduler" in listed(batch, "options")
+    assert not shared & (listed(snap, "options") | listed(batch, "options"))
+    assert "out/{Name}/thumbs.vtt" in batch and "out/{Name}/thumbs.vtt" not in snap  # worded for many videos
+
+    parser = _parser()
+    one, many = parser.parse_args(["snapshot", "v.mp4"]), parser.parse_args(["batch", "v.mp4"])
+    dests = [flag[2:].replace("-", "_") for flag in shared]
+    assert {d: getattr(one, d) for d in dests} == {d: getattr(many, d) for d in dests}
+    # Both read the flags back into sf.snapshot's own options.
+    many = parser.parse_args(["batch", "v.mp4", "--aspect", "16:9", "--black-level", "50", "--sprite", "2x2"])
+    options = snapshot_options(many)
+    assert options["aspect_ratio"] == "16:9" and options["black_level"] == 50 and options["sprite"].columns == 2
+    inspect.signature(sf.snapshot).bind("v.mp4", _sampling(many), "out/{Count}.jpg", **options)
+    with pytest.raises(sf.InvalidParameter, match="--vtt2"):  # a misspelt rewording is caught, not lost
+        add_snapshot_options(argparse.ArgumentParser(), {"--vtt2": "tracks"})
 
 
 def test_jobs_help_describes_its_subcommands():

@@ -172,6 +172,23 @@ def test_cli_batch_with_a_list_and_json(client, videos, tmp_path, capsys):
     assert "1 of 1 videos done" in capsys.readouterr().out
 
 
+def test_cli_batch_takes_snapshots_frame_and_cover_flags(videos, tmp_path, capsys):
+    out = tmp_path / "{Name}/{Count}.jpg"
+    code = main(["batch", os.fspath(videos[2]), "-o", os.fspath(out), "--dots", "0.5,1", "--width", "160",
+                 "--aspect", "16:9", "--tolerance", "1", "--black-level", "90", "--cover", "auto", "--workers", "1"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    folder = tmp_path / videos[2].stem
+    ref = sf.snapshot(videos[2], sf.Dots([0.5, 1.0]), tmp_path / "ref/{Count}.jpg", width=160, aspect_ratio="16:9",
+                      tolerance=1.0, black_level=90, cover="auto")  # fmt: skip
+    assert sorted(p.name for p in folder.iterdir()) == ["00001.jpg", "00002.jpg", "cover.jpg"]
+    for name in ("00001.jpg", "00002.jpg", "cover.jpg"):
+        assert (folder / name).read_bytes() == (tmp_path / "ref" / name).read_bytes(), name
+    from PIL import Image
+
+    assert Image.open(folder / "00001.jpg").size == (214, 120)  # 160x120 padded out to 16:9
+    assert [s.is_keyframe for s in ref.frames] == [True, True]  # a keyframe within 1 s stood in
+
+
 def test_the_command_line_imports_no_engine():
     code = (
         "import sys, stillframe.cli as c; c._parser(); print(sorted({'dask', 'distributed', 'ray'} & set(sys.modules)))"

@@ -102,8 +102,10 @@ def test_200_jobs_on_3_workers_one_killed_each_ends_once(postgres_url, tiny, tmp
 
 
 def test_pipeline_caps_hold_across_processes(postgres_url, clips, tmp_path):
-    clip = str(clips("jobs-pg-cap.mp4", frames=60, size=(320, 180), gop=30))
-    config = {"Time": 0, "Interval": 0.2, "Num": 3, "FrameType": "normal"}
+    # Jobs long enough (six exact frames each) that a free thread is always holding one
+    # when the store is looked at, even with every core busy.
+    clip = str(clips("jobs-pg-cap.mp4", frames=90, size=(320, 180), gop=30))
+    config = {"Time": 0, "Interval": 0.45, "Num": 6, "FrameType": "normal"}
     with JobService(postgres_url, workers=0) as svc:
         caps = {svc.create_pipeline("two", max_concurrency=2): 2, svc.create_pipeline("one", max_concurrency=1): 1}
         seen: dict[str, int] = collections.defaultdict(int)

@@ -1,6 +1,7 @@
 """Live snapshot jobs against real streams: nginx-rtmp fed by a publisher the test
 runs in real time, and live HLS served over HTTP. Every clip carries its frame
-index as a barcode, so each snapshot says which frame it is."""
+index as a barcode, so each snapshot says which frame it is. Whatever uses the store
+runs on an SQLite file and on a PostgreSQL database."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -27,6 +29,7 @@ from stillframe.errors import (
     TemplateNotFound,
 )
 from stillframe.jobs import JobService
+from stillframe.jobs.capture import stream_is_live
 from stillframe.jobs.storage import LiveOutput
 
 from .servers import Publisher, nginx_rtmp, post_receiver, s3_server, static_http, wait_for
@@ -50,6 +53,14 @@ def rtmp(tmp_path_factory):
         yield base
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request, tmp_path) -> str:
+    """The store each test runs on: an SQLite file, then a PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "j.db")
+    return request.getfixturevalue("postgres_url")
+
+
 @pytest.fixture
 def stream(rtmp, request):
     return f"{rtmp}/{request.node.name.replace('[', '_').strip(']')}"
@@ -63,12 +74,12 @@ def local(tmp_path: Path) -> dict:
     return {"StorageType": "local", "Bucket": str(tmp_path / "out")}
 
 
-def test_rtmp_job_end_to_end(tmp_path, clip, stream):
+def test_rtmp_job_end_to_end(tmp_path, clip, stream, store):
     out = tmp_path / "out"
     with (
         post_receiver() as (callback, received),
         Publisher(clip, stream),
-        JobService(tmp_path / "j.db", workers=1, capture_options=FAST) as svc,
+        JobService(store, workers=1, capture_options=FAST) as svc,
     ):
         tid = svc.create_live_snapshot_template("every 5 s", 5)
         job = svc.submit_live_snapshot_job("cam 1", {"Url": stream, "Type": "rtmp"}, tid, local(tmp_path), callback)
@@ -142,10 +153,10 @@ def test_rtmp_job_end_to_end(tmp_path, clip, stream):
         assert (out / listed[1]["OssObject"]).exists()
 
 
-def test_reconnects_when_the_publisher_returns(tmp_path, clip, stream):
+def test_reconnects_when_the_publisher_returns(tmp_path, clip, stream, store):
     publisher = Publisher(clip, stream).start()
     try:
-        with JobService(tmp_path / "j.db", workers=1, capture_options=FAST) as svc:
+        with JobService(store, workers=1, capture_options=FAST) as svc:
             shots: list[dict] = []
             svc.on_live_snapshot(shots.append)
             tid = svc.create_live_snapshot_template("t", 5, sequence_format="{JobId}/{Sequence}.jpg",
@@ -171,31 +182,30 @@ def test_reconnects_when_the_publisher_returns(tmp_path, clip, stream):
         publisher.stop()
 
 
-def test_worker_process_captures_and_a_restarted_service_resumes(tmp_path, clip, stream):
-    db = tmp_path / "j.db"
+def test_worker_process_captures_and_a_restarted_service_resumes(tmp_path, clip, stream, store):
     with Publisher(clip, stream):
-        with JobService(db, workers=0) as svc:
+        with JobService(store, workers=0) as svc:
             tid = svc.create_live_snapshot_template("t", 5, overwrite_format="latest/{JobId}.jpg",
                                                     sequence_format="seq/{Date}/{Sequence}.jpg")  # fmt: skip
             job = svc.submit_live_snapshot_job("j", {"Url": stream}, tid, local(tmp_path))
             assert job.status == "started"
         # A `stillframe worker` process captures it ...
         worker = subprocess.Popen(
-            [sys.executable, "-m", "stillframe", "worker", "--store", str(db), "--lease", "5"],
+            [sys.executable, "-m", "stillframe", "worker", "--store", store, "--lease", "5"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )  # fmt: skip
         try:
-            with JobService(db, workers=0) as svc:
+            with JobService(store, workers=0) as svc:
                 wait_for(lambda: svc.get_live_snapshot_job(job.id).sequence >= 1, 30, "the worker's first snapshot")
         finally:
             worker.send_signal(signal.SIGTERM)
             assert worker.wait(20) == 0, worker.stderr.read().decode() if worker.stderr else ""
         # ... which hands the job back when it stops; still started, resumed by the next service.
-        with JobService(db, workers=0) as svc:
+        with JobService(store, workers=0) as svc:
             held = svc.get_live_snapshot_job(job.id)
             assert held.status == "started"
         before = held.sequence
-        with JobService(db, workers=1, capture_options=FAST) as svc:
+        with JobService(store, workers=1, capture_options=FAST) as svc:
             wait_for(lambda: svc.get_live_snapshot_job(job.id).sequence > before, 20, "a snapshot after the restart")
     day = time.strftime("%Y-%m-%d", time.gmtime())
     seq_dir = tmp_path / "out" / "seq"
@@ -205,13 +215,13 @@ def test_worker_process_captures_and_a_restarted_service_resumes(tmp_path, clip,
     assert (tmp_path / "out" / "latest" / f"{job.id}.jpg").exists()
 
 
-def test_hls_over_http(tmp_path, clip):
+def test_hls_over_http(tmp_path, clip, store):
     hls = tmp_path / "hls"
     hls.mkdir()
     options = {"hls_time": "1", "hls_list_size": "6", "hls_flags": "delete_segments"}
     with Publisher(clip, str(hls / "live.m3u8"), options=options), static_http(hls) as base:
         wait_for(lambda: (hls / "live.m3u8").exists(), 10, "the playlist")
-        with JobService(tmp_path / "j.db", workers=1, capture_options=FAST) as svc:
+        with JobService(store, workers=1, capture_options=FAST) as svc:
             shots: list[dict] = []
             svc.on_live_snapshot(shots.append)
             tid = svc.create_live_snapshot_template("hls", 5)
@@ -224,8 +234,8 @@ def test_hls_over_http(tmp_path, clip):
     assert index % GOP == 0
 
 
-def test_stream_checks_and_the_job_limit(tmp_path, clip, stream, rtmp):
-    with Publisher(clip, stream), JobService(tmp_path / "j.db", workers=0, live_job_limit=1) as svc:
+def test_stream_checks_and_the_job_limit(tmp_path, clip, stream, rtmp, store):
+    with Publisher(clip, stream), JobService(store, workers=0, live_job_limit=1) as svc:
         tid = svc.create_live_snapshot_template("t", 5)
         idle = svc.submit_live_snapshot_job("idle", {"Url": f"{rtmp}/nobody-here"}, tid, local(tmp_path))
         assert idle.status == "init" and "not live" in idle.reason
@@ -242,8 +252,53 @@ def test_stream_checks_and_the_job_limit(tmp_path, clip, stream, rtmp):
             svc.send_live_snapshot_job_command(idle.id, "restart")
 
 
-def test_validation_rules(tmp_path):
-    with JobService(tmp_path / "j.db", workers=0, stream_timeout=1) as svc:
+def test_an_idle_supervisor_takes_a_job_submitted_here_at_once(tmp_path, clip, stream, store):
+    from sqlalchemy import select
+
+    from stillframe.jobs import store as t
+
+    with Publisher(clip, stream), JobService(store, workers=1, capture_options=FAST) as svc:
+        tid = svc.create_live_snapshot_template("t", 5)
+        time.sleep(4)  # no captures: the supervisor's idle waits have grown to their 2 s cap
+        wait_for(lambda: stream_is_live(stream, 5.0), 10, "the stream")
+        job = svc.submit_live_snapshot_job("now", {"Url": stream}, tid, local(tmp_path))
+        submitted = time.monotonic()
+
+        def claimed() -> str | None:
+            with svc.engine.connect() as conn:
+                return conn.execute(select(t.live_jobs.c.claimed_by).where(t.live_jobs.c.id == job.id)).scalar()
+
+        wait_for(claimed, 5, "the claim", poll=0.01)
+        assert time.monotonic() - submitted < 0.5
+
+
+def test_the_job_limit_holds_when_starts_race(tmp_path, clip, stream, store):
+    with JobService(store, workers=0, live_job_limit=2) as svc:
+        tid = svc.create_live_snapshot_template("t", 5)
+        ids = [svc.submit_live_snapshot_job(f"j{i}", {"Url": stream}, tid, local(tmp_path)).id for i in range(6)]
+        with Publisher(clip, stream):
+            wait_for(lambda: stream_is_live(stream, 2), 10, "the stream")
+            gate = threading.Barrier(len(ids))
+            outcomes: list[str] = []
+
+            def start(job_id: str) -> None:
+                gate.wait()
+                try:
+                    outcomes.append(svc.send_live_snapshot_job_command(job_id, "start").status)
+                except JobLimitExceeded:
+                    outcomes.append("refused")
+
+            threads = [threading.Thread(target=start, args=(job_id,)) for job_id in ids]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(30)
+        assert sorted(outcomes) == ["refused"] * 4 + ["started"] * 2
+        assert svc.list_live_snapshot_jobs(status="started")["TotalCount"] == 2
+
+
+def test_validation_rules(tmp_path, store):
+    with JobService(store, workers=0, stream_timeout=1) as svc:
         make = svc.create_live_snapshot_template
         for bad in (4, 3601, 5.5, "5", True):
             with pytest.raises(InvalidParameter):
@@ -275,6 +330,7 @@ def test_validation_rules(tmp_path):
         assert tpl["OverwriteFormat"] == "snapshot/{JobId}.jpg" and tpl["TimeInterval"] == 5
         listing = svc.list_live_snapshot_templates(search_keyword="alpha")
         assert [x["TemplateId"] for x in listing["TemplateList"]] == [a] and listing["TotalCount"] == 1
+        assert svc.list_live_snapshot_templates(search_keyword="ALPHA")["TotalCount"] == 1  # on every store
         assert svc.list_live_snapshot_templates(page_size=1, sort_by="asc")["TemplateList"][0]["TemplateId"] == (
             only_seq.id
         )
@@ -329,6 +385,7 @@ def test_validation_rules(tmp_path):
                 svc.list_live_snapshot_jobs(**kwargs)
         listing = svc.list_live_snapshot_jobs(status="init", search_keyword="j")
         assert listing["TotalCount"] == 1 and list(listing["JobList"][0]) == SEED_FIELDS
+        assert svc.list_live_snapshot_jobs(search_keyword="J")["TotalCount"] == 1
         now = time.time()
         with pytest.raises(MissingParameter):
             svc.list_live_snapshot_files(job.id, None, now)
@@ -359,13 +416,13 @@ def test_live_output_to_an_s3_compatible_store():
         assert out.remove("snapshot/j.jpg") and not out.remove("snapshot/j.jpg")
 
 
-def test_cli(tmp_path, capsys):
+def test_cli(tmp_path, capsys, store):
     from stillframe.cli import main
 
-    store = ["--store", str(tmp_path / "j.db")]
+    flags = ["--store", store]
 
     def run(*args: str):
-        assert main(["live", *args, *store]) == 0
+        assert main(["live", *args, *flags]) == 0
         return json.loads(capsys.readouterr().out)
 
     tid = run("templates", "create", "--name", "cli", "--interval", "5")["TemplateId"]
@@ -379,6 +436,6 @@ def test_cli(tmp_path, capsys):
     now = int(time.time())
     files = run("files", job["JobId"], "--start", str(now - 60), "--end", str(now))
     assert files == {"FileList": [], "NextStartTime": None}
-    assert main(["live", "command", job["JobId"], "start", *store]) == 1
+    assert main(["live", "command", job["JobId"], "start", *flags]) == 1
     assert "StreamNotFound" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()  # nothing captured, nothing written

@@ -53,6 +53,29 @@ def test_one_encode_serves_every_writer_that_wants_the_jpeg(frames, tmp_path, mo
     assert writers[1].data == (tmp_path / "2.jpg").read_bytes()  # type: ignore[attr-defined]
 
 
+def test_jpegs_encoded_elsewhere_are_written_as_given_and_nothing_is_encoded_again(frames, tmp_path, monkeypatch):
+    made = outputs.encode_jpegs([f.planes() for f in frames[:3]], quality=85)  # as a worker makes them
+    bad = Batch([0, 1], list(frames[:2]), 85)
+    with pytest.raises(sf.errors.InvalidParameter, match="3 JPEGs given for a batch of 2 frames"):
+        bad.use_jpegs(made)
+
+    def refuse(planes, **kw):
+        raise AssertionError("encoded again")
+
+    monkeypatch.setattr(outputs, "encode_jpegs", refuse)
+    names = [str(tmp_path / f"{i}.jpg") for i in range(3)]
+    writers = plan_writers(names, (160, 96), keep_singles=True, sprite=None, sprite_output=None, webvtt=None,
+                           storyboard=None, base_url=None, cover=tmp_path / "cover.jpg", cover_position=2,
+                           black=None)  # fmt: skip
+    batch = Batch([0, 1, 2], list(frames[:3]), 85)
+    batch.use_jpegs(made)
+    ledger = Ledger()
+    for w in writers:
+        w.take(batch, ledger)
+    assert [(tmp_path / f"{i}.jpg").read_bytes() for i in range(3)] == made
+    assert batch.jpeg(1) == made[1] and writers[1].data == made[1]  # type: ignore[attr-defined]
+
+
 def test_a_writer_checks_its_names_before_any_frame(tmp_path):
     with pytest.raises(sf.errors.InvalidParameter, match="JPEG"):
         SingleFiles([str(tmp_path / "a.png")])

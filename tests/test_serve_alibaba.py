@@ -22,10 +22,13 @@ mts_models = pytest.importorskip("alibabacloud_mts20140618.models")
 
 from alibabacloud_ice20201109.client import Client as IceClient  # noqa: E402
 from alibabacloud_mts20140618.client import Client as MtsClient  # noqa: E402
+from alibabacloud_tea_openapi import models as open_api_models  # noqa: E402
 from alibabacloud_tea_openapi.exceptions import ClientException, ServerException  # noqa: E402
 from alibabacloud_tea_openapi.models import Config  # noqa: E402
+from alibabacloud_tea_util import models as util_models  # noqa: E402
 
 from stillframe.jobs import JobService  # noqa: E402
+from stillframe.jobs.config import from_ice_config  # noqa: E402
 from stillframe.server.acs_sign import DATE_FORMAT, Acs3HmacSha256, AcsRequest, RpcHmacSha1  # noqa: E402
 from stillframe.server.app import ServerThread, serving  # noqa: E402
 from stillframe.server.buckets import Bucket, Buckets  # noqa: E402
@@ -172,6 +175,54 @@ def test_ice_snapshot_templates(server):
     err = rejected(lambda: client.create_custom_template(ice_models.CreateCustomTemplateRequest(
         name="transcode", type=1, template_config="{}")))  # fmt: skip
     assert err.code == "InvalidParameter"
+
+
+def test_get_snapshot_job_carries_its_template_config(server):
+    client = ice(server)
+
+    def template_config(job_id: str) -> dict:
+        job = client.get_snapshot_job(ice_models.GetSnapshotJobRequest(job_id=job_id)).body.snapshot_job
+        assert isinstance(job.template_config, str)  # the model reads a string of JSON
+        return json.loads(job.template_config)
+
+    alone = submit_ice(client, "oss://out/tc/a-{Count}.jpg", overwrite(time=500, count=2, interval=1, width=64))
+    got = template_config(alone)
+    assert got == {"Type": "Normal", "FrameType": "normal", "Time": 500, "Interval": 1, "Count": 2, "Width": 64}
+    # Read back, it names the same settings the job ran with.
+    assert from_ice_config(got).to_dict() == server.svc.get_snapshot_job(alone).config
+
+    tid = client.create_custom_template(ice_models.CreateCustomTemplateRequest(
+        name="tc", type=2, subtype=1, template_config=json.dumps({"Count": 3, "Interval": 2, "Height": 48,
+                                                                  "FrameType": "intra"}),
+    )).body.custom_template.template_id  # fmt: skip
+    by_id = submit_ice(client, "oss://out/tc/b-{Count}.jpg", ice_models.SubmitSnapshotJobRequestTemplateConfig(
+        template_id=tid))  # fmt: skip
+    assert template_config(by_id) == {"Type": "Normal", "FrameType": "intra", "Time": 0, "Interval": 2, "Count": 3,
+                                      "Height": 48}  # fmt: skip
+    over = submit_ice(client, "oss://out/tc/c-{Count}.jpg", ice_models.SubmitSnapshotJobRequestTemplateConfig(
+        template_id=tid, overwrite_params=ice_models.SubmitSnapshotJobRequestTemplateConfigOverwriteParams(
+            count=2, width=64)))  # fmt: skip
+    assert template_config(over) == {"Type": "Normal", "FrameType": "intra", "Time": 0, "Interval": 2, "Count": 2,
+                                     "Width": 64, "Height": 48}  # fmt: skip
+    # Overwritten or not, the job names the template it came from.
+    for job_id, want in ((alone, None), (by_id, tid), (over, tid)):
+        job = client.get_snapshot_job(ice_models.GetSnapshotJobRequest(job_id=job_id)).body.snapshot_job
+        assert (job.template_id or None) == want, job_id
+
+    tile_model = ice_models.SubmitSnapshotJobRequestTemplateConfigOverwriteParamsSpriteSnapshotConfig
+    tiles = tile_model(columns=2, lines=2, cell_width=40)
+    sprite = submit_ice(
+        client,
+        "oss://out/tc/s-{TileCount}.jpg",
+        overwrite(type="Sprite", count=4, interval=1, sprite_snapshot_config=tiles),
+    )
+    got = template_config(sprite)
+    assert got["Type"] == "Sprite" and got["Count"] == 4
+    assert {k: got["SpriteSnapshotConfig"][k] for k in ("Columns", "Lines", "CellWidth")} == {
+        "Columns": 2, "Lines": 2, "CellWidth": 40}  # fmt: skip
+    assert from_ice_config(got).to_dict() == server.svc.get_snapshot_job(sprite).config
+    for job_id in (alone, by_id, over, sprite):
+        assert server.svc.wait(job_id, 30).status == "Success"
 
 
 # -- MPS ------------------------------------------------------------------------------------
@@ -370,6 +421,13 @@ def test_signers_match_the_sdks_own():
     assert signed["Signature"] == Utils.get_rpcsignature(unsigned, "GET", SK)
 
 
+def test_canonical_queries_of_both_schemes():
+    """ACS3 encodes values only; the RPC signature names too, and leaves Signature out."""
+    pairs = [("b k", "x y~*"), ("a", "1/2"), ("a", "0")]
+    assert Acs3HmacSha256.canonical_query(pairs) == "a=0&a=1%2F2&b k=x%20y~%2A"
+    assert RpcHmacSha1.canonical_query([*pairs, ("Signature", "s")]) == "a=0&a=1%2F2&b%20k=x%20y~%2A"
+
+
 def test_bad_keys(server):
     req = ice_models.GetSnapshotJobRequest(job_id="0" * 32)
     err = rejected(lambda: ice(server, sk="not-the-secret").get_snapshot_job(req))
@@ -422,6 +480,28 @@ def test_unsigned_and_unknown_requests(server):
         unknown = http.post("/", headers=signed_acs3(server, "DescribeEverything", {}))
         assert unknown.status_code == 404 and unknown.json()["Code"] == "InvalidAction.NotFound"
         assert http.get("/healthz").json() == {"status": "ok"}
+
+
+def test_unknown_actions_and_paths_through_the_sdks(server):
+    """What Alibaba answers for an API it does not have: 404 InvalidAction.NotFound,
+    in its error shape, which each SDK raises as ClientException with that code."""
+    err = rejected(lambda: ice(server).get_media_info(ice_models.GetMediaInfoRequest(media_id="0" * 32)), status=404)
+    assert err.code == "InvalidAction.NotFound" and "GetMediaInfo" in err.message
+    err = rejected(lambda: mts(server).query_media_list(mts_models.QueryMediaListRequest(media_ids="x")), status=404)
+    assert err.code == "InvalidAction.NotFound"
+    # A path other than `/`, called as the SDKs call ROA-style APIs.
+    params = open_api_models.Params(
+        action="DescribeNothing", version=ICE_V, protocol="HTTP", pathname="/nothing/here", method="GET",
+        auth_type="AK", style="ROA", req_body_type="json", body_type="json",
+    )  # fmt: skip
+    runtime = util_models.RuntimeOptions()
+    err = rejected(lambda: ice(server).call_api(params, open_api_models.OpenApiRequest(), runtime), status=404)
+    assert err.code == "InvalidAction.NotFound"
+    with httpx.Client(base_url=server.url) as http:
+        wrong_method = http.put("/")
+        body = wrong_method.json()
+        assert wrong_method.status_code == 404 and body["Code"] == "InvalidAction.NotFound"
+        assert body["RequestId"] == wrong_method.headers["x-request-id"] and body["Message"] and body["HostId"]
 
 
 def test_names_that_leave_their_bucket(server):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -26,6 +27,7 @@ from huaweicloudsdkmpc.v1 import (  # noqa: E402
     CreateThumbReq,
     DeleteThumbnailsTaskRequest,
     ListThumbnailsTaskRequest,
+    ListTranscodingTaskRequest,
     MpcClient,
     ObsObjInfo,
     ThumbnailPara,
@@ -38,11 +40,15 @@ from huaweicloudsdkvod.v1 import (  # noqa: E402
     ListThumbnailInfoRequest,
     PublishAssetFromObsReq,
     PublishAssetFromObsRequest,
+    ShowAssetDetailRequest,
     Thumbnail,
     VodClient,
 )
 
+from stillframe.errors import Conflict, JobNotFound  # noqa: E402
 from stillframe.jobs import JobService  # noqa: E402
+from stillframe.jobs.config import SnapshotConfig  # noqa: E402
+from stillframe.sampling import Interval  # noqa: E402
 from stillframe.server.app import serving  # noqa: E402
 from stillframe.server.buckets import Bucket, Buckets  # noqa: E402
 from stillframe.server.context import ServerContext  # noqa: E402
@@ -303,3 +309,70 @@ def test_insecure_server_and_cancel(bucket, tmp_path):
             assert (err.status_code, err.error_code) == (409, "Conflict")
             err = _refused(lambda: mpc.delete_thumbnails_task(DeleteThumbnailsTaskRequest(task_id="0" * 32)))
             assert (err.status_code, err.error_code) == (404, "JobNotFound")
+
+
+def test_unknown_apis_answer_as_api_gateway(server):
+    """An API this server does not have, or a method its path does not take: 404
+    APIG.0101, which the SDK raises as ClientRequestException with that code."""
+    _, url = server
+    mpc, vod = _clients(url)
+    for call in (
+        lambda: vod.show_asset_detail(ShowAssetDetailRequest(asset_id="0" * 32)),
+        lambda: mpc.list_transcoding_task(ListTranscodingTaskRequest()),
+    ):
+        err = _refused(call)
+        assert (err.status_code, err.error_code) == (404, "APIG.0101") and "does not exist" in err.error_msg
+    with httpx.Client(base_url=url) as http:
+        for method, path in [("PUT", f"/v1/{PROJECT}/thumbnails"), ("GET", f"/v1.0/{PROJECT}/asset/nothing")]:
+            answer = http.request(method, path)
+            body = answer.json()
+            assert answer.status_code == 404 and body["error_code"] == "APIG.0101", (method, path)
+            assert body["request_id"] == answer.headers["x-request-id"]
+
+
+def _queued(service: JobService, bucket: Path, tmp_path: Path) -> str:
+    config = SnapshotConfig(sampling=Interval(1.0, count=2))
+    return service.submit_snapshot_job(str(bucket / "in.mp4"), str(tmp_path / "{Count}.jpg"), config=config).id
+
+
+def test_cancel_snapshot_job_only_while_waiting(bucket, tmp_path):
+    with JobService(tmp_path / "jobs.db", workers=0) as service:  # jobs wait until claimed here
+        running, waiting = _queued(service, bucket, tmp_path), _queued(service, bucket, tmp_path)
+        assert service.runner.claim().id == running  # the oldest first
+        cancelled = service.cancel_snapshot_job(waiting)
+        assert (cancelled.status, cancelled.code) == ("Fail", JobService.CANCELED) and cancelled.finish_time
+        assert service.runner.claim() is None  # a cancelled job is never run
+        with pytest.raises(Conflict, match="Processing"):
+            service.cancel_snapshot_job(running)
+        assert service.get_snapshot_job(running).status == "Processing"
+        with pytest.raises(Conflict, match="Fail"):
+            service.cancel_snapshot_job(waiting)
+        with pytest.raises(JobNotFound):
+            service.cancel_snapshot_job("0" * 32)
+
+
+def test_cancel_races_a_workers_claim(bucket, tmp_path):
+    with JobService(tmp_path / "jobs.db", workers=0) as service:
+        ids = [_queued(service, bucket, tmp_path) for _ in range(30)]
+        claimed: list[str] = []
+        cancelled: list[str] = []
+
+        def claim_all() -> None:
+            while (row := service.runner.claim()) is not None:
+                claimed.append(row.id)
+
+        def cancel_all() -> None:
+            for job_id in reversed(ids):  # meets the claims halfway
+                try:
+                    cancelled.append(service.cancel_snapshot_job(job_id).id)
+                except Conflict:
+                    pass
+
+        threads = [threading.Thread(target=claim_all), threading.Thread(target=cancel_all)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        assert sorted(claimed + cancelled) == sorted(ids)  # each job exactly once: run or cancelled
+        assert {service.get_snapshot_job(j).status for j in claimed} <= {"Processing"}
+        assert {service.get_snapshot_job(j).code for j in cancelled} <= {JobService.CANCELED}

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from stillframe import __version__
-from stillframe.errors import StillframeError
+from stillframe.errors import InvalidParameter, StillframeError
 
 
 def _progress(enabled: bool) -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
@@ -96,6 +96,69 @@ def _cover_position(text: str | None) -> int | str | None:
     return int(text)
 
 
+SNAPSHOT_OPTIONS = "sampling and output"
+
+
+def add_snapshot_options(parser: argparse.ArgumentParser, helps: Mapping[str, str] | None = None) -> None:
+    """The sampling and output flags of `stillframe snapshot`, as one group of
+    `parser`: every command that snapshots videos (`batch` too) takes these, read
+    back by _sampling() and snapshot_options(). `helps` rewords a flag's help for
+    a command, keyed by the flag ("--vtt"); names, types and defaults stay."""
+    group = parser.add_argument_group(SNAPSHOT_OPTIONS)
+    words = dict(helps or {})
+
+    def add(flag: str, help: str, **kwargs: Any) -> None:
+        group.add_argument(flag, help=words.pop(flag, help), **kwargs)
+
+    add("--interval", "seconds between snapshots", type=float)
+    add("--start", "seconds from the start (with --interval; default 0)", type=float, default=None)
+    add("--count", "at most this many (with --interval; --interval 0 spreads them)", type=int)
+    add("--dots", "comma-separated times in seconds")
+    add("--quantity", "this many, spread over the video", type=int)
+    add("--quantity-time", "with --quantity: seconds apart", type=float)
+    add("--frame-type", "normal: the exact frame; intra: the nearest keyframe, decoding keyframes only "
+        "(default: %(default)s)", choices=("normal", "intra"), default="normal")  # fmt: skip
+    add("--snap", "displayed: the frame on screen at t; next: the first frame at or after t, as ffmpeg -ss "
+        "(default: %(default)s)", choices=("displayed", "next"), default="displayed")  # fmt: skip
+    add("--tolerance", "seconds a keyframe may stand in for the exact frame", type=float, default=0.0)
+    add("--width", "pixels; the height follows the display aspect unless given too", type=int)
+    add("--height", "pixels; the width follows the display aspect unless given too", type=int)
+    add("--max-length", "longest side in pixels", type=int)
+    add("--aspect", "16:9 pads with black to that shape, never cropping (default: %(default)s)",
+        choices=("keep", "16:9"), default="keep")  # fmt: skip
+    add("--quality", "JPEG quality 1..100 (default: %(default)s)", type=int, default=85)
+    add("--sprite", "sprite sheets of C columns and L lines, e.g. 10x10", metavar="CxL")
+    add("--cell-size", "sprite cell size (default: the snapshot size)", metavar="WxH")
+    add("--margin", "pixels around a sprite sheet's edge", type=int, default=0)
+    add("--padding", "pixels between sprite cells", type=int, default=0)
+    add("--color", "sprite background: a name, #rrggbb or random", default="black")
+    add("--cell-step", "every nth snapshot goes on the sheet", type=int, default=1)
+    add("--sprites-only", "write the sheets, not the single snapshots", action="store_true")
+    add("--sprite-output", "sheet file name; {TileCount} = 00001, ...")
+    add("--vtt", "write a WebVTT thumbnail track here")
+    add("--storyboard", "write the sheets' storyboard JSON here")
+    add("--base-url", "prefix for the VTT and storyboard image URLs")
+    add("--black-level", "30..100: percent of dark pixels that makes a frame black", type=int)
+    add("--pixel-black-threshold", "0..255: darker than this is a dark pixel", type=int)
+    add("--cover", "write the cover here ('auto': cover.jpg beside the snapshots)")
+    add("--cover-position", "1-based snapshot to use as the cover, or auto")
+    if words:  # a misspelt key would leave the help it meant to change unchanged
+        raise InvalidParameter(f"not flags of {SNAPSHOT_OPTIONS}: {', '.join(sorted(words))}")
+
+
+def snapshot_options(args: argparse.Namespace) -> dict[str, Any]:
+    """sf.snapshot's keyword arguments from add_snapshot_options' flags (the
+    sampling aside: _sampling(args))."""
+    return {
+        "frame_type": args.frame_type, "snap": args.snap, "tolerance": args.tolerance, "width": args.width,
+        "height": args.height, "max_length": args.max_length, "aspect_ratio": args.aspect, "quality": args.quality,
+        "sprite": _sprite(args), "sprite_output": args.sprite_output, "webvtt": args.vtt,
+        "storyboard": args.storyboard, "base_url": args.base_url, "black_level": args.black_level,
+        "pixel_black_threshold": args.pixel_black_threshold, "cover": args.cover,
+        "cover_position": _cover_position(args.cover_position),
+    }  # fmt: skip
+
+
 def _probe(args: argparse.Namespace) -> int:
     from stillframe.video import probe
 
@@ -112,30 +175,14 @@ def _snapshot(args: argparse.Namespace) -> int:
             args.source,
             _sampling(args),
             args.output,
-            frame_type=args.frame_type,
-            snap=args.snap,
-            tolerance=args.tolerance,
-            width=args.width,
-            height=args.height,
-            max_length=args.max_length,
-            aspect_ratio=args.aspect,
-            quality=args.quality,
             stream=args.stream,
             workers=args.workers,
             timeout=args.timeout,
             progress=progress,
-            sprite=_sprite(args),
-            sprite_output=args.sprite_output,
-            webvtt=args.vtt,
-            storyboard=args.storyboard,
-            base_url=args.base_url,
-            black_level=args.black_level,
-            pixel_black_threshold=args.pixel_black_threshold,
-            cover=args.cover,
-            cover_position=_cover_position(args.cover_position),
             device=args.device,
             fallback=args.fallback,
             index=args.index,
+            **snapshot_options(args),
         )
     finally:
         close()
@@ -242,58 +289,18 @@ def _parser() -> argparse.ArgumentParser:
         "-o", "--output", default="out/{Count}.jpg",
         help="JPEG file name, .jpg or .jpeg; {Count} = 00001, 00002, ... (default: %(default)s)",
     )  # fmt: skip
-    snap.add_argument("--interval", type=float, help="seconds between snapshots")
-    snap.add_argument("--start", type=float, default=None, help="seconds from the start (with --interval; default 0)")
-    snap.add_argument("--count", type=int, help="at most this many (with --interval; --interval 0 spreads them)")
-    snap.add_argument("--dots", help="comma-separated times in seconds")
-    snap.add_argument("--quantity", type=int, help="this many, spread over the video")
-    snap.add_argument("--quantity-time", type=float, help="with --quantity: seconds apart")
-    snap.add_argument(
-        "--frame-type", choices=("normal", "intra"), default="normal",
-        help="normal: the exact frame; intra: the nearest keyframe, decoding keyframes only (default: %(default)s)",
-    )  # fmt: skip
-    snap.add_argument(
-        "--snap", choices=("displayed", "next"), default="displayed",
-        help="displayed: the frame on screen at t; next: the first frame at or after t, as ffmpeg -ss "
-        "(default: %(default)s)",
-    )  # fmt: skip
-    snap.add_argument(
-        "--tolerance", type=float, default=0.0, help="seconds a keyframe may stand in for the exact frame"
-    )
-    snap.add_argument("--width", type=int, help="pixels; the height follows the display aspect unless given too")
-    snap.add_argument("--height", type=int, help="pixels; the width follows the display aspect unless given too")
-    snap.add_argument("--max-length", type=int, help="longest side in pixels")
-    snap.add_argument(
-        "--aspect", choices=("keep", "16:9"), default="keep",
-        help="16:9 pads with black to that shape, never cropping (default: %(default)s)",
-    )  # fmt: skip
-    snap.add_argument("--quality", type=int, default=85, help="JPEG quality 1..100 (default: %(default)s)")
     snap.add_argument("--stream", type=int, default=None, help="the video stream's index (default: FFmpeg's best)")
     snap.add_argument("--index", choices=INDEX_CHOICES, default="auto", help=INDEX_HELP)
     snap.add_argument(
         "--workers", type=int, default=None, help="parallel decoders (default: one a core; 1 for one snapshot)"
     )
     snap.add_argument("--timeout", type=float, default=None, help="seconds before giving up (SnapshotTimeOut)")
-    snap.add_argument("--sprite", metavar="CxL", help="sprite sheets of C columns and L lines, e.g. 10x10")
-    snap.add_argument("--cell-size", metavar="WxH", help="sprite cell size (default: the snapshot size)")
-    snap.add_argument("--margin", type=int, default=0, help="pixels around a sprite sheet's edge")
-    snap.add_argument("--padding", type=int, default=0, help="pixels between sprite cells")
-    snap.add_argument("--color", default="black", help="sprite background: a name, #rrggbb or random")
-    snap.add_argument("--cell-step", type=int, default=1, help="every nth snapshot goes on the sheet")
-    snap.add_argument("--sprites-only", action="store_true", help="write the sheets, not the single snapshots")
-    snap.add_argument("--sprite-output", help="sheet file name; {TileCount} = 00001, ...")
-    snap.add_argument("--vtt", help="write a WebVTT thumbnail track here")
-    snap.add_argument("--storyboard", help="write the sheets' storyboard JSON here")
-    snap.add_argument("--base-url", help="prefix for the VTT and storyboard image URLs")
-    snap.add_argument("--black-level", type=int, help="30..100: percent of dark pixels that makes a frame black")
-    snap.add_argument("--pixel-black-threshold", type=int, help="0..255: darker than this is a dark pixel")
-    snap.add_argument("--cover", help="write the cover here ('auto': cover.jpg beside the snapshots)")
-    snap.add_argument("--cover-position", help="1-based snapshot to use as the cover, or auto")
     snap.add_argument(
         "--device", default="cpu", help="cpu, auto, cuda[:N], vaapi[:/dev/dri/renderD128], qsv, videotoolbox, d3d11va"
     )
     snap.add_argument("--fallback", action="store_true", help="decode on the CPU when the device cannot (says why)")
     snap.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_snapshot_options(snap)
     snap.set_defaults(run=_snapshot, parser=snap)
 
     try:

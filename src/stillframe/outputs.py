@@ -144,6 +144,14 @@ class Batch:
     def jpeg(self, k: int) -> bytes:
         return self.jpegs()[k] if self._jpegs is not None else encode_jpegs([self.planes[k]], quality=self.quality)[0]
 
+    def use_jpegs(self, jpegs: Sequence[bytes]) -> None:
+        """Take JPEGs already encoded elsewhere (a worker, say), one a frame in order,
+        instead of encoding here. They must come from these planes at this batch's
+        quality: the writers use them as they are."""
+        if len(jpegs) != len(self.frames):
+            raise InvalidParameter(f"{len(jpegs)} JPEGs given for a batch of {len(self.frames)} frames")
+        self._jpegs = list(jpegs)
+
 
 @dataclass
 class Finished:

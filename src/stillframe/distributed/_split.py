@@ -257,8 +257,9 @@ def _feed(
         requests = list(chunk[start : start + _BATCH])
         frames = part.frames[start : start + _BATCH]
         batch = Batch(requests, frames, quality)  # type: ignore[arg-type]  # PartFrame stands in for Frame
-        if all(f.jpeg is not None for f in frames):
-            batch._jpegs = [f.jpeg for f in frames]  # type: ignore[misc]
+        jpegs = [f.jpeg for f in frames if f.jpeg is not None]
+        if len(jpegs) == len(frames):
+            batch.use_jpegs(jpegs)
         for writer in writers:
             writer.take(batch, ledger)
         for request, frame in zip(requests, frames):

@@ -21,9 +21,22 @@ EXAMPLES = """examples:
 any failed (one line each, with its error code).
 """
 
+# `snapshot`'s sampling and output flags, worded for many videos ({Name} in file names).
+BATCH_HELP = {
+    "--start": "seconds from the start (with --interval)",
+    "--quantity": "this many, spread over each video",
+    "--frame-type": "intra: nearest keyframe",
+    "--snap": "which frame a time selects",
+    "--height": "pixels",
+    "--sprite-output": "sheet file names; {Name}, {TileCount}",
+    "--vtt": "a WebVTT thumbnail track per video, e.g. 'out/{Name}/thumbs.vtt'",
+    "--storyboard": "the sheets' storyboard JSON per video ({Name})",
+    "--cover": "a cover per video ({Name}; 'auto': cover.jpg beside the snapshots)",
+}
+
 
 def add_parser(sub: Any) -> None:
-    from stillframe.cli import INDEX_CHOICES, INDEX_HELP
+    from stillframe.cli import INDEX_CHOICES, INDEX_HELP, add_snapshot_options
 
     p = sub.add_parser(
         "batch", help="snapshots of many videos, over this machine's cores or a Dask cluster",
@@ -32,37 +45,13 @@ def add_parser(sub: Any) -> None:
     )  # fmt: skip
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="paths, URLs or s3:// / oss:// URLs; @FILE for a list")
     p.add_argument("-o", "--output", default="out/{Name}/{Count}.jpg", help="file names (default: %(default)s)")
-    p.add_argument("--interval", type=float, help="seconds between snapshots")
-    p.add_argument("--start", type=float, default=None, help="seconds from the start (with --interval)")
-    p.add_argument("--count", type=int, help="at most this many (with --interval; --interval 0 spreads them)")
-    p.add_argument("--dots", help="comma-separated times in seconds")
-    p.add_argument("--quantity", type=int, help="this many, spread over each video")
-    p.add_argument("--quantity-time", type=float, help="with --quantity: seconds apart")
-    p.add_argument("--frame-type", choices=("normal", "intra"), default="normal", help="intra: nearest keyframe")
-    p.add_argument("--snap", choices=("displayed", "next"), default="displayed", help="which frame a time selects")
-    p.add_argument("--width", type=int, help="pixels; the height follows the display aspect unless given too")
-    p.add_argument("--height", type=int, help="pixels")
-    p.add_argument("--max-length", type=int, help="longest side in pixels")
-    p.add_argument("--quality", type=int, default=85, help="JPEG quality 1..100 (default: %(default)s)")
     p.add_argument("--index", choices=INDEX_CHOICES, default="auto", help=INDEX_HELP)
-    p.add_argument("--sprite", metavar="CxL", help="sprite sheets of C columns and L lines, e.g. 10x10")
-    p.add_argument("--cell-size", metavar="WxH", help="sprite cell size (default: the snapshot size)")
-    p.add_argument("--margin", type=int, default=0, help="pixels around a sprite sheet's edge")
-    p.add_argument("--padding", type=int, default=0, help="pixels between sprite cells")
-    p.add_argument("--color", default="black", help="sprite background: a name, #rrggbb or random")
-    p.add_argument("--cell-step", type=int, default=1, help="every nth snapshot goes on the sheet")
-    p.add_argument("--sprites-only", action="store_true", help="write the sheets, not the single snapshots")
-    p.add_argument("--sprite-output", help="sheet file names; {Name}, {TileCount}")
-    p.add_argument("--vtt", help="a WebVTT thumbnail track per video, e.g. 'out/{Name}/thumbs.vtt'")
-    p.add_argument("--storyboard", help="the sheets' storyboard JSON per video ({Name})")
-    p.add_argument("--base-url", help="prefix for the VTT and storyboard image URLs")
-    p.add_argument("--cover", help="a cover per video ({Name}; 'auto': cover.jpg beside the snapshots)")
-    p.add_argument("--cover-position", help="1-based snapshot to use as the cover, or auto")
     p.add_argument("--scheduler", metavar="ADDRESS", help="a Dask scheduler, e.g. tcp://HOST:8786 (default: local)")
     p.add_argument("--workers", type=int, help="local worker processes (default: one a core)")
     p.add_argument("--split", type=int, metavar="N", help="one video at a time, its frames decoded in N parts "
                    "side by side (for a few long videos; sheets and tracks as from one process)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print every item and the summary as JSON")
+    add_snapshot_options(p, BATCH_HELP)
     p.set_defaults(run=run, parser=p)
 
 
@@ -84,7 +73,7 @@ def read_inputs(args: list[str]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stillframe.cli import _cover_position, _sampling, _sprite
+    from stillframe.cli import _sampling, snapshot_options
     from stillframe.distributed import snapshot_many
 
     inputs = read_inputs(args.inputs)
@@ -102,11 +91,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         items = snapshot_many(
             inputs, _sampling(args), args.output, client=client, processes=args.workers,
-            progress=None if not args.json else False, split=args.split, frame_type=args.frame_type, snap=args.snap,
-            width=args.width, height=args.height, max_length=args.max_length, quality=args.quality,
-            index=args.index, sprite=_sprite(args), sprite_output=args.sprite_output, webvtt=args.vtt,
-            storyboard=args.storyboard, base_url=args.base_url, cover=args.cover,
-            cover_position=_cover_position(args.cover_position),
+            progress=None if not args.json else False, split=args.split, index=args.index, **snapshot_options(args),
         )  # fmt: skip
     finally:
         if client is not None:

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.engine import Engine
 
 from stillframe.errors import (
@@ -43,6 +43,7 @@ from stillframe.jobs.storage import LiveOutput, Storage
 from stillframe.jobs.supervisor import LiveSupervisor
 
 DAY = 86400.0
+LIMIT_LOCK = 0x5F11F4A40  # PostgreSQL advisory lock key held while a job is counted against the limit
 LIST_WINDOW = 30 * DAY
 LIST_DEFAULT_SPAN = 7 * DAY
 
@@ -129,12 +130,12 @@ class LiveSnapshots:
         template_ids: Iterable[str] | None = None,
     ) -> dict[str, Any]:
         """ICE ListLiveSnapshotTemplates: {TemplateList, PageNo, PageSize, TotalCount},
-        newest first by default; `search_keyword` matches names."""
+        newest first by default; `search_keyword` matches names, whatever their case."""
         page_no, page_size = _page(page_no, page_size)
         desc = _sort(sort_by)
         conds = []
         if search_keyword:
-            conds.append(t.live_templates.c.name.contains(search_keyword, autoescape=True))
+            conds.append(t.live_templates.c.name.icontains(search_keyword, autoescape=True))
         if template_ids is not None:
             conds.append(t.live_templates.c.id.in_(list(template_ids)))
         total, rows = self._page_of(t.live_templates, conds, desc, page_no, page_size)
@@ -201,9 +202,18 @@ class LiveSnapshots:
                 snapshot_output=output, callback_url=callback, status="started" if live else "init", want=live,
                 epoch=0, reason=None if live else "the stream was not live at submission", sequence=0,
                 create_time=now, modified_time=now))  # fmt: skip
+        if live and self.live_supervisor is not None:
+            self.live_supervisor.wake()
         return self.get_live_snapshot_job(job_id)
 
     def _check_limit(self, conn: Any) -> None:
+        """JobLimitExceeded if `live_job_limit` jobs are wanted; call it in the
+        transaction that then sets `want`."""
+        if conn.dialect.name == "postgresql":
+            # Under READ COMMITTED, transactions counting at once would each see room
+            # for one more; this lock makes them count in turn, each after the last
+            # one's commit (SQLite's BEGIN IMMEDIATE does the same).
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LIMIT_LOCK})
         running = conn.execute(select(func.count()).select_from(t.live_jobs).where(t.live_jobs.c.want.is_(True)))
         if running.scalar() >= self.live_job_limit:
             raise JobLimitExceeded(f"{self.live_job_limit} live snapshot jobs are running already")
@@ -229,7 +239,8 @@ class LiveSnapshots:
         end_time: Any = None,
     ) -> dict[str, Any]:
         """ICE ListLiveSnapshotJobs: {JobList, PageNo, PageSize, TotalCount}. The
-        creation-time window is at most 30 days; without one, the last 7 days."""
+        creation-time window is at most 30 days; without one, the last 7 days.
+        `search_keyword` matches names, whatever their case."""
         page_no, page_size = _page(page_no, page_size)
         desc = _sort(sort_by)
         if status is not None and status not in LIVE_STATUSES:
@@ -247,7 +258,7 @@ class LiveSnapshots:
         if status is not None:
             conds.append(c.status == status)
         if search_keyword:
-            conds.append(c.name.contains(search_keyword, autoescape=True))
+            conds.append(c.name.icontains(search_keyword, autoescape=True))
         total, rows = self._page_of(t.live_jobs, conds, desc, page_no, page_size)
         return {"JobList": [LiveSnapshotJob.from_row(r).to_dict() for r in rows], "PageNo": page_no,
                 "PageSize": page_size, "TotalCount": total}  # fmt: skip

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 
 from stillframe.errors import (
+    Conflict,
     InvalidParameter,
     JobNotFound,
     MissingParameter,
@@ -130,6 +131,7 @@ class JobService(LiveSnapshots):
         self._stop.set()
         for th in self._threads:
             th.join()
+        self.runner.wakeup.close()
         self.notifier.close()
         self.live_notifier.close()
         self.engine.dispose()
@@ -167,9 +169,10 @@ class JobService(LiveSnapshots):
         if user_data is not None and len(str(user_data).encode("utf-8")) > USER_DATA_MAX:
             raise InvalidParameter(f"UserData is over {USER_DATA_MAX} bytes")
         if template_id is not None:
-            if config is not None:
-                raise InvalidParameter("give a config or a TemplateId, not both")
-            cfg = SnapshotConfig.from_dict(self.get_snapshot_template(template_id).config["stillframe"])
+            template = self.get_snapshot_template(template_id)
+            # With both, `config` is the template's settings with the caller's changes
+            # applied (ICE's OverwriteParams); the job still records its template.
+            cfg = config_from(config) if config is not None else SnapshotConfig.from_dict(template.config["stillframe"])
         else:
             cfg = config_from(config)
         if pipeline_id is not None:
@@ -199,7 +202,10 @@ class JobService(LiveSnapshots):
                        attempts=1, runs=1)  # fmt: skip
         with self.engine.begin() as conn:
             conn.execute(insert(t.jobs).values(**row))
+            if not sync:
+                t.announce(conn)  # idle workers of other processes (PostgreSQL), at commit
         if not sync:
+            self.runner.wakeup.ring()  # and this process's, now that the job is visible
             return self.get_snapshot_job(job_id)
         return self._run_sync(job_id)
 
@@ -243,6 +249,31 @@ class JobService(LiveSnapshots):
             if deadline is not None and time.monotonic() > deadline:
                 raise SnapshotTimeOut(f"job {job_id} is still {job.status} after {timeout} s")
             time.sleep(poll)
+
+    CANCELED = "TaskCanceled"  # the Code of a job cancelled while it waited
+
+    def cancel_snapshot_job(self, job_id: str) -> SnapshotJob:
+        """Cancel a job still waiting (Init): it ends Fail with Code `CANCELED` and
+        is never run. A job already claimed by a worker, or finished, raises
+        Conflict; an unknown one JobNotFound. Atomic against a worker's claim, which
+        only takes a job whose status is still Init."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                update(t.jobs)
+                .where(t.jobs.c.id == job_id, t.jobs.c.status == "Init")
+                .values(
+                    status="Fail",
+                    code=self.CANCELED,
+                    message="the job was cancelled",
+                    finish_time=now,
+                    modified_time=now,
+                )
+            )
+        job = self.get_snapshot_job(job_id)
+        if done.rowcount != 1:
+            raise Conflict(f"job {job_id} is {job.status}: only a job still waiting (Init) can be cancelled")
+        return job
 
     # -- listing -------------------------------------------------------------------------
 
@@ -475,6 +506,8 @@ class JobService(LiveSnapshots):
         values["modified_time"] = time.time()
         with self.engine.begin() as conn:
             conn.execute(update(t.pipelines).where(t.pipelines.c.id == pipeline_id).values(**values))
+            t.announce(conn)  # resumed, or given more room: its waiting jobs may be claimable now
+        self.runner.wakeup.ring()
         return self.get_pipeline(pipeline_id)
 
     def delete_pipeline(self, pipeline_id: str) -> None:

@@ -167,6 +167,15 @@ HEARTBEAT_EVERY = 2.0
 HEARTBEAT_STALE = 10.0
 
 SCHEMA_LOCK = 0x5F11F4A3E  # PostgreSQL advisory lock key held while the tables are made
+WAKE_CHANNEL = "stillframe_jobs"  # PostgreSQL NOTIFY channel: a job may be claimable
+
+
+def announce(conn: Any) -> None:
+    """Tell idle workers of every process that a job may be claimable (PostgreSQL
+    NOTIFY; nothing elsewhere). Call it in the transaction that makes the job so:
+    the notification is delivered at its commit, never before the row is visible."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text(f"NOTIFY {WAKE_CHANNEL}"))
 
 
 def heartbeat(engine: Engine, ident: str) -> None:

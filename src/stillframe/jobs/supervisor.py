@@ -20,6 +20,7 @@ from stillframe.jobs.capture import Capture, Shot
 from stillframe.jobs.live_model import iso_ms, ms, render
 from stillframe.jobs.notify import Notifier
 from stillframe.jobs.storage import LiveOutput
+from stillframe.jobs.wakeup import POLL_CAP, Backoff, Wakeup
 
 log = logging.getLogger("stillframe.live")
 
@@ -51,17 +52,25 @@ class LiveSupervisor:
         self.capture_options = dict(capture_options or {})
         self._running: dict[str, _Running] = {}
         self._lock = threading.Lock()
+        self._wakeup = Wakeup()  # rung by halt(): a command given in this process is followed at once
 
     # -- the loop ------------------------------------------------------------------------
 
-    def run_forever(self, stop: threading.Event, poll: float = 0.5) -> None:
+    def run_forever(self, stop: threading.Event, poll: float = 0.5, cap: float = POLL_CAP) -> None:
+        """Tick every `poll` seconds while captures run (they follow the store's
+        commands and renew their leases); with none, the waits double up to `cap`."""
+        idle = Backoff(poll, cap)
         try:
             while not stop.is_set():
                 try:
                     self.tick()
                 except Exception:  # the store was busy or gone for a moment: try again
                     log.exception("live supervisor")
-                stop.wait(poll)
+                with self._lock:
+                    busy = bool(self._running)
+                if busy:
+                    idle.reset()
+                self._wakeup.wait(stop, poll if busy else idle.next())
         finally:
             self.close()
 
@@ -139,6 +148,12 @@ class LiveSupervisor:
             run = self._running.pop(job_id, None)
         if run is not None:
             run.capture.stop()
+        self.wake()  # a start or restart is claimed at the next tick: make it now
+
+    def wake(self) -> None:
+        """Tick now: a live job was made or commanded through this process (one made by
+        another process is found within the idle cap)."""
+        self._wakeup.ring()
 
     def _launch(self, row: Any) -> None:
         job = _LiveRun(self, row)

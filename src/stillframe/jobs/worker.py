@@ -21,7 +21,8 @@ from stillframe.jobs.model import iso
 from stillframe.jobs.notify import Notifier
 from stillframe.jobs.runner import run_job
 from stillframe.jobs.storage import Storage
-from stillframe.jobs.store import HEARTBEAT_EVERY, heartbeat
+from stillframe.jobs.store import HEARTBEAT_EVERY, announce, heartbeat
+from stillframe.jobs.wakeup import FIRST_POLL, POLL_CAP, Backoff, Wakeup
 
 log = logging.getLogger("stillframe.jobs")
 
@@ -63,6 +64,7 @@ class JobRunner:
         lease_seconds: float = 30.0,
         job_timeout: float | None = None,
         ident: str | None = None,
+        wakeup: Wakeup | None = None,
     ) -> None:
         self.engine = engine
         self.storage = storage
@@ -70,6 +72,9 @@ class JobRunner:
         self.lease = lease_seconds
         self.job_timeout = job_timeout
         self.ident = ident or worker_id()
+        self.wakeup = wakeup or Wakeup(engine)  # where this runner's idle threads wait
+        self._beat = 0.0  # time.monotonic() of the last heartbeat, shared by the threads
+        self._beat_lock = threading.Lock()
 
     # -- claiming ----------------------------------------------------------------------
 
@@ -241,9 +246,13 @@ class JobRunner:
             ).rowcount
             row = conn.execute(select(t.jobs).where(t.jobs.c.id == job_id)).first()
             notify_url = None
-            if ended and row is not None and row.pipeline_id:
+            freed = bool(ended and row is not None and row.pipeline_id)
+            if freed and row is not None:
                 pipe = conn.execute(select(t.pipelines.c.notify_url).where(t.pipelines.c.id == row.pipeline_id)).first()
                 notify_url = pipe[0] if pipe else None
+                announce(conn)  # a slot of the pipeline is free: its next job may start
+        if freed:
+            self.wakeup.ring()
         if ended and row is not None:
             self.notifier.send(notify_url, finished_message(row))
         return row
@@ -255,15 +264,37 @@ class JobRunner:
         self.execute(row)
         return True
 
-    def run_forever(self, stop: threading.Event, poll: float = 0.1) -> None:
-        beat = 0.0
+    def _heartbeat(self) -> None:
+        # One heartbeat per runner, not per thread: its threads share the identity.
+        with self._beat_lock:
+            if time.monotonic() - self._beat <= HEARTBEAT_EVERY:
+                return
+            self._beat = time.monotonic()
+        try:
+            heartbeat(self.engine, self.ident)  # `jobs wait` can tell that a worker runs
+        except Exception:
+            self._beat = 0.0  # the next thread to loop tries again
+            raise
+
+    def run_forever(self, stop: threading.Event, poll: float = FIRST_POLL, cap: float = POLL_CAP) -> None:
+        """Run jobs until `stop` is set. Idle, wait for a ring of `self.wakeup` (a job
+        submitted in this process, or announced on PostgreSQL) or else poll, the
+        waits doubling from `poll` to `cap` seconds until work is found again."""
+        idle = Backoff(poll, cap)
+        waited = False
         while not stop.is_set():
             try:
-                if time.monotonic() - beat > HEARTBEAT_EVERY:
-                    heartbeat(self.engine, self.ident)  # `jobs wait` can tell that a worker runs
-                    beat = time.monotonic()
-                if not self.run_once():
-                    stop.wait(poll)
+                self._heartbeat()
+                row = self.claim()
+                if row is None:
+                    waited = True
+                    self.wakeup.wait(stop, idle.next())
+                    continue
+                if waited:  # the first job after a wait may have come with others: pass the ring on
+                    self.wakeup.ring()
+                waited = False
+                idle.reset()
+                self.execute(row)
             except Exception:  # the store was busy or gone for a moment: try again
                 log.exception("worker loop")
                 stop.wait(1.0)

@@ -6,6 +6,7 @@ One ASGI app (Starlette on uvicorn) over one JobService:
     context.py      what every handler shares: the service, key pairs, buckets, replay guard
     buckets.py      service object names ({Bucket, Location, Object}, oss://b/k) <-> paths / URLs
     replay.py       clock-skew and nonce checks shared by every signature scheme
+    _signing.py     what the signature schemes share: percent-encoding, canonical query, HMAC
     acs_sign.py     Alibaba ACS3-HMAC-SHA256 and the older HMAC-SHA1 RPC signature
     alibaba.py      Alibaba RPC on `/`: authenticate, merge query and form, dispatch, answer
     alibaba_rpc.py  the action table, parameters as the SDKs send them, bucket name mapping

@@ -15,9 +15,10 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote_plus
 
 from stillframe.errors import StillframeError
+from stillframe.server._signing import authorization_fields, canonical_query, hmac_sha256_hex, sha256_hex
 from stillframe.server.replay import NonceUsed, ReplayGuard, Stale
 
 __all__ = [
@@ -110,7 +111,7 @@ class Acs3HmacSha256:
 
     @staticmethod
     def canonical_query(query: Sequence[tuple[str, str]]) -> str:
-        return "&".join(f"{k}={quote(v, safe='~')}" for k, v in sorted(query))
+        return canonical_query(query, quote_keys=False)
 
     @staticmethod
     def canonical_headers(headers: Mapping[str, Sequence[str]], signed: Sequence[str]) -> str:
@@ -123,11 +124,11 @@ class Acs3HmacSha256:
         ])  # fmt: skip
 
     def string_to_sign(self, canonical_request: str) -> str:
-        return f"{self.algorithm}\n{hashlib.sha256(canonical_request.encode()).hexdigest()}"
+        return f"{self.algorithm}\n{sha256_hex(canonical_request.encode())}"
 
     @staticmethod
     def signature(secret: str, string_to_sign: str) -> str:
-        return hmac.new(secret.encode(), string_to_sign.encode(), hashlib.sha256).hexdigest()
+        return hmac_sha256_hex(secret, string_to_sign)
 
     def sign(self, req: AcsRequest, access_key_id: str, secret: str, *, date: str | None = None,
              nonce: str | None = None) -> dict[str, str]:  # fmt: skip
@@ -136,7 +137,7 @@ class Acs3HmacSha256:
         headers = {k.lower(): v[0] for k, v in req.headers.items()}
         headers.setdefault("x-acs-date", date or datetime.now(timezone.utc).strftime(DATE_FORMAT))
         headers.setdefault("x-acs-signature-nonce", nonce or uuid.uuid4().hex)
-        payload = hashlib.sha256(req.body).hexdigest()
+        payload = sha256_hex(req.body)
         headers["x-acs-content-sha256"] = payload
         signed = sorted(headers)
         full = AcsRequest(req.method, req.path, req.query, {k: [v] for k, v in headers.items()}, req.body)
@@ -149,14 +150,9 @@ class Acs3HmacSha256:
 
     def parse_authorization(self, value: str) -> tuple[str, list[str], str]:
         """(access key id, signed header names, signature) from the Authorization header."""
-        algorithm, _, rest = value.strip().partition(" ")
+        algorithm, parts = authorization_fields(value)
         if algorithm != self.algorithm:
             raise AuthError("IncompleteSignature", f"the signature algorithm {algorithm!r} is not supported")
-        parts = {}
-        for item in rest.split(","):
-            k, sep, v = item.strip().partition("=")
-            if sep:
-                parts[k] = v
         if not parts.get("Credential") or not parts.get("SignedHeaders") or not parts.get("Signature"):
             raise AuthError("IncompleteSignature", "Authorization needs Credential, SignedHeaders and Signature")
         return parts["Credential"], parts["SignedHeaders"].lower().split(";"), parts["Signature"]
@@ -170,7 +166,7 @@ class Acs3HmacSha256:
         if secret is None:
             raise _unknown_key(ak)
         # The body is hashed here, not taken from x-acs-content-sha256, so it cannot be swapped.
-        sts = self.string_to_sign(self.canonical_request(req, signed, hashlib.sha256(req.body).hexdigest()))
+        sts = self.string_to_sign(self.canonical_request(req, signed, sha256_hex(req.body)))
         if not hmac.compare_digest(self.signature(secret, sts), given.lower()):
             raise _mismatch(sts)
         _check_time(req.header("x-acs-date"), replay, "x-acs-date")
@@ -187,7 +183,7 @@ class RpcHmacSha1:
 
     @staticmethod
     def canonical_query(params: Sequence[tuple[str, str]]) -> str:
-        return "&".join(f"{quote(k, safe='~')}={quote(v, safe='~')}" for k, v in sorted(params) if k != "Signature")
+        return canonical_query(params, skip=("Signature",))
 
     def string_to_sign(self, method: str, params: Sequence[tuple[str, str]]) -> str:
         return f"{method.upper()}&%2F&{quote_plus(self.canonical_query(params), safe='~')}"

@@ -21,7 +21,7 @@ from stillframe.server.acs_sign import AcsRequest, AuthError, scheme_for
 from stillframe.server.alibaba_rpc import ACTIONS, Call, Params
 from stillframe.server.context import ServerContext
 
-__all__ = ["rpc_endpoint"]
+__all__ = ["API_NOT_FOUND", "rpc_endpoint"]
 
 log = logging.getLogger("stillframe.server")
 
@@ -31,6 +31,9 @@ SIGNATURE_PARAMS = {
     "AccessKeyId", "Signature", "SecurityToken", "RegionId",
 }  # fmt: skip
 
+
+# Alibaba's words for an action, path or method it does not serve (404 InvalidAction.NotFound).
+API_NOT_FOUND = "Specified api is not found, please check your url and method."
 
 BODY_MAX = 4 << 20  # RPC bodies are form parameters; anything larger is refused unread
 
@@ -82,7 +85,7 @@ def _call(ctx: ServerContext, req: AcsRequest, request: Request) -> tuple[str | 
             raise AuthError("MissingParameter", "Action is mandatory for this action.")
         handler = ACTIONS.get((version or "", action))
         if handler is None:
-            raise AuthError("InvalidAction.NotFound", f"Specified api is not found: {action} {version}", 404)
+            raise AuthError("InvalidAction.NotFound", f"{API_NOT_FOUND} ({action} {version})", 404)
         params = Params({k: v for k, v in values.items() if k not in SIGNATURE_PARAMS})
         host = req.header("host") or ""
         body = handler(Call(ctx, params, host, rid))

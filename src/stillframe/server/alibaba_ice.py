@@ -16,6 +16,38 @@ SUBTYPES = {1: "Normal", 2: "Sprite", 3: "WebVtt"}
 SUBTYPE_OF = {v: k for k, v in SUBTYPES.items()}
 
 
+def _number(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def ice_template_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A job's settings (SnapshotConfig.to_dict) in ICE's template spelling (Time in
+    milliseconds): the template's settings with OverwriteParams applied, which
+    `from_ice_config` reads back into the same settings."""
+    s = config.get("sampling") or {}
+    out: dict[str, Any] = {"Type": config.get("type"), "FrameType": config.get("frame_type")}
+    if s.get("kind") == "dots":
+        out["Time"] = round((s.get("times") or [0.0])[0] * 1000)  # ICE names one time point, not a list
+    elif s.get("kind") == "interval":
+        out.update(Time=round((s.get("start") or 0.0) * 1000), Interval=_number(s.get("every")), Count=s.get("count"))
+    elif s.get("kind") == "quantity":
+        out.update(Interval=_number(s.get("every") or 0), Count=s.get("count"))
+    out.update(Width=config.get("width"), Height=config.get("height"), BlackLevel=config.get("black_level"),
+               PixelBlackThreshold=config.get("pixel_black_threshold"))  # fmt: skip
+    if config.get("type") == "WebVtt":
+        out["IsSptFrag"] = bool(config.get("is_spt_frag"))
+    sprite = config.get("sprite")
+    if sprite and config.get("type") != "Normal":
+        out["SpriteSnapshotConfig"] = {
+            "Lines": sprite.get("lines"), "Columns": sprite.get("columns"), "CellWidth": sprite.get("cell_width"),
+            "CellHeight": sprite.get("cell_height"), "Margin": sprite.get("margin"), "Padding": sprite.get("padding"),
+            "Color": sprite.get("color"), "IsKeepCellPic": sprite.get("keep_cell_pic"),
+            "CellSelStep": sprite.get("cell_sel_step"),
+        }  # fmt: skip
+        out["SpriteSnapshotConfig"] = {k: v for k, v in out["SpriteSnapshotConfig"].items() if v is not None}
+    return {k: v for k, v in out.items() if v is not None}
+
+
 def ice_job(call: Call, job: Any) -> dict[str, Any]:
     d = job.to_dict()
     d["Input"] = ice_media(call.ctx, job.input)
@@ -41,7 +73,7 @@ def _config(call: Call, template_config: Mapping[str, Any] | None) -> dict[str, 
     tpl = call.service.get_snapshot_template(tid)
     source = dict(tpl.config.get("source") or {})
     source.update(over)
-    return {"config": from_ice_config(source, over.get("Type") or tpl.type)}
+    return {"template_id": tid, "config": from_ice_config(source, over.get("Type") or tpl.type)}
 
 
 @action(ICE, "SubmitSnapshotJob")
@@ -60,7 +92,8 @@ def submit_snapshot_job(call: Call) -> dict[str, Any]:
 @action(ICE, "GetSnapshotJob")
 def get_snapshot_job(call: Call) -> dict[str, Any]:
     job = call.service.get_snapshot_job(call.params.get("JobId", required=True))
-    return {"SnapshotJob": ice_job(call, job)}
+    # The SDK's model reads TemplateConfig as a string of JSON, as templates carry theirs.
+    return {"SnapshotJob": {**ice_job(call, job), "TemplateConfig": json.dumps(ice_template_config(job.config))}}
 
 
 @action(ICE, "ListSnapshotJobs")

@@ -7,7 +7,6 @@ benchmarks; `run(ctx, ...)` is what `stillframe serve` calls."""
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 import signal
 import socket
@@ -19,10 +18,12 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from stillframe.server import huawei, ui
+from stillframe.server.alibaba import API_NOT_FOUND, rpc_endpoint
 from stillframe.server.context import ServerContext
 
 __all__ = ["ServerThread", "create_app", "new_request_id", "run", "serving"]
@@ -31,6 +32,8 @@ log = logging.getLogger("stillframe.server")
 
 # Paths the Huawei endpoints own: their errors are {"error_code", "error_msg"}.
 HUAWEI_PREFIXES = ("/v1/", "/v1.0/", "/v3/")
+UI_PREFIX = "/ui"
+API_NOT_FOUND_HUAWEI = "The API does not exist or has not been published in the environment"
 
 
 def new_request_id() -> str:
@@ -98,28 +101,29 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-def _optional_routes(name: str, ctx: ServerContext) -> list[BaseRoute]:
-    """Routes of stillframe.server.<name>, or none while that module is not installed."""
-    full = f"stillframe.server.{name}"
-    try:
-        module = importlib.import_module(full)
-    except ModuleNotFoundError as exc:
-        if exc.name != full:
-            raise
-        return []
-    return list(module.routes(ctx))
+async def not_found(request: Request, exc: Exception) -> Response:
+    """An unknown path, or a known one called with a method it does not take, as the
+    gateway in front of the service would answer it (the SDKs raise their own
+    exception with its code). The preview pages keep a plain 404."""
+    path = request.url.path
+    rid = getattr(request.state, "request_id", None) or new_request_id()
+    if path.startswith(HUAWEI_PREFIXES):
+        # API Gateway: wrong path and wrong method alike are APIG.0101.
+        body = {"error_code": "APIG.0101", "error_msg": API_NOT_FOUND_HUAWEI, "request_id": rid}
+        return JSONResponse(body, status_code=404)
+    if path == UI_PREFIX or path.startswith(UI_PREFIX + "/"):
+        return PlainTextResponse("Not Found", status_code=404)
+    return JSONResponse(error_body(path, rid, "InvalidAction.NotFound", API_NOT_FOUND), status_code=404)
 
 
 def create_app(ctx: ServerContext) -> Starlette:
-    from stillframe.server.alibaba import rpc_endpoint
-
     routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/", rpc_endpoint(ctx), methods=["GET", "POST"]),
+        *huawei.routes(ctx),
+        *ui.routes(ctx),
     ]
-    routes += _optional_routes("huawei", ctx)
-    routes += _optional_routes("ui", ctx)
-    app = Starlette(routes=routes)
+    app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
     app.state.ctx = ctx
     app.add_middleware(RequestContext)
     return app

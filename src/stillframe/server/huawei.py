@@ -23,13 +23,12 @@ from __future__ import annotations
 import json
 import os
 import posixpath
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
@@ -49,6 +48,7 @@ from stillframe.errors import (
 from stillframe.jobs import store as t
 from stillframe.jobs.config import SnapshotConfig, from_huawei_para
 from stillframe.jobs.model import SnapshotJob
+from stillframe.jobs.service import JobService
 from stillframe.sampling import Dots, Interval
 from stillframe.server.buckets import REMOTE
 from stillframe.server.context import ServerContext
@@ -58,7 +58,7 @@ __all__ = ["mpc_config", "routes", "vod_thumbnail_para"]
 
 MPC_TIME = "%Y%m%d%H%M%S"  # MPC prints and takes times as yyyymmddhhmmss, UTC
 MPC_STATUS = {"Init": "WAITING", "Processing": "PROCESSING", "Success": "SUCCEEDED", "Fail": "FAILED"}
-CANCELED = "TaskCanceled"  # the job Code of a cancelled MPC task (status CANCELED)
+CANCELED = JobService.CANCELED  # the job Code of a cancelled MPC task (status CANCELED)
 TASK_IDS_MAX = 10
 
 
@@ -333,21 +333,13 @@ def mpc_list(ctx: ServerContext, q: QueryParams, body: dict[str, Any]) -> dict[s
 
 def cancel_task(ctx: ServerContext, job_id: str) -> None:
     """A task still waiting becomes FAILED with Code TaskCanceled (MPC: CANCELED);
-    one running or finished cannot be cancelled. Atomic against a worker's claim,
-    which only takes a job whose status is unchanged."""
-    engine = ctx.service.engine
-    now = time.time()
-    with engine.begin() as conn:
-        done = conn.execute(
-            update(t.jobs)
-            .where(t.jobs.c.id == job_id, t.jobs.c.status == "Init")
-            .values(status="Fail", code=CANCELED, message="the task was cancelled", finish_time=now, modified_time=now)
-        )
-    if done.rowcount != 1:
-        job = ctx.service.get_snapshot_job(job_id)  # JobNotFound when there is none
-        raise Conflict(
-            f"task {job_id} is {MPC_STATUS.get(job.status, job.status)}: only waiting tasks can be cancelled"
-        )
+    one running or finished answers Conflict, in MPC's words."""
+    try:
+        ctx.service.cancel_snapshot_job(job_id)
+    except Conflict:
+        job = ctx.service.get_snapshot_job(job_id)
+        status = "CANCELED" if job.code == CANCELED else MPC_STATUS.get(job.status, job.status)
+        raise Conflict(f"task {job_id} is {status}: only waiting tasks can be cancelled") from None
 
 
 def mpc_delete(ctx: ServerContext, q: QueryParams, body: dict[str, Any]) -> dict[str, Any]:

@@ -23,22 +23,22 @@ proxy in front must pass it unchanged. Failures answer as API Gateway does: 401
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
 from stillframe.errors import StillframeError
+from stillframe.server._signing import authorization_fields, canonical_query, hmac_sha256_hex, percent, sha256_hex
 from stillframe.server.context import ServerContext
 from stillframe.server.replay import NonceUsed, ReplayGuard, Stale
 
 __all__ = ["HuaweiAuthError", "SdkHmacSha256", "SignedRequest", "authenticate", "signed_request"]
 
-EMPTY_HASH = hashlib.sha256(b"").hexdigest()
+EMPTY_HASH = sha256_hex(b"")
 READS = ("GET", "HEAD")
 
 
@@ -72,17 +72,17 @@ class SdkHmacSha256:
 
     @staticmethod
     def canonical_uri(path: str) -> str:
-        uri = "/".join(quote(seg, safe="~") for seg in path.split("/"))
+        uri = "/".join(percent(seg) for seg in path.split("/"))
         return uri if uri.endswith("/") else uri + "/"
 
     @staticmethod
     def canonical_query(pairs: Sequence[tuple[str, str]]) -> str:
-        return "&".join(f"{quote(k, safe='~')}={quote(v, safe='~')}" for k, v in sorted(pairs))
+        return canonical_query(pairs)
 
     def payload_hash(self, req: SignedRequest) -> str:
         if not req.body:
             return EMPTY_HASH
-        return req.headers.get(self.content_header) or hashlib.sha256(req.body).hexdigest()
+        return req.headers.get(self.content_header) or sha256_hex(req.body)
 
     def canonical_request(self, req: SignedRequest, signed_headers: Sequence[str]) -> str:
         headers = "".join(f"{h}:{req.headers.get(h, '').strip()}\n" for h in signed_headers)
@@ -98,11 +98,10 @@ class SdkHmacSha256:
         )
 
     def string_to_sign(self, canonical_request: str, date: str) -> str:
-        digest = hashlib.sha256(canonical_request.encode("utf-8")).hexdigest()
-        return f"{self.algorithm}\n{date}\n{digest}"
+        return f"{self.algorithm}\n{date}\n{sha256_hex(canonical_request.encode())}"
 
     def signature(self, secret: str, string_to_sign: str) -> str:
-        return hmac.new(secret.encode("utf-8"), string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+        return hmac_sha256_hex(secret, string_to_sign)
 
     # -- signing ------------------------------------------------------------------------
 
@@ -126,14 +125,10 @@ class SdkHmacSha256:
 
     def parse_authorization(self, value: str) -> tuple[str, list[str], str]:
         """(access key, signed header names, signature) of an Authorization header."""
-        scheme, _, rest = value.strip().partition(" ")
+        scheme, raw = authorization_fields(value)
         if scheme != self.algorithm:
             raise HuaweiAuthError(f"the Authorization scheme must be {self.algorithm}, not {scheme!r}")
-        fields: dict[str, str] = {}
-        for part in rest.split(","):
-            name, sep, val = part.strip().partition("=")
-            if sep:
-                fields[name] = val.strip()
+        fields = {name: val.strip() for name, val in raw.items()}
         try:
             return fields["Access"], [h for h in fields["SignedHeaders"].lower().split(";") if h], fields["Signature"]
         except KeyError as missing:
@@ -163,7 +158,7 @@ class SdkHmacSha256:
         date, when = self.request_date(req)
         body_hash = req.headers.get(self.content_header)
         if req.body and body_hash and body_hash != "UNSIGNED-PAYLOAD":
-            if not hmac.compare_digest(body_hash, hashlib.sha256(req.body).hexdigest()):
+            if not hmac.compare_digest(body_hash, sha256_hex(req.body)):
                 raise HuaweiAuthError("X-Sdk-Content-Sha256 does not match the body")
         expected = self.signature(secret, self.string_to_sign(self.canonical_request(req, signed), date))
         if not hmac.compare_digest(expected, given.lower()):
