@@ -252,24 +252,50 @@ def test_stream_checks_and_the_job_limit(tmp_path, clip, stream, rtmp, store):
             svc.send_live_snapshot_job_command(idle.id, "restart")
 
 
-def test_an_idle_supervisor_takes_a_job_submitted_here_at_once(tmp_path, clip, stream, store):
+def claimed_by(svc: JobService, job_id: str) -> str | None:
     from sqlalchemy import select
 
     from stillframe.jobs import store as t
 
+    with svc.engine.connect() as conn:
+        return conn.execute(select(t.live_jobs.c.claimed_by).where(t.live_jobs.c.id == job_id)).scalar()
+
+
+def test_an_idle_supervisor_takes_a_job_submitted_here_at_once(tmp_path, clip, stream, store):
     with Publisher(clip, stream), JobService(store, workers=1, capture_options=FAST) as svc:
         tid = svc.create_live_snapshot_template("t", 5)
         time.sleep(4)  # no captures: the supervisor's idle waits have grown to their 2 s cap
         wait_for(lambda: stream_is_live(stream, 5.0), 10, "the stream")
         job = svc.submit_live_snapshot_job("now", {"Url": stream}, tid, local(tmp_path))
         submitted = time.monotonic()
-
-        def claimed() -> str | None:
-            with svc.engine.connect() as conn:
-                return conn.execute(select(t.live_jobs.c.claimed_by).where(t.live_jobs.c.id == job.id)).scalar()
-
-        wait_for(claimed, 5, "the claim", poll=0.01)
+        wait_for(lambda: claimed_by(svc, job.id), 5, "the claim", poll=0.01)
         assert time.monotonic() - submitted < 0.5
+
+
+def test_another_process_s_start_and_stop_reach_an_idle_supervisor_at_once(tmp_path, clip, stream, postgres_url):
+    """On PostgreSQL, by NOTIFY: the submitting service runs no workers of its own."""
+    with (
+        Publisher(clip, stream),
+        JobService(postgres_url, workers=1, capture_options=FAST) as worker,
+        JobService(postgres_url, workers=0) as front,
+    ):
+        tid = front.create_live_snapshot_template("t", 5)
+        time.sleep(4)  # the worker's supervisor has captured nothing: its waits are at their 2 s cap
+        wait_for(lambda: stream_is_live(stream, 5.0), 10, "the stream")
+        supervisor = worker.live_supervisor
+        assert supervisor is not None
+        job = front.submit_live_snapshot_job("elsewhere", {"Url": stream}, tid, local(tmp_path))
+        submitted = time.monotonic()
+        wait_for(lambda: job.id in supervisor.capturing(), 5, "the capture", poll=0.01)
+        assert time.monotonic() - submitted < 0.5
+        assert claimed_by(front, job.id) == worker.runner.ident
+        time.sleep(1.0)
+        front.send_live_snapshot_job_command(job.id, "stop")
+        stopped = time.monotonic()
+        wait_for(lambda: job.id not in supervisor.capturing(), 5, "the capture to stop", poll=0.01)
+        # A capturing supervisor ticks every 0.5 s anyway: NOTIFY makes it at once.
+        assert time.monotonic() - stopped < 0.25
+        assert worker.get_live_snapshot_job(job.id).status == "paused"
 
 
 def test_the_job_limit_holds_when_starts_race(tmp_path, clip, stream, store):

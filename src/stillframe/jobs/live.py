@@ -202,6 +202,8 @@ class LiveSnapshots:
                 snapshot_output=output, callback_url=callback, status="started" if live else "init", want=live,
                 epoch=0, reason=None if live else "the stream was not live at submission", sequence=0,
                 create_time=now, modified_time=now))  # fmt: skip
+            if live:
+                t.announce(conn, t.LIVE_CHANNEL)  # supervisors of other processes (PostgreSQL), at commit
         if live and self.live_supervisor is not None:
             self.live_supervisor.wake()
         return self.get_live_snapshot_job(job_id)
@@ -279,6 +281,7 @@ class LiveSnapshots:
                     want=False, status="init" if row.status == "init" else "paused",
                     reason="stopped by command" if row.status != "init" else row.reason,
                     modified_time=time.time()))  # fmt: skip
+                t.announce(conn, t.LIVE_CHANNEL)
             if self.live_supervisor is not None:
                 self.live_supervisor.halt(job_id)
             return self.get_live_snapshot_job(job_id)
@@ -294,6 +297,7 @@ class LiveSnapshots:
                 self._check_limit(conn)
             conn.execute(update(t.live_jobs).where(t.live_jobs.c.id == job_id).values(
                 want=True, status="started", reason=None, epoch=current.epoch + 1, modified_time=time.time()))  # fmt: skip
+            t.announce(conn, t.LIVE_CHANNEL)
         if self.live_supervisor is not None:
             self.live_supervisor.halt(job_id)  # a restart begins anew at once; a start is claimed at the next tick
         return self.get_live_snapshot_job(job_id)

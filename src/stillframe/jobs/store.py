@@ -168,14 +168,15 @@ HEARTBEAT_STALE = 10.0
 
 SCHEMA_LOCK = 0x5F11F4A3E  # PostgreSQL advisory lock key held while the tables are made
 WAKE_CHANNEL = "stillframe_jobs"  # PostgreSQL NOTIFY channel: a job may be claimable
+LIVE_CHANNEL = "stillframe_live"  # and: a live job was started, restarted or stopped
 
 
-def announce(conn: Any) -> None:
+def announce(conn: Any, channel: str = WAKE_CHANNEL) -> None:
     """Tell idle workers of every process that a job may be claimable (PostgreSQL
     NOTIFY; nothing elsewhere). Call it in the transaction that makes the job so:
     the notification is delivered at its commit, never before the row is visible."""
     if conn.dialect.name == "postgresql":
-        conn.execute(text(f"NOTIFY {WAKE_CHANNEL}"))
+        conn.execute(text(f"NOTIFY {channel}"))
 
 
 def heartbeat(engine: Engine, ident: str) -> None:

@@ -20,7 +20,7 @@ from stillframe.jobs.capture import Capture, Shot
 from stillframe.jobs.live_model import iso_ms, ms, render
 from stillframe.jobs.notify import Notifier
 from stillframe.jobs.storage import LiveOutput
-from stillframe.jobs.wakeup import POLL_CAP, Backoff, Wakeup
+from stillframe.jobs.wakeup import LISTEN_NAME, POLL_CAP, Backoff, Wakeup
 
 log = logging.getLogger("stillframe.live")
 
@@ -52,7 +52,9 @@ class LiveSupervisor:
         self.capture_options = dict(capture_options or {})
         self._running: dict[str, _Running] = {}
         self._lock = threading.Lock()
-        self._wakeup = Wakeup()  # rung by halt(): a command given in this process is followed at once
+        # Rung by wake() for a job made or commanded in this process, and on PostgreSQL
+        # by another process's (store.announce on LIVE_CHANNEL).
+        self._wakeup = Wakeup(engine, t.LIVE_CHANNEL, f"{LISTEN_NAME}-live")
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -73,6 +75,7 @@ class LiveSupervisor:
                 self._wakeup.wait(stop, poll if busy else idle.next())
         finally:
             self.close()
+            self._wakeup.close()
 
     def tick(self) -> None:
         """Follow commands for our captures, renew their leases, claim new jobs."""
@@ -150,9 +153,13 @@ class LiveSupervisor:
             run.capture.stop()
         self.wake()  # a start or restart is claimed at the next tick: make it now
 
+    def capturing(self) -> frozenset[str]:
+        """The live jobs this supervisor captures now."""
+        with self._lock:
+            return frozenset(self._running)
+
     def wake(self) -> None:
-        """Tick now: a live job was made or commanded through this process (one made by
-        another process is found within the idle cap)."""
+        """Tick now: a live job was made or commanded through this process."""
         self._wakeup.ring()
 
     def _launch(self, row: Any) -> None:

@@ -59,8 +59,9 @@ class Wakeup:
     psycopg, the first wait starts a thread that LISTENs for store.announce and rings
     once per notification; it reconnects when its connection drops."""
 
-    def __init__(self, engine: Engine | None = None) -> None:
+    def __init__(self, engine: Engine | None = None, channel: str = WAKE_CHANNEL, name: str = LISTEN_NAME) -> None:
         self.engine = engine
+        self.channel, self.name = channel, name  # what to LISTEN on, and the connection's application_name
         self._cond = threading.Condition()
         self._pending = 0  # rings not yet taken by a waiter
         self._waiters = 0
@@ -148,9 +149,9 @@ class Wakeup:
 
         assert self.engine is not None
         cargs, cparams = self.engine.dialect.create_connect_args(self.engine.url)
-        cparams = {**cparams, "autocommit": True, "application_name": LISTEN_NAME, "connect_timeout": 10}
+        cparams = {**cparams, "autocommit": True, "application_name": self.name, "connect_timeout": 10}
         conn = psycopg.connect(*cargs, **cparams)
-        conn.execute(f"LISTEN {WAKE_CHANNEL}")
+        conn.execute(f"LISTEN {self.channel}")
         return conn
 
     def _listen_forever(self, interrupt: socket.socket) -> None:
