@@ -59,3 +59,17 @@ def postgres_server():
 def postgres_url(postgres_server) -> str:
     """The SQLAlchemy URL of a new, empty database on the session's server."""
     return postgres_server.new_database()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request, tmp_path) -> str:
+    """The job store a test runs on: an SQLite file, then a PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "jobs.db")
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture(scope="session")
+def tiny(clips) -> str:
+    """A 1 s 128x96 clip for job tests."""
+    return str(clips("tiny.mp4", frames=30, size=(128, 96), gop=10))

@@ -29,19 +29,6 @@ from .servers import post_receiver, s3_server, wait_for
 ASYNC_ONE = {"Interval": 1, "Num": 1}  # one snapshot, but Interval/Num given: async
 
 
-@pytest.fixture(scope="module")
-def tiny(clips):
-    return str(clips("tiny.mp4", frames=30, size=(128, 96), gop=10))
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store(request, tmp_path) -> str:
-    """The store each test runs on: an SQLite file, then a PostgreSQL database."""
-    if request.param == "sqlite":
-        return str(tmp_path / "jobs.db")
-    return request.getfixturevalue("postgres_url")
-
-
 @pytest.fixture
 def svc(store):
     service = JobService(store, workers=2, lease_seconds=5)

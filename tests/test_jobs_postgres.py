@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Iterator
 
-import pytest
 from sqlalchemy import func, select
 
 from stillframe.jobs import JobService
@@ -26,11 +25,6 @@ from .servers import post_receiver, wait_for
 
 ASYNC_ONE = {"Interval": 1, "Num": 1}
 LEASE = 3.0  # seconds: short, so a dead worker's job is taken over quickly
-
-
-@pytest.fixture(scope="module")
-def tiny(clips):
-    return str(clips("tiny.mp4", frames=30, size=(128, 96), gop=10))
 
 
 @contextlib.contextmanager

@@ -11,7 +11,6 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from sqlalchemy import event, text
 
 from stillframe.jobs import JobService
@@ -21,18 +20,6 @@ from .servers import wait_for
 
 ASYNC_ONE = {"Interval": 1, "Num": 1}
 QUICK = 0.5  # seconds: a woken worker claims well within this; a 2 s poll could not
-
-
-@pytest.fixture(scope="module")
-def tiny(clips):
-    return str(clips("tiny.mp4", frames=30, size=(128, 96), gop=10))
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return str(tmp_path / "jobs.db")
-    return request.getfixturevalue("postgres_url")
 
 
 class Statements:

@@ -53,14 +53,6 @@ def rtmp(tmp_path_factory):
         yield base
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def store(request, tmp_path) -> str:
-    """The store each test runs on: an SQLite file, then a PostgreSQL database."""
-    if request.param == "sqlite":
-        return str(tmp_path / "j.db")
-    return request.getfixturevalue("postgres_url")
-
-
 @pytest.fixture
 def stream(rtmp, request):
     return f"{rtmp}/{request.node.name.replace('[', '_').strip(']')}"
