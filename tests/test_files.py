@@ -127,10 +127,10 @@ def test_an_unwritable_folder_is_refused_before_any_work(clip, tmp_path):
 def test_a_run_that_fails_late_removes_what_it_wrote(clip, tmp_path, monkeypatch):
     from stillframe import outputs
 
-    def refuse(path, cues):
-        raise sf.errors.PermissionDenied(f"{path}: the disk said no")
+    def refuse(cues):
+        raise sf.errors.PermissionDenied("t.vtt: the disk said no")
 
-    monkeypatch.setattr(outputs, "write_webvtt", refuse)  # the track is the last writer to finish
+    monkeypatch.setattr(outputs, "webvtt_text", refuse)  # the track is the last writer to finish
     out = tmp_path / "out"
     with pytest.raises(sf.errors.PermissionDenied, match="the disk said no"):
         sf.snapshot(clip, sf.Interval(0.5), out / "{Count}.jpg", sprite=sf.Sprite(4, 2), webvtt=out / "t.vtt")

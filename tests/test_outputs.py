@@ -4,7 +4,8 @@ stream (in any order), and a run's ledger removes what a failed run wrote."""
 from __future__ import annotations
 
 import os
-import time
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -88,19 +89,73 @@ def test_a_writer_checks_its_names_before_any_frame(tmp_path):
         Ledger().check([str(tmp_path / "afile" / "t.vtt")])
 
 
-def test_the_ledger_removes_what_the_run_wrote_and_nothing_older(tmp_path):
-    old = tmp_path / "old.jpg"
-    old.write_bytes(b"kept")
-    past = time.time() - 60
-    os.utime(old, (past, past))
+def _folder(root: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(root.iterdir())}
+
+
+# Where an interrupt can land in a write: (function, before or after it runs).
+STEPS = [("os.path.lexists", "before"), ("os.path.lexists", "after"), ("tempfile.mkstemp", "after"),
+         ("os.link", "before"), ("os.link", "after"), ("os.replace", "before"), ("os.replace", "after")]  # fmt: skip
+
+
+@pytest.mark.parametrize("existed", [True, False], ids=["replacing", "new"])
+@pytest.mark.parametrize("step", STEPS, ids=[f"{f}-{w}" for f, w in STEPS])
+def test_an_interrupt_at_any_step_of_a_write_is_undone(tmp_path, monkeypatch, step, existed):
+    (tmp_path / "a.jpg").write_bytes(b"the user's a")
+    (tmp_path / "other.txt").write_bytes(b"not the run's")
+    if existed:
+        (tmp_path / "b.jpg").write_bytes(b"the user's b")
+    before = _folder(tmp_path)
     ledger = Ledger()
-    ledger.check([str(tmp_path / "a.jpg"), str(old), str(tmp_path / "c.jpg")])
-    ledger.write(tmp_path / "a.jpg", b"1")
-    (tmp_path / "c.jpg").write_bytes(b"renamed but not yet recorded")
-    (tmp_path / ".c.jpg.x1y2.part").write_bytes(b"cut off mid-write")
+    ledger.check([str(tmp_path / "a.jpg"), str(tmp_path / "b.jpg")])
+    ledger.write(tmp_path / "a.jpg", b"new a")
+    assert (tmp_path / "a.jpg").read_bytes() == b"new a"
+
+    name, when = step
+    module, attr = {"os.path.lexists": (os.path, "lexists"), "tempfile.mkstemp": (tempfile, "mkstemp"),
+                    "os.link": (os, "link"), "os.replace": (os, "replace")}[name]  # fmt: skip
+    real = getattr(module, attr)
+    hit = []
+
+    def interrupted(*args, **kwargs):
+        hit.append(args)
+        if when == "after":
+            real(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(module, attr, interrupted)
+    try:
+        ledger.write(tmp_path / "b.jpg", b"new b")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        monkeypatch.undo()
+    assert hit or (name == "os.link" and not existed)  # a new file has nothing to keep aside
     ledger.rollback()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.jpg"]
-    assert old.read_bytes() == b"kept"
+    assert _folder(tmp_path) == before  # every file as it was, nothing of the run's beside them
+
+
+def test_a_committed_run_keeps_its_files_and_lets_go_of_what_they_replaced(tmp_path):
+    (tmp_path / "a.jpg").write_bytes(b"old")
+    ledger = Ledger()
+    ledger.check([str(tmp_path / "a.jpg"), str(tmp_path / "b.jpg")])
+    ledger.write(tmp_path / "a.jpg", b"new a")
+    ledger.write(tmp_path / "a.jpg", b"newer a")  # a name written twice keeps the user's file, not the first
+    ledger.write(tmp_path / "b.jpg", b"new b")
+    assert sorted(_folder(tmp_path)) == [f".a.jpg.{ledger.token}.keep", "a.jpg", "b.jpg"]
+    ledger.commit()
+    ledger.rollback()  # too late: a committed run stays
+    assert _folder(tmp_path) == {"a.jpg": b"newer a", "b.jpg": b"new b"}
+    assert ledger.report() == {"files": 2, "replaced": 1}
+
+
+def test_a_name_written_twice_in_a_failed_run_gets_the_users_file_back(tmp_path):
+    (tmp_path / "a.jpg").write_bytes(b"old")
+    ledger = Ledger()
+    ledger.write(tmp_path / "a.jpg", b"new a")
+    ledger.write(tmp_path / "a.jpg", b"newer a")
+    ledger.rollback()
+    assert _folder(tmp_path) == {"a.jpg": b"old"}
 
 
 def test_snapshot_results_name_what_each_writer_made(clips, tmp_path):

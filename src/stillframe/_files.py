@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import tempfile
 import threading
 from pathlib import Path
@@ -58,10 +59,30 @@ def check_destination(path: str | os.PathLike[str]) -> None:
         raise PermissionDenied(f"{target}: cannot write there: the folder {folder} is not writable")
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
+def keep_aside(target: Path, aside: str) -> bool:
+    """Keep the file at `target` also under `aside` (a name beside it): a hard link,
+    so nothing is copied and `target` never goes missing; a copy where the file
+    system has no hard links. False when there is no file at `target`."""
+    try:
+        os.link(target, aside, follow_symlinks=False)
+        return True
+    except FileNotFoundError:
+        return False
+    except (OSError, NotImplementedError):  # no hard links here (FAT, some network file systems)
+        if not os.path.lexists(target):
+            return False
+        part = f"{aside}.part"
+        shutil.copy2(target, part, follow_symlinks=False)
+        os.replace(part, aside)
+        return True
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes, *, aside: str | None = None) -> Path:
     """Write `data` to a temporary file beside `path`, then rename it into place.
     Parent directories are created as needed. The file gets the permissions any
-    other program's new file gets (mkstemp's temporary is private: 0600)."""
+    other program's new file gets (mkstemp's temporary is private: 0600). With
+    `aside`, the file it replaces is kept under that name first (keep_aside), for
+    a caller that may have to put it back."""
     target = Path(path)
     tmp: str | None = None
     try:
@@ -71,6 +92,8 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
             if hasattr(os, "fchmod"):  # POSIX; Windows files have no mode bits to fix
                 os.fchmod(f.fileno(), file_mode())
             f.write(data)
+        if aside is not None:
+            keep_aside(target, aside)
         os.replace(tmp, target)
     except BaseException as exc:
         if tmp is not None:

@@ -96,6 +96,16 @@ def _cover_position(text: str | None) -> int | str | None:
     return int(text)
 
 
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("give a JSON object: {...}")
+    return value
+
+
 SNAPSHOT_OPTIONS = "sampling and output"
 
 
@@ -137,11 +147,16 @@ def add_snapshot_options(parser: argparse.ArgumentParser, helps: Mapping[str, st
     add("--sprite-output", "sheet file name; {TileCount} = 00001, ...")
     add("--vtt", "write a WebVTT thumbnail track here")
     add("--storyboard", "write the sheets' storyboard JSON here")
-    add("--base-url", "prefix for the VTT and storyboard image URLs")
+    group.add_argument("--vtt-base-url", "--base-url", dest="vtt_base_url", metavar="URL",
+                       help=words.pop("--vtt-base-url", "prefix for the VTT and storyboard image URLs "
+                                      "(default: relative to the track)"))  # fmt: skip
     add("--black-level", "30..100: percent of dark pixels that makes a frame black", type=int)
     add("--pixel-black-threshold", "0..255: darker than this is a dark pixel", type=int)
     add("--cover", "write the cover here ('auto': cover.jpg beside the snapshots)")
     add("--cover-position", "1-based snapshot to use as the cover, or auto")
+    add("--storage-options", "JSON for fsspec, for s3://, oss://... inputs and outputs "
+        '(e.g. \'{"endpoint_url": "http://127.0.0.1:9000", "key": "...", "secret": "..."}\')',
+        type=_json_object, metavar="JSON")  # fmt: skip
     if words:  # a misspelt key would leave the help it meant to change unchanged
         raise InvalidParameter(f"not flags of {SNAPSHOT_OPTIONS}: {', '.join(sorted(words))}")
 
@@ -153,9 +168,9 @@ def snapshot_options(args: argparse.Namespace) -> dict[str, Any]:
         "frame_type": args.frame_type, "snap": args.snap, "tolerance": args.tolerance, "width": args.width,
         "height": args.height, "max_length": args.max_length, "aspect_ratio": args.aspect, "quality": args.quality,
         "sprite": _sprite(args), "sprite_output": args.sprite_output, "webvtt": args.vtt,
-        "storyboard": args.storyboard, "base_url": args.base_url, "black_level": args.black_level,
+        "storyboard": args.storyboard, "vtt_base_url": args.vtt_base_url, "black_level": args.black_level,
         "pixel_black_threshold": args.pixel_black_threshold, "cover": args.cover,
-        "cover_position": _cover_position(args.cover_position),
+        "cover_position": _cover_position(args.cover_position), "storage_options": args.storage_options,
     }  # fmt: skip
 
 
@@ -167,12 +182,18 @@ def _probe(args: argparse.Namespace) -> int:
 
 
 def _snapshot(args: argparse.Namespace) -> int:
+    from stillframe._objects import OBJECT_STORES
     from stillframe.snapshot import snapshot
 
+    source: Any = args.source
+    if args.source.startswith(OBJECT_STORES):  # read by byte range, as the library does
+        from stillframe._source import RangeSource
+
+        source = RangeSource.from_url(args.source, **(args.storage_options or {})).check()
     progress, close = _progress(not args.json)
     try:
         result = snapshot(
-            args.source,
+            source,
             _sampling(args),
             args.output,
             stream=args.stream,
@@ -265,6 +286,8 @@ SNAPSHOT_EXAMPLES = """examples:
   stillframe snapshot video.mp4 -o 'out/{Count}.jpg' --quantity 10 --frame-type intra --max-length 320
   stillframe snapshot video.mp4 -o 'out/{Count}.jpg' --interval 3 --width 160 --sprite 10x10 --sprites-only \\
       --vtt out/thumbs.vtt
+  stillframe snapshot s3://media/in.mp4 -o 's3://media/thumbs/{Count}.jpg' --interval 10 \\
+      --storage-options '{"endpoint_url": "https://oss-cn-hangzhou.aliyuncs.com"}'
 """
 
 
@@ -284,10 +307,11 @@ def _parser() -> argparse.ArgumentParser:
         description="Write exact JPEG snapshots of a video (one at 0 s when no sampling is given).",
         epilog=SNAPSHOT_EXAMPLES,
     )  # fmt: skip
-    snap.add_argument("source", help="a video: a path, a file:// or http(s):// URL")
+    snap.add_argument("source", help="a video: a path, a file:// or http(s):// URL, or s3://, oss://... (fsspec)")
     snap.add_argument(
         "-o", "--output", default="out/{Count}.jpg",
-        help="JPEG file name, .jpg or .jpeg; {Count} = 00001, 00002, ... (default: %(default)s)",
+        help="JPEG file name, .jpg or .jpeg, or an s3://, oss://... URL; {Count} = 00001, 00002, ... "
+        "(default: %(default)s)",
     )  # fmt: skip
     snap.add_argument("--stream", type=int, default=None, help="the video stream's index (default: FFmpeg's best)")
     snap.add_argument("--index", choices=INDEX_CHOICES, default="auto", help=INDEX_HELP)
@@ -340,14 +364,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # the subcommand's own usage, not the top level's
         getattr(args, "parser", parser).error(f"unrecognized arguments: {' '.join(unknown)}")
+    if args.command in _WRITING_COMMANDS:
+        _terminate_on_sigterm()
     try:
         return int(args.run(args))
     except StillframeError as exc:
         print(f"stillframe: error: {exc.code}: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:  # what was written in this run is removed again
+    except KeyboardInterrupt:  # what was written in this run is removed, what it replaced put back
         print("stillframe: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("stillframe: terminated", file=sys.stderr)
+        return 143
+
+
+_WRITING_COMMANDS = ("snapshot", "batch")
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the program is so that a run rolls back as it does on
+    Ctrl-C (a BaseException: no `except Exception` on the way takes it for a failure)."""
+
+
+def _terminate_on_sigterm() -> None:
+    import signal
+    import threading
+
+    def stop(signum: int, frame: Any) -> None:
+        raise Terminated()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, stop)
 
 
 if __name__ == "__main__":

@@ -9,16 +9,19 @@ the producer.
     WebVTTTrack   a thumbnail track: cues into the sheets, or to the single files
     Storyboard    the sheets' JSON
     Cover         one snapshot (by position, or the most representative) as the cover
-    Ledger        what a run planned and wrote, so that a failed run leaves nothing
+    Ledger        a run's files as one transaction: a failed or interrupted run removes
+                  what it put and puts back what it replaced (stillframe._ledger)
+
+Destinations are local paths or object-store URLs (s3://, oss://, ...; see
+stillframe._objects); a track or storyboard names the pictures relative to
+itself, or under a base URL.
 """
 
 from __future__ import annotations
 
-import contextlib
-import glob
 import os
+import posixpath
 import re
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,13 +29,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from stillframe._files import check_destination, write_atomic
+from stillframe._ledger import Ledger
+from stillframe._objects import is_object_url
 from stillframe.covers import BlackTest, histogram, most_representative
 from stillframe.errors import InvalidParameter
 from stillframe.frame import Frame
 from stillframe.jpeg import YUV420Planes, encode_jpegs
 from stillframe.sprites import Sprite, SpriteLayout, compose_page, fit_cell, page_names, parse_color
-from stillframe.webvtt import cues_for, storyboard_json, write_webvtt
+from stillframe.webvtt import cues_for, storyboard_json, webvtt_text
 
 if TYPE_CHECKING:
     from stillframe.snapshot import Snapshot, SnapshotResult
@@ -73,53 +77,22 @@ def _require_jpeg(path: str | os.PathLike[str]) -> None:
         raise InvalidParameter(f"{os.fspath(path)}: snapshots are JPEG: name the file .jpg or .jpeg")
 
 
+def _where(path: str) -> tuple[str, str]:
+    """(store, path in it): ("", an absolute local path) or ("s3://bucket", "/key")."""
+    if is_object_url(path):
+        scheme, rest = path.split("://", 1)
+        bucket, _, key = rest.partition("/")
+        return f"{scheme}://{bucket}", "/" + key
+    return "", os.path.abspath(path).replace(os.sep, "/")
+
+
 def _payload(target: str, beside: str, base_url: str | None) -> str:
     """How a track or storyboard names `target`: relative to itself, or under base_url."""
-    rel = os.path.relpath(target, os.path.dirname(os.path.abspath(beside)) or ".").replace(os.sep, "/")
+    (store, path), (own, here) = _where(target), _where(beside)
+    if store != own:
+        raise InvalidParameter(f"{beside} cannot name {target} by a relative URL: give a base URL (vtt_base_url=)")
+    rel = posixpath.relpath(path, posixpath.dirname(here))
     return base_url.rstrip("/") + "/" + rel if base_url else rel
-
-
-class Ledger:
-    """What one run meant to write and has written. `rollback()` removes it all,
-    including what an interrupt caught between a rename and its being recorded, or
-    between a temporary's creation and its cleanup (.NAME.*.part)."""
-
-    def __init__(self) -> None:
-        self.began = time.time()
-        self.planned: list[str] = []
-        self.written: list[str] = []
-
-    def check(self, paths: Sequence[str]) -> None:
-        """Each destination's folder can be made and written (one check a folder)."""
-        seen: set[str] = set()
-        for path in paths:
-            folder = os.path.dirname(os.path.abspath(path))
-            if folder not in seen or os.path.isdir(path):
-                seen.add(folder)
-                check_destination(path)
-        self.planned.extend(paths)
-
-    def write(self, path: str | os.PathLike[str], data: bytes) -> str:
-        written = os.fspath(write_atomic(path, data))
-        self.written.append(written)
-        return written
-
-    def keep(self, path: str) -> str:
-        """Record a file written by other means (the WebVTT writer)."""
-        self.written.append(path)
-        return path
-
-    def rollback(self) -> None:
-        for path in reversed(self.written):
-            with contextlib.suppress(OSError):
-                os.unlink(path)
-        for target in self.planned:
-            with contextlib.suppress(OSError):
-                if os.stat(target).st_mtime >= self.began:
-                    os.unlink(target)
-            for part in Path(target).parent.glob(f".{glob.escape(Path(target).name)}.*.part"):
-                with contextlib.suppress(OSError):
-                    part.unlink()
 
 
 @dataclass
@@ -258,7 +231,8 @@ class WebVTTTrack(Writer):
         else:
             payloads = [_payload(s.file, self.path, self.base_url) for s in run.snapshots]
             times = [s.time for s in run.snapshots]
-        run.result.webvtt = run.ledger.keep(write_webvtt(self.path, cues_for(times, payloads, run.duration)))
+        text = webvtt_text(cues_for(times, payloads, run.duration))
+        run.result.webvtt = run.ledger.write(self.path, text.encode("utf-8"))
 
 
 class Storyboard(Writer):
@@ -319,7 +293,7 @@ class Cover(Writer):
         if self.position == "auto":
             chosen = most_representative([self.hists[i] for i in range(n)], [self.blacks[i] for i in range(n)])
             held = run.snapshots[chosen].file
-            self.data = Path(held).read_bytes() if held else run.redecode(run.snapshots[chosen].time)
+            self.data = run.ledger.read(held) if held else run.redecode(run.snapshots[chosen].time)
             run.result.cover_index = chosen + 1
         else:
             run.result.cover_index = int(self.position)
@@ -351,11 +325,14 @@ def plan_writers(
         pattern = sprite_output if sprite_output is not None else os.path.join(out_dir, "sprite-{TileCount}.jpg")
         sheets = SpriteSheets(sprite, len(names), *geometry, pattern)
         writers.append(sheets)
+    pictures = sheets.names[0] if sheets is not None else names[0]
     if webvtt is not None:
+        _payload(pictures, os.fspath(webvtt), base_url)  # a URL for the cues can be made: now, not at the end
         writers.append(WebVTTTrack(webvtt, sheets, base_url))
     if storyboard is not None:
         if sheets is None:
             raise InvalidParameter("a storyboard describes sprite sheets: give sprite= too")
+        _payload(pictures, os.fspath(storyboard), base_url)
         writers.append(Storyboard(storyboard, sheets, base_url))
     if cover is not None and cover_position is not None:
         writers.append(Cover(cover, cover_position, len(names), black))

@@ -76,6 +76,7 @@ class SnapshotResult:
     cover_index: int | None = None  # 1-based snapshot chosen as the cover
     replaced: list[dict[str, Any]] = field(default_factory=list)  # black snapshots swapped out
     decoding: dict[str, Any] = field(default_factory=dict)  # Video.decoding: device, decoder, fallback
+    writes: dict[str, Any] = field(default_factory=dict)  # Ledger.report: files, objects, bytes, retries
 
     @property
     def count(self) -> int:
@@ -162,7 +163,9 @@ def finish_run(
     redecode: Callable[[float], bytes],
     decoding: dict[str, Any] | None = None,
 ) -> SnapshotResult:
-    """The result of a run whose frames are all in, once every writer has finished."""
+    """The result of a run whose frames are all in, once every writer has finished
+    and the ledger has committed (the last uploads are in; what the run replaced
+    is let go)."""
     result = SnapshotResult(
         files=[s.file for s in snapshots if s.file],
         frames=snapshots,
@@ -176,7 +179,15 @@ def finish_run(
     run = Finished(result, snapshots, video.info.duration, ledger, redecode)
     for writer in writers:
         writer.finish(run)
+    ledger.commit()
+    result.writes = ledger.report()
     return result
+
+
+def _base_url(vtt_base_url: str | None, base_url: str | None) -> str | None:
+    if vtt_base_url is not None and base_url is not None and vtt_base_url != base_url:
+        raise InvalidParameter("vtt_base_url and base_url are one option: give one")
+    return vtt_base_url if vtt_base_url is not None else base_url
 
 
 def _stream(
@@ -239,6 +250,7 @@ def snapshot(
     sprite_output: str | os.PathLike[str] | None = None,
     webvtt: str | os.PathLike[str] | None = None,
     storyboard: str | os.PathLike[str] | None = None,
+    vtt_base_url: str | None = None,
     base_url: str | None = None,
     black_level: int | None = None,
     pixel_black_threshold: int | None = None,
@@ -251,19 +263,23 @@ def snapshot(
     fallback: bool = False,
     index: str = "auto",
     progress: Callable[[int, int], None] | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> SnapshotResult:
     """Write snapshots of `source` at the times `sampling` gives (an Interval, Dots,
     Quantity, a service's dict, a list of seconds, or None for one at 0 s).
 
     Times past the end are left out and the result says how many and why. Every
     file is written to a temporary name and renamed into place; every destination is
-    checked before the first frame is decoded, and a run that fails removes what it
-    wrote. `timeout` (seconds) raises SnapshotTimeOut. See Video.frames_at for the
-    frame options.
+    checked before the first frame is decoded, and a run that fails or is
+    interrupted removes what it wrote and puts back what it replaced. Outputs may
+    be object-store URLs (s3://, oss://, anything fsspec writes; `storage_options`
+    go to fsspec), each object put as soon as it is complete. `timeout` (seconds)
+    raises SnapshotTimeOut. See Video.frames_at for the frame options.
 
     `sprite` adds sprite sheets (`sprite_output`, default `sprite-{TileCount}.jpg`
     beside the snapshots); `webvtt` writes a thumbnail track (cues into the sheets
-    when there are sheets, else to the single files; `base_url` prefixes them);
+    when there are sheets, else to the single files, by URLs relative to the track
+    or under `vtt_base_url`, also called `base_url`);
     `storyboard` writes the sheets' JSON. `black_level` / `pixel_black_threshold`
     (MPS) replace a black first snapshot when sampling starts at 0 or takes one
     snapshot. `cover` is a path for the cover: snapshot `cover_position` (1-based,
@@ -278,6 +294,7 @@ def snapshot(
         raise InvalidParameter(f"quality must be in 1..100, not {quality}")
     if storyboard is not None and sprite is None:
         raise InvalidParameter("a storyboard describes sprite sheets: give sprite= too")
+    base_url = _base_url(vtt_base_url, base_url)
     auto_beside = cover is not None and os.fspath(cover) == "auto"
     if auto_beside:
         cover, cover_position = None, "auto"
@@ -299,7 +316,7 @@ def snapshot(
     if workers is None and _one_snapshot(plan) and black is None:
         workers = 1  # one decoder for one frame: frame threads on every core
 
-    ledger = Ledger()
+    ledger = Ledger(storage_options)
     try:
         with Video(
             source, stream, workers=workers, timeout=timeout, device=device, fallback=fallback, index=index

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-from stillframe._files import write_atomic
 
 __all__ = ["Cue", "format_time", "storyboard_json", "webvtt_text"]
 
@@ -47,10 +44,6 @@ def webvtt_text(cues: Sequence[Cue]) -> str:
     for cue in cues:
         lines += [f"{format_time(cue.start)} --> {format_time(cue.end)}", cue.payload, ""]
     return "\n".join(lines)
-
-
-def write_webvtt(path: str | os.PathLike[str], cues: Sequence[Cue]) -> str:
-    return str(write_atomic(path, webvtt_text(cues).encode("utf-8")))
 
 
 def storyboard_json(pages: Sequence[dict]) -> str:

@@ -1,0 +1,214 @@
+"""A run's outputs as one transaction. Every file is put in place as soon as it is
+complete; what it replaces is kept aside until the run commits. A run that fails
+or is interrupted rolls back: what it put is removed and what it replaced comes
+back, so nothing a user had is lost.
+
+    Ledger        routes each destination to its store: check, write, read, commit, rollback
+    LocalFiles    the local file system: a temporary file renamed into place, the file it
+                  replaces kept as a hard link `.NAME.TOKEN.keep` beside it
+    ObjectStore   s3://, oss:// and the rest of fsspec (stillframe._objects)
+
+Why keep aside rather than write the new set beside and swap it in at the end:
+the files appear one by one as they are finished (a viewer can use the first
+sheets of a long run), a swap of thousands of files is no more atomic than their
+puts, and an object store has no rename to swap with. Commit costs an unlink (on
+a store, a delete in batches of 1,000) for each file the run replaced and nothing
+for the files it added; nothing is copied on a local disk. A run killed outright
+(SIGKILL, a power cut) cannot roll back: what it replaced stays beside the new
+file as `.NAME.TOKEN.keep`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import secrets
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Union
+
+from stillframe._files import check_destination, write_atomic
+from stillframe._objects import ObjectStore, is_object_url
+
+__all__ = ["Ledger", "LocalFiles", "check_destinations"]
+
+
+@dataclass
+class _File:
+    target: str
+    aside: str
+    existed: bool | None = None  # None: not looked at yet, so nothing was done to it
+    done: bool = False
+
+
+class LocalFiles:
+    """The local file system's part of a run."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.files: dict[str, _File] = {}
+
+    def check(self, paths: Sequence[str]) -> None:
+        """Each destination's folder can be made and written (one check a folder)."""
+        seen: set[str] = set()
+        for path in paths:
+            folder = os.path.dirname(os.path.abspath(path))
+            if folder not in seen or os.path.isdir(path):
+                seen.add(folder)
+                check_destination(path)
+
+    def put(self, path: str, data: bytes) -> str:
+        """Write `path` whole. The first time the run writes a name, a file already
+        there is kept aside; the record is made before anything is done, so an
+        interrupt at any point leaves rollback knowing what to undo."""
+        key = os.path.abspath(path)
+        entry = self.files.get(key)
+        aside = None
+        if entry is None:
+            target = Path(key)
+            entry = self.files[key] = _File(key, str(target.with_name(f".{target.name}.{self.token}.keep")))
+            entry.existed = os.path.lexists(key)
+            aside = entry.aside if entry.existed else None
+        entry.done = False
+        written = os.fspath(write_atomic(path, data, aside=aside))
+        entry.done = True
+        return written
+
+    def read(self, path: str) -> bytes:
+        return Path(path).read_bytes()
+
+    def wait(self) -> None:
+        pass  # every put is done when it returns
+
+    def commit(self) -> None:
+        for entry in self.files.values():
+            if entry.existed:
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.aside)
+
+    def rollback(self) -> None:
+        for entry in reversed(list(self.files.values())):
+            with contextlib.suppress(OSError):
+                if os.path.lexists(entry.aside):
+                    _put_back(entry.aside, entry.target)
+                elif entry.existed is False:
+                    os.unlink(entry.target)
+            if not entry.done:  # cut off mid-write: its temporary too
+                target = Path(entry.target)
+                for part in target.parent.glob(f".{glob.escape(target.name)}.*.part"):
+                    with contextlib.suppress(OSError):
+                        part.unlink()
+
+    def report(self) -> dict[str, Any]:
+        return {"files": len(self.files), "replaced": sum(bool(f.existed) for f in self.files.values())}
+
+
+def _put_back(aside: str, target: str) -> None:
+    """The kept file, back under its name. rename() between two links of one file
+    does nothing, so the link is dropped instead (interrupted before the new file
+    went in, the name still holds the old one)."""
+    try:
+        same = os.path.samestat(os.lstat(aside), os.lstat(target))
+    except FileNotFoundError:
+        same = False
+    if same:
+        os.unlink(aside)
+    else:
+        os.replace(aside, target)
+
+
+Store = Union[LocalFiles, ObjectStore]
+
+
+class Ledger:
+    """What one run means to write and has written, as one transaction (see the
+    module's docstring). Local paths and object-store URLs (s3://, oss://, ...;
+    `storage_options` go to fsspec) may be mixed in one run. `written` lists the
+    names handed to write(), in order."""
+
+    def __init__(self, storage_options: Mapping[str, Any] | None = None) -> None:
+        self.began = time.time()
+        self.token = secrets.token_hex(4)
+        self.storage_options = dict(storage_options or {})
+        self.planned: list[str] = []
+        self.written: list[str] = []
+        self.committed = False
+        self.local = LocalFiles(self.token)
+        self.stores: dict[str, ObjectStore] = {}
+
+    def _store(self, path: str) -> Store:
+        if not is_object_url(path):
+            return self.local
+        scheme = path.split("://", 1)[0]
+        if scheme not in self.stores:
+            self.stores[scheme] = ObjectStore(scheme, self.storage_options, self.token)
+        return self.stores[scheme]
+
+    def check(self, paths: Sequence[str | os.PathLike[str]]) -> None:
+        """Every destination can be written, before any work: local folders can be
+        made and written, object stores' buckets exist and take a probe object.
+        Raises PermissionDenied or InvalidParameter naming the path."""
+        names = [os.fspath(p) for p in paths]
+        for store, group in self._groups(names):
+            store.check(group)
+        self.planned.extend(names)
+
+    def _groups(self, names: Sequence[str]) -> list[tuple[Store, list[str]]]:
+        groups: dict[int, tuple[Store, list[str]]] = {}
+        for name in names:
+            store = self._store(name)
+            groups.setdefault(id(store), (store, []))[1].append(name)
+        return list(groups.values())
+
+    def write(self, path: str | os.PathLike[str], data: bytes) -> str:
+        """Put `data` at `path` (an object store's upload may still be under way when
+        this returns); returns the name written."""
+        name = self._store(os.fspath(path)).put(os.fspath(path), data)
+        self.written.append(name)
+        return name
+
+    def read(self, path: str | os.PathLike[str]) -> bytes:
+        """A file this run wrote, read back."""
+        return self._store(os.fspath(path)).read(os.fspath(path))
+
+    def _all(self) -> list[Store]:
+        return [self.local, *self.stores.values()]
+
+    def commit(self) -> None:
+        """The run is done: wait for the last uploads (raising the first failure,
+        for the caller to roll back), then let go of what the run replaced."""
+        for store in self._all():
+            store.wait()
+        self.committed = True
+        for store in self._all():
+            store.commit()
+
+    def rollback(self) -> None:
+        """Remove what the run put and put back what it replaced (nothing, once
+        committed)."""
+        if self.committed:
+            return
+        for store in self._all():
+            store.rollback()
+
+    def report(self) -> dict[str, Any]:
+        """What was written: local files, and per object store the objects, bytes,
+        retries (and seconds waited between them) and most uploads in flight."""
+        out: dict[str, Any] = self.local.report()
+        for scheme, store in self.stores.items():
+            out[scheme] = store.report()
+        return out
+
+
+def check_destinations(paths: Sequence[str], storage_options: Mapping[str, Any] | None = None) -> None:
+    """Ledger.check without a run: each destination can be written (for a batch,
+    checked where its tasks will write)."""
+    for store, group in Ledger(storage_options)._groups(paths):
+        if isinstance(store, ObjectStore):
+            store.check(group, listing=False)
+            store.commit()
+        else:
+            store.check(group)
