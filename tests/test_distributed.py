@@ -230,3 +230,38 @@ def test_an_unexpected_exception_becomes_an_internal_error_naming_the_file(video
     item = _batch.snapshot_one(os.fspath(videos[0]), SAMPLING, os.fspath(tmp_path / "{Count}.jpg"), {})
     assert isinstance(item.error, sf.InternalError)
     assert os.fspath(videos[0]) in str(item.error) and "something deep broke" in str(item.error)
+
+
+def test_object_store_outputs_are_put_by_the_workers(client, videos, long_clip, tmp_path, capsys):
+    from .servers import s3_server
+
+    expected = one_by_one(videos, tmp_path / "ref")
+    with s3_server("out") as (endpoint, s3):
+        options = {"key": "testing", "secret": "testing", "client_kwargs": {"endpoint_url": endpoint}}
+
+        def stored(prefix: str) -> dict[str, bytes]:
+            listing = s3.list_objects_v2(Bucket="out", Prefix=prefix).get("Contents", [])
+            return {o["Key"][len(prefix) :]: s3.get_object(Bucket="out", Key=o["Key"])["Body"].read() for o in listing}
+
+        with pytest.raises(sf.InvalidParameter, match="bucket missing does not exist"):
+            snapshot_many(videos, SAMPLING, "s3://missing/{Name}/{Count}.jpg", client=client, storage_options=options)
+        items = snapshot_many(videos, SAMPLING, "s3://out/{Name}/{Count}.jpg", client=client, storage_options=options,
+                              **OPTIONS)  # fmt: skip
+        for item in items[:-1]:
+            assert item.result is not None and item.result.files[0] == f"s3://out/{item.name}/00001.jpg"
+            assert stored(f"{item.name}/") == expected[item.name]
+        assert isinstance(items[-1].error, sf.ResourceContentBad) and stored(f"{items[-1].name}/") == {}
+
+        split_options: dict[str, Any] = dict(width=160, sprite=sf.Sprite(columns=4, lines=3), quality=80)
+        ref = sf.snapshot(long_clip, SAMPLING, tmp_path / "one/{Count}.jpg", webvtt=tmp_path / "one/t.vtt",
+                          **split_options)  # fmt: skip
+        got = snapshot_split(long_clip, SAMPLING, "s3://out/split/{Count}.jpg", webvtt="s3://out/split/t.vtt",
+                             client=client, parts=2, storage_options=options, **split_options)  # fmt: skip
+        assert got.sprites[0] == "s3://out/split/sprite-00001.jpg"
+        assert stored("split/") == {Path(f).name: Path(f).read_bytes() for f in (tmp_path / "one").iterdir()}
+        assert ref.webvtt is not None
+
+        code = main(["batch", os.fspath(videos[0]), "-o", "s3://out/cli/{Name}/{Count}.jpg", "--dots", "0.5",
+                     "--width", "160", "--quality", "80", "--workers", "1", "--storage-options", json.dumps(options)])  # fmt: skip
+        assert code == 0, capsys.readouterr().err
+        assert stored("cli/") == {f"{videos[0].stem}/00001.jpg": expected[videos[0].stem]["00002.jpg"]}  # t = 0.5 s

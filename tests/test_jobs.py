@@ -349,6 +349,35 @@ def test_s3_input_and_output_on_a_local_s3_server(store, tmp_path, tiny):
         assert any(o["Key"].startswith("o2/") for o in s3.list_objects_v2(Bucket="media")["Contents"])
 
 
+def test_sprite_and_vtt_jobs_put_every_file_into_the_store(tmp_path, tiny):
+    with s3_server("media") as (endpoint, s3):
+        options = {"endpoint_url": endpoint, "key": "testing", "secret": "testing"}
+        with JobService(tmp_path / "jobs.db", workers=1, storage_options=options) as svc:
+            vtt = svc.submit_snapshot_job(tiny, "s3://media/vtt/thumbs.vtt",
+                                          {"Interval": 0.25, "Num": 4, "Format": "vtt", "SubOut": {"IsSptFrag": "true"},
+                                           "TileOut": {"Lines": 2, "Columns": 2}})  # fmt: skip
+            sprite = svc.submit_snapshot_job(tiny, "oss://media/sp/sprite-{TileCount}.jpg",
+                                             {"Interval": 0.25, "Num": 4, "TileOut": {"Lines": 1, "Columns": 2}})  # fmt: skip
+            for job in (vtt, sprite):
+                done = svc.wait(job.id, timeout=60)
+                assert done.status == "Success", done.message
+        keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="media")["Contents"])
+        assert [k for k in keys if k.startswith("vtt/")] == [
+            *(f"vtt/thumbs-0000{i}.jpg" for i in range(1, 5)),
+            "vtt/thumbs-sprite-00001.jpg",
+            "vtt/thumbs.vtt",
+        ]
+        track = s3.get_object(Bucket="media", Key="vtt/thumbs.vtt")["Body"].read().decode()
+        assert "\nthumbs-sprite-00001.jpg#xywh=0,0," in track  # relative to the track, as on a disk
+        assert [k for k in keys if k.startswith("sp/")] == [
+            "sp/sprite-00001.jpg",
+            "sp/sprite-00002.jpg",
+            *(f"sp/sprite-cell-0000{i}.jpg" for i in range(1, 5)),
+        ]
+        assert done.result["sprites"] == ["oss://media/sp/sprite-00001.jpg", "oss://media/sp/sprite-00002.jpg"]
+        assert done.result["writes"]["oss"]["objects"] == 6
+
+
 def test_cli_jobs(store, tmp_path, tiny, capsys):
     from stillframe import cli
 

@@ -11,7 +11,8 @@ from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from stillframe._files import check_destination
+from stillframe._ledger import check_destinations
+from stillframe._objects import OBJECT_STORES, is_object_url
 from stillframe._source import RangeSource, Source
 from stillframe.distributed._runners import Progress, runner_for
 from stillframe.errors import InternalError, InvalidParameter, StillframeError
@@ -24,8 +25,6 @@ __all__ = ["BatchItem", "check_outputs", "input_name", "open_source", "snapshot_
 NAME = "{Name}"
 # sf.snapshot's options that name files, and may hold {Name}.
 PATH_OPTIONS = ("sprite_output", "webvtt", "storyboard", "cover")
-# Read by byte range through fsspec (RangeSource); anything else with :// is FFmpeg's.
-OBJECT_STORES = ("s3://", "oss://", "gs://", "gcs://", "az://", "abfs://", "abfss://")
 
 
 @dataclass
@@ -69,15 +68,11 @@ def open_source(source: str, storage_options: Mapping[str, Any] | None = None) -
     return source
 
 
-def check_outputs(paths: Sequence[str]) -> None:
-    """Each destination's folder can be made and written (one check a folder);
-    raises PermissionDenied or InvalidParameter naming the path."""
-    seen: set[str] = set()
-    for path in paths:
-        folder = os.path.dirname(os.path.abspath(path))
-        if folder not in seen:
-            seen.add(folder)
-            check_destination(path)
+def check_outputs(paths: Sequence[str], storage_options: Mapping[str, Any] | None = None) -> None:
+    """Each destination can be written: local folders can be made and written (one
+    check a folder), object stores' buckets exist and take a probe object; raises
+    PermissionDenied or InvalidParameter naming the path."""
+    check_destinations(paths, storage_options)
 
 
 def snapshot_one(
@@ -91,7 +86,8 @@ def snapshot_one(
     and picklable, so Ray tasks, Celery or a shell loop can call it too)."""
     name = input_name(source)
     try:
-        result = snapshot(open_source(source, storage_options), sampling, output, **options)
+        result = snapshot(open_source(source, storage_options), sampling, output, **options,
+                          storage_options=storage_options)  # fmt: skip
         return BatchItem(source, name, result=result)
     except StillframeError as exc:
         return BatchItem(source, name, error=exc)
@@ -123,8 +119,8 @@ def check_options(sampling: SamplingLike, output: str, options: Mapping[str, Any
     if options.get("storyboard") is not None and sprite is None:
         raise InvalidParameter("a storyboard describes sprite sheets: give sprite= too")
     for path in [output, *(options.get(k) for k in PATH_OPTIONS)]:
-        if path is not None and "://" in os.fspath(path) and not os.fspath(path).startswith("file://"):
-            raise InvalidParameter(f"{os.fspath(path)}: outputs are paths the workers write (a shared file system)")
+        if path is not None and os.fspath(path).startswith(("http://", "https://")):
+            raise InvalidParameter(f"{os.fspath(path)}: outputs are paths the workers write, or object-store URLs")
 
 
 def fill(template: str | os.PathLike[str], name: str) -> str:
@@ -178,7 +174,7 @@ def plan_inputs(
                 opts[key] = fill(opts[key], name)
         out = fill(output, name)
         for path in destinations(out, opts):
-            key = os.path.normcase(os.path.abspath(path))
+            key = path if is_object_url(path) else os.path.normcase(os.path.abspath(path))
             if key in owner:
                 raise InvalidParameter(
                     f"{owner[key]} and {src} would both write {path} ({NAME} is {name!r} for both): "
@@ -210,10 +206,12 @@ def snapshot_many(
     `output` (and the sprite_output / webvtt / storyboard / cover options) may hold
     {Name}, the input's file name without its extension, beside sf.snapshot's
     {Count}; two inputs that would write the same file are refused before anything
-    runs, and every destination folder is checked first (on a worker, with a
-    cluster). Inputs are paths every worker sees, URLs FFmpeg reads, or
-    object-store URLs (s3://, oss://, gs://...: read by byte range;
-    `storage_options` go to fsspec).
+    runs, and every destination is checked first (on a worker, with a cluster).
+    Inputs are paths every worker sees, URLs FFmpeg reads, or object-store URLs
+    (s3://, oss://, gs://...: read by byte range). Outputs are paths the workers
+    write (a shared file system) or object-store URLs, which each worker puts
+    straight into the store. `storage_options` go to fsspec, for the inputs and
+    the outputs.
 
     `client=None` runs on this machine in `processes` worker processes (default
     one a core); a `dask.distributed.Client` runs one task a video on its cluster,
@@ -225,7 +223,7 @@ def snapshot_many(
     check_options(sampling, os.fspath(output), snapshot_options)
     planned = plan_inputs(inputs, output, snapshot_options)
     runner = runner_for(client, processes)
-    runner.call(check_outputs, [p for _, _, out, opts in planned for p in destinations(out, opts)])
+    runner.call(check_outputs, [p for _, _, out, opts in planned for p in destinations(out, opts)], storage_options)
     if split is not None:
         return [_split_one(src, name, sampling, out, opts, client, processes, split, storage_options, progress)
                 for src, name, out, opts in planned]  # fmt: skip

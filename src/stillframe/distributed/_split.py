@@ -23,7 +23,16 @@ from stillframe.errors import InternalError, InvalidParameter, SnapshotTimeOut, 
 from stillframe.jpeg import YUV420Planes, encode_jpegs
 from stillframe.outputs import Batch, Ledger, output_names, plan_writers
 from stillframe.plan import EPSILON
-from stillframe.snapshot import SamplingLike, Snapshot, SnapshotResult, _avoid_black, _schedule, as_sampling, finish_run
+from stillframe.snapshot import (
+    SamplingLike,
+    Snapshot,
+    SnapshotResult,
+    _avoid_black,
+    _base_url,
+    _schedule,
+    as_sampling,
+    finish_run,
+)
 from stillframe.video import Video
 
 __all__ = ["Part", "PartFrame", "balance", "decode_part", "keyframe_groups", "snapshot_split"]
@@ -143,8 +152,9 @@ def snapshot_split(
     thread or local process), decoded where they are sent, and the frames written here, in
     order, by the same writers as sf.snapshot (so sprite sheets, the VTT track and
     the cover are those of one process, byte for byte). The source must be readable
-    both here and on the workers. Options are sf.snapshot's; `client`, `processes`,
-    `storage_options` and `progress` as snapshot_many.
+    both here and on the workers; outputs are written here (paths, or object-store
+    URLs). Options are sf.snapshot's; `client`, `processes`, `storage_options` (the
+    source's and the outputs') and `progress` as snapshot_many.
     """
     src = os.fspath(source)
     check_options(sampling, os.fspath(output), options)
@@ -171,7 +181,7 @@ def snapshot_split(
     # Here the video is only planned (and a black first frame looked past): no device.
     here = {k: v for k, v in video_opts.items() if k in ("stream", "timeout", "index")}
 
-    ledger = Ledger()
+    ledger = Ledger(storage_options)
     try:
         with Video(open_source(src, storage_options), workers=1, **here) as video:
             schedule, dropped, reason = _schedule(plan, video.info)
@@ -184,11 +194,10 @@ def snapshot_split(
             keep_singles = sprite is None or sprite.keep_cell_pic
             writers = plan_writers(names, (geo.width, geo.height), keep_singles=keep_singles, sprite=sprite,
                                    sprite_output=options.get("sprite_output"), webvtt=options.get("webvtt"),
-                                   storyboard=options.get("storyboard"), base_url=options.get("base_url"),
+                                   storyboard=options.get("storyboard"),
+                                   base_url=_base_url(options.get("vtt_base_url"), options.get("base_url")),
                                    cover=cover, cover_position=cover_position, black=black)  # fmt: skip
-            paths = [p for writer in writers for p in writer.destinations()]
-            runner.call(_check_all, paths)
-            ledger.planned.extend(paths)
+            ledger.check([p for writer in writers for p in writer.destinations()])  # written here, checked here
 
             replaced = []
             if black is not None and (len(times) == 1 or times[0] == 0.0):
@@ -235,10 +244,6 @@ def snapshot_split(
     except BaseException:
         ledger.rollback()
         raise
-
-
-def _check_all(paths: Sequence[str]) -> None:
-    Ledger().check(list(paths))
 
 
 def _feed(

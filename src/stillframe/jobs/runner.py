@@ -1,9 +1,11 @@
-"""Running one snapshot job: fetch the input, call the engine, publish outputs."""
+"""Running one snapshot job: open the input, call the engine, whose writers put
+each output where the job says (a path, or an object store: each object as soon
+as it is complete)."""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
+import posixpath
 from typing import Any
 
 from stillframe._source import RangeSource
@@ -13,7 +15,7 @@ from stillframe.snapshot import snapshot
 
 
 def output_plan(cfg: SnapshotConfig, output: str) -> dict[str, Any]:
-    """Where each kind of file goes for a job's output name (a local path here)."""
+    """Where each kind of file goes for a job's output name (a path or a URL)."""
     if cfg.type == "WebVtt":
         stem = output[: -len(".vtt")]
         plan: dict[str, Any] = {"output": stem + "-{Count}.jpg", "webvtt": output}
@@ -23,9 +25,11 @@ def output_plan(cfg: SnapshotConfig, output: str) -> dict[str, Any]:
         return plan
     if cfg.type == "Sprite":
         # Kept cells go beside the sheets: sprite-{TileCount}.jpg -> sprite-cell-{Count}.jpg.
-        path = Path(output)
-        stem = path.stem.replace("{TileCount}", "").rstrip("-_") or "sprite"
-        singles = str(path.with_name(f"{stem}-cell-{{Count}}{path.suffix or '.jpg'}"))
+        paths = posixpath if "://" in output else os.path
+        folder, name = paths.split(output)
+        base, suffix = paths.splitext(name)
+        stem = base.replace("{TileCount}", "").rstrip("-_") or "sprite"
+        singles = paths.join(folder, f"{stem}-cell-{{Count}}{suffix or '.jpg'}")
         return {"output": singles, "sprite": cfg.sprite, "sprite_output": output}
     return {"output": output}
 
@@ -36,8 +40,7 @@ def run_job(
     """Run a job; returns what it made (URLs when the output is an object store)."""
     cfg = SnapshotConfig.from_dict(config)
     source = storage.source(input_url)
-    local, remote = storage.staging(output)
-    plan = output_plan(cfg, local)
+    plan = output_plan(cfg, storage.destination(output))
     cover = None
     if cfg.cover_position is not None:
         cover = os.path.join(os.path.dirname(plan["output"]) or ".", "cover.jpg")
@@ -62,6 +65,7 @@ def run_job(
         timeout=timeout,
         device=cfg.device,
         fallback=cfg.fallback,
+        storage_options=storage.options,
     )
     made = {
         "files": result.files,
@@ -79,15 +83,8 @@ def run_job(
         "index": result.stats.get("index"),
         # Bytes fetched from an object store (None where FFmpeg reads a path or URL itself).
         "bytes_read": source.bytes_read if isinstance(source, RangeSource) else None,
+        "writes": result.writes,
     }
-    if remote is not None:
-        staged_dir = os.path.dirname(local)
-        everything = [*result.files, *result.sprites, *[p for p in (result.webvtt, result.cover) if p]]
-        urls = storage.publish(everything, staged_dir, remote)
-        made["files"] = [urls[f] for f in result.files]
-        made["sprites"] = [urls[f] for f in result.sprites]
-        made["webvtt"] = urls.get(result.webvtt) if result.webvtt else None
-        made["cover"] = urls.get(result.cover) if result.cover else None
     made["count"] = result.count
     made["tile_count"] = len(result.sprites)
     return made

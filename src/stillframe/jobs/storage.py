@@ -1,12 +1,11 @@
 """Where job inputs come from and outputs go: local paths, file://, http(s)
 inputs, and object stores through fsspec (s3://, and oss:// as an S3-compatible
-store at a given endpoint)."""
+store at a given endpoint). Outputs are written by the engine's own writers
+(stillframe.outputs), straight into the store."""
 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -72,35 +71,10 @@ class Storage:
             return url
         return RangeSource(self._fs(url), self._key(url), url).check()
 
-    def staging(self, output: str) -> tuple[str, str | None]:
-        """(where to write locally, remote prefix to upload to afterwards or None)."""
-        if output.startswith("file://"):
-            return output[len("file://") :], None
-        if output.startswith(REMOTE):
-            tmp = tempfile.mkdtemp(prefix="stillframe-out-")
-            return os.path.join(tmp, Path(self._key(output)).name), output
-        return output, None
-
-    def publish(self, local_files: list[str], staged_dir: str, remote: str) -> dict[str, str]:
-        """Upload staged files next to `remote`'s key; returns local -> URL. Each
-        object appears whole (an object store never shows a half-written one)."""
-        fs = self._fs(remote)
-        scheme = remote.split("://", 1)[0]
-        prefix = self._key(remote).rsplit("/", 1)[0] if "/" in self._key(remote) else ""
-        urls = {}
-        try:
-            for f in local_files:
-                rel = os.path.relpath(f, staged_dir).replace(os.sep, "/")
-                key = f"{prefix}/{rel}" if prefix else rel
-                fs.put(f, key)
-                urls[f] = f"{scheme}://{key}"
-        except PermissionError as exc:
-            raise PermissionDenied(f"{remote}: access refused") from exc
-        except OSError as exc:
-            raise TransientNetworkError(f"{remote}: {exc}") from exc
-        finally:
-            shutil.rmtree(staged_dir, ignore_errors=True)
-        return urls
+    def destination(self, output: str) -> str:
+        """Where the writers put `output`: a local path (file:// stripped), or the
+        object-store URL itself (written with these storage options)."""
+        return output[len("file://") :] if output.startswith("file://") else output
 
 
 class LiveOutput:
