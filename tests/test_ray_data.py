@@ -1,9 +1,11 @@
-"""The Ray Data stage on a local Ray instance: frames equal to Video.frames_at at
-the same times, JPEGs equal to the native encoder's, rows cut at keyframes."""
+"""The Ray Data stage on a local Ray instance of 2 CPUs: frames equal to
+Video.frames_at at the same times, JPEGs equal to the native encoder's, rows cut
+at keyframes, and a pool of actors as large as the cluster finishing."""
 
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy as np
 import pytest
@@ -13,7 +15,13 @@ import stillframe as sf
 ray = pytest.importorskip("ray", reason="the ray extra is not installed")
 pytest.importorskip("ray.data")
 
-from stillframe.distributed.ray import FrameExtractor, keyframe_rows, split_at_keyframes  # noqa: E402
+from stillframe.distributed.ray import (  # noqa: E402
+    ACTOR_CPUS,
+    FrameExtractor,
+    extract_frames,
+    keyframe_rows,
+    split_at_keyframes,
+)
 
 # Ray warns about its own deprecated settings when it copies its context to workers.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -92,3 +100,48 @@ def test_bad_options_fail_early():
         FrameExtractor(output="png")
     with pytest.raises(sf.InvalidParameter):
         FrameExtractor(widht=3)
+
+
+def _within(seconds: float, run):
+    """run() on a thread; the test fails, rather than hangs, past `seconds`."""
+    out: dict = {}
+
+    def target() -> None:
+        try:
+            out["value"] = run()
+        except BaseException as exc:  # handed to the test's thread
+            out["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        pytest.fail(f"the stage did not finish within {seconds} s: it hangs")
+    if "error" in out:
+        raise out["error"]
+    return out["value"]
+
+
+@pytest.mark.parametrize("how", ["extract_frames", "by-hand"])
+def test_a_pool_of_actors_as_large_as_the_cluster_finishes(local_ray, videos, how):
+    assert ray.cluster_resources()["CPU"] == 2
+    ds = ray.data.from_items([{"video": v, "times": TIMES} for v in videos * 2])
+    if how == "extract_frames":
+        frames = extract_frames(ds, actors=2, width=64, output="jpeg")
+    else:  # a fixed pool of 2 on 2 CPUs: the split once waited forever behind it
+        frames = split_at_keyframes(ds, max_times=32).map_batches(
+            FrameExtractor, fn_constructor_kwargs={"width": 64, "output": "jpeg"}, num_cpus=ACTOR_CPUS,
+            compute=ray.data.ActorPoolStrategy(size=2), batch_size=8,
+        )  # fmt: skip
+    rows = _within(120, frames.take_all)
+    assert len(rows) == 4 * len(TIMES)
+    with sf.open(videos[0]) as video:
+        expected = sorted(f.to_jpeg(85) for f in video.frames_at(TIMES, width=64))
+    assert sorted(r["jpeg"] for r in rows if r["video"] == videos[0]) == sorted(expected * 2)
+
+
+def test_extract_frames_checks_its_options_before_anything_runs():
+    with pytest.raises(sf.InvalidParameter, match="not a frame or video option"):
+        extract_frames(None, widht=64)
+    with pytest.raises(sf.InvalidParameter, match="actors must be >= 1"):
+        extract_frames(None, actors=0)

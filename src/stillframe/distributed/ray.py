@@ -1,19 +1,28 @@
 """A Ray Data stage: rows of (video, times) in, one row per exact frame out.
 
     import ray
-    from stillframe.distributed.ray import FrameExtractor, split_at_keyframes
+    from stillframe.distributed.ray import extract_frames
 
     ds = ray.data.from_items([{"video": "/data/a.mp4", "times": [1.0, 2.5, 60.0]}, ...])
-    ds = split_at_keyframes(ds, max_times=32)          # rows that each start on a keyframe
-    frames = ds.map_batches(FrameExtractor, fn_constructor_kwargs={"width": 480},
-                            compute=ray.data.ActorPoolStrategy(size=4), batch_size=8)
+    frames = extract_frames(ds, width=480)             # split at keyframes, then a pool of actors
     # columns: video, requested_time, time, pts, is_keyframe, rule, frame (H x W x 3 uint8)
     # (or jpeg: bytes, with output="jpeg"); the input's other columns are repeated per frame
 
-Each actor keeps its open videos (decoders and all) in a small LRU cache, so rows
-of the same video reuse them. `split_at_keyframes` cuts each row's times where
-decoding starts from another keyframe, so rows spread over blocks and actors
-without any of them decoding a GOP another one decodes.
+or the same by hand, declaring what each step needs:
+
+    ds = split_at_keyframes(ds, max_times=32)          # num_cpus=0: headers and indexes only
+    frames = ds.map_batches(FrameExtractor, fn_constructor_kwargs={"width": 480}, num_cpus=ACTOR_CPUS,
+                            compute=ray.data.ActorPoolStrategy(min_size=1, max_size=4), batch_size=8)
+
+The split asks for no CPU: it opens each video's header and index and decodes
+nothing, and a split that waited for a CPU would wait forever behind a pool of
+actors holding all of them (a pool as large as the cluster, before the split had
+run, hung that way). Each actor asks for ACTOR_CPUS, so Ray starts no more of them
+than the cluster can hold. Each actor keeps its open videos (decoders and all)
+in a small LRU cache, so rows of the same video reuse them. `split_at_keyframes`
+cuts each row's times where decoding starts from another keyframe, so rows
+spread over blocks and actors without any of them decoding a GOP another one
+decodes.
 """
 
 from __future__ import annotations
@@ -32,13 +41,17 @@ from stillframe.jpeg import encode_jpegs
 from stillframe.video import Video
 
 try:
-    import ray.data  # noqa: F401
+    import ray.data
 except ImportError as exc:  # one line naming the extra
     raise ImportError(f"stillframe.distributed.ray needs Ray Data: pip install 'stillframe[ray]' ({exc})") from None
 
-__all__ = ["FrameExtractor", "keyframe_rows", "split_at_keyframes"]
+__all__ = ["ACTOR_CPUS", "SPLIT_CPUS", "FrameExtractor", "extract_frames", "keyframe_rows", "split_at_keyframes"]
 
 FIELDS = ("requested_time", "time", "pts", "is_keyframe", "rule")
+SPLIT_CPUS = 0.0  # the split reads headers and indexes: it must never wait behind the actors
+ACTOR_CPUS = 1.0  # what one FrameExtractor actor decodes on
+# keyframe_rows' options among FrameExtractor's: both read the rows and open the videos alike.
+_SPLIT_OPTIONS = ("video_column", "times_column", "storage_options", "index")
 
 
 def _times(value: Any) -> list[float]:
@@ -184,6 +197,30 @@ def keyframe_rows(
     return [{**row, times_column: [times[i] for i in group]} for group in groups]
 
 
-def split_at_keyframes(dataset: Any, **options: Any) -> Any:
-    """`dataset.flat_map` of keyframe_rows (options as keyframe_rows)."""
-    return dataset.flat_map(keyframe_rows, fn_kwargs=options)
+def split_at_keyframes(dataset: Any, *, num_cpus: float = SPLIT_CPUS, **options: Any) -> Any:
+    """`dataset.flat_map` of keyframe_rows (options as keyframe_rows), asking Ray for
+    `num_cpus` a task: none by default, so that the split never waits for a CPU the
+    actors downstream hold."""
+    return dataset.flat_map(keyframe_rows, fn_kwargs=options, num_cpus=num_cpus)
+
+
+def extract_frames(
+    dataset: Any,
+    *,
+    actors: int | None = None,
+    batch_size: int = 8,
+    max_times: int | None = 32,
+    **options: Any,
+) -> Any:
+    """The whole stage, with what it needs declared: the rows cut at keyframes
+    (split_at_keyframes, `max_times` a row), then FrameExtractor on a pool of 1 to
+    `actors` actors (default: as many as the cluster's CPUs allow) of ACTOR_CPUS
+    each, `batch_size` rows a call. Options are FrameExtractor's; bad ones raise
+    InvalidParameter here, before anything runs."""
+    if actors is not None and actors < 1:
+        raise InvalidParameter(f"actors must be >= 1, not {actors}")
+    FrameExtractor(**options)  # checks the options here rather than in every actor
+    split = split_at_keyframes(dataset, max_times=max_times, **{k: options[k] for k in _SPLIT_OPTIONS if k in options})
+    pool = ray.data.ActorPoolStrategy(min_size=1, max_size=actors)
+    return split.map_batches(FrameExtractor, fn_constructor_kwargs=options, compute=pool, num_cpus=ACTOR_CPUS,
+                             batch_size=batch_size)  # fmt: skip
