@@ -244,7 +244,7 @@ class ObjectStore:
         try:
             with obj.lock:  # two puts of one name in a run: one after the other, one copy aside
                 if obj.key in self.existing and not obj.kept:
-                    self.retry(lambda: self.fs.cp_file(obj.key, obj.aside), url, "keep the object it replaces")
+                    self.retry(partial(self._copy, obj.key, obj.aside), url, "keep the object it replaces")
                     obj.kept = True
                 obj.tried = True
                 self.retry(lambda: self.fs.pipe_file(obj.key, data), url, "put the object")
@@ -310,7 +310,17 @@ class ObjectStore:
                       "them as .NAME.%s.keep: %s", len(failed), self.token, ", ".join(failed[:5]))  # fmt: skip
 
     def _restore(self, obj: _Object) -> None:
-        self.retry(lambda: self.fs.cp_file(obj.aside, obj.key), self.url(obj.key), "put back the object it replaced")
+        self.retry(partial(self._copy, obj.aside, obj.key), self.url(obj.key), "put back the object it replaced")
+
+    def _copy(self, source: str, target: str) -> None:
+        """A copy made by the store itself. On S3, one CopyObject (fsspec's cp_file
+        first asks for the source's size, a request per object more)."""
+        if self.protocol not in ("s3", "s3a"):
+            self.fs.cp_file(source, target)
+            return
+        bucket, key = source.split("/", 1)
+        into, name = target.split("/", 1)
+        self.fs.call_s3("copy_object", Bucket=into, Key=name, CopySource={"Bucket": bucket, "Key": key})
 
     def _remove(self, keys: list[str]) -> None:
         """Delete `keys` (in batches of 1,000 where the store deletes many at once)."""
