@@ -53,6 +53,77 @@ def _faults(rate: float):
     return fault
 
 
+def _runs(clip: Path, root: Path, quick: bool, latency: float, proxy: Any) -> list[dict[str, Any]]:
+    """Every row, against the bucket behind `proxy`."""
+    import fsspec
+
+    sampling = sf.Interval(clip_seconds(quick) / (60 if quick else 300))
+    opts: dict[str, Any] = dict(width=320, quality=85)
+    storage = {"endpoint_url": proxy.url, "key": "testing", "secret": "testing"}
+    fs = fsspec.filesystem("s3", **storage, skip_instance_cache=True)
+    fs.mkdir("bench")
+    rows: list[dict[str, Any]] = []
+
+    def timed(name: str, run, faults: float = 0.0) -> None:
+        chosen = _faults(faults) if faults else (lambda m, p, a: None)
+        proxy.fault = lambda m, p, a: chosen(m, p, a) or latency
+        proxy.reset_counts()
+        started = time.perf_counter()
+        result = run()
+        row = {"row": name, "seconds": round(time.perf_counter() - started, 3), "requests": proxy.requests,
+               "bytes_sent": proxy.bytes_in, "faults": dict(proxy.faults), "writes": result.writes}  # fmt: skip
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+
+    def into(prefix: str):
+        return lambda: sf.snapshot(
+            clip, sampling, f"s3://bench/{prefix}/{{Count}}.jpg", storage_options=storage, **opts
+        )
+
+    def check(prefix: str) -> None:
+        ref = {p.name: p.read_bytes() for p in (root / "local").iterdir()}
+        got = {k.rsplit("/", 1)[1]: fs.cat_file(k) for k in fs.find(f"bench/{prefix}")}
+        assert got == ref, f"{prefix}: the objects differ from the local run"
+
+    def staged() -> Any:
+        result = sf.snapshot(clip, sampling, root / "staged/{Count}.jpg", **opts)
+        for f in result.files:
+            fs.put(f, f"bench/staged/{Path(f).name}")
+        return result
+
+    local = root / "local/{Count}.jpg"
+    timed("local, empty folder", lambda: sf.snapshot(clip, sampling, local, **opts))
+    timed("local, re-run into the same names", lambda: sf.snapshot(clip, sampling, local, **opts))
+    timed("streamed into the bucket", into("streamed"))
+    check("streamed")
+    timed("staged locally, then uploaded one by one", staged)
+    check("staged")
+    for rate in (0.05, 0.2):
+        timed(f"streamed, {rate:.0%} of PUTs 503 once and {rate:.0%} reset twice", into(f"f{rate}"), faults=rate)
+        check(f"f{rate}")
+    timed("streamed re-run into the same names (copies aside, deleted at commit)", into("streamed"))
+    check("streamed")
+    return rows
+
+
+def clip_seconds(quick: bool) -> int:
+    return 4 if quick else 20
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    clean = next(r for r in rows if r["row"] == "streamed into the bucket")
+    lines = ["| run | s | x clean | requests | request bytes | x clean | retries | backoff s | max in flight |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for r in rows:
+        store = r["writes"].get("s3", {})
+        lines.append(
+            f"| {r['row']} | {r['seconds']:.2f} | {r['seconds'] / clean['seconds']:.2f} | {r['requests']} | "
+            f"{r['bytes_sent']:,} | {r['bytes_sent'] / clean['bytes_sent']:.3f} | {store.get('retries', '')} | "
+            f"{store.get('retry_wait', '')} | {store.get('max_in_flight', '')} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="60 snapshots instead of 300")
@@ -65,78 +136,17 @@ def main() -> None:
     from tests.s3proxy import FaultProxy  # the tests' own proxy
 
     root = Path(tempfile.mkdtemp(prefix="stillframe-uploads-"))
-    seconds = 4 if args.quick else 20
-    clip = testsrc.make_video(root / "clip.mp4", frames=30 * seconds, size=(640, 360), gop=60, bframes=2)
-    sampling = sf.Interval(seconds / (60 if args.quick else 300))
-    opts: dict[str, Any] = dict(width=320, quality=85)
+    frames = 30 * clip_seconds(args.quick)
+    clip = testsrc.make_video(root / "clip.mp4", frames=frames, size=(640, 360), gop=60, bframes=2)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
-    rows: list[dict[str, Any]] = []
     try:
         host, port = server.get_host_and_port()
         with FaultProxy(f"http://{host}:{port}") as proxy:
-            storage = {"endpoint_url": proxy.url, "key": "testing", "secret": "testing"}
-            import fsspec
-
-            fs = fsspec.filesystem("s3", **storage, skip_instance_cache=True)
-            fs.mkdir("bench")
-
-            def timed(name: str, run, faults: float = 0.0) -> dict[str, Any]:
-                proxy.fault = _faults(faults) if faults else (lambda m, p, a: None)
-                hold = proxy.fault
-                proxy.fault = lambda m, p, a: hold(m, p, a) or args.latency
-                proxy.reset_counts()
-                started = time.perf_counter()
-                result = run()
-                row = {"row": name, "seconds": round(time.perf_counter() - started, 3), "requests": proxy.requests,
-                       "bytes_sent": proxy.bytes_in, "faults": dict(proxy.faults), "writes": result.writes}  # fmt: skip
-                rows.append(row)
-                print(json.dumps(row), flush=True)
-                return row
-
-            def check(prefix: str) -> None:
-                ref = {p.name: p.read_bytes() for p in (root / "local").iterdir()}
-                got = {k.rsplit("/", 1)[1]: fs.cat_file(k) for k in fs.find(f"bench/{prefix}")}
-                assert got == ref, f"{prefix}: the objects differ from the local run"
-
-            local = root / "local/{Count}.jpg"
-            timed("local, empty folder", lambda: sf.snapshot(clip, sampling, local, **opts))
-            timed("local, re-run into the same names", lambda: sf.snapshot(clip, sampling, local, **opts))
-            timed("streamed into the bucket",
-                  lambda: sf.snapshot(clip, sampling, "s3://bench/streamed/{Count}.jpg", storage_options=storage, **opts))  # fmt: skip
-            check("streamed")
-
-            def staged() -> Any:
-                result = sf.snapshot(clip, sampling, root / "staged/{Count}.jpg", **opts)
-                for f in result.files:
-                    fs.put(f, f"bench/staged/{Path(f).name}")
-                return result
-
-            timed("staged locally, then uploaded one by one", staged)
-            check("staged")
-            for rate in (0.05, 0.2):
-                name = f"faults{int(rate * 100)}"
-                timed(f"streamed, {rate:.0%} of PUTs 503 once and {rate:.0%} reset twice",
-                      lambda n=name: sf.snapshot(clip, sampling, f"s3://bench/{n}/{{Count}}.jpg",
-                                                 storage_options=storage, **opts), faults=rate)  # fmt: skip
-                check(name)
-            timed("streamed re-run into the same names (copies aside, deleted at commit)",
-                  lambda: sf.snapshot(clip, sampling, "s3://bench/streamed/{Count}.jpg", storage_options=storage, **opts))  # fmt: skip
-            check("streamed")
+            rows = _runs(clip, root, args.quick, args.latency, proxy)
     finally:
         server.stop()
-
-    clean = next(r for r in rows if r["row"] == "streamed into the bucket")
-    lines = ["| run | s | x clean | requests | request bytes | x clean | retries | backoff s | max in flight |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
-    for r in rows:
-        store = r["writes"].get("s3", {})
-        lines.append(
-            f"| {r['row']} | {r['seconds']:.2f} | {r['seconds'] / clean['seconds']:.2f} | {r['requests']} | "
-            f"{r['bytes_sent']:,} | {r['bytes_sent'] / clean['bytes_sent']:.3f} | {store.get('retries', '')} | "
-            f"{store.get('retry_wait', '')} | {store.get('max_in_flight', '')} |"
-        )
-    table = "\n".join(lines)
+    table = _table(rows)
     print(table)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)

@@ -204,11 +204,12 @@ class Ledger:
 
 
 def check_destinations(paths: Sequence[str], storage_options: Mapping[str, Any] | None = None) -> None:
-    """Ledger.check without a run: each destination can be written (for a batch,
-    checked where its tasks will write)."""
+    """Ledger.check without a run, for a batch before its tasks start: local folders
+    as Ledger.check does, object stores once a bucket."""
     for store, group in Ledger(storage_options)._groups(paths):
-        if isinstance(store, ObjectStore):
-            store.check(group, listing=False)
+        if isinstance(store, ObjectStore):  # one probe a bucket: each run probes its own folders again
+            buckets = {url.split("://", 1)[1].split("/", 1)[0]: url for url in reversed(group)}
+            store.check(list(buckets.values()), listing=False)
             store.commit()
         else:
             store.check(group)
