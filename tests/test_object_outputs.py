@@ -205,6 +205,44 @@ def test_a_rerun_interrupted_part_way_leaves_the_bucket_as_it_was(store, bucket,
     assert objects(store, bucket) == before
 
 
+def test_a_run_killed_outright_is_undone_by_the_next_run_into_its_names(store, bucket, clips, monkeypatch):
+    path = str(clips("sigint.mp4", frames=900, size=(640, 360), gop=300, bframes=3))
+    for k in range(1, 61):
+        store.s3.put_object(Bucket=bucket, Key=f"v/{k:05d}.jpg", Body=f"earlier {k}".encode())
+    before = objects(store, bucket)
+    opts = options(store)
+    proc = subprocess.Popen([sys.executable, "-m", "stillframe.cli", "snapshot", path, "-o",
+                             f"s3://{bucket}/v/{{Count}}.jpg", "--interval", "0.04", "--width", "64",
+                             "--storage-options", json.dumps(opts)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+
+    def kept() -> list[str]:
+        listing = store.s3.list_objects_v2(Bucket=bucket, Prefix="v/.").get("Contents", [])
+        return [o["Key"] for o in listing if o["Key"].endswith(".keep")]
+
+    _wait(lambda: len(kept()) >= 3, 60, proc)
+    proc.kill()  # no chance to roll back: what it replaced stays aside in the bucket
+    proc.wait(30)
+    assert len(kept()) >= 3
+
+    real = _objects.ObjectStore.put
+    puts = []
+
+    def fails_at_the_fifth(self, url, data):
+        puts.append(url)
+        if len(puts) == 5:
+            raise sf.TransientNetworkError(f"{url}: the store went away")
+        return real(self, url, data)
+
+    monkeypatch.setattr(_objects.ObjectStore, "put", fails_at_the_fifth)
+    with pytest.raises(sf.TransientNetworkError, match="went away"):
+        sf.snapshot(path, sf.Interval(0.04), f"s3://{bucket}/v/{{Count}}.jpg", width=64, storage_options=opts)
+    after = objects(store, bucket)
+    assert {k: after[k] for k in before} == before  # what the killed run replaced is back
+    assert not [k for k in after if k not in before and int(k[2:7]) <= 60]  # nothing else of either run there
+    assert not kept()
+
+
 HELD_BEFORE_COMMIT = """
 import sys, time
 from pathlib import Path

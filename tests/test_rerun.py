@@ -135,3 +135,34 @@ def test_ctrl_c_just_before_the_commit_puts_back_every_kind_of_output(clip, earl
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and err.strip() == "stillframe: interrupted"
     assert _folder(out) == before
+
+
+def test_a_run_killed_outright_is_undone_by_the_next_run_into_its_names(clips, tmp_path, monkeypatch):
+    path = str(clips("sigint.mp4", frames=900, size=(640, 360), gop=300, bframes=3))
+    out = tmp_path / "out"
+    out.mkdir()
+    for k in range(1, 751):
+        (out / f"{k:05d}.jpg").write_bytes(f"earlier {k}".encode())
+    before = _folder(out)
+    proc = subprocess.Popen(_cli(path, "-o", str(out / "{Count}.jpg"), "--interval", "0.04"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while len(list(out.glob(".*.keep"))) < 3 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.005)
+    proc.kill()  # no chance to roll back: what it replaced stays aside
+    proc.wait(30)
+    assert len(list(out.glob(".*.keep"))) >= 3
+
+    real = _ledger.write_atomic
+    writes = []
+
+    def fails_at_the_fifth(path, data, **kwargs):
+        writes.append(path)
+        if len(writes) == 5:
+            raise fs_error(path, OSError(errno.EIO, "Input/output error"), "write the file")
+        return real(path, data, **kwargs)
+
+    monkeypatch.setattr(_ledger, "write_atomic", fails_at_the_fifth)
+    with pytest.raises(sf.InvalidParameter, match="Input/output error"):
+        sf.snapshot(path, sf.Interval(0.04), out / "{Count}.jpg", width=64)
+    assert _folder(out) == before  # the killed run's changes undone, then this run's rolled back

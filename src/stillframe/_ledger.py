@@ -14,8 +14,9 @@ sheets of a long run), a swap of thousands of files is no more atomic than their
 puts, and an object store has no rename to swap with. Commit costs an unlink (on
 a store, a delete in batches of 1,000) for each file the run replaced and nothing
 for the files it added; nothing is copied on a local disk. A run killed outright
-(SIGKILL, a power cut) cannot roll back: what it replaced stays beside the new
-file as `.NAME.TOKEN.keep`.
+(SIGKILL, a power cut, a lost host) cannot roll back: what it replaced stays
+beside its new file as `.NAME.TOKEN.keep`, and the next run into those names (a
+job run again after its lease ran out, say) puts it back before it starts.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import re
 import secrets
 import time
 from collections.abc import Mapping, Sequence
@@ -31,9 +33,13 @@ from pathlib import Path
 from typing import Any, Union
 
 from stillframe._files import check_destination, write_atomic
-from stillframe._objects import ObjectStore, is_object_url
+from stillframe._objects import ObjectStore, is_object_url, keep_name, stale_keeps
 
 __all__ = ["Ledger", "LocalFiles", "check_destinations"]
+
+
+# write_atomic's temporary for NAME: .NAME.XXXXXXXX.part (mkstemp's letters have no dot).
+_PART = re.compile(r"^\.(?P<name>.+)\.[^.]+\.part$")
 
 
 @dataclass
@@ -60,6 +66,28 @@ class LocalFiles:
                 seen.add(folder)
                 check_destination(path)
 
+    def recover(self, paths: Sequence[str]) -> None:
+        """Before the run: put back what an earlier run into these names kept aside
+        but, killed outright, never let go of, and remove its temporaries (one
+        listing a folder)."""
+        folders: dict[str, set[str]] = {}
+        for path in paths:
+            folder, name = os.path.split(os.path.abspath(path))
+            folders.setdefault(folder, set()).add(name)
+        for folder, names in folders.items():
+            try:
+                there = os.listdir(folder)
+            except OSError:
+                continue
+            stale = stale_keeps(there, self.token)
+            for name in names & set(stale):
+                _put_back(os.path.join(folder, stale[name]), os.path.join(folder, name))
+            for name in there:  # its temporaries too, cut off mid-write
+                part = _PART.match(name)
+                if part and part["name"] in names:
+                    with contextlib.suppress(OSError):
+                        os.unlink(os.path.join(folder, name))
+
     def put(self, path: str, data: bytes) -> str:
         """Write `path` whole. The first time the run writes a name, a file already
         there is kept aside; the record is made before anything is done, so an
@@ -69,7 +97,7 @@ class LocalFiles:
         aside = None
         if entry is None:
             target = Path(key)
-            entry = self.files[key] = _File(key, str(target.with_name(f".{target.name}.{self.token}.keep")))
+            entry = self.files[key] = _File(key, str(target.with_name(keep_name(target.name, self.token))))
             entry.existed = os.path.lexists(key)
             aside = entry.aside if entry.existed else None
         entry.done = False
@@ -150,10 +178,13 @@ class Ledger:
     def check(self, paths: Sequence[str | os.PathLike[str]]) -> None:
         """Every destination can be written, before any work: local folders can be
         made and written, object stores' buckets exist and take a probe object.
-        Raises PermissionDenied or InvalidParameter naming the path."""
+        Raises PermissionDenied or InvalidParameter naming the path. Then what an
+        earlier run into these names, killed outright, had kept aside is put back,
+        so that this run starts from the files as they were before that one."""
         names = [os.fspath(p) for p in paths]
         for store, group in self._groups(names):
             store.check(group)
+            store.recover(group)
         self.planned.extend(names)
 
     def _groups(self, names: Sequence[str]) -> list[tuple[Store, list[str]]]:
@@ -209,7 +240,7 @@ def check_destinations(paths: Sequence[str], storage_options: Mapping[str, Any] 
     for store, group in Ledger(storage_options)._groups(paths):
         if isinstance(store, ObjectStore):  # one probe a bucket: each run probes its own folders again
             buckets = {url.split("://", 1)[1].split("/", 1)[0]: url for url in reversed(group)}
-            store.check(list(buckets.values()), listing=False)
+            store.check(list(buckets.values()))
             store.commit()
         else:
             store.check(group)

@@ -19,6 +19,7 @@ import logging
 import os
 import posixpath
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -46,6 +47,26 @@ _NETWORK_MODULES = {"botocore", "aiobotocore", "aiohttp", "urllib3", "requests",
 OBJECT_STORES = ("s3://", "oss://", "gs://", "gcs://", "az://", "abfs://", "abfss://")
 
 T = TypeVar("T")
+
+# `.NAME.TOKEN.keep`: what a run replaced, kept beside it until the run commits.
+KEEP = re.compile(r"^\.(?P<name>.+)\.(?P<token>[0-9a-f]{8})\.keep$")
+
+
+def keep_name(name: str, token: str) -> str:
+    return f".{name}.{token}.keep"
+
+
+def stale_keeps(names: Iterable[str], token: str) -> dict[str, str]:
+    """Among a folder's `names`, what runs other than `token`'s kept aside and never
+    let go of (killed outright before they could commit or roll back): the kept
+    name's target -> the kept name. (One a target: a run puts these back before it
+    keeps anything aside itself.)"""
+    out: dict[str, str] = {}
+    for name in names:
+        match = KEEP.match(name)
+        if match and match["token"] != token:
+            out[match["name"]] = name
+    return out
 
 
 def is_object_url(path: str | os.PathLike[str]) -> bool:
@@ -156,7 +177,7 @@ class _Object:
 
 def _aside(key: str, token: str) -> str:
     folder, name = posixpath.split(key)
-    return posixpath.join(folder, f".{name}.{token}.keep")
+    return posixpath.join(folder, keep_name(name, token))
 
 
 def _common_prefix(names: Iterable[str]) -> str:
@@ -189,34 +210,53 @@ class ObjectStore:
 
     # -- before the work -------------------------------------------------------------------
 
-    def check(self, urls: Sequence[str], *, listing: bool = True) -> None:
-        """Each folder (prefix) can be written: a probe object is put and deleted, so a
-        missing bucket or a refusal is found before the first decode. With `listing`,
-        the objects already there among `urls` are found (one listing a folder, of
-        the names' common prefix), so that the run keeps what it replaces."""
+    def _folders(self, urls: Sequence[str]) -> dict[str, list[str]]:
         folders: dict[str, list[str]] = {}
         for url in urls:
             key = self.key(url)
             folders.setdefault(posixpath.dirname(key), []).append(key)
-        for folder, keys in folders.items():
+        return folders
+
+    def check(self, urls: Sequence[str]) -> None:
+        """Each folder (prefix) can be written: a probe object is put and deleted, so a
+        missing bucket or a refusal is found before the first decode."""
+        for folder, keys in self._folders(urls).items():
             probe = posixpath.join(folder, f".stillframe-check-{self.token}")
             where = self.url(keys[0])
             self.retry(partial(self.fs.pipe_file, probe, b""), where, "write there")
             self.retry(partial(self.fs.rm_file, probe), where, "write there")
-            if listing:
-                self.existing |= self._listed(folder, keys) & set(keys)
 
-    def _listed(self, folder: str, keys: list[str]) -> set[str]:
-        names = [posixpath.basename(k) for k in keys]
+    def recover(self, urls: Sequence[str]) -> None:
+        """Before the run: find which of `urls` hold objects (so that the run keeps
+        them aside), one listing a folder of the names' common prefix; and put back
+        first what an earlier run into these names kept aside but, killed outright,
+        never let go of."""
+        for folder, keys in self._folders(urls).items():
+            names = [posixpath.basename(k) for k in keys]
+            found = self._listed(folder, _common_prefix(names))
+            stale = stale_keeps(self._listed(folder, ".") if self._prefixed else found, self.token)
+            for name in set(names) & set(stale):
+                key, kept = posixpath.join(folder, name), posixpath.join(folder, stale[name])
+                self.retry(partial(self._copy, kept, key), self.url(key), "put back what an earlier run replaced")
+                self.retry(partial(self.fs.rm_file, kept), self.url(key), "put back what an earlier run replaced")
+                found.add(name)
+            self.existing |= {posixpath.join(folder, n) for n in found} & set(keys)
+
+    @property
+    def _prefixed(self) -> bool:
+        return self.protocol in ("s3", "s3a")
+
+    def _listed(self, folder: str, prefix: str) -> set[str]:
+        """The names in `folder` (those starting with `prefix`, where the store lists by prefix)."""
         where = self.url(folder)
-        if self.protocol in ("s3", "s3a"):  # one listing of the names' shared prefix, not the whole folder
-            found = self.retry(lambda: self.fs.find(folder, maxdepth=1, prefix=_common_prefix(names)), where, "list")
+        if self._prefixed:  # one listing of the names' shared prefix, not the whole folder
+            found = self.retry(partial(self.fs.find, folder, maxdepth=1, prefix=prefix), where, "list")
         else:
             try:
-                found = self.retry(lambda: self.fs.ls(folder, detail=False), where, "list")
+                found = self.retry(partial(self.fs.ls, folder, detail=False), where, "list")
             except InvalidParameter:  # no such folder yet: nothing there to replace
                 return set()
-        return {str(self.fs._strip_protocol(p)) for p in found}
+        return {posixpath.basename(str(self.fs._strip_protocol(p))) for p in found}
 
     # -- the run ---------------------------------------------------------------------------
 
