@@ -135,15 +135,16 @@ def main() -> None:
 
     from tests.s3proxy import FaultProxy  # the tests' own proxy
 
-    root = Path(tempfile.mkdtemp(prefix="stillframe-uploads-"))
-    frames = 30 * clip_seconds(args.quick)
-    clip = testsrc.make_video(root / "clip.mp4", frames=frames, size=(640, 360), gop=60, bframes=2)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:
-        host, port = server.get_host_and_port()
-        with FaultProxy(f"http://{host}:{port}") as proxy:
-            rows = _runs(clip, root, args.quick, args.latency, proxy)
+        with tempfile.TemporaryDirectory(prefix="stillframe-uploads-") as tmp:
+            root = Path(tmp)
+            frames = 30 * clip_seconds(args.quick)
+            clip = testsrc.make_video(root / "clip.mp4", frames=frames, size=(640, 360), gop=60, bframes=2)
+            host, port = server.get_host_and_port()
+            with FaultProxy(f"http://{host}:{port}") as proxy:
+                rows = _runs(clip, root, args.quick, args.latency, proxy)
     finally:
         server.stop()
     table = _table(rows)
