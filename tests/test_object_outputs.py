@@ -84,6 +84,26 @@ def test_every_kind_of_output_lands_in_the_store_as_on_disk(store, bucket, clip,
     assert got.writes[scheme]["objects"] == 17 and got.writes[scheme]["replaced"] == 0
 
 
+def test_any_file_system_fsspec_writes(clip, tmp_path, monkeypatch, quick_retries):
+    fsspec = pytest.importorskip("fsspec")
+    memory = fsspec.filesystem("memory")
+    root = f"memory://{uuid.uuid4().hex[:8]}/v"
+    everything(clip, str(tmp_path / "v"))
+    everything(clip, root, quality=90)
+    before = {p: memory.cat_file(p) for p in memory.find(root)}
+    assert {p.rsplit("/", 1)[1] for p in before} == set(local_files(tmp_path / "v"))
+
+    def broken(self, source, target):  # the cover: the last file of the run
+        if source.endswith("cover.jpg"):
+            raise OSError(5, "Input/output error")
+        memory.cp_file(source, target)
+
+    monkeypatch.setattr(_objects.ObjectStore, "_copy", broken)
+    with pytest.raises(sf.TransientNetworkError, match=f"{root}/cover.jpg: cannot keep the object it replaces"):
+        everything(clip, root, quality=60)
+    assert {p: memory.cat_file(p) for p in memory.find(root)} == before
+
+
 def test_cues_name_the_sheets_relative_to_the_track_or_under_the_base_url(store, bucket, clip):
     opts = options(store)
     sf.snapshot(clip, sf.Interval(0.5), f"s3://{bucket}/v/{{Count}}.jpg", sprite=sf.Sprite(3, 2),

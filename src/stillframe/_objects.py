@@ -233,8 +233,9 @@ class ObjectStore:
         never let go of."""
         for folder, keys in self._folders(urls).items():
             names = [posixpath.basename(k) for k in keys]
-            found = self._listed(folder, _common_prefix(names))
-            stale = stale_keeps(self._listed(folder, ".") if self._prefixed else found, self.token)
+            common = _common_prefix(names)
+            found = self._listed(folder, common)
+            stale = stale_keeps(self._listed(folder, ".") if self._prefixed and common else found, self.token)
             for name in set(names) & set(stale):
                 key, kept = posixpath.join(folder, name), posixpath.join(folder, stale[name])
                 self.retry(partial(self._copy, kept, key), self.url(key), "put back what an earlier run replaced")
