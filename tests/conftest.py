@@ -82,3 +82,13 @@ def stream_media(tmp_path_factory: pytest.TempPathFactory):
     from .streams_media import StreamMedia
 
     return StreamMedia(tmp_path_factory.mktemp("streams"))
+
+
+@pytest.fixture(scope="session")
+def codec_clips(tmp_path_factory: pytest.TempPathFactory):
+    """AV1 (SVT-AV1 in MP4, libaom in WebM), H.264, HEVC and VP9 clips by name
+    (tests/codec_media.py), each made on first use."""
+    from .codec_media import make
+
+    root = tmp_path_factory.mktemp("codecs")
+    return lambda name: make(root, name)
