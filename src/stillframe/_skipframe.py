@@ -31,10 +31,11 @@ import io
 import os
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Literal
+from typing import Any, Literal, cast
 
 import av
 import numpy as np
+from av.video.codeccontext import VideoCodecContext
 
 __all__ = ["TABLE", "SkipBehaviour", "measure", "skip_behaviour"]
 
@@ -155,13 +156,13 @@ def _clip(codec: str) -> tuple[list[av.Packet], bytes | None]:
 def count(decoder: str, packets: list[av.Packet], extradata: bytes | None, first: str, later: str) -> int:
     """Frames a fresh `decoder` gives for `packets` with skip_frame `first` for
     the first packet and `later` for the rest."""
-    cc = av.codec.CodecContext.create(decoder, "r")
+    cc = cast(VideoCodecContext, av.codec.CodecContext.create(decoder, "r"))
     if extradata:
         cc.extradata = extradata
     cc.thread_count, cc.thread_type = 1, "SLICE"
     n = 0
     for i, packet in enumerate(packets):
-        cc.skip_frame = first if i == 0 else later
+        cc.skip_frame = cast(Any, first if i == 0 else later)
         n += len(cc.decode(packet))
     return n + len(cc.decode(None))
 
