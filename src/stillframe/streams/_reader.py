@@ -316,7 +316,7 @@ class FsspecReader:
         end = min(start + length, self.size(uri))
         if end <= start:
             return b""
-        data = bytes(self._call(uri, fs.cat_file, path, start, end))
+        data = bytes(self._call(uri, lambda: fs.cat_file(path, start=start, end=end)))
         self.stats.requests += 1
         self.stats.bytes += len(data)
         return data[:length]

@@ -120,6 +120,8 @@ def read_matroska(reader: RangeReader, uri: str) -> StreamIndex:
     keyframe), by reading Cluster headers only. Raises ResourceContentBad for a
     file that is not Matroska or has no video track."""
     w = _Walker(reader, uri)
+    if w.read(0, 4) != b"\x1a\x45\xdf\xa3":
+        raise ResourceContentBad(f"{uri}: not a Matroska/WebM file")
     head = w.element(0)
     if head is None or head.id != EBML:
         raise ResourceContentBad(f"{uri}: not a Matroska/WebM file")

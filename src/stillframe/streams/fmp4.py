@@ -76,6 +76,11 @@ class _Bytes:
     def box(self, offset: int) -> Box | None:
         """The top-level box header at `offset` (its offset absolute)."""
         head = self.get(offset, 16, self.guess)
+        if head[4:8] == b"mdat" and len(head) >= 8:
+            # A recording cut off mid-fragment: its last mdat ends where the file does.
+            box = parse_header(head, 0, 1 << 62, self.uri)
+            if box is not None and box.end > self.size - offset:
+                return Box(b"mdat", offset, box.header, self.size - offset)
         box = parse_header(head, 0, self.size - offset, self.uri)
         return None if box is None else Box(box.type, offset, box.header, box.size)
 
