@@ -45,7 +45,7 @@ class StreamMedia:
         return self._once(f"clip-{size[0]}x{size[1]}.mp4", make)
 
     def hls(self, kind: str = "ts") -> Path:
-        """kind: "ts", "fmp4", "byterange", "aes", "discontinuity"."""
+        """kind: "ts", "fmp4", "fmp4-single", "byterange", "aes", "discontinuity"."""
 
         def make(folder: Path) -> Path:
             folder.mkdir()
@@ -55,6 +55,9 @@ class StreamMedia:
             if kind == "fmp4":
                 args += ["-hls_segment_type", "fmp4", "-hls_fmp4_init_filename", "init.mp4",
                          "-hls_segment_filename", str(folder / "s%03d.m4s")]  # fmt: skip
+            elif kind == "fmp4-single":  # one file; EXT-X-MAP and every segment by byte range
+                args += ["-hls_segment_type", "fmp4", "-hls_flags", "single_file",
+                         "-hls_segment_filename", str(folder / "all.mp4")]  # fmt: skip
             elif kind == "byterange":
                 args += ["-hls_flags", "single_file", "-hls_segment_filename", str(folder / "all.ts")]
             elif kind == "aes":

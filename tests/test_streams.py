@@ -60,7 +60,7 @@ def assert_whole(index: StreamIndex, duration: float = FRAMES / FPS) -> None:
 # HLS
 
 
-@pytest.mark.parametrize("kind", ["ts", "fmp4", "byterange"])
+@pytest.mark.parametrize("kind", ["ts", "fmp4", "fmp4-single", "byterange"])
 def test_hls_segment_times_are_the_streams(stream_media, kind):
     playlist = stream_media.hls(kind)
     index = read_hls(FileReader(), str(playlist))
@@ -75,7 +75,11 @@ def test_hls_segment_times_are_the_streams(stream_media, kind):
     assert [s.start + firsts[0] for s in index.segments] == pytest.approx(demuxed, abs=TOL)
     if kind == "fmp4":
         assert all(s.init is not None and Path(s.init.uri).name == "init.mp4" for s in index.segments)
-    if kind == "byterange":
+    if kind == "fmp4-single":
+        init = index.segments[0].init
+        assert init is not None and init.uri == index.segments[0].uri and init.byte_range.start == 0  # type: ignore[union-attr]
+        assert index.segments[0].byte_range.start == init.byte_range.end  # type: ignore[union-attr]
+    if kind in ("byterange", "fmp4-single"):
         ranges = [s.byte_range for s in index.segments]
         assert all(r is not None for r in ranges) and len({s.uri for s in index.segments}) == 1
         assert [r.start for r in ranges[1:]] == [r.end for r in ranges[:-1]]  # type: ignore[union-attr]
@@ -222,3 +226,56 @@ def test_resolve_keeps_a_remote_playlist_remote(parent, ref):
         resolve(parent, ref)
     # An absolute path in a served playlist is a path on that server, never a local file.
     assert resolve("http://cdn/a/index.m3u8", "/etc/passwd") == "http://cdn/etc/passwd"
+
+
+MULTI = """<?xml version="1.0"?>
+<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" mediaPresentationDuration="PT1M0.5S">
+  <BaseURL>https://cdn.example/vod/</BaseURL>
+  <Period id="a" duration="PT20S">
+    <BaseURL>p1/</BaseURL>
+    <AdaptationSet mimeType="audio/mp4"><Representation id="aud" bandwidth="128000"/></AdaptationSet>
+    <AdaptationSet mimeType="video/mp4" startWithSAP="1">
+      <SegmentTemplate timescale="90000" media="$RepresentationID$/$Bandwidth$/t$Time$-n$Number%05d$.m4s"
+                       initialization="$RepresentationID$/init.mp4" startNumber="7" presentationTimeOffset="900">
+        <SegmentTimeline><S t="900" d="180000" r="2"/><S d="90000" r="-1"/></SegmentTimeline>
+      </SegmentTemplate>
+      <Representation id="lo" bandwidth="300000" width="640" height="360"/>
+      <Representation id="hi" bandwidth="3000000" width="1920" height="1080"><BaseURL>hd/</BaseURL></Representation>
+    </AdaptationSet>
+  </Period>
+  <Period id="b">
+    <AdaptationSet contentType="video">
+      <Representation id="lo" bandwidth="300000" width="640" height="360">
+        <SegmentTemplate timescale="1000" duration="4000" media="b-$Number$.m4s" startNumber="0"/>
+      </Representation>
+      <Representation id="hi" bandwidth="3000000" width="1920" height="1080">
+        <SegmentTemplate timescale="1000" duration="4000" media="b-hi-$Number$.m4s"/>
+      </Representation>
+    </AdaptationSet>
+  </Period>
+</MPD>"""
+
+
+def test_dash_templates_periods_and_base_urls(tmp_path):
+    path = tmp_path / "multi.mpd"
+    path.write_text(MULTI)
+    index = read_dash(FileReader(), str(path))
+    assert [v.name for v in index.variants] == ["lo", "hi"] and index.variant.name == "hi"  # type: ignore[union-attr]
+    first = index.segments[:3]
+    # The remote BaseURL wins over the MPD's own location; the representation's adds to the period's.
+    assert [s.uri for s in first] == [
+        f"https://cdn.example/vod/p1/hd/hi/3000000/t{t}-n{n:05d}.m4s" for t, n in [(900, 7), (180900, 8), (360900, 9)]
+    ]
+    assert first[0].init.uri == "https://cdn.example/vod/p1/hd/hi/init.mp4"  # type: ignore[union-attr]
+    assert [s.start for s in first] == [0.01, 2.01, 4.01] and all(s.duration == 2 for s in first)
+    period_a = [s for s in index.segments if s.discontinuity == 0]
+    # r="-1" repeats 1 s segments to the Period's end: 3 x 2 s, then 14 x 1 s.
+    assert len(period_a) == 17 and period_a[-1].end == pytest.approx(20.01)
+    period_b = [s for s in index.segments if s.discontinuity == 1]
+    # 40.5 s left of the presentation: 11 segments of 4 s, numbered from 1 (startNumber's default).
+    assert len(period_b) == 11 and period_b[0].uri == "https://cdn.example/vod/b-hi-1.m4s"
+    assert [s.start for s in period_b[:2]] == [0.0, 4.0]
+    low = read_dash(FileReader(), str(path), variant="360p")
+    assert low.segments[0].uri == "https://cdn.example/vod/p1/lo/300000/t900-n00007.m4s"
+    assert [s.uri for s in low.segments if s.discontinuity == 1][:2] == [
+        "https://cdn.example/vod/b-0.m4s", "https://cdn.example/vod/b-1.m4s"]  # fmt: skip

@@ -113,8 +113,11 @@ def read_dash(reader: RangeReader, uri: str, *, variant: str | int | None = None
     variants: tuple[Variant, ...] = ()
     chosen: Variant | None = None
     how = ""
+    end: float | None = 0.0
     for p, period in enumerate(periods):
-        start = parse_duration(period.get("start"), uri) or 0.0
+        # A Period without @start follows the one before it.
+        own = parse_duration(period.get("start"), uri)
+        start = own if own is not None else end if end is not None else 0.0
         end = _period_end(periods, p, start, total, uri)
         pbase = _base(base, period)
         adaptation, reps = _video_set(period, uri)
