@@ -15,6 +15,7 @@ from stillframe.streams import (
     Key,
     Segment,
     StreamIndex,
+    first_timestamp,
     read_dash,
     read_fmp4,
     read_hls,
@@ -72,7 +73,10 @@ def test_hls_segment_times_are_the_streams(stream_media, kind):
         assert seg.start - index.segments[0].start == pytest.approx(pts - firsts[0], abs=TOL)
     # The playlist's times are the stream's once the first segment's timestamp is added.
     demuxed = sorted(t for t, _, key, _ in packet_times(playlist) if key)
-    assert [s.start + firsts[0] for s in index.segments] == pytest.approx(demuxed, abs=TOL)
+    reader = FileReader()
+    origin = first_timestamp(reader, index.segments[0])
+    assert origin == pytest.approx(firsts[0], abs=1e-6) and reader.stats.bytes < 300_000
+    assert [s.start + origin for s in index.segments] == pytest.approx(demuxed, abs=TOL)  # type: ignore[operator]
     if kind == "fmp4":
         assert all(s.init is not None and Path(s.init.uri).name == "init.mp4" for s in index.segments)
     if kind == "fmp4-single":
@@ -105,6 +109,7 @@ def test_hls_aes_128(stream_media):
     key = index.segments[0].key
     assert key == Key("AES-128", str(playlist.parent / "key.bin"), bytes.fromhex(IV))
     assert Path(key.uri).read_bytes() == KEY  # type: ignore[arg-type]
+    assert first_timestamp(FileReader(), index.segments[0]) is None  # FFmpeg decrypts as it reads
     # FFmpeg fetches the key and decrypts (a key file not named .key needs
     # allowed_extensions): the times agree with the playlist's.
     demuxed = sorted(t for t, _, k, _ in packet_times(playlist, {"allowed_extensions": "ALL"}) if k)

@@ -4,9 +4,13 @@ local files, for a few small reads."""
 
 from __future__ import annotations
 
+import contextlib
+import http.server
+import threading
+
 import pytest
 
-from stillframe.errors import ResourceNotFound
+from stillframe.errors import ResourceContentBad, ResourceNotFound
 from stillframe.streams import (
     FileReader,
     FsspecReader,
@@ -100,3 +104,45 @@ def test_hls_from_an_s3_store(stream_media):
         store = FsspecReader(**options)
         assert store.read(index.segments[1].uri, 188, 188) == (folder / "s001.ts").read_bytes()[188:376]
         assert store.size(index.segments[1].uri) == (folder / "s001.ts").stat().st_size
+
+
+@contextlib.contextmanager
+def redirector(target: str):
+    """A server that answers every GET with a 302 to the same path on `target`
+    (itself when `target` is None: a loop)."""
+
+    class Redirect(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the handler API
+            self.send_response(302)
+            self.send_header("Location", f"{target or base}{self.path}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield base
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_redirects_are_followed_and_bounded(served):
+    server, made = served
+    path, url = made["hls"]
+    direct = read_hls(HttpReader(), url)
+    with redirector(server.url) as base:
+        via = read_hls(HttpReader(), url.replace(server.url, base))
+        assert [s.start for s in via.segments] == [s.start for s in direct.segments]
+        assert via.segments[0].uri.startswith(base)  # names stay relative to what was asked for
+        path, url = made["fmp4-mfra"]
+        assert read_fmp4(HttpReader(), url.replace(server.url, base)).segments == tuple(
+            type(s)(**{**s.__dict__, "uri": url.replace(server.url, base)})
+            for s in read_fmp4(HttpReader(), url).segments
+        )
+    with redirector(None) as loop, pytest.raises(ResourceContentBad, match="redirects"):
+        read_hls(HttpReader(), f"{loop}/index.m3u8")

@@ -19,6 +19,7 @@ from stillframe.streams._variants import choose_variant
 from stillframe.streams.dash import read_dash
 from stillframe.streams.ebml import read_matroska
 from stillframe.streams.fmp4 import read_fmp4, sidx_segments
+from stillframe.streams.heads import first_timestamp
 from stillframe.streams.hls import read_hls
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "StreamIndex",
     "Variant",
     "choose_variant",
+    "first_timestamp",
     "read_dash",
     "read_fmp4",
     "read_hls",

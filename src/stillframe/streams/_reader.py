@@ -168,6 +168,7 @@ class HttpReader:
         self.headers = dict(headers or {})
         self._local = threading.local()
         self._sizes: dict[str, int] = {}
+        self._redirects: dict[str, str] = {}
 
     def _connection(self, parts: urllib.parse.SplitResult) -> http.client.HTTPConnection:
         conns: dict[tuple[str, str], http.client.HTTPConnection] = self._local.__dict__.setdefault("conns", {})
@@ -202,9 +203,30 @@ class HttpReader:
                     raise TransientNetworkError(f"{uri}: {exc}") from exc
         raise AssertionError("unreachable")
 
+    MAX_REDIRECTS = 5
+
     def _fetch(self, uri: str, start: int, length: int) -> tuple[bytes, int | None]:
-        """The bytes asked for and the resource's size when the answer told it."""
-        resp, parts = self._get(uri, start, length)
+        """The bytes asked for and the resource's size when the answer told it.
+        Redirects (a CDN's signed URLs) are followed, to http(s) only."""
+        target = self._redirects.get(uri, uri)
+        for _ in range(self.MAX_REDIRECTS + 1):
+            resp, parts = self._get(target, start, length)
+            location = resp.getheader("Location") if resp.status in (301, 302, 303, 307, 308) else None
+            if location is None:
+                break
+            resp.read(1 << 16)
+            if not resp.isclosed():
+                self._drop(parts)
+            target = resolve(target, location)
+        else:
+            raise ResourceContentBad(f"{uri}: over {self.MAX_REDIRECTS} redirects")
+        if target != uri:
+            self._redirects[uri] = target
+        return self._answer(uri, resp, parts, start, length)
+
+    def _answer(
+        self, uri: str, resp: http.client.HTTPResponse, parts: urllib.parse.SplitResult, start: int, length: int
+    ) -> tuple[bytes, int | None]:
         status = resp.status
         if status == 416:
             resp.read()
