@@ -284,3 +284,11 @@ def test_dash_templates_periods_and_base_urls(tmp_path):
     assert low.segments[0].uri == "https://cdn.example/vod/p1/lo/300000/t900-n00007.m4s"
     assert [s.uri for s in low.segments if s.discontinuity == 1][:2] == [
         "https://cdn.example/vod/b-0.m4s", "https://cdn.example/vod/b-1.m4s"]  # fmt: skip
+
+
+def test_all_is_sorted_and_complete():
+    from stillframe import streams
+
+    assert streams.__all__ == sorted(streams.__all__)
+    public = {n for n, v in vars(streams).items() if not n.startswith("_") and not isinstance(v, type(streams))}
+    assert public - {"annotations"} <= set(streams.__all__)
