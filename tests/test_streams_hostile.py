@@ -94,6 +94,9 @@ BOMB = '<!DOCTYPE lol [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;
                   "</SegmentTimeline></SegmentTemplate>"}, ResourceContentBad, "without a duration"),
         ({"info": ""}, ResourceContentBad, "no segment information"),
         ({"info": '<SegmentBase indexRange="9-3"/>'}, ResourceContentBad, "impossible byte range"),
+        ({"info": TEMPLATE.replace('timescale="1"', 'timescale="x"')}, ResourceContentBad, "not a whole number"),
+        ({"info": TEMPLATE.replace('duration="1"', 'duration="1e3"')}, ResourceContentBad, "not a whole number"),
+        ({"info": TEMPLATE.replace("/>", ' startNumber="-5"/>')}, ResourceContentBad, "out of range"),
     ],
 )  # fmt: skip
 def test_bad_manifests(tmp_path, fields, error, match):

@@ -193,12 +193,18 @@ class _Context:
     def attr(self, elements: list[ET.Element], name: str) -> str | None:
         return next((e.get(name) for e in elements if e.get(name) is not None), None)
 
+    def number(self, elements: list[ET.Element], name: str, default: int) -> int:
+        """A whole-number attribute, from the nearest level that has it."""
+        holder = next((e for e in elements if e.get(name) is not None), None)
+        value = _int(holder, name, default, self.mpd)
+        return default if value is None else value
+
     def fill(self, template: str, number: int = 0, time: int = 0) -> str:
         def sub(m: re.Match[str]) -> str:
             if m.group(0) == "$$":
                 return "$"
             value: object = {"RepresentationID": self.rep.get("id") or "", "Number": number, "Time": time,
-                             "Bandwidth": self.rep.get("bandwidth") or "0", "SubNumber": 0}[m.group(1)]  # fmt: skip
+                             "Bandwidth": _int(self.rep, "bandwidth", 0, self.mpd), "SubNumber": 0}[m.group(1)]  # fmt: skip
             if m.group(2) and m.group(1) != "RepresentationID":
                 return f"{int(value):0{int(m.group(3) or 1)}d}"  # type: ignore[call-overload]
             return str(value)
@@ -230,8 +236,7 @@ def _timeline(
     """(number, media time, duration) per segment, in the timescale's units;
     `count` segments when a SegmentList says how many."""
     timescale = _scale(ctx, elements)
-    pto = _int(elements[0], "presentationTimeOffset", None, ctx.mpd)
-    pto = pto if pto is not None else int(ctx.attr(elements, "presentationTimeOffset") or 0)
+    pto = ctx.number(elements, "presentationTimeOffset", 0)
     timeline = next((tl for e in elements if (tl := _kid(e, "SegmentTimeline")) is not None), None)
     if timeline is not None:
         ss = _kids(timeline, "S")
@@ -254,7 +259,7 @@ def _timeline(
                 yield n, t, d
                 t, n = t + d, n + 1
         return
-    duration = _int(elements[0], "duration", None, ctx.mpd) or int(ctx.attr(elements, "duration") or 0)
+    duration = ctx.number(elements, "duration", 0)
     if duration <= 0:
         raise ResourceContentBad(f"{ctx.mpd}: a segment template with neither a duration nor a SegmentTimeline")
     if count is None:
@@ -268,7 +273,7 @@ def _timeline(
 
 
 def _scale(ctx: _Context, elements: list[ET.Element]) -> int:
-    timescale = int(ctx.attr(elements, "timescale") or 1)
+    timescale = ctx.number(elements, "timescale", 1)
     if timescale <= 0:
         raise ResourceContentBad(f"{ctx.mpd}: timescale {timescale}")
     return timescale
@@ -282,7 +287,7 @@ def _template(ctx: _Context, period: int) -> list[Segment]:
     init_t = ctx.attr(elements, "initialization")
     init = InitSection(ctx.fill(init_t)) if init_t else None
     timescale = _scale(ctx, elements)
-    start_number = int(ctx.attr(elements, "startNumber") or 1)
+    start_number = ctx.number(elements, "startNumber", 1)
     return [
         Segment(
             ctx.fill(media, n, t),
@@ -308,7 +313,7 @@ def _list(ctx: _Context, period: int) -> list[Segment]:
         source = init_el.get("sourceURL")
         init = InitSection(resolve(ctx.base, source) if source else ctx.base, _range(init_el.get("range"), ctx.mpd))
     timescale = _scale(ctx, elements)
-    times = _timeline(ctx, elements, int(ctx.attr(elements, "startNumber") or 1), len(urls))
+    times = _timeline(ctx, elements, ctx.number(elements, "startNumber", 1), len(urls))
     out = []
     for url, (n, t, d) in zip(urls, times):
         media = url.get("media")

@@ -155,7 +155,7 @@ def read_matroska(reader: RangeReader, uri: str) -> StreamIndex:
     if video is None:
         raise ResourceContentBad(f"{uri}: no video track")
     segments = _segments(w, clusters, scale, duration, video, frame / scale)
-    notes = ("the file has Cues; a walk was asked for",) if cues else ()
+    notes = ("the file has Cues (its own index); its clusters were walked all the same",) if cues else ()
     return StreamIndex("matroska", uri, segments, "cluster walk", timescale=1_000_000_000 // scale, notes=notes)
 
 
