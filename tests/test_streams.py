@@ -11,9 +11,11 @@ import pytest
 
 from stillframe.errors import InvalidParameter, ResourceContentBad
 from stillframe.streams import (
+    ByteRange,
     FileReader,
     Key,
     Segment,
+    SegmentStream,
     StreamIndex,
     first_timestamp,
     read_dash,
@@ -23,7 +25,7 @@ from stillframe.streams import (
     resolve,
 )
 
-from .streams_media import FPS, FRAMES, IV, KEY, packet_times
+from .streams_media import FPS, FRAMES, IV, KEY, packet_times, top_level_boxes
 
 TOL = 0.002  # EXTINF is written to the microsecond; media times are exact
 
@@ -163,6 +165,10 @@ def test_fmp4_fragments_from_headers_only(stream_media, kind, how):
         assert seg.end == pytest.approx(max(p[0] for p in inside) + 1 / FPS, abs=0.002)
     size = path.stat().st_size
     assert reader.stats.bytes < size * 0.05, (reader.stats, size)
+    # FFmpeg's fragments without +dash address samples from the file's start: cut out, they would not decode.
+    assert bool(index.notes) == (kind != "dash")
+    moov_end = next(o + n for t, o, n in top_level_boxes(path) if t == b"moov")
+    assert {s.init.byte_range for s in index.segments} == {ByteRange(0, moov_end)}  # type: ignore[union-attr]
 
 
 # Matroska
@@ -292,3 +298,35 @@ def test_all_is_sorted_and_complete():
     assert streams.__all__ == sorted(streams.__all__)
     public = {n for n, v in vars(streams).items() if not n.startswith("_") and not isinstance(v, type(streams))}
     assert public - {"annotations"} <= set(streams.__all__)
+
+
+@pytest.mark.parametrize("source", ["dash-timeline", "dash-base", "hls-fmp4", "hls-ts", "fmp4-sidx"])
+def test_a_few_segments_decode_alone(stream_media, source):
+    """Segments 3 and 4 of the stream, opened by PyAV as one file: the packets are
+    those a full demux gives for that span, and nothing else is read."""
+    family, kind = source.split("-")
+    if family == "dash":
+        index = read_dash(FileReader(), str(stream_media.dash(kind)))
+        full = stream_media.clip() if kind == "timeline" else stream_media.fmp4("cmaf")
+    elif family == "hls":
+        index = read_hls(FileReader(), str(stream_media.hls(kind)))
+        full = stream_media.hls(kind)
+    else:
+        index = read_fmp4(FileReader(), str(stream_media.fmp4("cmaf")))
+        full = stream_media.fmp4("cmaf")
+    reader = FileReader()
+    stream = SegmentStream(reader, index.segments[3:5], block=16 << 10)
+    with av.open(stream) as c:
+        got = [(float(p.pts * p.time_base), p.is_keyframe) for p in c.demux(c.streams.video[0]) if p.size]
+    want = [(t, k) for t, _, k, _ in packet_times(full)]
+    origin = want[0][0] if family == "hls" else 0.0  # playlist times start at 0; the stream's do not
+    lo, hi = index.segments[3].start + origin, index.segments[4].end + origin
+    assert got == [w for w in want if lo - 1e-6 <= w[0] < hi - 1e-6] and got[0][1]
+    # Each byte read once, but for a block at the end where the mov demuxer looks for an mfra.
+    assert stream.size <= reader.stats.bytes <= stream.size + (16 << 10), (reader.stats, stream.size)
+    # A demuxer that stops after the first packet stops the reading too.
+    early = FileReader()
+    with av.open(SegmentStream(early, index.segments[3:], block=16 << 10)) as c:
+        next(p for p in c.demux(c.streams.video[0]) if p.size)
+    assert early.stats.bytes < sum(s.byte_range.length if s.byte_range else 1 << 30 for s in index.segments[3:4]) + (
+        64 << 10)  # fmt: skip

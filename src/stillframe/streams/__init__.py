@@ -16,6 +16,7 @@ from stillframe.streams._reader import (
     resolve,
 )
 from stillframe.streams._variants import choose_variant
+from stillframe.streams.concat import SegmentStream
 from stillframe.streams.dash import read_dash
 from stillframe.streams.ebml import read_matroska
 from stillframe.streams.fmp4 import read_fmp4, sidx_segments
@@ -33,6 +34,7 @@ __all__ = [
     "RangeReader",
     "ReadStats",
     "Segment",
+    "SegmentStream",
     "StreamIndex",
     "Variant",
     "choose_variant",

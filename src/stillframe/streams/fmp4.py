@@ -16,13 +16,13 @@ edit list to fragments)."""
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from stillframe.errors import ResourceContentBad
 from stillframe.streams._boxes import Box, find, full_box, parse_header, parse_sidx, parse_tfra
-from stillframe.streams._model import ByteRange, Segment, StreamIndex
+from stillframe.streams._model import ByteRange, InitSection, Segment, StreamIndex
 from stillframe.streams._reader import RangeReader
 
 __all__ = ["Track", "read_fmp4", "sidx_segments"]
@@ -47,6 +47,7 @@ class Track:
     samples_in_moov: int = 0
     edit_shift: int = 0  # the edit list's media time, in `timescale` units
     edit_delay: float = 0.0  # an empty edit's length, in seconds
+    init_end: int = 0  # where the moov ends: the file's head, every fragment's init section
 
     def seconds(self, media_time: int) -> float:
         """A media time on the timeline FFmpeg's demuxer reports (edit list applied)."""
@@ -99,14 +100,19 @@ def read_fmp4(reader: RangeReader, uri: str) -> StreamIndex:
     ResourceContentBad for a file that is not a fragmented MP4 with video."""
     src = _Bytes(reader, uri)
     track, first_moof, sidx = _head(src)
+    segments, how = None, "sidx"
     if sidx is not None:
         segments = _from_sidx(src, sidx, track)
-        if segments is not None:
-            return StreamIndex("fmp4", uri, segments, "sidx", timescale=track.timescale)
-    mfra = _from_mfra(src, track, first_moof)
-    if mfra is not None:
-        return StreamIndex("fmp4", uri, mfra, "mfra", timescale=track.timescale)
-    return StreamIndex("fmp4", uri, _walk(src, track, first_moof), "moof walk", timescale=track.timescale)
+    if segments is None:
+        segments, how = _from_mfra(src, track, first_moof), "mfra"
+    if segments is None:
+        segments, how = _walk(src, track, first_moof), "moof walk"
+    notes: tuple[str, ...] = ()
+    if _moof_at(src, first_moof, track)[0].absolute:
+        notes = ("fragments address their samples by absolute file offsets: decode them in place, not cut out",)
+    init = InitSection(uri, ByteRange(0, track.init_end))
+    segments = tuple(replace(s, init=init) for s in segments)
+    return StreamIndex("fmp4", uri, segments, how, timescale=track.timescale, notes=notes)
 
 
 def _head(src: _Bytes) -> tuple[Track, int, Box | None]:
@@ -118,6 +124,7 @@ def _head(src: _Bytes) -> tuple[Track, int, Box | None]:
             break
         if box.type == b"moov":
             track = _track(src.body(box, MAX_MOOV), Box(b"moov", 0, box.header, box.size), src.uri)
+            track = replace(track, init_end=box.end)
         elif box.type == b"sidx" and sidx is None:
             sidx = box
         elif box.type == b"moof":
@@ -307,6 +314,7 @@ class _Moof:
     samples: int
     keyframe: bool | None
     first_offset: int  # composition offset of the first sample
+    absolute: bool = False  # its tfhd gives a base data offset in the file
 
 
 def _moof_at(src: _Bytes, offset: int, track: Track) -> tuple[_Moof, int]:
@@ -365,6 +373,7 @@ def _parse_moof(data: bytes, size: int, track: Track, where: str) -> _Moof:
         (tid,) = struct.unpack_from(">I", data, pos)
         if tid != track.id:
             continue
+        absolute = bool(flags & 0x1)
         pos += 4 + (8 if flags & 0x1 else 0) + (4 if flags & 0x2 else 0)
         need = 4 * sum(bool(flags & f) for f in (0x8, 0x10, 0x20))
         if pos + need > tfhd.end:
@@ -386,7 +395,7 @@ def _parse_moof(data: bytes, size: int, track: Track, where: str) -> _Moof:
                 key, offset0 = k, o
             total += d
             samples += n
-        return _Moof(decode_time, total, samples, key, offset0)
+        return _Moof(decode_time, total, samples, key, offset0, absolute)
     return _Moof(None, 0, 0, None, 0)
 
 
