@@ -1,7 +1,10 @@
 """What reading a streaming format's own index costs: requests, bytes and time for
 the HLS playlist, the DASH manifest and a fragmented MP4's mfra and moof walk, of
 the long file packaged as `benchmarks.longfile --forms` packages it, from disk and
-from nginx on loopback (bytes from its access log).
+from nginx on loopback (bytes from its access log). Then what one frame at 51.7 %
+costs through the index over HTTP: the playlist or manifest, the first segment's
+head (HLS: where the stream's clock starts), and the one segment holding the frame,
+read lazily by `SegmentStream` and decoded with PyAV up to the frame.
 
     python -m benchmarks.stream_index            # the 1-hour 1080p file (2.4 GB; made if absent)
     python -m benchmarks.stream_index --quick    # 10 minutes of the small clip: CI's form
@@ -15,9 +18,20 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import av
+
 from benchmarks.longfile import CACHE, _settled, base_clip, long_file, stream_form
 from stillframe import livesrc
-from stillframe.streams import FileReader, HttpReader, RangeReader, read_dash, read_fmp4, read_hls
+from stillframe.streams import (
+    FileReader,
+    HttpReader,
+    RangeReader,
+    SegmentStream,
+    first_timestamp,
+    read_dash,
+    read_fmp4,
+    read_hls,
+)
 from stillframe.streams import fmp4 as fmp4_module
 
 
@@ -55,7 +69,36 @@ def main() -> None:
                 sent = _settled(server) - before if where == "HTTP" else reader.stats.bytes
                 lines.append(f"| {name} | {where} | {len(segments)} | {reader.stats.requests} | {sent / 1e3:.1f} kB "
                              f"| {wall * 1000:.1f} ms |")  # fmt: skip
+        lines += ["", "| one frame at 51.7 % over HTTP | segment | requests | bytes read | time (in process) |",
+                  "| --- | ---: | ---: | ---: | ---: |"]  # fmt: skip
+        target = round(long_duration(long) * 0.517, 3)
+        for name, read, path in cases[:2]:
+            url = f"{server.url}/{path.relative_to(CACHE).as_posix()}"
+            before = _settled(server)
+            started = time.perf_counter()
+            http = HttpReader()
+            k, shown = one_frame(http, read(http, url), target)
+            wall = time.perf_counter() - started
+            lines.append(f"| {name.split()[0]}: frame at {shown:.3f} s | {k} | {http.stats.requests} "
+                         f"| {(_settled(server) - before) / 1e6:.2f} MB | {wall:.2f} s |")  # fmt: skip
     print("\n".join(lines))
+
+
+def long_duration(path: Path) -> float:
+    with av.open(str(path)) as c:
+        return float(c.duration or 0) / av.time_base
+
+
+def one_frame(reader: RangeReader, index, t: float) -> tuple[int, float]:
+    """(the segment read, the time of the first frame at or after `t`), decoding only
+    that segment (its keyframe to the frame)."""
+    origin = first_timestamp(reader, index.segments[0]) if index.kind == "hls" else 0.0
+    k = index.segment_at(t)
+    with av.open(SegmentStream(reader, [index.segments[k]], block=256 << 10)) as c:
+        for frame in c.decode(c.streams.video[0]):
+            if frame.time is not None and frame.time >= (origin or 0.0) + t - 1e-6:
+                return k, frame.time - (origin or 0.0)
+    raise RuntimeError(f"no frame at {t} s in segment {k}")
 
 
 if __name__ == "__main__":
