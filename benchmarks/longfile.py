@@ -218,6 +218,30 @@ def markdown(header: str, cells: list[Cell], unavailable: dict[str, str]) -> str
     return "\n".join(lines) + "\n"
 
 
+def measure_form(label: str, form: str, path: Path, tasks: list[Task], tools: list[Tool],
+                 server: livesrc.HttpServer | None, scoring: tuple, runs: int, timeout: float) -> list[Cell]:  # fmt: skip
+    """Every tool on every task for one form of one long file, local and over HTTP.
+    `scoring` is (reference, the clip's span, output size)."""
+    ref, span, size = scoring
+    cells = []
+    places = [("local", str(path))] + (
+        [("HTTP", f"{server.url}/{path.relative_to(CACHE).as_posix()}")] if server else []
+    )
+    for where, video in places:
+        for task in tasks:
+            limit = timeout
+            for tool in tools:
+                cell = Cell(label, where, form, task.name, tool.name, tool.rule, len(task.times))
+                run(cell, tool, task, video, ref, span, size, server if where == "HTTP" else None, runs, limit)
+                if tool.key == "stillframe" and cell.wall:
+                    limit = min(timeout, max(20.0, 20 * cell.wall))
+                cells.append(cell)
+                shown = cell.error or f"{cell.wall:.2f} s {_fmt_bytes(cell.bytes_read)} right {cell.right}"
+                print(f"  {label:7} {form:4} {where:5} {task.name:18} {tool.name[:30]:30} {shown}", file=sys.stderr,
+                      flush=True)  # fmt: skip
+    return cells
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="a 10 s clip and 10 minutes of it, one run")
@@ -260,21 +284,7 @@ def main() -> None:
                      Task("30 spread evenly", tuple(round(duration * (i + 0.517) / 30, 3) for i in range(30)))]  # fmt: skip
             for form in forms:
                 path = stream_form(long, form)
-                served = path.relative_to(CACHE).as_posix()
-                places = [("local", str(path))] + ([("HTTP", f"{server.url}/{served}")] if server else [])
-                for where, video in places:
-                    for task in tasks:
-                        limit = args.timeout
-                        for tool in tools:
-                            cell = Cell(label, where, form, task.name, tool.name, tool.rule, len(task.times))
-                            run(cell, tool, task, video, ref, span, size, server if where == "HTTP" else None, runs,
-                                limit)  # fmt: skip
-                            if tool.key == "stillframe" and cell.wall:
-                                limit = min(args.timeout, max(20.0, 20 * cell.wall))
-                            cells.append(cell)
-                            shown = cell.error or f"{cell.wall:.2f} s {_fmt_bytes(cell.bytes_read)} right {cell.right}"
-                            print(f"  {label:7} {form:4} {where:5} {task.name:18} {tool.name[:30]:30} {shown}",
-                                  file=sys.stderr, flush=True)  # fmt: skip
+                cells += measure_form(label, form, path, tasks, tools, server, (ref, span, size), runs, args.timeout)
     header = (
         f"Run {time.strftime('%Y-%m-%d')}: one frame and 30 from long files (copies of a {span:.0f} s "
         f"{info.width}x{info.height} clip, {base.stat().st_size / span * 3600 / 1e9:.1f} GB an hour), {WIDTH} px "
