@@ -3,12 +3,18 @@
     python -m benchmarks.longfile                 # 5 min, 1 h and 10 h; local and over HTTP
     python -m benchmarks.longfile --lengths 1,12  # 5 min and 1 h only (copies of the 5 min clip)
     python -m benchmarks.longfile --quick         # a 10 s clip and 10 minutes of it: CI's form
+    python -m benchmarks.longfile --lengths 12 --forms mp4,hls,dash,fmp4   # the 1 h file as streams too
+    python -m benchmarks.longfile --quick --forms hls --tools ffmpeg-seek,pyav_loop   # some peers only
 
 The long files are copies of one clip joined by stream copy (seconds a gigabyte, as
 `ffmpeg -f concat -c copy` does), faststart. The clip is FFmpeg's testsrc2 at
 1080p30, GOP 250, 3 B-frames (x264 veryfast): 2.4 GB an hour. The 30 times are
 spread at (i + 0.517) / 30 of the duration, which never falls on a copy's first
-frame (a keyframe) however many copies there are. Over HTTP the files
+frame (a keyframe) however many copies there are. `--forms` adds the same long
+file packaged as streaming services hold it, each by stream copy with the ffmpeg
+CLI: HLS (8 s TS segments, a VOD playlist), DASH (8 s fMP4 segments,
+SegmentTemplate with SegmentTimeline) and fragmented MP4 (`frag_keyframe+
+empty_moov`, one fragment a GOP, an mfra at the end). Over HTTP the files
 are served by nginx on loopback (Range requests as a CDN answers them) and the
 bytes each tool read are summed from nginx's log. Every output is checked against
 a full decode of the clip: "right" counts outputs that are the frame the tool's
@@ -41,6 +47,8 @@ from stillframe import livesrc, testsrc
 CACHE = videos.CACHE
 WIDTH, QUALITY = 480, 85
 PEERS = ("stillframe", "ffmpeg-seek", "pyav_loop", "decord", "torchcodec")
+FORMS = ("mp4", "hls", "dash", "fmp4")
+SEGMENT_SECONDS = 8
 
 
 def base_clip(quick: bool) -> Path:
@@ -71,10 +79,46 @@ def long_file(base: Path, copies: int) -> Path:
     return path
 
 
+def stream_form(path: Path, form: str) -> Path:
+    """`path` packaged as `form` ("hls", "dash" or "fmp4") by stream copy, made once
+    beside it; the playlist, manifest or file to open."""
+    if form == "mp4":
+        return path
+    if shutil.which("ffmpeg") is None:
+        raise RuntimeError("the ffmpeg CLI is not installed")
+    if form == "fmp4":
+        target = path.with_name(f"{path.stem}-frag.mp4")
+        if not target.exists():
+            part = target.with_name(f".{target.name}.part.mp4")
+            print(f"packaging {target.name} ...", file=sys.stderr, flush=True)
+            subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(path), "-c", "copy",
+                            "-movflags", "frag_keyframe+empty_moov", str(part)], check=True)  # fmt: skip
+            part.rename(target)
+        return target
+    folder = path.with_name(f"{path.stem}-{form}")
+    name = "index.m3u8" if form == "hls" else "manifest.mpd"
+    if not (folder / name).exists():
+        print(f"packaging {folder.name} ...", file=sys.stderr, flush=True)
+        part = folder.with_name(f".{folder.name}.part")
+        shutil.rmtree(part, ignore_errors=True)
+        part.mkdir(parents=True)
+        if form == "hls":
+            args = ["-f", "hls", "-hls_time", str(SEGMENT_SECONDS), "-hls_playlist_type", "vod",
+                    "-hls_segment_filename", str(part / "s%05d.ts")]  # fmt: skip
+        else:
+            args = ["-f", "dash", "-seg_duration", str(SEGMENT_SECONDS), "-use_template", "1", "-use_timeline", "1"]
+        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(path), "-map", "0:v", "-c", "copy",
+                        *args, str(part / name)], check=True)  # fmt: skip
+        shutil.rmtree(folder, ignore_errors=True)
+        part.rename(folder)
+    return folder / name
+
+
 @dataclass
 class Cell:
     length: str
     where: str
+    form: str
     task: str
     tool: str
     rule: str
@@ -118,7 +162,8 @@ def run(cell: Cell, tool: Tool, task: Task, video: str, ref, span: float, size, 
                 cell.error = f"> {timeout:.0f} s"
                 return cell
             except RuntimeError as exc:
-                cell.error = (str(exc).splitlines() or ["failed"])[-1][:160]
+                last = (str(exc).splitlines() or ["failed"])[-1].replace(video, "<input>")
+                cell.error = last[:100]
                 return cell
             cell.walls.append(wall)
             if server:
@@ -152,7 +197,7 @@ def markdown(header: str, cells: list[Cell], unavailable: dict[str, str]) -> str
              "| --- | --- | --- | " + " | ".join("---:" for _ in tools) + " |"]  # fmt: skip
     rows: dict[tuple[str, str, str], dict[str, Cell]] = {}
     for c in cells:
-        rows.setdefault((c.length, c.where, c.task), {})[c.tool] = c
+        rows.setdefault((f"{c.length} {c.form}", c.where, c.task), {})[c.tool] = c
     for (length, where, task), by_tool in rows.items():
         ours = next((c for c in by_tool.values() if c.tool.startswith("stillframe")), None)
         out = []
@@ -173,6 +218,30 @@ def markdown(header: str, cells: list[Cell], unavailable: dict[str, str]) -> str
     return "\n".join(lines) + "\n"
 
 
+def measure_form(label: str, form: str, path: Path, tasks: list[Task], tools: list[Tool],
+                 server: livesrc.HttpServer | None, scoring: tuple, runs: int, timeout: float) -> list[Cell]:  # fmt: skip
+    """Every tool on every task for one form of one long file, local and over HTTP.
+    `scoring` is (reference, the clip's span, output size)."""
+    ref, span, size = scoring
+    cells = []
+    places = [("local", str(path))] + (
+        [("HTTP", f"{server.url}/{path.relative_to(CACHE).as_posix()}")] if server else []
+    )
+    for where, video in places:
+        for task in tasks:
+            limit = timeout
+            for tool in tools:
+                cell = Cell(label, where, form, task.name, tool.name, tool.rule, len(task.times))
+                run(cell, tool, task, video, ref, span, size, server if where == "HTTP" else None, runs, limit)
+                if tool.key == "stillframe" and cell.wall:
+                    limit = min(timeout, max(20.0, 20 * cell.wall))
+                cells.append(cell)
+                shown = cell.error or f"{cell.wall:.2f} s {_fmt_bytes(cell.bytes_read)} right {cell.right}"
+                print(f"  {label:7} {form:4} {where:5} {task.name:18} {tool.name[:30]:30} {shown}", file=sys.stderr,
+                      flush=True)  # fmt: skip
+    return cells
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="a 10 s clip and 10 minutes of it, one run")
@@ -180,7 +249,12 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds before a cell is cut off")
     ap.add_argument("--out", type=Path, default=None, help="write longfile.md and longfile.json here")
+    ap.add_argument("--forms", default="mp4", help=f"comma-separated, of {', '.join(FORMS)} (default mp4)")
+    ap.add_argument("--tools", default=",".join(PEERS), help="tool keys, comma-separated (default: all peers)")
     args = ap.parse_args()
+    forms = [f for f in args.forms.split(",") if f]
+    if unknown := set(forms) - set(FORMS):
+        ap.error(f"unknown forms: {', '.join(sorted(unknown))}")
     runs = 1 if args.quick else args.runs
     copies = [int(x) for x in (args.lengths or ("1,60" if args.quick else "1,12,120")).split(",")]
     base = base_clip(args.quick)
@@ -189,7 +263,8 @@ def main() -> None:
     info = sf.probe(str(base))
     span = info.duration
     size = (WIDTH, round(WIDTH * info.height / info.width / 2) * 2)
-    tools = [t for t in TOOLS if t.key in PEERS and not t.sprites]
+    wanted = set(args.tools.split(","))
+    tools = [t for t in TOOLS if t.key in PEERS and t.key in wanted and not t.sprites]
     unavailable = {t.name: why for t in tools if (why := t.unavailable())}
     tools = [t for t in tools if t.name not in unavailable]
     cells: list[Cell] = []
@@ -201,25 +276,15 @@ def main() -> None:
         except livesrc.NginxUnavailable as exc:
             server, unavailable["HTTP rows"] = None, str(exc)
         for n in copies:
-            path = long_file(base, n) if n > 1 else base
+            long = long_file(base, n) if n > 1 else base
             duration = span * n
             label = (f"{duration / 3600:.3g} h" if duration >= 3600 else f"{duration / 60:.3g} min" if duration >= 60
                      else f"{duration:.3g} s")  # fmt: skip
             tasks = [Task("1 frame at 51.7 %", (round(duration * 0.517, 3),)),
                      Task("30 spread evenly", tuple(round(duration * (i + 0.517) / 30, 3) for i in range(30)))]  # fmt: skip
-            places = [("local", str(path))] + ([("HTTP", f"{server.url}/{path.name}")] if server else [])
-            for where, video in places:
-                for task in tasks:
-                    limit = args.timeout
-                    for tool in tools:
-                        cell = Cell(label, where, task.name, tool.name, tool.rule, len(task.times))
-                        run(cell, tool, task, video, ref, span, size, server if where == "HTTP" else None, runs, limit)
-                        if tool.key == "stillframe" and cell.wall:
-                            limit = min(args.timeout, max(20.0, 20 * cell.wall))
-                        cells.append(cell)
-                        shown = cell.error or f"{cell.wall:.2f} s {_fmt_bytes(cell.bytes_read)} right {cell.right}"
-                        print(f"  {label:7} {where:5} {task.name:18} {tool.name[:30]:30} {shown}", file=sys.stderr,
-                              flush=True)  # fmt: skip
+            for form in forms:
+                path = stream_form(long, form)
+                cells += measure_form(label, form, path, tasks, tools, server, (ref, span, size), runs, args.timeout)
     header = (
         f"Run {time.strftime('%Y-%m-%d')}: one frame and 30 from long files (copies of a {span:.0f} s "
         f"{info.width}x{info.height} clip, {base.stat().st_size / span * 3600 / 1e9:.1f} GB an hour), {WIDTH} px "

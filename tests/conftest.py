@@ -73,3 +73,22 @@ def store(request, tmp_path) -> str:
 def tiny(clips) -> str:
     """A 1 s 128x96 clip for job tests."""
     return str(clips("tiny.mp4", frames=30, size=(128, 96), gop=10))
+
+
+@pytest.fixture(scope="session")
+def stream_media(tmp_path_factory: pytest.TempPathFactory):
+    """HLS, DASH, fragmented MP4 and cue-less Matroska made from one small clip
+    (tests/streams_media.py), each made on first use."""
+    from .streams_media import StreamMedia
+
+    return StreamMedia(tmp_path_factory.mktemp("streams"))
+
+
+@pytest.fixture(scope="session")
+def codec_clips(tmp_path_factory: pytest.TempPathFactory):
+    """AV1 (SVT-AV1 in MP4, libaom in WebM), H.264, HEVC and VP9 clips by name
+    (tests/codec_media.py), each made on first use."""
+    from .codec_media import make
+
+    root = tmp_path_factory.mktemp("codecs")
+    return lambda name: make(root, name)

@@ -40,6 +40,26 @@ def nginx_rtmp(root: Path) -> Iterator[str]:
         yield server.url
 
 
+@contextlib.contextmanager
+def nginx_files(docroot: Path, root: Path) -> Iterator[livesrc.HttpServer]:
+    """nginx serving `docroot` on loopback, answering Range requests as a CDN does and
+    logging each response's bytes (`server.bytes_sent()`, `server.requests()`); skips
+    the test where nginx is not installed (.ci/run installs it)."""
+    if livesrc.nginx_binary() is None:
+        pytest.skip("nginx is not installed (Debian: apt-get install nginx)")
+    with livesrc.http_server(docroot, root) as server:
+        yield server
+
+
+def settled_bytes(server: livesrc.HttpServer) -> int:
+    """nginx's byte count once the last response's line is logged."""
+    last = -1
+    while (now := server.bytes_sent()) != last:
+        last = now
+        time.sleep(0.05)
+    return now
+
+
 class Publisher:
     """Plays a clip to a live URL in real time on a thread; stop() hangs up (the
     stream ends), start() publishes again from the clip's beginning."""
