@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from stillframe._files import write_atomic
+from stillframe.info import rounded
 
 __all__ = ["Cue", "format_time", "storyboard_json", "webvtt_text"]
 
@@ -54,4 +55,5 @@ def write_webvtt(path: str | os.PathLike[str], cues: Sequence[Cue]) -> str:
 
 
 def storyboard_json(pages: Sequence[dict]) -> str:
-    return json.dumps(pages, indent=2)
+    """The pages as JSON, times to the microsecond as every result's to_dict()."""
+    return json.dumps(rounded(list(pages)), indent=2)
