@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import json
 import re
 import subprocess
 import sys
@@ -101,7 +102,121 @@ def test_the_summary_says_what_was_written_and_where(clip, tmp_path):
     r = cli("snapshot", clip, "-o", str(out / "{Count}.jpg"), "--interval", "0.1", "--width", "64",
             "--sprite", "5x5", "--sprites-only", "--vtt", str(out / "t.vtt"))  # fmt: skip
     assert r.returncode == 0, r.stderr
-    assert "2 sprite sheet(s) of 30 frames" in r.stdout and str(out / "sprite-00001.jpg") in r.stdout
-    assert "snapshot(s) written" not in r.stdout and f"webvtt {out / 't.vtt'}" in r.stdout
+    assert "2 sprite sheets of 30 frames" in r.stdout and str(out / "sprite-00001.jpg") in r.stdout
+    assert "written" not in r.stdout and f"webvtt {out / 't.vtt'}" in r.stdout
     r = cli("snapshot", clip, "-o", str(out / "s/{Count}.jpg"), "--interval", "1")
-    assert f"3 snapshot(s) written to {out / 's'}/" in r.stdout
+    assert f"3 snapshots written to {out / 's'}/ (00001.jpg .. 00003.jpg)" in r.stdout
+    # One file is named as it is, not by its folder ("written to ./").
+    r = subprocess.run([sys.executable, "-m", "stillframe.cli", "snapshot", clip, "-o", "single.jpg", "--dots", "1"],
+                       capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("1 snapshot written: single.jpg;") and (tmp_path / "single.jpg").is_file()
+
+
+def _commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
+    """(path, parser) for `stillframe` and every subcommand under it."""
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _commands(sub, (*path, name))
+
+
+def test_every_flag_says_what_it_does_and_its_default():
+    quiet = (argparse._HelpAction, argparse._VersionAction, argparse._SubParsersAction, argparse._StoreTrueAction,
+             argparse._StoreFalseAction)  # fmt: skip
+    no_help, no_default = [], []
+    for path, parser in _commands(_parser()):
+        for action in parser._actions:
+            name = " ".join([*path, action.option_strings[-1] if action.option_strings else action.dest])
+            if isinstance(action, argparse._SubParsersAction):
+                continue
+            if not action.help:
+                no_help.append(name)
+            elif (
+                not isinstance(action, quiet)
+                and action.default not in (None, False, [])
+                and "default" not in action.help
+            ):
+                no_default.append(name)
+    assert no_help == [] and no_default == []
+    demo = cli("demo", "--help").stdout
+    assert "(default: stillframe-demo)" in " ".join(demo.split())
+
+
+@pytest.mark.parametrize(
+    "args, said",
+    [
+        (["--dots", "abc"], "argument --dots: 'abc' is not a time"),
+        (["--dots", "1,5 s"], "argument --dots: '5 s' is not a time"),
+        (["--interval", "1:75"], "argument --interval: '1:75' is not a time: minutes and seconds run 0..59"),
+        (["--dots", "1", "--cover-position", "first"], "argument --cover-position: 'first' is not a 1-based"),
+    ],
+)
+def test_a_bad_value_is_one_line_naming_the_flag(clip, tmp_path, args, said):
+    r = cli("snapshot", clip, "-o", str(tmp_path / "{Count}.jpg"), *args)
+    assert r.returncode == 2 and r.stderr.startswith(f"stillframe snapshot: error: {said}"), r.stderr
+    assert r.stderr.count("\n") == 1 and not list(tmp_path.iterdir())
+
+
+def test_ffmpeg_times_in_every_time_flag(clip, tmp_path):
+    r = cli("snapshot", clip, "-o", str(tmp_path / "d/{Count}.jpg"), "--dots", "00:00:02,1500ms,0.5s,250000us",
+            "--tolerance", "0ms", "--timeout", "00:01:00", "--json")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert [f["requested_time"] for f in json.loads(r.stdout)["frames"]] == [2.0, 1.5, 0.5, 0.25]
+    r = cli("snapshot", clip, "-o", str(tmp_path / "i/{Count}.jpg"), "--interval", "00:01", "--start", "500ms",
+            "--json")  # fmt: skip
+    assert [f["requested_time"] for f in json.loads(r.stdout)["frames"]] == [0.5, 1.5, 2.5]
+    r = cli("snapshot", clip, "-o", str(tmp_path / "q/{Count}.jpg"), "--quantity", "2", "--quantity-time", "1s",
+            "--json")  # fmt: skip
+    assert [f["requested_time"] for f in json.loads(r.stdout)["frames"]] == [0.0, 1.0]
+    # A negative time parses, and is refused where it was refused before, in one line.
+    r = cli("snapshot", clip, "-o", str(tmp_path / "n/{Count}.jpg"), "--interval", "-5")
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and ">= 0" in r.stderr
+    parser = _parser()
+    assert parser.parse_args(["jobs", "wait", "J", "--timeout", "1:30", "--lease", "45s"]).timeout == 90.0
+    assert parser.parse_args(["live", "templates", "create", "--interval", "00:01:00"]).interval == 60
+    assert parser.parse_args(["batch", "v.mp4", "--connect-timeout", "500ms"]).connect_timeout == 0.5
+
+
+def test_a_near_miss_of_a_placeholder_is_named(clip, tmp_path):
+    r = cli("snapshot", clip, "-o", str(tmp_path / "{count}.jpg"), "--interval", "1")
+    assert r.returncode == 1 and "has {count}: did you mean {Count}?" in r.stderr and not list(tmp_path.iterdir())
+    r = cli("snapshot", clip, "-o", str(tmp_path / "one-{cont}.jpg"), "--dots", "1")  # one file: it would be kept
+    assert r.returncode == 1 and "did you mean {Count}?" in r.stderr
+    with pytest.raises(sf.InvalidParameter, match=r"did you mean \{TileCount\}"):
+        sf.snapshot(clip, sf.Interval(1), tmp_path / "{Count}.jpg", sprite=sf.Sprite(2, 2),
+                    sprite_output=tmp_path / "sheet-{tilecount}.jpg")  # fmt: skip
+    from stillframe.distributed import snapshot_many
+
+    with pytest.raises(sf.InvalidParameter, match=r"did you mean \{Name\}"):
+        snapshot_many([clip, clip], sf.Interval(1), str(tmp_path / "{name}/{Count}.jpg"))
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_cover_position_alone_writes_the_cover_beside_the_snapshots(clip, tmp_path):
+    r = cli("snapshot", clip, "-o", str(tmp_path / "a/{Count}.jpg"), "--interval", "1", "--cover-position", "2")
+    assert r.returncode == 0, r.stderr
+    assert f"cover {tmp_path / 'a' / 'cover.jpg'}" in r.stdout
+    assert (tmp_path / "a/cover.jpg").read_bytes() == (tmp_path / "a/00002.jpg").read_bytes()
+    # `cover="auto"` with a position: beside the snapshots, at that position.
+    result = sf.snapshot(clip, sf.Interval(1), tmp_path / "b/{Count}.jpg", cover="auto", cover_position=3)
+    assert result.cover_index == 3 and result.cover == str(tmp_path / "b/cover.jpg")
+
+
+@pytest.mark.parametrize("command", ["snapshot", "jobs"])
+def test_a_reader_that_goes_away_ends_the_output_quietly(clip, tmp_path, command):
+    import os
+
+    args = {
+        "snapshot": ["snapshot", clip, "-o", str(tmp_path / "{Count}.jpg"), "--interval", "1", "--json"],
+        "jobs": ["jobs", "list", "--store", str(tmp_path / "jobs.db")],
+    }[command]
+    read, write = os.pipe()
+    os.close(read)  # `| head` that has already read what it wanted
+    try:
+        r = subprocess.run([sys.executable, "-m", "stillframe.cli", *args], stdout=write, stderr=subprocess.PIPE,
+                           text=True)  # fmt: skip
+    finally:
+        os.close(write)
+    assert (r.returncode, r.stderr) == (141, "")  # as `ls | head`: SIGPIPE's status, and nothing said

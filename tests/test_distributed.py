@@ -165,10 +165,12 @@ def test_cli_batch_with_a_list_and_json(client, videos, tmp_path, capsys):
     (line,) = captured.err.strip().splitlines()
     assert os.fspath(videos[-1]) in line and "InvalidParameter.ResourceContentBad" in line
 
-    assert main(["batch", os.fspath(videos[0]), "-o", os.fspath(out), "--dots", "0.5"]) == 0
+    assert main(["batch", os.fspath(videos[0]), "-o", os.fspath(out), "--dots", "0.5", "--overwrite"]) == 0
     assert "1 of 1 videos done, 0 failed" in capsys.readouterr().out
     scheduler = ["--scheduler", client.scheduler.address]
-    assert main(["batch", os.fspath(videos[1]), "-o", os.fspath(out), "--quantity", "2", *scheduler]) == 0
+    again = ["batch", os.fspath(videos[1]), "-o", os.fspath(out), "--quantity", "2", *scheduler]
+    assert main(again) == 1 and "OutputExists" in capsys.readouterr().err  # checked on a worker, before the run
+    assert main([*again, "--overwrite"]) == 0
     assert "1 of 1 videos done" in capsys.readouterr().out
 
 

@@ -166,3 +166,4 @@ def test_ctrl_c_is_one_line_exit_130_and_leaves_nothing(clips, tmp_path):
     assert proc.returncode == 130, err
     assert err.strip() == "stillframe: interrupted"
     assert _everything_but(out) == []  # neither half-written nor whole files of the run
+    assert not out.exists()  # nor the folder it made

@@ -129,7 +129,7 @@ def test_fallback_true_decodes_on_the_cpu_and_says_why(kind, clip, tmp_path):
 
 
 def test_cli_device_flags(clip, tmp_path, capsys):
-    args = ["snapshot", str(clip), "-o", str(tmp_path / "{Count}.jpg"), "--dots", "1,2", "--json"]
+    args = ["snapshot", str(clip), "-o", str(tmp_path / "{Count}.jpg"), "--dots", "1,2", "--json", "--overwrite"]
     assert cli.main([*args, "--device", "auto"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["decoding"]["device"] == "auto"

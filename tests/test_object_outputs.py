@@ -100,7 +100,7 @@ def test_any_file_system_fsspec_writes(clip, tmp_path, monkeypatch, quick_retrie
 
     monkeypatch.setattr(_objects.ObjectStore, "_copy", broken)
     with pytest.raises(sf.TransientNetworkError, match=f"{root}/cover.jpg: cannot keep the object it replaces"):
-        everything(clip, root, quality=60)
+        everything(clip, root, quality=60, overwrite=True)
     assert {p: memory.cat_file(p) for p in memory.find(root)} == before
 
 
@@ -191,7 +191,7 @@ def test_a_failed_rerun_leaves_the_objects_it_would_have_replaced(store, bucket,
     store.proxy.reset_counts()
     store.proxy.fault = busy
     with pytest.raises(sf.TransientNetworkError, match=f"s3://{bucket}/v/00007.jpg: cannot put the object"):
-        everything(clip, f"s3://{bucket}/v", storage_options=opts, quality=60)
+        everything(clip, f"s3://{bucket}/v", storage_options=opts, quality=60, overwrite=True)
     store.proxy.fault = lambda method, path, attempt: None
     assert objects(store, bucket) == before
 
@@ -210,7 +210,7 @@ def test_a_rerun_interrupted_part_way_leaves_the_bucket_as_it_was(store, bucket,
     store.proxy.fault = lambda method, path, attempt: 0.02 if method == "PUT" else None  # a store far away
     proc = subprocess.Popen([sys.executable, "-m", "stillframe.cli", "snapshot", path, "-o",
                              f"s3://{bucket}/v/{{Count}}.jpg", "--interval", "0.04", "--width", "160",
-                             "--storage-options", json.dumps(options(store))],
+                             "--overwrite", "--storage-options", json.dumps(options(store))],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
 
     def kept() -> bool:
@@ -233,7 +233,7 @@ def test_a_run_killed_outright_is_undone_by_the_next_run_into_its_names(store, b
     opts = options(store)
     proc = subprocess.Popen([sys.executable, "-m", "stillframe.cli", "snapshot", path, "-o",
                              f"s3://{bucket}/v/{{Count}}.jpg", "--interval", "0.04", "--width", "64",
-                             "--storage-options", json.dumps(opts)],
+                             "--overwrite", "--storage-options", json.dumps(opts)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
 
     def kept() -> list[str]:
@@ -256,7 +256,8 @@ def test_a_run_killed_outright_is_undone_by_the_next_run_into_its_names(store, b
 
     monkeypatch.setattr(_objects.ObjectStore, "put", fails_at_the_fifth)
     with pytest.raises(sf.TransientNetworkError, match="went away"):
-        sf.snapshot(path, sf.Interval(0.04), f"s3://{bucket}/v/{{Count}}.jpg", width=64, storage_options=opts)
+        sf.snapshot(path, sf.Interval(0.04), f"s3://{bucket}/v/{{Count}}.jpg", width=64, storage_options=opts,
+                    overwrite=True)
     after = objects(store, bucket)
     assert {k: after[k] for k in before} == before  # what the killed run replaced is back
     assert not [k for k in after if k not in before and int(k[2:7]) <= 60]  # nothing else of either run there
@@ -290,7 +291,7 @@ def test_ctrl_c_just_before_the_commit_puts_back_every_object(store, bucket, cli
     v = f"s3://{bucket}/v"
     args = ["snapshot", clip, "-o", f"{v}/{{Count}}.jpg", "--interval", "0.25", "--width", "128", "--quality", "60",
             "--sprite", "3x2", "--vtt", f"{v}/thumbs.vtt", "--storyboard", f"{v}/storyboard.json",
-            "--cover", "auto", "--storage-options", json.dumps(opts)]  # fmt: skip
+            "--cover", "auto", "--overwrite", "--storage-options", json.dumps(opts)]  # fmt: skip
     proc = subprocess.Popen([sys.executable, "-c", HELD_BEFORE_COMMIT, str(ready), *args],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
     _wait(ready.exists, 60, proc)
@@ -302,3 +303,15 @@ def test_ctrl_c_just_before_the_commit_puts_back_every_object(store, bucket, cli
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert objects(store, bucket) == before
+
+
+def test_objects_there_already_stop_the_run_unless_overwrite(store, bucket, clip):
+    opts = options(store)
+    everything(clip, f"s3://{bucket}/v", storage_options=opts, quality=90)
+    before = objects(store, bucket)
+    with pytest.raises(sf.errors.OutputExists, match=f"s3://{bucket}/v/00001.jpg is there already"):
+        everything(clip, f"s3://{bucket}/v", storage_options=opts, quality=60)
+    assert objects(store, bucket) == before  # refused before anything was put
+    everything(clip, f"s3://{bucket}/v", storage_options=opts, quality=60, overwrite=True)
+    after = objects(store, bucket)
+    assert after.keys() == before.keys() and after["v/00001.jpg"] != before["v/00001.jpg"]

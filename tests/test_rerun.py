@@ -28,7 +28,7 @@ def clip(clips) -> str:
 def _run(clip: str, out: Path, quality: int) -> sf.SnapshotResult:
     return sf.snapshot(clip, sf.Interval(0.25), out / "{Count}.jpg", width=128, quality=quality,
                        sprite=sf.Sprite(3, 2), webvtt=out / "thumbs.vtt", storyboard=out / "storyboard.json",
-                       cover="auto")  # fmt: skip
+                       cover="auto", overwrite=True)  # fmt: skip
 
 
 def _folder(out: Path) -> dict[str, bytes]:
@@ -87,7 +87,7 @@ def test_a_rerun_interrupted_part_way_leaves_the_earlier_files(clips, tmp_path, 
     for k in range(1, 751):  # what an earlier run left: 750 snapshots under the names this one writes
         (out / f"{k:05d}.jpg").write_bytes(f"earlier {k}".encode())
     before = _folder(out)
-    proc = subprocess.Popen(_cli(path, "-o", str(out / "{Count}.jpg"), "--interval", "0.04", "--json"),
+    proc = subprocess.Popen(_cli(path, "-o", str(out / "{Count}.jpg"), "--interval", "0.04", "--json", "--overwrite"),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
     deadline = time.monotonic() + 60
     while len(list(out.glob(".*.keep"))) < 3 and time.monotonic() < deadline and proc.poll() is None:
@@ -122,7 +122,7 @@ def test_ctrl_c_just_before_the_commit_puts_back_every_kind_of_output(clip, earl
     ready = tmp_path / "ready"
     args = [clip, "-o", str(out / "{Count}.jpg"), "--interval", "0.25", "--width", "128", "--quality", "60",
             "--sprite", "3x2", "--vtt", str(out / "thumbs.vtt"), "--storyboard", str(out / "storyboard.json"),
-            "--cover", "auto"]  # fmt: skip
+            "--cover", "auto", "--overwrite"]  # fmt: skip
     proc = subprocess.Popen([sys.executable, "-c", HELD_BEFORE_COMMIT, str(ready), "snapshot", *args],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
     deadline = time.monotonic() + 60
@@ -144,7 +144,7 @@ def test_a_run_killed_outright_is_undone_by_the_next_run_into_its_names(clips, t
     for k in range(1, 751):
         (out / f"{k:05d}.jpg").write_bytes(f"earlier {k}".encode())
     before = _folder(out)
-    proc = subprocess.Popen(_cli(path, "-o", str(out / "{Count}.jpg"), "--interval", "0.04"),
+    proc = subprocess.Popen(_cli(path, "-o", str(out / "{Count}.jpg"), "--interval", "0.04", "--overwrite"),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.monotonic() + 60
     while len(list(out.glob(".*.keep"))) < 3 and time.monotonic() < deadline and proc.poll() is None:
@@ -164,5 +164,5 @@ def test_a_run_killed_outright_is_undone_by_the_next_run_into_its_names(clips, t
 
     monkeypatch.setattr(_ledger, "write_atomic", fails_at_the_fifth)
     with pytest.raises(sf.InvalidParameter, match="Input/output error"):
-        sf.snapshot(path, sf.Interval(0.04), out / "{Count}.jpg", width=64)
+        sf.snapshot(path, sf.Interval(0.04), out / "{Count}.jpg", width=64, overwrite=True)
     assert _folder(out) == before  # the killed run's changes undone, then this run's rolled back

@@ -92,3 +92,50 @@ def test_geometry():
     assert (g.width, g.height) == (320, 180)
     g = plan_geometry(640, 360, 0, max_length=1000)
     assert (g.width, g.height) == (640, 360)  # max_length never enlarges
+
+
+@pytest.mark.parametrize(
+    "text, seconds",
+    [
+        ("5", 5.0), ("7.25", 7.25), ("90s", 90.0), ("1500ms", 1.5), ("1.5ms", 0.0015), ("250us", 0.00025),
+        ("01:30", 90.0), ("1:05.5", 65.5), ("00:00:05", 5.0), ("100:00:00", 360000.0), ("-00:01", -1.0),
+        ("0.1234567", 0.123456),  # as FFmpeg: to the microsecond
+    ],
+)  # fmt: skip
+def test_times_in_ffmpegs_syntax(text, seconds):
+    from stillframe._timespec import parse_time
+
+    assert parse_time(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["abc", "", "5 s", "5m", "1:60", "60:00", "1::2", "1e3", "00:01ms"])
+def test_anything_else_names_the_syntax(text):
+    from stillframe._timespec import parse_time
+
+    with pytest.raises(ValueError, match=r"is not a time.*\[HH:\]MM:SS"):
+        parse_time(text)
+
+
+def test_times_typed_as_strings_in_samplings_and_service_dicts():
+    assert Interval("00:00:10", start="500ms").resolve(31).times == [0.5, 10.5, 20.5, 30.5]
+    assert Dots(["1.5", "01:00", "250ms"]).times == [1.5, 60.0, 0.25]
+    assert Quantity(2, every="2s").every == 2.0
+    # A plain number in a string keeps the field's unit; a time with a unit is converted to it.
+    for start in ("1500", "1.5s", "1500ms", "00:00:01.5"):
+        assert from_mps({"Time": start, "Interval": "00:10", "Num": 3}) == Interval(10, start=1.5, count=3)
+    assert from_ice({"SpecifiedOffsetTime": "2s", "Count": 2, "Interval": "5"}) == Interval(5, start=2.0, count=2)
+    assert from_huawei({"type": "dots", "dots": ["1.5", "00:00:02", 3]}) == Dots([1.5, 2.0, 3.0])
+    assert from_huawei({"type": "time", "time": "00:30"}) == Interval(30)
+    assert from_huawei({"type": "quantity", "quantity": 2, "quantity_time": "1500ms"}) == Quantity(2, 1.5)
+    for bad, field in [({"Time": "soon"}, "Time"), ({"Interval": "10 s"}, "Interval")]:
+        with pytest.raises(InvalidParameter, match=f"{field}: '.*' is not a time"):
+            from_mps(bad)
+    with pytest.raises(InvalidParameter, match="thumbnail_para.dots: 'abc' is not a time"):
+        from_huawei({"type": "dots", "dots": ["1", "abc"]})
+    with pytest.raises(InvalidParameter, match="Dots time: 'x' is not a time"):
+        Dots(["x"])
+    # Negative times are refused where they were before.
+    with pytest.raises(InvalidParameter, match=">= 0"):
+        Dots(["-00:01"])
+    with pytest.raises(InvalidParameter, match="Time must be >= 0"):
+        from_mps({"Time": "-1s"})

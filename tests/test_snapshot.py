@@ -96,7 +96,7 @@ def test_cli_probe_and_snapshot(clip, tmp_path, capsys):
     assert result["count"] == 5
     assert Image.open(result["files"][0]).size == (64, 48)
     assert cli.main(["snapshot", str(clip), "-o", str(tmp_path / "d{Count}.jpg"), "--dots", "1,2.5"]) == 0
-    assert f"2 snapshot(s) written to {tmp_path}/" in capsys.readouterr().out
+    assert f"2 snapshots written to {tmp_path}/ (d00001.jpg .. d00002.jpg)" in capsys.readouterr().out
     assert cli.main(["snapshot", str(tmp_path / "missing.mp4"), "-o", str(out)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("stillframe: error: InvalidParameter.ResourceNotFound") and "\n" not in err

@@ -34,6 +34,7 @@ from typing import Any, Union
 
 from stillframe._files import check_destination, write_atomic
 from stillframe._objects import ObjectStore, is_object_url, keep_name, stale_keeps
+from stillframe.errors import OutputExists
 
 __all__ = ["Ledger", "LocalFiles", "check_destinations"]
 
@@ -56,6 +57,7 @@ class LocalFiles:
     def __init__(self, token: str) -> None:
         self.token = token
         self.files: dict[str, _File] = {}
+        self.folders: list[str] = []  # made by this run's check, outermost first
 
     def check(self, paths: Sequence[str]) -> None:
         """Each destination's folder can be made and written (one check a folder)."""
@@ -64,6 +66,7 @@ class LocalFiles:
             folder = os.path.dirname(os.path.abspath(path))
             if folder not in seen or os.path.isdir(path):
                 seen.add(folder)
+                self.folders.extend(missing_folders(folder))
                 check_destination(path)
 
     def recover(self, paths: Sequence[str]) -> None:
@@ -129,9 +132,24 @@ class LocalFiles:
                 for part in target.parent.glob(f".{glob.escape(target.name)}.*.part"):
                     with contextlib.suppress(OSError):
                         part.unlink()
+        for folder in reversed(self.folders):
+            with contextlib.suppress(OSError):  # not empty: something else is there now
+                os.rmdir(folder)
 
     def report(self) -> dict[str, Any]:
         return {"files": len(self.files), "replaced": sum(bool(f.existed) for f in self.files.values())}
+
+
+def missing_folders(folder: str) -> list[str]:
+    """`folder` and its parents that do not exist yet, outermost first."""
+    out: list[str] = []
+    while folder and not os.path.exists(folder):
+        out.append(folder)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    return out[::-1]
 
 
 def _put_back(aside: str, target: str) -> None:
@@ -175,16 +193,25 @@ class Ledger:
             self.stores[scheme] = ObjectStore(scheme, self.storage_options, self.token)
         return self.stores[scheme]
 
-    def check(self, paths: Sequence[str | os.PathLike[str]]) -> None:
+    def check(self, paths: Sequence[str | os.PathLike[str]], overwrite: bool = True) -> None:
         """Every destination can be written, before any work: local folders can be
         made and written, object stores' buckets exist and take a probe object.
         Raises PermissionDenied or InvalidParameter naming the path. Then what an
         earlier run into these names, killed outright, had kept aside is put back,
-        so that this run starts from the files as they were before that one."""
+        so that this run starts from the files as they were before that one. Unless
+        `overwrite`, an object already there raises OutputExists (local files are
+        refused by stillframe._overwrite before this)."""
         names = [os.fspath(p) for p in paths]
         for store, group in self._groups(names):
             store.check(group)
             store.recover(group)
+            if not overwrite and isinstance(store, ObjectStore) and store.existing:
+                there = [n for n in group if store.key(n) in store.existing]
+                more = f" (and {len(there) - 1} more of the run's {len(group)} objects)" if len(there) > 1 else ""
+                raise OutputExists(
+                    f"{there[0]} is there already{more}: give --overwrite (overwrite=True) to replace, "
+                    "or another output name"
+                )
         self.planned.extend(names)
 
     def _groups(self, names: Sequence[str]) -> list[tuple[Store, list[str]]]:

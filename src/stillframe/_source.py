@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -114,6 +115,20 @@ def _target(source: Any) -> Any:
     return source
 
 
+def av_words(exc: BaseException) -> str:
+    """What FFmpeg said, in words: PyAV's message without the error number and the
+    file or function name it appends ("[Errno 1094995529] Invalid data found when
+    processing input: 'avcodec_send_packet()'" -> "invalid data found when
+    processing input"). Anything else as it reads."""
+    if not isinstance(exc, av.error.FFmpegError):
+        return str(exc)
+    text = str(exc.strerror or "").strip() or type(exc).__name__
+    log = getattr(exc, "log", None)  # FFmpeg's own last word, when PyAV caught one
+    if isinstance(log, tuple) and len(log) > 2 and str(log[2]).strip():
+        text = f"{text}: {str(log[2]).strip()}"
+    return text[:1].lower() + text[1:]
+
+
 def map_av_error(exc: BaseException, source: Any) -> StillframeError:
     """The stillframe error for a failure PyAV raised while reading `source`."""
     name = describe(source)
@@ -123,7 +138,7 @@ def map_av_error(exc: BaseException, source: Any) -> StillframeError:
         return ResourceNotFound(f"{name}: no such file")
     if isinstance(exc, PermissionError):
         return PermissionDenied(f"{name}: permission denied")
-    text = str(exc)
+    text = av_words(exc)
     if is_url(source):
         if "404" in text or "Not Found" in text:
             return ResourceNotFound(f"{name}: not found ({text})")
@@ -132,7 +147,7 @@ def map_av_error(exc: BaseException, source: Any) -> StillframeError:
         if isinstance(exc, (ConnectionError, TimeoutError, OSError)):
             return TransientNetworkError(f"{name}: {text}")
     if isinstance(exc, (av.error.InvalidDataError, av.error.EOFError)):
-        return ResourceContentBad(f"{name}: not a readable media file ({text})")
+        return ResourceContentBad(f"{name}: not a readable media file (FFmpeg: {text})")
     if isinstance(exc, (av.error.FFmpegError, OSError)):
         return ResourceContentBad(f"{name}: {text}")
     return ResourceContentBad(f"{name}: {type(exc).__name__}: {text}")
@@ -162,8 +177,61 @@ def open_input(source: Source, *, timeout: float | None = None, hwaccel: Any = N
         if target.startswith(("http://", "https://")):
             options = {"reconnect": "1", "reconnect_streamed": "1"}
     try:
-        return av.open(target, "r", options=options, timeout=io_timeout, hwaccel=hwaccel)
+        container = av.open(target, "r", options=options, timeout=io_timeout, hwaccel=hwaccel)
+        if container.format.name == "image2" and isinstance(target, str):
+            container = _one_picture(container, target, options=options, timeout=io_timeout, hwaccel=hwaccel)
+        return container
     except av.error.ExitError as exc:
         raise TransientNetworkError(f"{describe(source)}: no answer within {io_timeout} s") from exc
     except Exception as exc:  # PyAV raises a wide family; map every one
         raise map_av_error(exc, source) from exc
+
+
+def _one_picture(container: av.container.InputContainer, target: str, **how: Any) -> av.container.InputContainer:
+    """A single picture FFmpeg opened by name (a JPEG, mostly: PNG and WebP files
+    open with their own demuxers already) is reopened with its own demuxer. Read
+    by image2 it cannot be read again once read (not even sought back to), and it
+    is then a one-frame video like any other picture. A numbered sequence
+    (img%03d.jpg) is left to image2."""
+    if re.search(r"%\d*d", target) or not container.streams.video:
+        return container
+    codec = container.streams.video[0].codec_context.name
+    demuxer = _PICTURE_DEMUXERS.get(codec, f"{codec}_pipe")
+    if demuxer not in av.formats_available:
+        return container
+    container.close()
+    return av.open(target, "r", format=demuxer, **how)
+
+
+_PICTURE_DEMUXERS = {"mjpeg": "jpeg_pipe", "jpeg2000": "j2k_pipe"}
+
+
+def explained(exc: StillframeError, source: Any) -> StillframeError:
+    """`exc`, or, when `source` is an http(s) URL whose server answers byte-range
+    requests with the whole file, the error that says so: seeking in a video over
+    HTTP needs them, and FFmpeg's own failure would only say the data is bad."""
+    if not isinstance(exc, ResourceContentBad) or not (
+        isinstance(source, str) and source.startswith(("http://", "https://"))
+    ):
+        return exc
+    if answers_ranges(source) is not False:
+        return exc
+    return ResourceContentBad(
+        f"{source}: the server does not answer byte-range requests (it sends the whole file for "
+        "`Range: bytes=1-1`), and reading this video needs them to seek; serve it from a server that "
+        "does (nginx, a CDN, an object store) or download it first"
+    )
+
+
+def answers_ranges(url: str, timeout: float = 5.0) -> bool | None:
+    """Whether the server at `url` answers a byte-range request with just those
+    bytes (206); None when it cannot be asked. Reads no body."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, headers={"Range": "bytes=1-1"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - the caller's own URL
+            return bool(response.status == 206)
+    except (urllib.error.URLError, OSError, ValueError):
+        return None

@@ -17,6 +17,8 @@ import bisect
 
 import av
 
+from stillframe._source import av_words
+
 # FFmpeg's names for the ISO base media family and for Matroska/WebM.
 _MOV = "mov"
 _MATROSKA = "matroska"
@@ -151,7 +153,7 @@ class CueTable(ContainerIndex):
         try:
             container.seek(stream.start_time or 0, stream=stream, backward=True)
         except av.error.FFmpegError as exc:
-            return None, f"the cues cannot be read ({exc})"
+            return None, f"the cues cannot be read ({av_words(exc)})"
         table = cls(stream)
         if table.size < 2:
             return None, "the file has no cues to seek by"

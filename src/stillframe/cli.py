@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import stat
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from stillframe import __version__
 from stillframe.errors import InvalidParameter, StillframeError
@@ -37,6 +39,32 @@ def _progress(enabled: bool) -> tuple[Callable[[int, int], None] | None, Callabl
     return update, lambda: bar.close() if bar is not None else None
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with a value refused by its flag's own check (a time, say) told in
+    one line; what is missing or unknown still shows the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        exc = sys.exc_info()[1]
+        if exc is not None and isinstance(exc.__context__, argparse.ArgumentTypeError):
+            self.exit(2, f"{self.prog}: error: {message}\n")
+        super().error(message)
+
+
+def seconds_arg(text: str) -> float:
+    """argparse type: a time in FFmpeg's syntax (7.25, 90s, 1500ms, 00:01:30.5)."""
+    from stillframe._timespec import parse_time
+
+    try:
+        return parse_time(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def times_arg(text: str) -> list[float]:
+    """argparse type: comma-separated times (1.5,00:00:07.25,9s)."""
+    return [seconds_arg(t) for t in text.split(",") if t.strip()]
+
+
 def _sampling(args: argparse.Namespace):
     from stillframe.sampling import Dots, Interval, Quantity
 
@@ -56,7 +84,7 @@ def _sampling(args: argparse.Namespace):
     if args.interval is not None:
         return Interval(args.interval, start=args.start or 0.0, count=args.count)
     if args.dots is not None:
-        return Dots([float(t) for t in args.dots.split(",") if t.strip()])
+        return Dots(args.dots)
     if args.quantity is not None:
         return Quantity(args.quantity, args.quantity_time)
     return Dots([0.0])
@@ -90,10 +118,17 @@ def _sprite(args: argparse.Namespace):
     )
 
 
-def _cover_position(text: str | None) -> int | str | None:
-    if text is None or text == "auto":
+def cover_position_arg(text: str) -> int | str:
+    """argparse type: a 1-based snapshot number, or auto."""
+    if text == "auto":
         return text
-    return int(text)
+    try:
+        position = int(text)
+    except ValueError:
+        position = 0
+    if position < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a 1-based snapshot number or auto")
+    return position
 
 
 def _json_object(text: str) -> dict[str, Any]:
@@ -120,17 +155,21 @@ def add_snapshot_options(parser: argparse.ArgumentParser, helps: Mapping[str, st
     def add(flag: str, help: str, **kwargs: Any) -> None:
         group.add_argument(flag, help=words.pop(flag, help), **kwargs)
 
-    add("--interval", "seconds between snapshots", type=float)
-    add("--start", "seconds from the start (with --interval; default 0)", type=float, default=None)
+    add("--interval", "time between snapshots: seconds (10, 2.5s, 500ms) or [HH:]MM:SS[.m]", type=seconds_arg,
+        metavar="TIME")  # fmt: skip
+    add("--start", "time of the first one (with --interval; default 0)", type=seconds_arg, default=None,
+        metavar="TIME")  # fmt: skip
     add("--count", "at most this many (with --interval; --interval 0 spreads them)", type=int)
-    add("--dots", "comma-separated times in seconds")
+    add("--dots", "comma-separated times: 1.5,7.25 or 00:01:30,00:02:05.5 (units s, ms, us)", type=times_arg,
+        metavar="T1,T2,...")  # fmt: skip
     add("--quantity", "this many, spread over the video", type=int)
-    add("--quantity-time", "with --quantity: seconds apart", type=float)
+    add("--quantity-time", "with --quantity: the time between them", type=seconds_arg, metavar="TIME")
     add("--frame-type", "normal: the exact frame; intra: the nearest keyframe, decoding keyframes only "
         "(default: %(default)s)", choices=("normal", "intra"), default="normal")  # fmt: skip
     add("--snap", "displayed: the frame on screen at t; next: the first frame at or after t, as ffmpeg -ss "
         "(default: %(default)s)", choices=("displayed", "next"), default="displayed")  # fmt: skip
-    add("--tolerance", "seconds a keyframe may stand in for the exact frame", type=float, default=0.0)
+    add("--tolerance", "how far a keyframe may be from the exact frame and stand in for it (default: 0, exact)",
+        type=seconds_arg, default=0.0, metavar="TIME")  # fmt: skip
     add("--width", "pixels; the height follows the display aspect unless given too", type=int)
     add("--height", "pixels; the width follows the display aspect unless given too", type=int)
     add("--max-length", "longest side in pixels", type=int)
@@ -139,21 +178,29 @@ def add_snapshot_options(parser: argparse.ArgumentParser, helps: Mapping[str, st
     add("--quality", "JPEG quality 1..100 (default: %(default)s)", type=int, default=85)
     add("--sprite", "sprite sheets of C columns and L lines, e.g. 10x10", metavar="CxL")
     add("--cell-size", "sprite cell size (default: the snapshot size)", metavar="WxH")
-    add("--margin", "pixels around a sprite sheet's edge", type=int, default=0)
-    add("--padding", "pixels between sprite cells", type=int, default=0)
-    add("--color", "sprite background: a name, #rrggbb or random", default="black")
-    add("--cell-step", "every nth snapshot goes on the sheet", type=int, default=1)
+    add("--margin", "pixels around a sprite sheet's edge (default: %(default)s)", type=int, default=0)
+    add("--padding", "pixels between sprite cells (default: %(default)s)", type=int, default=0)
+    add("--color", "sprite background: a name, #rrggbb or random (default: %(default)s)", default="black")
+    add("--cell-step", "every nth snapshot goes on the sheet (default: %(default)s)", type=int, default=1)
     add("--sprites-only", "write the sheets, not the single snapshots", action="store_true")
-    add("--sprite-output", "sheet file name; {TileCount} = 00001, ...")
+    add("--sprite-output", "sheet file name; {TileCount} = 00001, ... (default: sprite-{TileCount}.jpg beside "
+        "the snapshots)")  # fmt: skip
     add("--vtt", "write a WebVTT thumbnail track here")
     add("--storyboard", "write the sheets' storyboard JSON here")
     group.add_argument("--vtt-base-url", "--base-url", dest="vtt_base_url", metavar="URL",
                        help=words.pop("--vtt-base-url", "prefix for the VTT and storyboard image URLs "
                                       "(default: relative to the track)"))  # fmt: skip
-    add("--black-level", "30..100: percent of dark pixels that makes a frame black", type=int)
-    add("--pixel-black-threshold", "0..255: darker than this is a dark pixel", type=int)
-    add("--cover", "write the cover here ('auto': cover.jpg beside the snapshots)")
-    add("--cover-position", "1-based snapshot to use as the cover, or auto")
+    add("--black-level", "30..100: percent of dark pixels that makes a frame black; either black flag turns the "
+        "test on (default then: 100)", type=int)  # fmt: skip
+    add("--pixel-black-threshold", "0..255: darker than this is a dark pixel (default with --black-level: 32)",
+        type=int)  # fmt: skip
+    add("--cover", "write the cover here ('auto': cover.jpg beside the snapshots, the most representative one)")
+    add("--cover-position", "1-based snapshot to use as the cover, or auto (default: 1 with --cover PATH); "
+        "without --cover, the cover is cover.jpg beside the snapshots", type=cover_position_arg)  # fmt: skip
+    add("--overwrite", "replace files that exist (without it, an existing file stops the run before anything "
+        "is decoded, as ffmpeg -n)", action="store_true")  # fmt: skip
+    add("--clean", "remove the files the output names match that this run did not write (an earlier "
+        "run's 00004.jpg when this one writes 3)", action="store_true")  # fmt: skip
     add("--storage-options", "JSON for fsspec, for s3://, oss://... inputs and outputs "
         '(e.g. \'{"endpoint_url": "http://127.0.0.1:9000", "key": "...", "secret": "..."}\')',
         type=_json_object, metavar="JSON")  # fmt: skip
@@ -170,7 +217,8 @@ def snapshot_options(args: argparse.Namespace) -> dict[str, Any]:
         "sprite": _sprite(args), "sprite_output": args.sprite_output, "webvtt": args.vtt,
         "storyboard": args.storyboard, "vtt_base_url": args.vtt_base_url, "black_level": args.black_level,
         "pixel_black_threshold": args.pixel_black_threshold, "cover": args.cover,
-        "cover_position": _cover_position(args.cover_position), "storage_options": args.storage_options,
+        "cover_position": args.cover_position, "overwrite": args.overwrite, "clean": args.clean,
+        "storage_options": args.storage_options,
     }  # fmt: skip
 
 
@@ -216,18 +264,40 @@ def _snapshot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _some(paths: Sequence[str], shown: int = 3) -> str:
+    return ", ".join(paths[:shown]) + (f" and {len(paths) - shown} more" if len(paths) > shown else "")
+
+
 def _summary(result) -> str:
-    """What was written, where, and what was left out."""
+    """What was written, where, and what was left out or found beside it."""
     import os
 
     parts = []
-    if result.files:
-        parts.append(f"{len(result.files)} snapshot(s) written to {os.path.dirname(result.files[0]) or '.'}/")
+    files = result.files
+    folders = {os.path.dirname(f) for f in files}
+    if len(files) == 1:
+        parts.append(f"1 snapshot written: {files[0]}")
+    elif files and len(folders) == 1:
+        folder = folders.pop() or "."
+        first, last = os.path.basename(files[0]), os.path.basename(files[-1])
+        parts.append(f"{len(files)} snapshots written to {folder}/ ({first} .. {last})")
+    elif files:
+        parts.append(f"{len(files)} snapshots written: {files[0]} .. {files[-1]}")
     if result.sprites:
-        parts.append(f"{len(result.sprites)} sprite sheet(s) of {result.count} frames: {', '.join(result.sprites)}")
+        parts.append(f"{_plural(len(result.sprites), 'sprite sheet')} of {result.count} frames: "
+                     f"{', '.join(result.sprites)}")  # fmt: skip
     for what in ("webvtt", "storyboard", "cover"):
         if getattr(result, what):
             parts.append(f"{what} {getattr(result, what)}")
+    if result.removed:
+        parts.append(f"removed {_plural(len(result.removed), 'earlier file')}: {_some(result.removed)}")
+    if result.stale:
+        hint = "" if result.removed else " (--clean removes them)"
+        parts.append(f"{_plural(len(result.stale), 'earlier file')} left beside them: {_some(result.stale)}{hint}")
     text = "; ".join(parts) or "nothing written"
     if result.dropped:
         text += f" ({result.dropped} left out: {result.reason})"
@@ -241,7 +311,8 @@ def _hw(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
         return 0
-    print(f"PyAV {report.pyav}, libavcodec {report.ffmpeg}; device types built in: {', '.join(report.built) or 'none'}")
+    print(f"PyAV {report.pyav}, FFmpeg {report.ffmpeg} (libavcodec {report.libavcodec}); "
+          f"device types built in: {', '.join(report.built) or 'none'}")  # fmt: skip
     for kind, d in report.devices.items():
         state = "usable" if d["usable"] else f"not usable: {d['reason']}"
         print(f"  {kind:13} {state}")
@@ -261,7 +332,8 @@ def _demo(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     video = testsrc.make_video(out / "demo.mp4", frames=300, size=(1280, 720), gop=60, bframes=2)
-    result = snapshot(video, Interval(1.0), out / "{Count}.jpg", width=480, quality=args.quality)
+    # The demo's folder holds the demo's own files: a second run replaces them.
+    result = snapshot(video, Interval(1.0), out / "{Count}.jpg", width=480, quality=args.quality, overwrite=True)
     print(
         json.dumps(
             {"video": str(video), "count": result.count, "files": result.files, "stats": result.stats.to_dict()},
@@ -274,7 +346,7 @@ def _demo(args: argparse.Namespace) -> int:
 INDEX_CHOICES = ("auto", "scan")
 INDEX_HELP = (
     "auto: find frames through the file's own index (MP4/MOV sample tables, Matroska cues), reading only "
-    "what is needed; scan: demux every packet first"
+    "what is needed; scan: demux every packet first (default: %(default)s)"
 )
 
 
@@ -292,7 +364,7 @@ SNAPSHOT_EXAMPLES = """examples:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="stillframe", description="Exact still frames out of video, fast.")
+    parser = Parser(prog="stillframe", description="Exact still frames out of video, fast.")
     parser.add_argument("--version", action="version", version=f"stillframe {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -318,9 +390,12 @@ def _parser() -> argparse.ArgumentParser:
     snap.add_argument(
         "--workers", type=int, default=None, help="parallel decoders (default: one a core; 1 for one snapshot)"
     )
-    snap.add_argument("--timeout", type=float, default=None, help="seconds before giving up (SnapshotTimeOut)")
+    snap.add_argument("--timeout", type=seconds_arg, default=None, metavar="TIME",
+                      help="how long before giving up (SnapshotTimeOut; default: no limit)")  # fmt: skip
     snap.add_argument(
-        "--device", default="cpu", help="cpu, auto, cuda[:N], vaapi[:/dev/dri/renderD128], qsv, videotoolbox, d3d11va"
+        "--device",
+        default="cpu",
+        help="cpu, auto, cuda[:N], vaapi[:/dev/dri/renderD128], qsv, videotoolbox, d3d11va (default: %(default)s)",
     )
     snap.add_argument("--fallback", action="store_true", help="decode on the CPU when the device cannot (says why)")
     snap.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -345,14 +420,47 @@ def _parser() -> argparse.ArgumentParser:
     hw.add_argument("--json", action="store_true", help="print the report as JSON")
     hw.set_defaults(run=_hw)
 
-    demo = sub.add_parser("demo", help="make a test video and snapshot it (nothing of yours needed)")
-    demo.add_argument("out", nargs="?", default="stillframe-demo", help="output directory")
-    demo.add_argument("--quality", type=int, default=85)
+    demo = sub.add_parser(
+        "demo", help="make a test video and snapshot it (nothing of yours needed)",
+        description="Make a 10 s 720p test clip (OUT/demo.mp4), write one exact 480 px snapshot a second "
+        "(OUT/00001.jpg ...) and print the result as JSON. A second run replaces the demo's files.",
+    )  # fmt: skip
+    demo.add_argument("out", nargs="?", default="stillframe-demo", help="output folder (default: %(default)s)")
+    demo.add_argument("--quality", type=int, default=85, help="JPEG quality 1..100 (default: %(default)s)")
     demo.set_defaults(run=_demo)
     return parser
 
 
+# What `ls | head` exits with: 128 + SIGPIPE, as if the signal had ended it.
+EXIT_PIPE_CLOSED = 141
+
+
+def _reader_gone() -> bool:
+    """Whether stdout is a pipe or socket (whose reader, `head`, may have gone)."""
+    try:
+        mode = os.fstat(sys.stdout.fileno()).st_mode
+    except (OSError, ValueError, AttributeError):
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; an output pipe closed early (`| head`) ends it quietly."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        if not _reader_gone():
+            print("stillframe: error: InternalError: broken pipe", file=sys.stderr)
+            return 1
+        # Nothing more reaches the reader: point stdout at nothing so that the
+        # interpreter's last flush does not complain either.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_PIPE_CLOSED
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in _JOB_COMMANDS:
         try:

@@ -208,7 +208,8 @@ class HardwareReport:
     whether it can run here; `auto` is the kind "auto" picks for H.264, if any."""
 
     pyav: str
-    ffmpeg: str
+    ffmpeg: str  # FFmpeg's own version ("7.1.1"), as `ffmpeg -version` says it
+    libavcodec: str  # the decoders' library version ("61.19.101")
     built: list[str]
     devices: dict[str, dict[str, Any]] = field(default_factory=dict)
     codecs: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
@@ -226,7 +227,8 @@ def hardware() -> HardwareReport:
     """Probe every device kind (opening each once) and every common codec."""
     report = HardwareReport(
         pyav=av.__version__,
-        ffmpeg=".".join(str(x) for x in av.library_versions.get("libavcodec", ())),
+        ffmpeg=str(getattr(av, "ffmpeg_version_info", "") or "unknown"),
+        libavcodec=".".join(str(x) for x in av.library_versions.get("libavcodec", ())),
         built=list(built_kinds()),
     )
     for kind in KINDS:

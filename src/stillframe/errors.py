@@ -8,6 +8,7 @@ as well as ``except stillframe.errors.ResourceNotFound`` does::
     StillframeError                         InternalError (500)
     ├── InvalidParameter, ValueError        InvalidParameter (400)
     │   └── MissingParameter                MissingParameter (400)
+    ├── OutputExists, FileExistsError       InvalidParameter.OutputExists (409)
     ├── ResourceNotFound, FileNotFoundError InvalidParameter.ResourceNotFound (404)
     ├── ResourceContentBad, ValueError      InvalidParameter.ResourceContentBad (400)
     ├── PermissionDenied, PermissionError   PermissionDenied.ResourceAccess (403)
@@ -43,6 +44,7 @@ __all__ = [
     "JobNotFound",
     "MissingParameter",
     "NotFound",
+    "OutputExists",
     "PermissionDenied",
     "PipelineNotFound",
     "ResourceContentBad",
@@ -87,6 +89,15 @@ class MissingParameter(InvalidParameter):
     """A required parameter was not given."""
 
     code = "MissingParameter"
+
+
+class OutputExists(StillframeError, FileExistsError):
+    """A file the run would write is already there, and replacing it was not asked
+    for (`overwrite=True`, `--overwrite`). Jobs replace their outputs, as the
+    services do."""
+
+    code = "InvalidParameter.OutputExists"
+    http_status = 409
 
 
 class ResourceNotFound(StillframeError, FileNotFoundError):

@@ -88,11 +88,12 @@ class Frame:
         return upright.to_ndarray(format=format)
 
     def to_image(self):  # -> PIL.Image.Image
-        """The picture as a Pillow image (RGB, upright); needs Pillow."""
+        """The picture as a Pillow image (RGB, upright). Raises ImportError naming
+        the package when Pillow is not installed."""
         try:
             from PIL import Image
-        except ImportError:
-            raise InvalidParameter("Frame.to_image needs Pillow: pip install pillow") from None
+        except ImportError as exc:
+            raise ImportError("Frame.to_image needs Pillow: pip install pillow", name=exc.name) from None
         return Image.fromarray(self.to_ndarray("rgb24"))
 
     def to_jpeg(self, quality: int = 85, **options: object) -> bytes:

@@ -149,19 +149,20 @@ class HttpServer:
 
 @contextlib.contextmanager
 def http_server(
-    docroot: str | os.PathLike[str], root: str | os.PathLike[str], user: str | None = None
+    docroot: str | os.PathLike[str], root: str | os.PathLike[str], user: str | None = None, ranges: bool = True
 ) -> Iterator[HttpServer]:
     """nginx serving the files of `docroot` on a free loopback port, as a CDN or an
     object store does: Range requests answered with 206 and just those bytes, and
     every response's size logged (a client that hangs up early is logged with
     what had been sent). `user` (when run as root): the worker serves files as
-    that user, so it reads only what a web server's account may read."""
+    that user, so it reads only what a web server's account may read.
+    `ranges=False` answers every request with the whole file, as some servers do."""
     port = _free_port()
     root = Path(root)
     log = root / "access.log"
     body = (
         "http { log_format sizes '$status $body_bytes_sent $http_range';\n"
-        f"  access_log {log} sizes; keepalive_requests 100000;\n"
+        f"  access_log {log} sizes; keepalive_requests 100000;{'' if ranges else ' max_ranges 0;'}\n"
         f"  server {{ listen 127.0.0.1:{port} sndbuf=64k; root {Path(docroot).resolve()}; }} }}\n"
     )
     with _nginx(root, port, body, user=user):

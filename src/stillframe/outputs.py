@@ -19,6 +19,7 @@ itself, or under a base URL.
 
 from __future__ import annotations
 
+import difflib
 import os
 import posixpath
 import re
@@ -51,19 +52,52 @@ __all__ = [
     "Storyboard",
     "WebVTTTrack",
     "Writer",
+    "check_placeholders",
     "output_names",
+    "output_pattern",
+    "sprite_pattern",
 ]
 
 _COUNT = re.compile(r"\{Count\}")
+# The placeholders file names take ({Name}: stillframe.distributed's batches).
+PLACEHOLDERS = ("Count", "TileCount", "Name")
+
+
+def check_placeholders(text: str, what: str = "output") -> None:
+    """InvalidParameter for a placeholder that is nearly one of ours ({count},
+    {Cont}): it would be written as it stands."""
+    for word in re.findall(r"\{(\w+)\}", text):
+        if word in PLACEHOLDERS:
+            continue
+        lower = {p.lower(): p for p in PLACEHOLDERS}
+        near = difflib.get_close_matches(word.lower(), list(lower), n=1, cutoff=0.8)
+        if near:
+            raise InvalidParameter(f"{what} {text!r} has {{{word}}}: did you mean {{{lower[near[0]]}}}?")
+
+
+def output_pattern(output: str | os.PathLike[str]) -> str:
+    """The snapshots' file-name pattern: `output`, or `{Count}.jpg` inside it when
+    it is a directory (an existing one, or a name ending in /)."""
+    text = os.fspath(output)
+    if text.endswith(("/", os.sep)) or Path(text).is_dir():
+        text = os.path.join(text, "{Count}.jpg")
+    check_placeholders(text)
+    return text
+
+
+def sprite_pattern(first: str, sprite_output: str | os.PathLike[str] | None) -> str:
+    """The sheets' file-name pattern: `sprite_output`, by default
+    sprite-{TileCount}.jpg beside the first snapshot."""
+    if sprite_output is not None:
+        return os.fspath(sprite_output)
+    return os.path.join(os.path.dirname(first) or ".", "sprite-{TileCount}.jpg")
 
 
 def output_names(output: str | os.PathLike[str], count: int) -> list[str]:
     """File names for `count` snapshots. `{Count}` is the 1-based index in 5 digits
     (00001); it is required when there is more than one snapshot. A directory (an
     existing one, or a name ending in /) gets `{Count}.jpg` inside it."""
-    text = os.fspath(output)
-    if text.endswith(("/", os.sep)) or Path(text).is_dir():
-        text = os.path.join(text, "{Count}.jpg")
+    text = output_pattern(output)
     if count > 1 and not _COUNT.search(text):
         raise InvalidParameter(
             f"output {text!r} has no {{Count}} but {count} snapshots are to be written: "
@@ -172,6 +206,7 @@ class SpriteSheets(Writer):
     soon as its cells are in (frames may stream out of order)."""
 
     def __init__(self, sprite: Sprite, count: int, snap_w: int, snap_h: int, pattern: str | os.PathLike[str]) -> None:
+        check_placeholders(os.fspath(pattern), "sprite output")
         self.layout: SpriteLayout = sprite.layout(snap_w, snap_h)
         self.color = parse_color(sprite.color)
         self.selected = list(range(0, count, sprite.cell_sel_step))
@@ -321,9 +356,7 @@ def plan_writers(
         writers.append(SingleFiles(names))
     sheets = None
     if sprite is not None:
-        out_dir = os.path.dirname(names[0]) or "."
-        pattern = sprite_output if sprite_output is not None else os.path.join(out_dir, "sprite-{TileCount}.jpg")
-        sheets = SpriteSheets(sprite, len(names), *geometry, pattern)
+        sheets = SpriteSheets(sprite, len(names), *geometry, sprite_pattern(names[0], sprite_output))
         writers.append(sheets)
     pictures = sheets.names[0] if sheets is not None else names[0]
     if webvtt is not None:

@@ -2,7 +2,9 @@
 
 Everything here is in seconds from the stream's start, except where a service's
 own dict says otherwise: MPS `SnapshotConfig.Time` and ICE `SpecifiedOffsetTime`
-are milliseconds, and the converters turn them into seconds.
+are milliseconds, and the converters turn them into seconds. A time given as a
+string may use FFmpeg's syntax ("90s", "1500ms", "00:01:30.5"; see _timespec): a
+plain number in a string keeps the field's own unit.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Union
 
+from stillframe._timespec import time_value
 from stillframe.errors import InvalidParameter, MissingParameter
 
 __all__ = ["Dots", "Interval", "Quantity", "Sampling", "Schedule", "sampling_from_dict"]
@@ -27,8 +30,11 @@ class Schedule:
     reason: str = ""
 
 
-def _check_time(name: str, value: float) -> float:
-    value = float(value)
+def _check_time(name: str, value: float | str) -> float:
+    try:
+        value = time_value(value, name)
+    except ValueError as exc:
+        raise InvalidParameter(str(exc)) from None
     if not math.isfinite(value) or value < 0:
         raise InvalidParameter(f"{name} must be a finite number of seconds >= 0, not {value!r}")
     return value
@@ -45,8 +51,8 @@ class Interval:
     count: int | None = None
 
     def __post_init__(self) -> None:
-        _check_time("Interval.every", self.every)
-        _check_time("Interval.start", self.start)
+        object.__setattr__(self, "every", _check_time("Interval.every", self.every))
+        object.__setattr__(self, "start", _check_time("Interval.start", self.start))
         if self.count is not None and (not isinstance(self.count, int) or self.count < 1):
             raise InvalidParameter(f"Interval.count must be an integer >= 1, not {self.count!r}")
         if self.every == 0 and self.count is None:
@@ -96,7 +102,9 @@ class Quantity:
     def __post_init__(self) -> None:
         if not isinstance(self.count, int) or self.count < 1:
             raise InvalidParameter(f"Quantity.count must be an integer >= 1, not {self.count!r}")
-        if self.every is not None and _check_time("Quantity.every", self.every) == 0:
+        if self.every is not None:
+            object.__setattr__(self, "every", _check_time("Quantity.every", self.every))
+        if self.every == 0:
             raise InvalidParameter("Quantity.every must be > 0")
 
     def resolve(self, duration: float) -> Schedule:
@@ -108,14 +116,24 @@ class Quantity:
 Sampling = Union[Interval, Dots, Quantity]
 
 
+MS = 0.001  # the unit of a field in milliseconds
+
+
 def _past_end(t: float, duration: float) -> str:
     return f"{t:.3f} s is at or past the end of the video ({duration:.3f} s)"
 
 
-def _num(d: Mapping[str, Any], key: str, kind: type = float) -> Any:
+def _num(d: Mapping[str, Any], key: str, kind: type = float, unit: float | None = None) -> Any:
+    """`d[key]` as a `kind`, or None; a time field (`unit`: 1 for seconds, 0.001 for
+    milliseconds) also takes FFmpeg's time syntax in a string."""
     value = d.get(key)
     if value is None or value == "":
         return None
+    if unit is not None:
+        try:
+            return time_value(value, key, unit)
+        except ValueError as exc:
+            raise InvalidParameter(str(exc)) from None
     try:
         return kind(value)
     except (TypeError, ValueError):
@@ -126,10 +144,10 @@ def from_mps(config: Mapping[str, Any]) -> Sampling:
     """MPS `SnapshotConfig`: `Time` (start, **milliseconds**), `Interval` (seconds;
     0 with `Num` spreads evenly; default 10 when `Num` is given), `Num`. Neither
     Interval nor Num: one snapshot at Time."""
-    start_ms = _num(config, "Time") or 0.0
+    start_ms = _num(config, "Time", unit=MS) or 0.0
     if start_ms < 0:
         raise InvalidParameter(f"Time must be >= 0 milliseconds, not {start_ms}")
-    interval = _num(config, "Interval")
+    interval = _num(config, "Interval", unit=1.0)
     num = _num(config, "Num", int)
     if num is not None and num < 1:
         raise InvalidParameter(f"Num must be >= 1, not {num}")
@@ -146,11 +164,11 @@ def from_mps(config: Mapping[str, Any]) -> Sampling:
 def from_ice(config: Mapping[str, Any]) -> Sampling:
     """ICE snapshot template config: `SpecifiedOffsetTime` or `Time` (start,
     milliseconds), `Interval` (seconds), `Count`."""
-    start_ms = _num(config, "SpecifiedOffsetTime")
+    start_ms = _num(config, "SpecifiedOffsetTime", unit=MS)
     if start_ms is None:
-        start_ms = _num(config, "Time") or 0.0
+        start_ms = _num(config, "Time", unit=MS) or 0.0
     count = _num(config, "Count", int)
-    interval = _num(config, "Interval")
+    interval = _num(config, "Interval", unit=1.0)
     mps = {"Time": start_ms, "Interval": interval, "Num": count}
     return from_mps({k: v for k, v in mps.items() if v is not None})
 
@@ -161,7 +179,7 @@ def from_huawei(para: Mapping[str, Any]) -> Sampling:
     `quantity_time` seconds apart)."""
     kind = str(para.get("type", "time")).lower()
     if kind == "time":
-        every = _num(para, "time")
+        every = _num(para, "time", unit=1.0)
         every = 12.0 if every is None else every
         if not 0 < every <= 100:
             raise InvalidParameter(f"thumbnail_para.time must be in (0, 100] seconds, not {every}")
@@ -170,14 +188,16 @@ def from_huawei(para: Mapping[str, Any]) -> Sampling:
         dots = para.get("dots")
         if not dots:
             raise MissingParameter("thumbnail_para.dots is required when type is dots")
-        return Dots([float(t) for t in dots])
+        if isinstance(dots, (str, bytes)) or not isinstance(dots, Sequence):
+            raise InvalidParameter(f"thumbnail_para.dots must be a list of times, not {dots!r}")
+        return Dots([_num({"thumbnail_para.dots": t}, "thumbnail_para.dots", unit=1.0) for t in dots])
     if kind == "quantity":
         count = _num(para, "quantity", int)
         if count is None:
             raise MissingParameter("thumbnail_para.quantity is required when type is quantity")
         if not 1 <= count <= 10:
             raise InvalidParameter(f"thumbnail_para.quantity must be in 1..10, not {count}")
-        return Quantity(count, _num(para, "quantity_time"))
+        return Quantity(count, _num(para, "quantity_time", unit=1.0))
     raise InvalidParameter(f"thumbnail_para.type must be time, dots or quantity, not {kind!r}")
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Union
 
-from stillframe import _source
+from stillframe import _overwrite, _source
 from stillframe._workers import Stats
 from stillframe.covers import SEARCH_SECONDS, BlackTest
 from stillframe.errors import InvalidParameter, SnapshotTimeOut
@@ -64,7 +64,7 @@ class Snapshot:
 class SnapshotResult:
     files: list[str]
     frames: list[Snapshot]
-    requested: int | None  # how many the sampling asked for, when a number
+    requested: int  # how many the sampling asked for on this video: count + dropped
     dropped: int  # asked for but past the end of the video
     reason: str  # why they were dropped
     info: VideoInfo
@@ -77,6 +77,8 @@ class SnapshotResult:
     replaced: list[dict[str, Any]] = field(default_factory=list)  # black snapshots swapped out
     decoding: dict[str, Any] = field(default_factory=dict)  # Video.decoding: device, decoder, fallback
     writes: dict[str, Any] = field(default_factory=dict)  # Ledger.report: files, objects, bytes, retries
+    stale: list[str] = field(default_factory=list)  # earlier files the output names match, left as they were
+    removed: list[str] = field(default_factory=list)  # earlier files removed (clean=True)
 
     @property
     def count(self) -> int:
@@ -169,7 +171,7 @@ def finish_run(
     result = SnapshotResult(
         files=[s.file for s in snapshots if s.file],
         frames=snapshots,
-        requested=schedule.requested,
+        requested=len(schedule.times) + dropped,
         dropped=dropped,
         reason=reason,
         info=video.info,
@@ -256,6 +258,8 @@ def snapshot(
     pixel_black_threshold: int | None = None,
     cover: str | os.PathLike[str] | None = None,
     cover_position: int | str | None = None,
+    overwrite: bool = False,
+    clean: bool = False,
     stream: int | None = None,
     workers: int | None = None,
     timeout: float | None = None,
@@ -266,7 +270,9 @@ def snapshot(
     storage_options: Mapping[str, Any] | None = None,
 ) -> SnapshotResult:
     """Write snapshots of `source` at the times `sampling` gives (an Interval, Dots,
-    Quantity, a service's dict, a list of seconds, or None for one at 0 s).
+    Quantity, a service's dict, a list of seconds, or None for one at 0 s). A bare
+    number is one time: `snapshot(v, 5, ...)` is one snapshot at 5 s (one every 5 s
+    is `Interval(5)`).
 
     Times past the end are left out and the result says how many and why. Every
     file is written to a temporary name and renamed into place; every destination is
@@ -283,8 +289,14 @@ def snapshot(
     `storyboard` writes the sheets' JSON. `black_level` / `pixel_black_threshold`
     (MPS) replace a black first snapshot when sampling starts at 0 or takes one
     snapshot. `cover` is a path for the cover: snapshot `cover_position` (1-based,
-    default 1) or, with `cover_position="auto"` (or `cover="auto"`, written as
-    cover.jpg beside the snapshots), the most representative non-black one.
+    default 1) or, with `cover_position="auto"`, the most representative non-black
+    one; `cover="auto"`, or a `cover_position` alone, writes cover.jpg beside the
+    snapshots (`cover="auto"` picks the representative one unless a position is given).
+    A file that exists stops the run before the first frame is decoded
+    (OutputExists) unless `overwrite=True`; `result.stale` lists the files the
+    output names ({Count}, {TileCount}) match that the run did not write (an earlier
+    run's), and `clean=True` removes them once the run has finished
+    (`result.removed`).
     `device`/`fallback` choose the decoder (see Video); `result.decoding` and each
     snapshot's `decoder`/`fallback` say what ran. `index="scan"` demuxes every
     packet first instead of reading the container's own index (see Video);
@@ -297,7 +309,7 @@ def snapshot(
     base_url = _base_url(vtt_base_url, base_url)
     auto_beside = cover is not None and os.fspath(cover) == "auto"
     if auto_beside:
-        cover, cover_position = None, "auto"
+        cover, cover_position = None, "auto" if cover_position is None else cover_position
     if cover_position is not None and cover_position != "auto":
         if not isinstance(cover_position, int) or cover_position < 1:
             raise InvalidParameter(f"cover_position must be a 1-based index or 'auto', not {cover_position!r}")
@@ -324,14 +336,16 @@ def snapshot(
             schedule, dropped, reason = _schedule(plan, video.info)
             times = list(schedule.times)
             names = output_names(output, len(times))
-            if cover_position == "auto" and cover is None:
+            if cover_position is not None and cover is None:
                 cover = os.path.join(os.path.dirname(names[0]) or ".", "cover.jpg")
             geo = video.geometry(width, height, max_length, aspect_ratio)
             keep_singles = sprite is None or sprite.keep_cell_pic
             writers = plan_writers(names, (geo.width, geo.height), keep_singles=keep_singles, sprite=sprite,
                                    sprite_output=sprite_output, webvtt=webvtt, storyboard=storyboard,
                                    base_url=base_url, cover=cover, cover_position=cover_position, black=black)  # fmt: skip
-            ledger.check([path for writer in writers for path in writer.destinations()])
+            paths = [path for writer in writers for path in writer.destinations()]
+            _overwrite.refuse_existing(paths, overwrite)
+            ledger.check(paths, overwrite)
 
             replaced = []
             if black is not None and (len(times) == 1 or times[0] == 0.0):
@@ -345,7 +359,9 @@ def snapshot(
             result = finish_run(video, snapshots, schedule, dropped, reason, replaced, writers, ledger,
                                 redecode=lambda t: video.frames_at([t], **options)[0].to_jpeg(quality))  # fmt: skip
             result.stats = replace(video.stats, seconds=round(time.monotonic() - started, 4))
-            return result
     except BaseException:
         ledger.rollback()
         raise
+    if overwrite or clean:  # after the run, so a failed one leaves every earlier file
+        _overwrite.settle(result, output, sprite_output, sprite is not None, ledger.written, clean)
+    return result

@@ -61,7 +61,7 @@ def _first_frame(container, stream, name: str) -> tuple[av.VideoFrame, av.Packet
             for frame in packet.decode():
                 return frame, first or packet
     except av.error.FFmpegError as exc:
-        raise ResourceContentBad(f"{name}: the video does not decode ({exc})") from exc
+        raise ResourceContentBad(f"{name}: the video does not decode ({_source.av_words(exc)})") from exc
     raise ResourceContentBad(f"{name}: no frame of the video stream decodes")
 
 
@@ -165,14 +165,16 @@ class Video:
                     note = self._scan_note
                 info = self._open_by_scan(note)
             self.info: VideoInfo = info
-        except StillframeError:
+        except StillframeError as exc:
             self._container.close()
-            raise
+            raise _source.explained(exc, source) from exc.__cause__
         except (av.error.FFmpegError, IndexError, AttributeError) as exc:
             # A damaged file can fail anywhere in PyAV while it opens (a seek refused
             # with EPERM, a stream without a decoder, a stream list cut short).
             self._container.close()
-            raise ResourceContentBad(f"{self._name}: the file is damaged ({type(exc).__name__}: {exc})") from exc
+            said = _source.av_words(exc) if isinstance(exc, av.error.FFmpegError) else f"{type(exc).__name__}: {exc}"
+            bad = ResourceContentBad(f"{self._name}: the file is damaged ({said})")
+            raise _source.explained(bad, source) from exc
         except BaseException:
             self._container.close()
             raise
@@ -194,7 +196,7 @@ class Video:
         try:
             self._index = build_index(self._container, self._stream)
         except av.error.FFmpegError as exc:
-            raise ResourceContentBad(f"{self._name}: the stream cannot be read ({exc})") from exc
+            raise ResourceContentBad(f"{self._name}: the stream cannot be read ({_source.av_words(exc)})") from exc
         if self._index.count == 0:
             raise ResourceContentBad(f"{self._name}: the video stream holds no frames")
         self._container.seek(self._index.start_pts, stream=self._stream, backward=True)
@@ -216,7 +218,7 @@ class Video:
         try:
             tail, complete = reader.tail(container, stream)
         except av.error.FFmpegError as exc:
-            self._scan_note = f"the packets at the end cannot be read ({exc})"
+            self._scan_note = f"the packets at the end cannot be read ({_source.av_words(exc)})"
             return None
         if not complete or tail.count == 0:
             self._scan_note = "the packets at the end are not where the index says (the file may be cut off)"
@@ -455,6 +457,8 @@ class Video:
                     self.stats.bytes_demuxed += region.bytes
                 for pick, frame in answers:
                     yield (pick, frame) if pairs else frame
+        except ResourceContentBad as exc:
+            raise _source.explained(exc, self._source) from exc.__cause__
         finally:
             self.stats.seconds += time.perf_counter() - started
 
@@ -498,7 +502,7 @@ class Video:
             except RegionError as exc:
                 raise ResourceContentBad(f"{self._name}: the sample table does not match the data ({exc})") from exc
             except av.error.FFmpegError as exc:
-                raise ResourceContentBad(f"{self._name}: the stream cannot be read ({exc})") from exc
+                raise ResourceContentBad(f"{self._name}: the stream cannot be read ({_source.av_words(exc)})") from exc
             finally:
                 self._cpu.release(dec)
             picks = pick_frames(region.index, [t for _, t in unit.requests], frame_type=frame_type, snap=snap)

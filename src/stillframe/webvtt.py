@@ -7,6 +7,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from stillframe.info import rounded
+
 __all__ = ["Cue", "format_time", "storyboard_json", "webvtt_text"]
 
 
@@ -47,4 +49,5 @@ def webvtt_text(cues: Sequence[Cue]) -> str:
 
 
 def storyboard_json(pages: Sequence[dict]) -> str:
-    return json.dumps(pages, indent=2)
+    """The pages as JSON, times to the microsecond as every result's to_dict()."""
+    return json.dumps(rounded(list(pages)), indent=2)

@@ -13,10 +13,11 @@ from urllib.parse import unquote, urlparse
 
 from stillframe._ledger import check_destinations
 from stillframe._objects import OBJECT_STORES, is_object_url
+from stillframe._overwrite import refuse_existing
 from stillframe._source import RangeSource, Source
 from stillframe.distributed._runners import Progress, runner_for
 from stillframe.errors import InternalError, InvalidParameter, StillframeError
-from stillframe.outputs import output_names
+from stillframe.outputs import check_placeholders, output_names
 from stillframe.snapshot import SamplingLike, SnapshotResult, as_sampling, snapshot
 from stillframe.sprites import Sprite, parse_color
 
@@ -68,10 +69,14 @@ def open_source(source: str, storage_options: Mapping[str, Any] | None = None) -
     return source
 
 
-def check_outputs(paths: Sequence[str], storage_options: Mapping[str, Any] | None = None) -> None:
+def check_outputs(
+    paths: Sequence[str], storage_options: Mapping[str, Any] | None = None, overwrite: bool = True
+) -> None:
     """Each destination can be written: local folders can be made and written (one
-    check a folder), object stores' buckets exist and take a probe object; raises
-    PermissionDenied or InvalidParameter naming the path."""
+    check a folder), object stores' buckets exist and take a probe object; and unless
+    `overwrite` no local file is there yet. Raises PermissionDenied, InvalidParameter
+    or OutputExists naming the path."""
+    refuse_existing(paths, overwrite)
     check_destinations(paths, storage_options)
 
 
@@ -119,6 +124,8 @@ def check_options(sampling: SamplingLike, output: str, options: Mapping[str, Any
     if options.get("storyboard") is not None and sprite is None:
         raise InvalidParameter("a storyboard describes sprite sheets: give sprite= too")
     for path in [output, *(options.get(k) for k in PATH_OPTIONS)]:
+        if path is not None:
+            check_placeholders(os.fspath(path))
         if path is not None and os.fspath(path).startswith(("http://", "https://")):
             raise InvalidParameter(f"{os.fspath(path)}: outputs are paths the workers write, or object-store URLs")
 
@@ -140,6 +147,8 @@ def destinations(output: str, options: Mapping[str, Any]) -> list[str]:
         if options.get(key) is not None:
             out.append(os.fspath(options[key]))
     cover = options.get("cover")
+    if cover is None and options.get("cover_position") is not None:
+        cover = "auto"  # cover.jpg beside the snapshots
     if cover is not None:
         out.append(os.path.join(os.path.dirname(first) or ".", "cover.jpg") if cover == "auto" else os.fspath(cover))
     return out
@@ -223,7 +232,9 @@ def snapshot_many(
     check_options(sampling, os.fspath(output), snapshot_options)
     planned = plan_inputs(inputs, output, snapshot_options)
     runner = runner_for(client, processes)
-    runner.call(check_outputs, [p for _, _, out, opts in planned for p in destinations(out, opts)], storage_options)
+    overwrite = bool(snapshot_options.get("overwrite", False))
+    paths = [p for _, _, out, opts in planned for p in destinations(out, opts)]
+    runner.call(check_outputs, paths, storage_options, overwrite)
     if split is not None:
         return [_split_one(src, name, sampling, out, opts, client, processes, split, storage_options, progress)
                 for src, name, out, opts in planned]  # fmt: skip

@@ -16,6 +16,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from stillframe._native import cpu_count
+from stillframe.distributed._guard import check_main_guard
 from stillframe.errors import InvalidParameter
 
 DASK_EXTRA = "pip install 'stillframe[dask]'"
@@ -45,6 +46,7 @@ class LocalRunner:
     def __init__(self, processes: int | None = None) -> None:
         if processes is not None and processes < 1:
             raise InvalidParameter(f"processes must be >= 1, not {processes}")
+        check_main_guard()
         self.processes = processes or default_processes()
 
     def call(self, fn: Callable[..., Any], *args: Any) -> Any:

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from stillframe import _overwrite
 from stillframe.covers import BlackTest
 from stillframe.distributed._batch import check_options, open_source
 from stillframe.distributed._runners import Progress, runner_for
@@ -169,8 +170,9 @@ def snapshot_split(
     sprite = options.pop("sprite", None)
     black_level, threshold = options.pop("black_level", None), options.pop("pixel_black_threshold", None)
     cover, cover_position = options.pop("cover", None), options.pop("cover_position", None)
+    overwrite, clean = bool(options.pop("overwrite", False)), bool(options.pop("clean", False))
     if cover is not None and os.fspath(cover) == "auto":
-        cover, cover_position = None, "auto"
+        cover, cover_position = None, "auto" if cover_position is None else cover_position
     if cover is not None and cover_position is None:
         cover_position = 1
     black = BlackTest(black_level, threshold) if (black_level or threshold is not None) else None
@@ -187,7 +189,7 @@ def snapshot_split(
             schedule, dropped, reason = _schedule(plan, video.info)
             times = list(schedule.times)
             names = output_names(output, len(times))
-            if cover_position == "auto" and cover is None:
+            if cover_position is not None and cover is None:
                 cover = os.path.join(os.path.dirname(names[0]) or ".", "cover.jpg")
             geo = video.geometry(opts.get("width"), opts.get("height"), opts.get("max_length"),
                                  opts.get("aspect_ratio", "keep"))  # fmt: skip
@@ -197,7 +199,9 @@ def snapshot_split(
                                    storyboard=options.get("storyboard"),
                                    base_url=_base_url(options.get("vtt_base_url"), options.get("base_url")),
                                    cover=cover, cover_position=cover_position, black=black)  # fmt: skip
-            ledger.check([p for writer in writers for p in writer.destinations()])  # written here, checked here
+            paths = [p for writer in writers for p in writer.destinations()]
+            _overwrite.refuse_existing(paths, overwrite)
+            ledger.check(paths, overwrite)  # written here, checked here
 
             replaced = []
             if black is not None and (len(times) == 1 or times[0] == 0.0):
@@ -240,10 +244,12 @@ def snapshot_split(
             result.stats = replace(video.stats, seconds=round(time.monotonic() - started, 4), workers=len(chunks))
             for name in _COUNTED:
                 setattr(result.stats, name, getattr(result.stats, name) + stats[name])
-            return result
     except BaseException:
         ledger.rollback()
         raise
+    if overwrite or clean:
+        _overwrite.settle(result, output, options.get("sprite_output"), sprite is not None, ledger.written, clean)
+    return result
 
 
 def _feed(

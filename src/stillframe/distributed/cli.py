@@ -25,8 +25,8 @@ any failed (one line each, with its error code).
 BATCH_HELP = {
     "--start": "seconds from the start (with --interval)",
     "--quantity": "this many, spread over each video",
-    "--frame-type": "intra: nearest keyframe",
-    "--snap": "which frame a time selects",
+    "--frame-type": "intra: nearest keyframe (default: %(default)s)",
+    "--snap": "which frame a time selects (default: %(default)s)",
     "--height": "pixels",
     "--sprite-output": "sheet file names; {Name}, {TileCount}",
     "--vtt": "a WebVTT thumbnail track per video, e.g. 'out/{Name}/thumbs.vtt'",
@@ -35,8 +35,11 @@ BATCH_HELP = {
 }
 
 
+CONNECT_TIMEOUT = 10.0
+
+
 def add_parser(sub: Any) -> None:
-    from stillframe.cli import INDEX_CHOICES, INDEX_HELP, add_snapshot_options
+    from stillframe.cli import INDEX_CHOICES, INDEX_HELP, add_snapshot_options, seconds_arg
 
     p = sub.add_parser(
         "batch", help="snapshots of many videos, over this machine's cores or a Dask cluster",
@@ -47,6 +50,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("-o", "--output", default="out/{Name}/{Count}.jpg", help="file names (default: %(default)s)")
     p.add_argument("--index", choices=INDEX_CHOICES, default="auto", help=INDEX_HELP)
     p.add_argument("--scheduler", metavar="ADDRESS", help="a Dask scheduler, e.g. tcp://HOST:8786 (default: local)")
+    p.add_argument("--connect-timeout", type=seconds_arg, default=CONNECT_TIMEOUT, metavar="TIME",
+                   help="how long to try to reach the --scheduler (default: %(default)s s)")  # fmt: skip
     p.add_argument("--workers", type=int, help="local worker processes (default: one a core)")
     p.add_argument("--split", type=int, metavar="N", help="one video at a time, its frames decoded in N parts "
                    "side by side (for a few long videos; sheets and tracks as from one process)")  # fmt: skip
@@ -86,7 +91,11 @@ def run(args: argparse.Namespace) -> int:
         except ImportError:
             print("stillframe: error: --scheduler needs Dask: pip install 'stillframe[dask]'", file=sys.stderr)
             return 1
-        client = Client(args.scheduler)
+        try:
+            client = Client(args.scheduler, timeout=args.connect_timeout)
+        except (OSError, ValueError) as exc:  # unreachable (a timeout is an OSError), or a malformed address
+            print(f"stillframe: error: cannot reach the Dask scheduler at {args.scheduler}: {exc}", file=sys.stderr)
+            return 1
     started = time.monotonic()
     try:
         items = snapshot_many(

@@ -7,6 +7,7 @@ import json
 import signal
 import sys
 import threading
+import time
 from typing import Any
 
 
@@ -140,20 +141,36 @@ def live_command(args: argparse.Namespace) -> int:
 
 
 def _wait(svc: Any, args: argparse.Namespace) -> Any:
-    """svc.wait, saying once on stderr when no worker is there to run the job."""
-    from stillframe.jobs.store import HEARTBEAT_STALE, live_workers
+    """svc.wait, looking for a live worker while it waits (every HEARTBEAT_EVERY s):
+    each time the job is left with none to run it, stderr says so, and how to start
+    one. SnapshotTimeOut after --timeout; the job itself goes on."""
+    from stillframe.errors import SnapshotTimeOut
+    from stillframe.jobs.store import HEARTBEAT_EVERY, HEARTBEAT_STALE, live_workers
 
-    job = svc.get_snapshot_job(args.job_id)
-    if job.status == "Init" and live_workers(svc.engine) == 0:
-        where = f" --store {args.store}" if args.store else ""
-        print(
-            f"stillframe: job {job.id} waits for a worker, and none has polled this store in the last "
-            f"{HEARTBEAT_STALE:.0f} s: start one with `stillframe worker{where}` (`--drain` runs what is "
-            "queued, then stops)",
-            file=sys.stderr,
-            flush=True,
-        )
-    return svc.wait(args.job_id, timeout=args.timeout)
+    deadline = None if args.timeout is None else time.monotonic() + args.timeout
+    alone = False
+    while True:
+        job = svc.get_snapshot_job(args.job_id)
+        if job.finished:
+            return job
+        was, alone = alone, job.status in ("Init", "Processing") and live_workers(svc.engine) == 0
+        if alone and not was:
+            where = f" --store {args.store}" if args.store else ""
+            doing = "waits for a worker" if job.status == "Init" else "was claimed by a worker that has stopped"
+            print(
+                f"stillframe: job {job.id} {doing}, and none has polled this store in the last "
+                f"{HEARTBEAT_STALE:.0f} s: start one with `stillframe worker{where}` (`--drain` runs what is "
+                "queued, then stops)",
+                file=sys.stderr,
+                flush=True,
+            )
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            raise SnapshotTimeOut(f"job {job.id} is still {job.status} after {args.timeout:g} s (it goes on)")
+        try:
+            return svc.wait(args.job_id, timeout=HEARTBEAT_EVERY if left is None else min(HEARTBEAT_EVERY, left))
+        except SnapshotTimeOut:
+            continue
 
 
 def worker_command(args: argparse.Namespace) -> int:
@@ -186,16 +203,19 @@ def worker_command(args: argparse.Namespace) -> int:
 
 
 def add_parsers(sub: Any) -> None:
+    from stillframe.cli import seconds_arg
+
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--store", default=None, help="path or SQLAlchemy URL (default: STILLFRAME_DB or the user data dir)"
         )
         p.add_argument("--storage-options", default=None, help="JSON for s3fs (endpoint_url, key, secret, ...)")
-        p.add_argument("--lease", type=float, default=30.0, help="seconds a claimed job stays claimed without renewal")
+        p.add_argument("--lease", type=seconds_arg, default=30.0, metavar="TIME",
+                       help="how long a claimed job stays claimed without renewal (default: %(default)g s)")  # fmt: skip
 
     worker = sub.add_parser("worker", help="run queued snapshot jobs from the store")
     common(worker)
-    worker.add_argument("--threads", type=int, default=1)
+    worker.add_argument("--threads", type=int, default=1, help="jobs run at once (default: %(default)s)")
     worker.add_argument("--drain", action="store_true", help="stop when no job is left")
     worker.add_argument("--no-live", dest="live", action="store_false", help="leave live snapshot jobs to others")
     worker.set_defaults(run=worker_command)
@@ -210,42 +230,45 @@ def add_parsers(sub: Any) -> None:
         "--config",
         help="JSON: MPS SnapshotConfig, ICE template config or Huawei thumbnail_para. As MPS documents, an MPS "
         'config takes keyframes unless it says {"FrameType": "normal"} (exact frames); the job result records '
-        "the frame_type used. Relative paths are made absolute here, when the job is submitted",
+        'the frame_type used. Times may be strings in FFmpeg\'s syntax ("Time": "00:01:30"). Relative paths '
+        "are made absolute here, when the job is submitted. A job replaces files already at its outputs",
     )
-    p.add_argument("--template")
-    p.add_argument("--name")
-    p.add_argument("--user-data")
-    p.add_argument("--pipeline")
+    p.add_argument("--template", help="a snapshot template's id (its config, overridden by --config)")
+    p.add_argument("--name", help="the job's name")
+    p.add_argument("--user-data", help="up to 1,024 bytes kept with the job and sent with its notification")
+    p.add_argument("--pipeline", help="a pipeline's id (its concurrency limit and notification URL)")
     helps = {"get": "a job as JSON", "wait": "wait until a job ends (a worker must be running)",
              "urls": "a finished job's output URLs (ICE GetSnapshotUrls)"}  # fmt: skip
     for name in ("get", "wait", "urls"):
         q = jsub.add_parser(name, help=helps[name])
         common(q)
-        q.add_argument("job_id")
+        q.add_argument("job_id", help="the JobId")
         if name == "wait":
-            q.add_argument("--timeout", type=float, default=None)
+            q.add_argument("--timeout", type=seconds_arg, default=None, metavar="TIME",
+                           help="stop waiting after this long: exit 1 with SnapshotTimeOut (default: no limit)")  # fmt: skip
     q = jsub.add_parser("list", help="jobs by status and time, paged by token")
     common(q)
-    q.add_argument("--job-id")
-    q.add_argument("--status")
-    q.add_argument("--start")
-    q.add_argument("--end")
-    q.add_argument("--order-by", default="CreateTimeDesc")
-    q.add_argument("--page-size", type=int, default=20)
-    q.add_argument("--token")
+    q.add_argument("--job-id", help="only this job")
+    q.add_argument("--status", help="Init, Processing, Success or Fail")
+    q.add_argument("--start", help="created at or after (ISO 8601)")
+    q.add_argument("--end", help="created before (ISO 8601)")
+    q.add_argument("--order-by", default="CreateTimeDesc", choices=("CreateTimeDesc", "CreateTimeAsc"),
+                   help="(default: %(default)s)")  # fmt: skip
+    q.add_argument("--page-size", type=int, default=20, help="1..100 (default: %(default)s)")
+    q.add_argument("--token", help="NextPageToken from the previous page")
     for name in ("templates", "pipelines"):
         q = jsub.add_parser(name, help=f"create, get, list, update or delete snapshot {name}")
         common(q)
-        q.add_argument("op", choices=("create", "get", "list", "update", "delete"))
-        q.add_argument("--id")
-        q.add_argument("--name")
+        q.add_argument("op", choices=("create", "get", "list", "update", "delete"), help="what to do")
+        q.add_argument("--id", help=f"the {name[:-1]}'s id (get, update, delete)")
+        q.add_argument("--name", help=f"the {name[:-1]}'s name")
         if name == "templates":
-            q.add_argument("--config")
-            q.add_argument("--type")
+            q.add_argument("--config", help="JSON: an ICE template config (Type, Count, Interval, ...)")
+            q.add_argument("--type", help="Normal, Sprite or WebVtt (default: the config's Type, else Normal)")
         else:
-            q.add_argument("--max-concurrency", type=int)
-            q.add_argument("--notify-url")
-            q.add_argument("--state")
+            q.add_argument("--max-concurrency", type=int, help="jobs of the pipeline run at once (default: 10)")
+            q.add_argument("--notify-url", help="where each finished job's message is POSTed")
+            q.add_argument("--state", help="Active or Paused")
     jobs.set_defaults(run=jobs_command)
 
     live = sub.add_parser(
@@ -254,51 +277,62 @@ def add_parsers(sub: Any) -> None:
         "with workers) sharing the store.",
     )  # fmt: skip
     lsub = live.add_subparsers(dest="action", required=True)
-    q = lsub.add_parser("templates")
+    q = lsub.add_parser("templates", help="create, get, list, update or delete live snapshot templates")
     common(q)
-    q.add_argument("op", choices=("create", "get", "list", "update", "delete"))
-    q.add_argument("--id")
-    q.add_argument("--name")
-    q.add_argument("--interval", type=int, help="seconds between snapshots, 5..3600")
+    q.add_argument("op", choices=("create", "get", "list", "update", "delete"), help="what to do")
+    q.add_argument("--id", help="the template's id (get, update, delete)")
+    q.add_argument("--name", help="the template's name (list: a search keyword)")
+    q.add_argument("--interval", type=_whole_seconds, metavar="TIME",
+                   help="time between snapshots, 5..3600 s (5, 30s, 01:00)")  # fmt: skip
     q.add_argument("--overwrite-format", help="e.g. snapshot/{JobId}.jpg ('' for none)")
     q.add_argument("--sequence-format", help="e.g. snapshot/{JobId}/{UnixTimestamp}.jpg ('' for none)")
-    q = lsub.add_parser("submit")
+    q = lsub.add_parser("submit", help="start a live snapshot job")
     common(q)
-    q.add_argument("--name", required=True)
+    q.add_argument("--name", required=True, help="the job's name")
     q.add_argument("--url", required=True, help="the stream: rtmp://, an HLS .m3u8, http-flv, rtsp://, srt://...")
-    q.add_argument("--type", default="rtmp")
-    q.add_argument("--template", required=True)
-    q.add_argument("--storage-type", default="oss", choices=("oss", "s3", "local"))
-    q.add_argument("--endpoint")
+    q.add_argument("--type", default="rtmp", help="the stream's type, as ICE names it (default: %(default)s)")
+    q.add_argument("--template", required=True, help="a live snapshot template's id")
+    q.add_argument("--storage-type", default="oss", choices=("oss", "s3", "local"), help="(default: %(default)s)")
+    q.add_argument("--endpoint", help="the object store's endpoint")
     q.add_argument("--bucket", required=True, help="bucket, or a directory for --storage-type local")
-    q.add_argument("--callback-url")
-    q = lsub.add_parser("get")
+    q.add_argument("--callback-url", help="where each snapshot's message is POSTed")
+    q = lsub.add_parser("get", help="a live job as JSON")
     common(q)
-    q.add_argument("job_id")
-    q = lsub.add_parser("list")
+    q.add_argument("job_id", help="the JobId")
+    q = lsub.add_parser("list", help="live jobs by status and keyword, paged")
     common(q)
-    q.add_argument("--status", choices=("init", "started", "paused"))
-    q.add_argument("--keyword")
-    q.add_argument("--page", type=int, default=1)
-    q.add_argument("--page-size", type=int, default=10)
-    q.add_argument("--sort", default="desc", choices=("asc", "desc"))
-    q.add_argument("--start", help="ISO 8601 or Unix seconds")
-    q.add_argument("--end")
-    q = lsub.add_parser("command")
+    q.add_argument("--status", choices=("init", "started", "paused"), help="only jobs in this state")
+    q.add_argument("--keyword", help="part of the job's name, whatever its case")
+    q.add_argument("--page", type=int, default=1, help="(default: %(default)s)")
+    q.add_argument("--page-size", type=int, default=10, help="(default: %(default)s)")
+    q.add_argument("--sort", default="desc", choices=("asc", "desc"), help="by creation (default: %(default)s)")
+    q.add_argument("--start", help="created at or after: ISO 8601 or Unix seconds (default: 7 days ago)")
+    q.add_argument("--end", help="created before: ISO 8601 or Unix seconds (default: now)")
+    q = lsub.add_parser("command", help="start, stop or restart a live job")
     common(q)
-    q.add_argument("job_id")
-    q.add_argument("command", choices=("start", "stop", "restart"))
-    q = lsub.add_parser("files")
+    q.add_argument("job_id", help="the JobId")
+    q.add_argument("command", choices=("start", "stop", "restart"), help="what to do")
+    q = lsub.add_parser("files", help="a live job's snapshot files over a window of at most a day")
     common(q)
-    q.add_argument("job_id")
+    q.add_argument("job_id", help="the JobId")
     q.add_argument("--start", required=True, help="ISO 8601 or Unix seconds")
-    q.add_argument("--end", required=True)
-    q.add_argument("--limit", type=int, default=10)
+    q.add_argument("--end", required=True, help="ISO 8601 or Unix seconds")
+    q.add_argument("--limit", type=int, default=10, help="files a page (default: %(default)s)")
     q.add_argument("--next", help="NextStartTime from the previous page")
-    q.add_argument("--sort", default="asc", choices=("asc", "desc"))
-    q = lsub.add_parser("delete-files")
+    q.add_argument("--sort", default="asc", choices=("asc", "desc"), help="by time (default: %(default)s)")
+    q = lsub.add_parser("delete-files", help="forget a live job's snapshot files (and remove them)")
     common(q)
-    q.add_argument("job_id")
+    q.add_argument("job_id", help="the JobId")
     q.add_argument("stamps", type=int, nargs="+", help="CreateTimestamp values (ms)")
     q.add_argument("--delete-file", action="store_true", help="remove the files too")
     live.set_defaults(run=live_command)
+
+
+def _whole_seconds(text: str) -> int:
+    """argparse type: a time in FFmpeg's syntax that is a whole number of seconds."""
+    from stillframe.cli import seconds_arg
+
+    value = seconds_arg(text)
+    if value != int(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of seconds")
+    return int(value)

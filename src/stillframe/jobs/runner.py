@@ -62,6 +62,7 @@ def run_job(
         pixel_black_threshold=cfg.pixel_black_threshold,
         cover=cover,
         cover_position=cfg.cover_position,
+        overwrite=True,  # jobs replace their outputs, as the services do
         timeout=timeout,
         device=cfg.device,
         fallback=cfg.fallback,

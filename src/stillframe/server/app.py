@@ -13,12 +13,12 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -116,10 +116,27 @@ async def not_found(request: Request, exc: Exception) -> Response:
     return JSONResponse(error_body(path, rid, "InvalidAction.NotFound", API_NOT_FOUND), status_code=404)
 
 
+def browser_to_ui(api: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    """`/` is the RPC API; a browser opening the server's address (a GET with no
+    query and no signature, asking for HTML) is sent to the preview pages."""
+
+    async def endpoint(request: Request) -> Response:
+        if (
+            request.method == "GET"
+            and not request.url.query
+            and "authorization" not in request.headers
+            and "text/html" in request.headers.get("accept", "")
+        ):
+            return RedirectResponse(UI_PREFIX + "/", status_code=303)
+        return await api(request)
+
+    return endpoint
+
+
 def create_app(ctx: ServerContext) -> Starlette:
     routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"]),
-        Route("/", rpc_endpoint(ctx), methods=["GET", "POST"]),
+        Route("/", browser_to_ui(rpc_endpoint(ctx)), methods=["GET", "POST"]),
         *huawei.routes(ctx),
         *ui.routes(ctx),
     ]

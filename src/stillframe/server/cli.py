@@ -6,10 +6,12 @@ works without the serve extra."""
 from __future__ import annotations
 
 import argparse
+import errno
 import ipaddress
 import json
 import logging
 import os
+import socket
 import sys
 
 EXAMPLES = """examples:
@@ -48,7 +50,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--insecure-local", action="store_true",
         help="accept unsigned requests; allowed only on a loopback address",
     )  # fmt: skip
-    p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"),
+                   help="(default: %(default)s)")  # fmt: skip
     p.set_defaults(run=serve_command, parser=p)
     return p
 
@@ -65,6 +68,21 @@ def _loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _cannot_listen(host: str, port: int) -> str | None:
+    """Why `host:port` cannot be listened on (in use, say), or None: asked before
+    anything starts, so that a taken port is one line, not a started server's log."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            sock.bind(address)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            return "the address is in use (another server is there; --port picks another)"
+        return exc.strerror or str(exc)
+    return None
 
 
 def parse_keys(specs: list[str]) -> dict[str, str]:
@@ -104,6 +122,9 @@ def serve_command(args: argparse.Namespace) -> int:
         if not b.remote and not os.path.isdir(b.root):
             return _fail(f"--bucket {b.name}: {b.root} is not a folder")
     options = json.loads(args.storage_options) if args.storage_options else None
+    taken = _cannot_listen(args.host, args.port)
+    if taken is not None:
+        return _fail(f"cannot listen on {args.host}:{args.port}: {taken}", 1)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     service = JobService(args.store, workers=args.workers, storage_options=options)
     ctx = ServerContext(
@@ -111,7 +132,12 @@ def serve_command(args: argparse.Namespace) -> int:
         session_secret=os.urandom(32),
     )  # fmt: skip
     names = ", ".join(b.name for b in buckets) or "none"
-    print(f"stillframe serve: http://{args.host}:{args.port} ({len(keys)} key pairs; buckets: {names})", flush=True)
+    base = f"http://{args.host}:{args.port}"
+    signing = f"{len(keys)} key pair{'' if len(keys) == 1 else 's'}"
+    if args.insecure_local:
+        unsigned = "unsigned requests accepted" + (" too" if keys else "")
+        signing = f"{signing}, {unsigned} (--insecure-local)" if keys else f"{unsigned}: --insecure-local"
+    print(f"stillframe serve: {base} ({signing}; buckets: {names}); preview pages: {base}/ui/", flush=True)
     try:
         run(ctx, args.host, args.port, log_level=args.log_level)
     finally:

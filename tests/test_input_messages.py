@@ -1,0 +1,67 @@
+"""Inputs that are not quite what was expected get a message that says what they
+are: a still picture is a one-frame video, a server that ignores Range says so,
+and FFmpeg's error numbers stay out of the words."""
+
+from __future__ import annotations
+
+import av
+import numpy as np
+import pytest
+
+import stillframe as sf
+from stillframe import livesrc
+
+
+@pytest.fixture(scope="module")
+def pictures(clips, tmp_path_factory) -> dict[str, str]:
+    """The first frame of a small clip as JPEG (FFmpeg's image2) and PNG."""
+    clip = clips("pictures.mp4", frames=10, size=(160, 90), gop=5)
+    root = tmp_path_factory.mktemp("pictures")
+    out = {}
+    with av.open(str(clip)) as src:
+        frame = next(src.decode(video=0))
+    for ext, codec, fmt in (("jpg", "mjpeg", "yuvj420p"), ("png", "png", "rgb24")):
+        path = root / f"still.{ext}"
+        with av.open(str(path), "w", format="image2") as dst:
+            stream = dst.add_stream(codec)
+            stream.width, stream.height, stream.pix_fmt = frame.width, frame.height, fmt
+            for packet in [*stream.encode(frame.reformat(format=fmt)), *stream.encode(None)]:
+                dst.mux(packet)
+        out[ext] = str(path)
+    return out
+
+
+@pytest.mark.parametrize("ext", ["jpg", "png"])
+def test_a_still_picture_is_a_one_frame_video(pictures, tmp_path, ext):
+    path = pictures[ext]
+    info = sf.probe(path)
+    assert info.frame_count == 1 and (info.width, info.height) == (160, 90) and info.keyframe_times == [0.0]
+    with sf.open(path) as video:
+        frame = video.frame_at(0.0)
+    with av.open(path) as container:
+        theirs = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    assert np.array_equal(frame.to_ndarray("rgb24"), theirs)  # the picture as FFmpeg decodes it
+    result = sf.snapshot(path, sf.Dots([0.0, 5.0]), tmp_path / "{Count}.jpg")
+    assert result.count == 1 and result.dropped == 1 and "past the end" in result.reason
+
+
+def test_ffmpeg_error_numbers_stay_out_of_messages(tmp_path):
+    noise = tmp_path / "noise.mp4"
+    noise.write_bytes(np.random.default_rng(7).integers(0, 256, 20_000, dtype=np.uint8).tobytes())
+    with pytest.raises(sf.ResourceContentBad) as caught:
+        sf.snapshot(str(noise), None, tmp_path / "one.jpg")
+    text = str(caught.value)
+    assert text == f"{noise}: not a readable media file (FFmpeg: invalid data found when processing input)"
+
+
+def test_a_server_that_ignores_range_is_named(clips, tmp_path):
+    if livesrc.nginx_binary() is None:  # .ci/run installs it
+        pytest.skip("nginx is not installed (Debian: apt-get install nginx)")
+    clip = clips("no-range.mp4", frames=300, size=(320, 180), gop=60, bframes=2)  # more than FFmpeg buffers
+    with livesrc.http_server(clip.parent, tmp_path / "nginx", ranges=False) as server:
+        url = f"{server.url}/{clip.name}"
+        with pytest.raises(sf.ResourceContentBad) as caught:
+            sf.snapshot(url, sf.Dots([7.0]), tmp_path / "one.jpg")
+    assert str(caught.value).startswith(f"{url}: the server does not answer byte-range requests")
+    assert "download it first" in str(caught.value) and "Errno" not in str(caught.value)
+    assert not (tmp_path / "one.jpg").exists()
