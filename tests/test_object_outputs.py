@@ -256,8 +256,9 @@ def test_a_run_killed_outright_is_undone_by_the_next_run_into_its_names(store, b
 
     monkeypatch.setattr(_objects.ObjectStore, "put", fails_at_the_fifth)
     with pytest.raises(sf.TransientNetworkError, match="went away"):
-        sf.snapshot(path, sf.Interval(0.04), f"s3://{bucket}/v/{{Count}}.jpg", width=64, storage_options=opts,
-                    overwrite=True)
+        sf.snapshot(
+            path, sf.Interval(0.04), f"s3://{bucket}/v/{{Count}}.jpg", width=64, storage_options=opts, overwrite=True
+        )
     after = objects(store, bucket)
     assert {k: after[k] for k in before} == before  # what the killed run replaced is back
     assert not [k for k in after if k not in before and int(k[2:7]) <= 60]  # nothing else of either run there
