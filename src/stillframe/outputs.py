@@ -19,10 +19,10 @@ import glob
 import os
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 import numpy as np
 
@@ -31,32 +31,98 @@ from stillframe.covers import BlackTest, histogram, most_representative
 from stillframe.errors import InvalidParameter
 from stillframe.frame import Frame
 from stillframe.jpeg import YUV420Planes, encode_jpegs
-from stillframe.sprites import Sprite, SpriteLayout, compose_page, fit_cell, page_names, parse_color
+from stillframe.sprites import TILE, Sprite, SpriteLayout, compose_page, fit_cell, page_names, parse_color
 from stillframe.webvtt import cues_for, storyboard_json, write_webvtt
 
 if TYPE_CHECKING:
-    from stillframe.snapshot import Snapshot, SnapshotResult
+    from stillframe.records import Snapshot, SnapshotResult
 
 __all__ = [
     "Batch",
     "Cover",
     "Finished",
     "Ledger",
+    "Names",
     "SingleFiles",
     "SpriteSheets",
     "Storyboard",
     "WebVTTTrack",
     "Writer",
+    "names_for",
     "output_names",
 ]
 
 _COUNT = re.compile(r"\{Count\}")
 
 
-def output_names(output: str | os.PathLike[str], count: int) -> list[str]:
-    """File names for `count` snapshots. `{Count}` is the 1-based index in 5 digits
-    (00001); it is required when there is more than one snapshot. A directory (an
-    existing one, or a name ending in /) gets `{Count}.jpg` inside it."""
+class Names(Sequence[str]):
+    """File names made from a pattern, the i-th with `token` replaced by i + 1 in 5
+    digits, worked out when read: a run of a billion snapshots holds one pattern."""
+
+    def __init__(self, pattern: str, length: int, token: re.Pattern[str]) -> None:
+        self.pattern, self.length, self.token = pattern, length, token
+
+    def __len__(self) -> int:
+        return self.length
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(self.length))]
+        if i < 0:
+            i += self.length
+        if not 0 <= i < self.length:
+            raise IndexError("name index out of range")
+        return self.token.sub(f"{i + 1:05d}", self.pattern)
+
+    def folder(self) -> str | None:
+        """The one folder every name is in, or None when the token names folders."""
+        head = os.path.dirname(self.pattern)
+        return None if self.token.search(head) else head
+
+    def check(self) -> None:
+        """Each name's folder can be made and written, and no name is a folder: name
+        by name for a few, else the shared folder once and what it holds."""
+        folder = self.folder()
+        if self.length <= CHECK_EACH or self.length == 0:
+            check_all(self)
+        elif folder is None:  # a folder a name, too many to visit: the first and the last
+            check_all([self[0], self[self.length - 1]])
+        else:
+            check_destination(self[0])
+            with os.scandir(folder or ".") as entries:
+                for entry in entries:
+                    if entry.is_dir() and self.names(entry.name):
+                        raise InvalidParameter(f"{os.path.join(folder, entry.name)}: is a folder; give a file name")
+
+    def names(self, base: str) -> bool:
+        """Whether `base` is the file name of one of these names."""
+        parts = self.token.split(os.path.basename(self.pattern))
+        m = re.fullmatch(r"(\d{5,})".join(re.escape(p) for p in parts), base)
+        return m is not None and all(f"{int(g):05d}" == g and 1 <= int(g) <= self.length for g in m.groups())
+
+
+# Destinations checked one by one up to this many; a longer run checks its folder
+# once and looks at what the folder holds.
+CHECK_EACH = 100_000
+
+
+def check_all(paths: Iterable[str]) -> None:
+    """Each destination's folder can be made and written (one check a folder), and
+    no destination is a folder."""
+    seen: set[str] = set()
+    for path in paths:
+        folder = os.path.dirname(os.path.abspath(path))
+        if folder not in seen or os.path.isdir(path):
+            seen.add(folder)
+            check_destination(path)
+
+
+def names_for(output: str | os.PathLike[str], count: int) -> Names:
+    """File names for `count` snapshots, worked out when read (see output_names)."""
     text = os.fspath(output)
     if text.endswith(("/", os.sep)) or Path(text).is_dir():
         text = os.path.join(text, "{Count}.jpg")
@@ -65,7 +131,14 @@ def output_names(output: str | os.PathLike[str], count: int) -> list[str]:
             f"output {text!r} has no {{Count}} but {count} snapshots are to be written: "
             "add {Count} to the name (for example out/{Count}.jpg)"
         )
-    return [_COUNT.sub(f"{i + 1:05d}", text) for i in range(count)]
+    return Names(text, count, _COUNT)
+
+
+def output_names(output: str | os.PathLike[str], count: int) -> list[str]:
+    """File names for `count` snapshots. `{Count}` is the 1-based index in 5 digits
+    (00001); it is required when there is more than one snapshot. A directory (an
+    existing one, or a name ending in /) gets `{Count}.jpg` inside it."""
+    return list(names_for(output, count))
 
 
 def _require_jpeg(path: str | os.PathLike[str]) -> None:
@@ -88,20 +161,23 @@ class Ledger:
         self.began = time.time()
         self.planned: list[str] = []
         self.written: list[str] = []
+        self._writing: str | None = None  # the file being written now
 
     def check(self, paths: Sequence[str]) -> None:
-        """Each destination's folder can be made and written (one check a folder)."""
-        seen: set[str] = set()
-        for path in paths:
-            folder = os.path.dirname(os.path.abspath(path))
-            if folder not in seen or os.path.isdir(path):
-                seen.add(folder)
-                check_destination(path)
+        """Each destination's folder can be made and written (one check a folder).
+        Names worked out when read (a long run's) are checked as Names.check does,
+        and are not held: the one being written is what a rollback looks at."""
+        if isinstance(paths, Names):
+            paths.check()
+            return
+        check_all(paths)
         self.planned.extend(paths)
 
     def write(self, path: str | os.PathLike[str], data: bytes) -> str:
+        self._writing = os.fspath(path)
         written = os.fspath(write_atomic(path, data))
         self.written.append(written)
+        self._writing = None
         return written
 
     def keep(self, path: str) -> str:
@@ -113,7 +189,8 @@ class Ledger:
         for path in reversed(self.written):
             with contextlib.suppress(OSError):
                 os.unlink(path)
-        for target in self.planned:
+        caught = [self._writing] if self._writing is not None else []
+        for target in [*self.planned, *caught]:
             with contextlib.suppress(OSError):
                 if os.stat(target).st_mtime >= self.began:
                     os.unlink(target)
@@ -168,7 +245,7 @@ class Writer:
     """One kind of output. Writers run in the order given; a writer that needs
     another's output (a track into the sheets) holds that writer."""
 
-    def destinations(self) -> list[str]:
+    def destinations(self) -> Sequence[str]:
         return []
 
     def take(self, batch: Batch, ledger: Ledger) -> None:
@@ -179,12 +256,14 @@ class Writer:
 
 
 class SingleFiles(Writer):
-    def __init__(self, names: list[str]) -> None:
+    """One JPEG a snapshot, named by its position."""
+
+    def __init__(self, names: Sequence[str]) -> None:
         _require_jpeg(names[0])
         self.names = names
 
-    def destinations(self) -> list[str]:
-        return list(self.names)
+    def destinations(self) -> Sequence[str]:
+        return self.names if isinstance(self.names, Names) else list(self.names)
 
     def take(self, batch: Batch, ledger: Ledger) -> None:
         for request, data in zip(batch.requests, batch.jpegs()):
@@ -201,25 +280,36 @@ class SpriteSheets(Writer):
     def __init__(self, sprite: Sprite, count: int, snap_w: int, snap_h: int, pattern: str | os.PathLike[str]) -> None:
         self.layout: SpriteLayout = sprite.layout(snap_w, snap_h)
         self.color = parse_color(sprite.color)
-        self.selected = list(range(0, count, sprite.cell_sel_step))
-        self.slot = {r: k for k, r in enumerate(self.selected)}
-        self.names = page_names(pattern, self.layout.pages(len(self.selected)))
+        self.step = sprite.cell_sel_step
+        self.selected = range(0, count, self.step)
+        pages = self.layout.pages(len(self.selected))
+        page_names(pattern, min(pages, 2))  # refuses several pages without {TileCount}
+        self.names = Names(os.fspath(pattern), pages, TILE)
         _require_jpeg(self.names[0])
         self.cells: dict[int, YUV420Planes] = {}
         self.written: dict[int, str] = {}
 
-    def destinations(self) -> list[str]:
-        return list(self.names)
+    def destinations(self) -> Sequence[str]:
+        return self.names
+
+    def slot(self, request: int) -> int | None:
+        """The cell of snapshot `request` (0-based), or None when it is not on a sheet."""
+        if request % self.step or request >= self.selected.stop:
+            return None
+        return request // self.step
 
     def take(self, batch: Batch, ledger: Ledger) -> None:
+        pages = set()
         for request, planes in zip(batch.requests, batch.planes):
-            if request in self.slot:
-                self.cells[self.slot[request]] = fit_cell(planes, self.layout.cell_w, self.layout.cell_h)
-        self._flush(batch.quality, ledger)
+            k = self.slot(request)
+            if k is not None:
+                self.cells[k] = fit_cell(planes, self.layout.cell_w, self.layout.cell_h)
+                pages.add(k // self.layout.per_page)
+        self._flush(sorted(pages), batch.quality, ledger)
 
-    def _flush(self, quality: int, ledger: Ledger) -> None:
+    def _flush(self, pages: Sequence[int], quality: int, ledger: Ledger) -> None:
         per = self.layout.per_page
-        for page in range(len(self.names)):
+        for page in pages:
             members = range(page * per, min((page + 1) * per, len(self.selected)))
             if page in self.written or not all(k in self.cells for k in members):
                 continue
@@ -328,7 +418,7 @@ class Cover(Writer):
 
 
 def plan_writers(
-    names: list[str],
+    names: Sequence[str],
     geometry: tuple[int, int],
     *,
     keep_singles: bool,

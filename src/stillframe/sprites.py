@@ -180,14 +180,14 @@ def compose_page(layout: SpriteLayout, cells: Sequence[YUV420Planes], color: tup
     return YUV420Planes(y, u, v, first.full_range, first.matrix)
 
 
-_TILE = re.compile(r"\{TileCount\}")
+TILE = re.compile(r"\{TileCount\}")
 
 
 def page_names(pattern: str | os.PathLike[str], pages: int) -> list[str]:
     """`{TileCount}` is the 1-based page number in 5 digits; required for several pages."""
     text = os.fspath(pattern)
-    if pages > 1 and not _TILE.search(text):
+    if pages > 1 and not TILE.search(text):
         raise InvalidParameter(
             f"sprite output {text!r} has no {{TileCount}} but {pages} sprite pages are needed: add {{TileCount}}"
         )
-    return [_TILE.sub(f"{i + 1:05d}", text) for i in range(pages)]
+    return [TILE.sub(f"{i + 1:05d}", text) for i in range(pages)]

@@ -13,6 +13,7 @@ from typing import Any
 
 from stillframe.devices import parse_device
 from stillframe.errors import InvalidParameter
+from stillframe.options import FrameOptions
 from stillframe.sampling import Dots, Interval, Quantity, Sampling, from_huawei, from_ice, from_mps
 from stillframe.sprites import Sprite
 
@@ -48,6 +49,7 @@ class SnapshotConfig:
     sampling: Sampling = field(default_factory=lambda: Dots([0.0]))
     frame_type: str = "normal"
     snap: str = "displayed"
+    tolerance: float = 0.0  # seconds a keyframe may stand in for the exact frame (not a cloud field)
     width: int | None = None
     height: int | None = None
     max_length: int | None = None
@@ -76,6 +78,11 @@ class SnapshotConfig:
             raise InvalidParameter(f"quality must be in 1..100, not {self.quality}")
         if self.type == "Sprite" and self.sprite is None:
             object.__setattr__(self, "sprite", Sprite())
+
+    def frame_options(self) -> FrameOptions:
+        """The job's frame options, as the engine takes them."""
+        return FrameOptions(self.frame_type, self.snap, self.tolerance, self.width, self.height, self.max_length,
+                            self.aspect_ratio)  # fmt: skip
 
     @property
     def synchronous(self) -> bool:
