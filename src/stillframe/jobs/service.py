@@ -21,8 +21,8 @@ from stillframe.errors import (
     InvalidParameter,
     JobNotFound,
     MissingParameter,
-    NotFound,
     PipelineNotFound,
+    ResourceNotFound,
     SnapshotTimeOut,
     TemplateNotFound,
 )
@@ -183,7 +183,7 @@ class JobService(LiveSnapshots):
             media_id = in_url
             with self.engine.connect() as conn:
                 if conn.execute(select(t.media.c.id).where(t.media.c.id == media_id)).first() is None:
-                    raise NotFound(f"media {media_id} is not registered", code="InvalidParameter.ResourceNotFound")
+                    raise ResourceNotFound(f"media {media_id} is not registered")
         out_url = _absolute(normalise_location(output, "Output"))
         self._check_output(cfg, out_url)
         now = time.time()
