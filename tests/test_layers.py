@@ -94,3 +94,21 @@ def test_a_snapshot_from_the_command_line_loads_no_jobs_server_or_distributed(cl
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert json.loads(out.strip().splitlines()[-1]) == [0, []]
     assert (tmp_path / "one.jpg").stat().st_size > 0
+
+
+def test_probe_reads_no_keyframe_unless_asked(clips, capsys, monkeypatch):
+    """`stillframe probe` of an MP4 says what its index and both ends say; every
+    keyframe's time (one packet read a keyframe) only with --all."""
+    from stillframe import cli
+    from stillframe._indexes.tables import SampleTableIndex
+
+    clip = str(clips("probe-cost.mp4", frames=120, size=(64, 48), gop=30))
+    read = []
+    real = SampleTableIndex.keyframe_pts
+    monkeypatch.setattr(SampleTableIndex, "keyframe_pts", lambda self: read.append(1) or real(self))
+    assert cli.main(["probe", clip]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert read == [] and "keyframe_times" not in shown
+    assert shown["frame_count"] == 120 and shown["index"] == "container"
+    assert cli.main(["probe", clip, "--all"]) == 0
+    assert json.loads(capsys.readouterr().out)["keyframe_times"] == [0.0, 1.0, 2.0, 3.0] and read == [1]

@@ -162,7 +162,8 @@ def snapshot_options(args: argparse.Namespace) -> dict[str, Any]:
 def _probe(args: argparse.Namespace) -> int:
     from stillframe.video import probe
 
-    print(json.dumps(probe(args.source, stream=args.stream, index=args.index).to_dict(), indent=2))
+    info = probe(args.source, stream=args.stream, index=args.index)
+    print(json.dumps(info.to_dict(work_out=args.all), indent=2))
     return 0
 
 
@@ -268,7 +269,13 @@ SNAPSHOT_EXAMPLES = """examples:
 """
 
 
-def _parser() -> argparse.ArgumentParser:
+# Commands of the engine itself: run alone, they load no other layer's command line.
+CORE_COMMANDS = ("probe", "snapshot", "hw", "demo")
+
+
+def _parser(core_only: bool = False) -> argparse.ArgumentParser:
+    """The command line's parser; `core_only` leaves out the jobs, server and batch
+    commands (and what they import), for a run of one of CORE_COMMANDS."""
     parser = argparse.ArgumentParser(prog="stillframe", description="Exact still frames out of video, fast.")
     parser.add_argument("--version", action="version", version=f"stillframe {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -277,6 +284,11 @@ def _parser() -> argparse.ArgumentParser:
     probe.add_argument("source", help="a video: a path, a file:// or http(s):// URL")
     probe.add_argument("--stream", type=int, default=None, help="the video stream's index (default: FFmpeg's best)")
     probe.add_argument("--index", choices=INDEX_CHOICES, default="auto", help=INDEX_HELP)
+    probe.add_argument(
+        "--all", action="store_true",
+        help="also what needs every keyframe read (keyframe_times; a Matroska file's frame_count), "
+        "left out otherwise when the file's own index describes it",
+    )  # fmt: skip
     probe.set_defaults(run=_probe, parser=probe)
 
     snap = sub.add_parser(
@@ -303,6 +315,22 @@ def _parser() -> argparse.ArgumentParser:
     add_snapshot_options(snap)
     snap.set_defaults(run=_snapshot, parser=snap)
 
+    if not core_only:
+        _add_layer_commands(sub)
+
+    hw = sub.add_parser("hw", help="what hardware decoding this machine and PyAV build can do")
+    hw.add_argument("--json", action="store_true", help="print the report as JSON")
+    hw.set_defaults(run=_hw)
+
+    demo = sub.add_parser("demo", help="make a test video and snapshot it (nothing of yours needed)")
+    demo.add_argument("out", nargs="?", default="stillframe-demo", help="output directory")
+    demo.add_argument("--quality", type=int, default=85)
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def _add_layer_commands(sub: Any) -> None:
+    """jobs, worker, live (the jobs extra), serve and batch."""
     try:
         from stillframe.jobs.cli import add_parsers
     except ImportError as exc:  # the jobs extra (SQLAlchemy) is not installed: say so when asked
@@ -317,16 +345,6 @@ def _parser() -> argparse.ArgumentParser:
 
     add_batch_parser(sub)
 
-    hw = sub.add_parser("hw", help="what hardware decoding this machine and PyAV build can do")
-    hw.add_argument("--json", action="store_true", help="print the report as JSON")
-    hw.set_defaults(run=_hw)
-
-    demo = sub.add_parser("demo", help="make a test video and snapshot it (nothing of yours needed)")
-    demo.add_argument("out", nargs="?", default="stillframe-demo", help="output directory")
-    demo.add_argument("--quality", type=int, default=85)
-    demo.set_defaults(run=_demo)
-    return parser
-
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -336,7 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ImportError as exc:  # one line naming the extra, whatever the arguments
             print(f"stillframe: error: {exc}", file=sys.stderr)
             return 1
-    parser = _parser()
+    parser = _parser(core_only=bool(argv) and argv[0] in CORE_COMMANDS)
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # the subcommand's own usage, not the top level's
         getattr(args, "parser", parser).error(f"unrecognized arguments: {' '.join(unknown)}")
