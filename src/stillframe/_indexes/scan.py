@@ -22,14 +22,21 @@ __all__ = ["ScanIndex", "first_frame"]
 
 
 def first_frame(container, stream, name: str) -> tuple[av.VideoFrame, av.Packet]:
-    """The first frame that decodes, and the first packet (the first keyframe)."""
+    """The first frame that decodes, and the first packet (the first keyframe).
+    A decoder with frame threads holds a frame back until more packets arrive: the
+    keyframe is drained out at once instead of decoding the frames after it."""
+    cc = stream.codec_context
     first: av.Packet | None = None
     try:
         for packet in container.demux(stream):
             if first is None and packet.size:
                 first = packet
-            for frame in packet.decode():
-                return frame, first or packet
+            frames = packet.decode()
+            if not frames and packet.size and packet.is_keyframe:
+                frames = cc.decode(None)
+                cc.flush_buffers()
+            if frames:
+                return frames[0], first or packet
     except av.error.FFmpegError as exc:
         raise ResourceContentBad(f"{name}: the video does not decode ({exc})") from exc
     raise ResourceContentBad(f"{name}: no frame of the video stream decodes")
