@@ -347,6 +347,8 @@ def _add_layer_commands(sub: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `stillframe` command with `argv` (default: the process's arguments); returns the exit status: 0, 1
+    with one line on stderr for an error of the tree, 130 when interrupted (what the run wrote is removed)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in _JOB_COMMANDS:
         try:

@@ -87,6 +87,7 @@ class GroupDecoder:
         self.deadline = deadline
 
     def check_deadline(self) -> None:
+        """Raise SnapshotTimeOut once the run's deadline (time.monotonic()) has passed."""
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise SnapshotTimeOut("the snapshot ran past its time limit")
 
@@ -199,6 +200,7 @@ class GroupDecoder:
 
 
 def missing_error(index: PacketIndex, missing: list[int]) -> ResourceContentBad:
+    """The ResourceContentBad for targets that did not come out of the decoder, naming up to five of their times."""
     times = ", ".join(f"{index.seconds(index.pts[d]):.3f}" for d in missing[:5])
     more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
     return ResourceContentBad(f"the frames at {times} s{more} could not be decoded (damaged or cut-off data)")

@@ -35,10 +35,12 @@ class Frame(Provenance):
 
     @property
     def width(self) -> int:
+        """The output width in pixels, upright (padding included)."""
         return self._geometry.width
 
     @property
     def height(self) -> int:
+        """The output height in pixels, upright (padding included)."""
         return self._geometry.height
 
     def _picture8(self) -> av.VideoFrame:
@@ -51,6 +53,7 @@ class Frame(Provenance):
 
     @property
     def full_range(self) -> bool:
+        """Whether the 8-bit picture is full range (JPEG's) rather than video range."""
         return self._picture8().color_range == 2
 
     def planes(self) -> YUV420Planes:

@@ -32,6 +32,7 @@ class OutputGeometry:
 
     @property
     def padded(self) -> bool:
+        """Whether black padding surrounds the picture (an aspect ratio was asked for)."""
         return (self.width, self.height) != (self.image_w, self.image_h)
 
 

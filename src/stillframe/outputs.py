@@ -174,6 +174,7 @@ class Ledger:
         self.planned.extend(paths)
 
     def write(self, path: str | os.PathLike[str], data: bytes) -> str:
+        """Write `data` to `path` (a temporary, then a rename) and record it; returns the path written."""
         self._writing = os.fspath(path)
         written = os.fspath(write_atomic(path, data))
         self.written.append(written)
@@ -186,6 +187,8 @@ class Ledger:
         return path
 
     def rollback(self) -> None:
+        """Remove everything the run wrote, what it renamed into place but had not recorded yet, and its
+        temporaries."""
         for path in reversed(self.written):
             with contextlib.suppress(OSError):
                 os.unlink(path)
@@ -214,11 +217,13 @@ class Batch:
         self.planes = [f.planes() for f in self.frames]
 
     def jpegs(self) -> list[bytes]:
+        """Every frame's JPEG, encoded once (in one native batch) for all the writers."""
         if self._jpegs is None:
             self._jpegs = encode_jpegs(self.planes, quality=self.quality)
         return self._jpegs
 
     def jpeg(self, k: int) -> bytes:
+        """Frame `k`'s JPEG: from the batch's when they are made, else that one alone."""
         return self.jpegs()[k] if self._jpegs is not None else encode_jpegs([self.planes[k]], quality=self.quality)[0]
 
     def use_jpegs(self, jpegs: Sequence[bytes]) -> None:
@@ -246,12 +251,15 @@ class Writer:
     another's output (a track into the sheets) holds that writer."""
 
     def destinations(self) -> Sequence[str]:
+        """The files this writer may write, checked before the first frame is decoded."""
         return []
 
     def take(self, batch: Batch, ledger: Ledger) -> None:
+        """Take a batch of frames as they stream in (positions, frames, planes)."""
         pass
 
     def finish(self, run: Finished) -> None:
+        """Write what needs every frame (a track, a storyboard, a chosen cover) and fill in the result."""
         pass
 
 
@@ -263,13 +271,16 @@ class SingleFiles(Writer):
         self.names = names
 
     def destinations(self) -> Sequence[str]:
+        """One name a snapshot (worked out when read, for a long run)."""
         return self.names if isinstance(self.names, Names) else list(self.names)
 
     def take(self, batch: Batch, ledger: Ledger) -> None:
+        """Write each frame's JPEG under its snapshot's name."""
         for request, data in zip(batch.requests, batch.jpegs()):
             ledger.write(self.names[request], data)
 
     def file_for(self, request: int) -> str:
+        """The file of snapshot `request` (0-based)."""
         return self.names[request]
 
 
@@ -290,6 +301,7 @@ class SpriteSheets(Writer):
         self.written: dict[int, str] = {}
 
     def destinations(self) -> Sequence[str]:
+        """One name a page (worked out when read)."""
         return self.names
 
     def slot(self, request: int) -> int | None:
@@ -299,6 +311,7 @@ class SpriteSheets(Writer):
         return request // self.step
 
     def take(self, batch: Batch, ledger: Ledger) -> None:
+        """Fit the batch's selected snapshots into their cells, and write every page whose cells are all in."""
         pages = set()
         for request, planes in zip(batch.requests, batch.planes):
             k = self.slot(request)
@@ -317,6 +330,7 @@ class SpriteSheets(Writer):
             self.written[page] = ledger.write(self.names[page], encode_jpegs([sheet], quality=quality)[0])
 
     def finish(self, run: Finished) -> None:
+        """Name the pages written, in order, in the result."""
         run.result.sprites = [self.written[p] for p in sorted(self.written)]
 
     def tiles(self, snapshots: Sequence[Snapshot]) -> list[tuple[float, int, int, int]]:
@@ -334,9 +348,12 @@ class WebVTTTrack(Writer):
         self.base_url = base_url
 
     def destinations(self) -> list[str]:
+        """The track's path."""
         return [self.path]
 
     def finish(self, run: Finished) -> None:
+        """Write the track: a cue a snapshot, from its frame's time to the next's (the last to the end of the
+        video)."""
         if self.sheets is not None:
             lay, files = self.sheets.layout, run.result.sprites
             tiles = self.sheets.tiles(run.snapshots)
@@ -360,9 +377,11 @@ class Storyboard(Writer):
         self.base_url = base_url
 
     def destinations(self) -> list[str]:
+        """The storyboard's path."""
         return [self.path]
 
     def finish(self, run: Finished) -> None:
+        """Write the storyboard JSON of the pages written."""
         lay = self.sheets.layout
         tiles = self.sheets.tiles(run.snapshots)
         pages = [
@@ -394,9 +413,11 @@ class Cover(Writer):
         self.data: bytes | None = None
 
     def destinations(self) -> list[str]:
+        """The cover's path."""
         return [self.path]
 
     def take(self, batch: Batch, ledger: Ledger) -> None:
+        """Keep the cover's JPEG (by position), or each frame's histogram and blackness (auto)."""
         for k, (request, planes) in enumerate(zip(batch.requests, batch.planes)):
             if self.position == "auto":
                 self.hists[request] = histogram(planes)
@@ -405,6 +426,7 @@ class Cover(Writer):
                 self.data = batch.jpeg(k)
 
     def finish(self, run: Finished) -> None:
+        """Write the cover, choosing the most representative non-black snapshot for auto."""
         n = len(run.snapshots)
         if self.position == "auto":
             chosen = most_representative([self.hists[i] for i in range(n)], [self.blacks[i] for i in range(n)])

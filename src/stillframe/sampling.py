@@ -142,6 +142,8 @@ class Interval:
             raise InvalidParameter("Interval.every is 0: give a count to spread snapshots evenly")
 
     def resolve(self, duration: float) -> Schedule:
+        """The snapshot times on a video of `duration` seconds (Times, worked out when read), and how many of
+        `count` cannot be taken and why."""
         if self.start >= duration:
             return Schedule([], self.count, self.count or 1, _past_end(self.start, duration))
         if self.every == 0:
@@ -168,6 +170,7 @@ class Dots:
         object.__setattr__(self, "times", [_check_time("Dots time", t) for t in self.times])
 
     def resolve(self, duration: float) -> Schedule:
+        """The times before `duration` seconds, in the order given, and how many were past the end."""
         kept = [t for t in self.times if t < duration]
         dropped = len(self.times) - len(kept)
         late = [t for t in self.times if t >= duration]
@@ -189,6 +192,7 @@ class Quantity:
             raise InvalidParameter("Quantity.every must be > 0")
 
     def resolve(self, duration: float) -> Schedule:
+        """The snapshot times on a video of `duration` seconds, as the equivalent Interval gives them."""
         if self.every is None:
             return Interval(0, 0.0, self.count).resolve(duration)
         return Interval(self.every, 0.0, self.count).resolve(duration)

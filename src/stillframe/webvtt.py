@@ -24,6 +24,9 @@ def format_time(seconds: float) -> str:
 
 @dataclass(frozen=True)
 class Cue:
+    """One WebVTT cue: from `start` to `end` (seconds), showing `payload` (an image URL, with #xywh= for a sprite
+    cell)."""
+
     start: float
     end: float
     payload: str
@@ -43,6 +46,7 @@ def cues_for(times: Sequence[float], payloads: Sequence[str], duration: float) -
 
 
 def webvtt_text(cues: Sequence[Cue]) -> str:
+    """The track's text: the WEBVTT header, then each cue."""
     lines = ["WEBVTT", ""]
     for cue in cues:
         lines += [f"{format_time(cue.start)} --> {format_time(cue.end)}", cue.payload, ""]
@@ -50,8 +54,10 @@ def webvtt_text(cues: Sequence[Cue]) -> str:
 
 
 def write_webvtt(path: str | os.PathLike[str], cues: Sequence[Cue]) -> str:
+    """Write the track to `path` (a temporary, then a rename); returns the path."""
     return str(write_atomic(path, webvtt_text(cues).encode("utf-8")))
 
 
 def storyboard_json(pages: Sequence[dict]) -> str:
+    """The storyboard's pages as indented JSON."""
     return json.dumps(pages, indent=2)

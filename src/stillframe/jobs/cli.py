@@ -33,6 +33,7 @@ def _config(text: str | None) -> Any:
 
 
 def jobs_command(args: argparse.Namespace) -> int:
+    """Run a `stillframe jobs` action with its parsed arguments; returns the exit status."""
     svc = _service(args)
     try:
         act = args.action
@@ -96,6 +97,7 @@ def _when(text: str | None) -> str | float | None:
 
 
 def live_command(args: argparse.Namespace) -> int:
+    """Run a `stillframe live` action with its parsed arguments; returns the exit status."""
     svc = _service(args)
     try:
         act = args.action
@@ -186,6 +188,8 @@ def worker_command(args: argparse.Namespace) -> int:
 
 
 def add_parsers(sub: Any) -> None:
+    """Add the `jobs`, `worker` and `live` commands to the command line's subparsers."""
+
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--store", default=None, help="path or SQLAlchemy URL (default: STILLFRAME_DB or the user data dir)"

@@ -90,6 +90,7 @@ class SnapshotConfig:
         return isinstance(self.sampling, Dots) and len(self.sampling.times) == 1 and self.type == "Normal"
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain values, as the store keeps them (from_dict reads them back)."""
         d = asdict(self)
         d["sampling"] = _sampling_to_dict(self.sampling)
         d["sprite"] = asdict(self.sprite) if self.sprite is not None else None
@@ -97,6 +98,7 @@ class SnapshotConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> SnapshotConfig:
+        """The configuration to_dict gave."""
         data = dict(d)
         data["sampling"] = _sampling_from_dict(data["sampling"])
         if data.get("sprite") is not None:
@@ -104,6 +106,7 @@ class SnapshotConfig:
         return cls(**data)
 
     def with_type(self, type: str) -> SnapshotConfig:
+        """The same configuration with another Type (Normal, Sprite, WebVtt)."""
         return replace(self, type=type)
 
 

@@ -117,6 +117,7 @@ async def not_found(request: Request, exc: Exception) -> Response:
 
 
 def create_app(ctx: ServerContext) -> Starlette:
+    """The ASGI app: health, Alibaba RPC at `/`, Huawei's routes, and the preview pages, over `ctx`."""
     routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/", rpc_endpoint(ctx), methods=["GET", "POST"]),
@@ -191,6 +192,7 @@ class ServerThread:
 
     @property
     def base_url(self) -> str:
+        """The server's URL (http://host:port)."""
         return f"http://{self.host}:{self.port}"
 
     @property
@@ -199,6 +201,8 @@ class ServerThread:
         return f"{self.host}:{self.port}"
 
     def start(self, timeout: float = 10.0) -> ServerThread:
+        """Serve on a thread until stop(); returns once it listens (RuntimeError after `timeout` seconds
+        otherwise)."""
         self.thread.start()
         deadline = time.monotonic() + timeout
         while not self.server.started:
@@ -208,6 +212,7 @@ class ServerThread:
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Stop serving, waiting up to `timeout` seconds for the thread."""
         self.server.should_exit = True
         self.thread.join(timeout)
         self.sock.close()

@@ -458,6 +458,7 @@ def iam_projects(ctx: ServerContext, q: QueryParams, body: dict[str, Any]) -> di
 
 
 def routes(ctx: ServerContext) -> list[BaseRoute]:
+    """The routes of Huawei's VOD and MPC thumbnail APIs and IAM's project lookup."""
     v1, v10 = "/v1/{project_id}", "/v1.0/{project_id}"
     table: list[tuple[str, str, str, Handler]] = [
         ("GET", "/v3/projects", "KeystoneListProjects", iam_projects),
