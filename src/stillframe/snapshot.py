@@ -92,6 +92,8 @@ def snapshot(
     snapshot's `decoder`/`fallback` say what ran. `index="scan"` demuxes every
     packet first instead of reading the container's own index (see Video);
     `result.stats["index"]` says which way the frames were found.
+
+    (Long for its options alone: what runs is one RunPlan, as in snapshot_split.)
     """
     frame = FrameOptions(frame_type, snap, tolerance, width, height, max_length, aspect_ratio)
     outputs = Outputs(

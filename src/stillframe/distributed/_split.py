@@ -154,28 +154,35 @@ def snapshot_split(
             run.check(lambda paths: runner.call(_check_all, paths))
             run.avoid_black(video)
             task = (src, frame.to_dict(), video_opts, outputs.quality, run.keep_singles, storage_options)
-            bar = Progress(len(run.times), "frame", progress)
-            stats, most = Stats(), 0
-            decoding: dict[str, Any] = {}
-            try:
-                for positions, cut, part in _parts(video, run.times, parts, runner, task):
-                    if deadline is not None and time.monotonic() > deadline:
-                        raise SnapshotTimeOut(f"the snapshot took longer than {timeout} s")
-                    _feed(run, positions, part)
-                    stats.merge(part.stats)
-                    decoding = decoding or part.decoding
-                    most = max(most, cut)
-                    bar.update(len(part.frames))
-            finally:
-                bar.close()
+            stats, decoding = _run_parts(run, video, parts, runner, task, Progress(len(run.times), "frame", progress))
             result = run.finish(video, decoding=decoding)
-            result.stats = replace(video.stats, seconds=round(time.monotonic() - started, 4), workers=most)
-            result.stats.merge(stats)
+            result.stats = replace(stats.merge(video.stats), seconds=round(time.monotonic() - started, 4))
             return result
     except BaseException:
         if run is not None:
             run.rollback()
         raise
+
+
+def _run_parts(
+    run: RunPlan, video: Video, parts: int, runner: Any, task: tuple[Any, ...], bar: Progress
+) -> tuple[Stats, dict[str, Any]]:
+    """Every part decoded on the runner and fed to the run's writers in time order;
+    what they cost (`workers`: the most parts a window was cut into) and what decoded."""
+    stats = Stats(workers=0, index=video.stats.index)
+    decoding: dict[str, Any] = {}
+    try:
+        for positions, cut, part in _parts(video, run.times, parts, runner, task):
+            if run.deadline is not None and time.monotonic() > run.deadline:
+                raise SnapshotTimeOut(f"the snapshot took longer than {run.timeout} s")
+            _feed(run, positions, part)
+            stats.merge(part.stats)
+            decoding = decoding or part.decoding
+            stats.workers = max(stats.workers, cut)
+            bar.update(len(part.frames))
+    finally:
+        bar.close()
+    return stats, decoding
 
 
 def _parts(
