@@ -135,3 +135,19 @@ def test_windows_give_the_frames_of_one_plan(clip, tmp_path, monkeypatch):
     for a, b, c in zip(ref.files + ref.sprites, got.files + got.sprites, split.files + split.sprites):
         assert open(a, "rb").read() == open(b, "rb").read() == open(c, "rb").read()
     assert ref.dropped == got.dropped == split.dropped == 0
+
+
+def test_a_long_runs_names_are_checked_by_their_folder(tmp_path):
+    """A million names are not visited one by one: their folder is checked once and
+    what it holds is looked at, so a name that is a folder already is still refused."""
+    from stillframe.outputs import Ledger, names_for
+
+    names = names_for(tmp_path / "out" / "{Count}.jpg", 10**6)
+    assert len(names) == 10**6 and names[41] == str(tmp_path / "out" / "00042.jpg")
+    Ledger().check(names)  # the folder is made and writable
+    (tmp_path / "out" / "00042.jpg").mkdir()
+    (tmp_path / "out" / "2000000.jpg").mkdir()  # not one of the names
+    with pytest.raises(sf.InvalidParameter, match="00042.jpg: is a folder"):
+        Ledger().check(names)
+    (tmp_path / "out" / "00042.jpg").rmdir()
+    Ledger().check(names)
