@@ -28,8 +28,9 @@ import threading
 import time
 from pathlib import Path
 
-from stillframe import __version__, livesrc, testsrc
+from stillframe import __version__, testsrc
 from stillframe.jobs import JobService
+from tests import livesrc
 
 CACHE = Path(__file__).parent / ".cache"
 INTERVAL = 5
@@ -130,7 +131,7 @@ def main() -> None:
         work = Path(tmp)
         url = f"{server.url}/bench"
         publisher = subprocess.Popen(
-            [sys.executable, "-c", f"from stillframe.livesrc import publish; publish({str(video)!r}, {url!r})"]
+            [sys.executable, "-c", f"from tests.livesrc import publish; publish({str(video)!r}, {url!r})"]
         )
         try:
             time.sleep(2)

@@ -42,7 +42,8 @@ from benchmarks.compare import videos
 from benchmarks.compare.measure import images, launch
 from benchmarks.compare.tasks import Task
 from benchmarks.compare.tools import TOOLS, Tool, commands
-from stillframe import livesrc, testsrc
+from stillframe import testsrc
+from tests import livesrc
 
 CACHE = videos.CACHE
 WIDTH, QUALITY = 480, 85

@@ -21,7 +21,6 @@ from pathlib import Path
 import av
 
 from benchmarks.longfile import CACHE, _settled, base_clip, long_file, stream_form
-from stillframe import livesrc
 from stillframe.streams import (
     FileReader,
     HttpReader,
@@ -33,6 +32,7 @@ from stillframe.streams import (
     read_hls,
 )
 from stillframe.streams import fmp4 as fmp4_module
+from tests import livesrc
 
 
 def moof_walk(reader: RangeReader, uri: str) -> tuple:

@@ -99,8 +99,11 @@ static void thread_join(sf_thread t) { pthread_join(t, NULL); }
 
 int sf_pool_size(size_t n, int threads)
 {
-    if (threads <= 0)
-        threads = sf_cpu_count();
+    /* More threads than CPUs would only take turns on them (and a caller's huge
+     * number would start that many). */
+    int cpus = sf_cpu_count();
+    if (threads <= 0 || threads > cpus)
+        threads = cpus;
     if ((size_t)threads > n)
         threads = (int)n;
     return threads;

@@ -42,20 +42,22 @@ double sf_black_ratio(const uint8_t *y, ptrdiff_t stride, int width, int height,
 {
     if (width <= 0 || height <= 0)
         return 0.0;
-    /* The largest stored value that still counts as darker than the threshold. */
-    int limit;
+    /* The largest stored value that still counts as darker than the threshold, in
+     * 64 bits: any int threshold, however large, is one. */
+    long long limit;
     if (full_range)
-        limit = threshold - 1;
+        limit = (long long)threshold - 1;
     else /* (Y - 16) * 255 / 219 < t  <=>  Y < 16 + t * 219 / 255 */
-        limit = 16 + (threshold * 219 + 254) / 255 - 1;
+        limit = 16 + ((long long)threshold * 219 + 254) / 255 - 1;
     if (limit < 0)
         return 0.0;
+    const int lim = limit > 255 ? 255 : (int)limit;
     size_t dark = 0;
     for (int r = 0; r < height; r++) {
         const uint8_t *row = y + r * stride;
         size_t count = 0;
         for (int x = 0; x < width; x++)
-            count += row[x] <= limit;
+            count += row[x] <= lim;
         dark += count;
     }
     return (double)dark / ((double)width * height);

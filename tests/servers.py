@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from stillframe import livesrc
+from . import livesrc
 
 
 def wait_for(check: Callable[[], object], timeout: float, what: str, poll: float = 0.05):

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 import stillframe as sf
-from stillframe import livesrc
+
+from . import livesrc
 
 
 @pytest.fixture

@@ -179,11 +179,12 @@ def test_the_dedicated_decoder_path_returns_the_same_frames(clip):
     want = cpu_indices(clip, TIMES)
     with sf.open(clip, workers=1) as v:
         backend = Backend("cpu", "decoder", "h264")
-        v._hw = Pool(lambda: v._open_decoder(backend), 1)
+        v._decoders.use_device(Pool(lambda: v._decoders.open_decoder(backend), 1))
         frames = v.frames_at(TIMES)
         assert [testsrc.read_index(f.to_ndarray("gray")) for f in frames] == want
         assert all(f.decoder == "h264" and f.fallback is None for f in frames)
-        assert v._hw.all and all(d.cc is not d.stream.codec_context for d in v._hw.all)
+        device = v._decoders.hw
+        assert device.all and all(d.cc is not d.stream.codec_context for d in device.all)
 
 
 def test_a_device_that_fails_mid_run_falls_back_per_group(clip):
@@ -192,11 +193,11 @@ def test_a_device_that_fails_mid_run_falls_back_per_group(clip):
     the run raises HardwareUnavailable."""
     want = cpu_indices(clip, TIMES)
     with sf.open(clip, workers=1, device="auto") as v:
-        v._hw = Pool(lambda: v._open_decoder(Backend("cpu", "decoder", "hevc")), 1)
+        v._decoders.use_device(Pool(lambda: v._decoders.open_decoder(Backend("cpu", "decoder", "hevc")), 1))
         frames = v.frames_at(TIMES)
         assert [testsrc.read_index(f.to_ndarray("gray")) for f in frames] == want
         assert all(f.decoder == "h264" and f.fallback.startswith("hevc failed on") for f in frames)
-        v._may_fall_back = False
+        v._decoders.may_fall_back = False
         with pytest.raises(sf.HardwareUnavailable, match="hevc failed on"):
             v.frames_at([2.0])
 

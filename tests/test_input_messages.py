@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import stillframe as sf
-from stillframe import livesrc
+
+from . import livesrc
 
 
 @pytest.fixture(scope="module")

@@ -123,7 +123,7 @@ def _no_decoding(monkeypatch) -> None:
     def refuse(*args, **kwargs):
         raise AssertionError("a frame was decoded before the destinations were checked")
 
-    monkeypatch.setattr(Video, "_stream_frames", refuse)
+    monkeypatch.setattr(Video, "stream", refuse)
 
 
 def test_destinations_are_checked_before_the_first_decode(store, bucket, clip, tmp_path, monkeypatch, quick_retries):

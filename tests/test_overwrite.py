@@ -33,7 +33,7 @@ def test_an_existing_file_stops_the_run_before_anything_is_decoded(clip, tmp_pat
     assert len(first.files) == 8
     before = _state(out)
     decoded = []
-    monkeypatch.setattr(sf.Video, "_stream_frames", lambda *a, **k: decoded.append(1) or iter(()))
+    monkeypatch.setattr(sf.Video, "stream", lambda *a, **k: decoded.append(1) or iter(()))
     with pytest.raises(sf.OutputExists, match=r"00001\.jpg is there already \(and 2 more of the run's 3 files\)"):
         sf.snapshot(clip, sf.Interval(0.5, count=3), out / "{Count}.jpg")
     assert decoded == [] and _state(out) == before  # nothing decoded, nothing touched

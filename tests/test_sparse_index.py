@@ -15,8 +15,9 @@ import pytest
 from PIL import Image
 
 import stillframe as sf
-from stillframe import livesrc, testsrc
+from stillframe import testsrc
 
+from . import livesrc
 from .test_engine_exact import ALL, clip, probe_times, reference  # noqa: F401 (clip: a fixture)
 
 

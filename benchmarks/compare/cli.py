@@ -7,6 +7,7 @@ import argparse
 import os
 import platform
 import sys
+import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
@@ -57,10 +58,15 @@ def main() -> None:
         "--cap", type=float, default=4.0,
         help="also cut a peer off at this many times stillframe's wall on the task (at least 10 s; 0: no such cap)",
     )  # fmt: skip
-    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "results")
+    ap.add_argument(
+        "--out", type=Path, default=None,
+        help="folder for the results (default: a new temporary folder; benchmarks/results holds the published ones)",
+    )  # fmt: skip
     ap.add_argument("--only", default=None, help="run only tools whose name contains this")
     ap.add_argument("--video", default=None, help="run only videos whose name contains this")
     args = ap.parse_args()
+    if args.out is None:  # never the tracked results unless asked: a run would rewrite them
+        args.out = Path(tempfile.mkdtemp(prefix="stillframe-compare-"))
     runs = 1 if args.quick else args.runs
     timeout = args.timeout or (30.0 if args.quick else 60.0)
     specs = videos.quick_specs() if args.quick else videos.full_specs()

@@ -11,35 +11,55 @@ from stillframe import errors
 from stillframe._source import RangeSource
 from stillframe.devices import HardwareReport, hardware
 from stillframe.errors import (
+    Conflict,
     HardwareUnavailable,
     InternalError,
     InvalidParameter,
+    JobAlreadyStarted,
+    JobLimitExceeded,
+    JobNotFound,
     MissingParameter,
+    NotFound,
     OutputExists,
+    PermissionDenied,
+    PipelineNotFound,
     ResourceContentBad,
     ResourceNotFound,
     SnapshotTimeOut,
     StillframeError,
+    StreamNotFound,
+    TemplateNotFound,
     TransientNetworkError,
 )
 from stillframe.frame import Frame
 from stillframe.jpeg import YUV420Planes, encode_jpeg, encode_jpegs
-from stillframe.sampling import Dots, Interval, Quantity, Schedule, sampling_from_dict
+from stillframe.options import FrameOptions
+from stillframe.records import Provenance, Stats
+from stillframe.sampling import Dots, Interval, Quantity, Schedule, Times, sampling_from_dict
 from stillframe.snapshot import Snapshot, SnapshotResult, snapshot
 from stillframe.sprites import Sprite
 from stillframe.video import Decoding, Video, VideoInfo, open, probe
 
 __all__ = [
+    "Conflict",
     "Decoding",
     "Dots",
     "Frame",
+    "FrameOptions",
     "HardwareReport",
     "HardwareUnavailable",
     "InternalError",
     "Interval",
     "InvalidParameter",
+    "JobAlreadyStarted",
+    "JobLimitExceeded",
+    "JobNotFound",
     "MissingParameter",
+    "NotFound",
     "OutputExists",
+    "PermissionDenied",
+    "PipelineNotFound",
+    "Provenance",
     "Quantity",
     "RangeSource",
     "ResourceContentBad",
@@ -49,7 +69,11 @@ __all__ = [
     "SnapshotResult",
     "SnapshotTimeOut",
     "Sprite",
+    "Stats",
     "StillframeError",
+    "StreamNotFound",
+    "TemplateNotFound",
+    "Times",
     "TransientNetworkError",
     "Video",
     "VideoInfo",

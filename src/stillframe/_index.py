@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import cast
 
 import av
 import numpy as np
@@ -103,6 +104,11 @@ def build_index(container: av.container.InputContainer, stream: av.video.stream.
     for packet in container.demux(stream):
         rows.add(packet)
     return rows.index(time_base_of(stream), stream.start_time)
+
+
+def video_stream(container: av.container.InputContainer, index: int) -> av.video.stream.VideoStream:
+    """The stream at `index` of `container` (one the video was opened on: a video stream)."""
+    return cast(av.video.stream.VideoStream, container.streams[index])
 
 
 def time_base_of(stream: av.video.stream.VideoStream) -> Fraction:

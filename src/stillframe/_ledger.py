@@ -27,12 +27,13 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 
 from stillframe._files import check_destination, write_atomic
+from stillframe._names import Names
 from stillframe._objects import ObjectStore, is_object_url, keep_name, stale_keeps
 from stillframe.errors import OutputExists
 
@@ -60,34 +61,33 @@ class LocalFiles:
         self.folders: list[str] = []  # made by this run's check, outermost first
 
     def check(self, paths: Sequence[str]) -> None:
-        """Each destination's folder can be made and written (one check a folder)."""
+        """Each destination's folder can be made and written (one check a folder).
+        A long run's names (Names) are checked by their folder (see Names.check)."""
         seen: set[str] = set()
-        for path in paths:
+        for path in paths.visited() if isinstance(paths, Names) else paths:
             folder = os.path.dirname(os.path.abspath(path))
             if folder not in seen or os.path.isdir(path):
                 seen.add(folder)
                 self.folders.extend(missing_folders(folder))
                 check_destination(path)
+        if isinstance(paths, Names):
+            paths.refuse_folders()
 
     def recover(self, paths: Sequence[str]) -> None:
         """Before the run: put back what an earlier run into these names kept aside
         but, killed outright, never let go of, and remove its temporaries (one
         listing a folder)."""
-        folders: dict[str, set[str]] = {}
-        for path in paths:
-            folder, name = os.path.split(os.path.abspath(path))
-            folders.setdefault(folder, set()).add(name)
-        for folder, names in folders.items():
+        for folder, wanted in _folders(paths):
             try:
-                there = os.listdir(folder)
+                there = os.listdir(folder or ".")
             except OSError:
                 continue
             stale = stale_keeps(there, self.token)
-            for name in names & set(stale):
+            for name in [n for n in stale if wanted(n)]:
                 _put_back(os.path.join(folder, stale[name]), os.path.join(folder, name))
             for name in there:  # its temporaries too, cut off mid-write
                 part = _PART.match(name)
-                if part and part["name"] in names:
+                if part and wanted(part["name"]):
                     with contextlib.suppress(OSError):
                         os.unlink(os.path.join(folder, name))
 
@@ -138,6 +138,18 @@ class LocalFiles:
 
     def report(self) -> dict[str, Any]:
         return {"files": len(self.files), "replaced": sum(bool(f.existed) for f in self.files.values())}
+
+
+def _folders(paths: Sequence[str]) -> list[tuple[str, Callable[[str], bool]]]:
+    """(folder, whether a file name there is one of `paths`) for each folder of
+    `paths`: a long run's names (Names) by their pattern, without visiting them."""
+    if isinstance(paths, Names) and paths.long:
+        return [(f, lambda name, f=f: paths.match(os.path.join(f, name))) for f in paths.folders()]  # type: ignore[misc]
+    folders: dict[str, set[str]] = {}
+    for path in paths:
+        folder, name = os.path.split(os.path.abspath(path))
+        folders.setdefault(folder, set()).add(name)
+    return [(folder, names.__contains__) for folder, names in folders.items()]
 
 
 def missing_folders(folder: str) -> list[str]:
@@ -201,20 +213,23 @@ class Ledger:
         so that this run starts from the files as they were before that one. Unless
         `overwrite`, an object already there raises OutputExists (local files are
         refused by stillframe._overwrite before this)."""
-        names = [os.fspath(p) for p in paths]
+        names = paths if isinstance(paths, Names) else [os.fspath(p) for p in paths]
         for store, group in self._groups(names):
             store.check(group)
             store.recover(group)
-            if not overwrite and isinstance(store, ObjectStore) and store.existing:
-                there = [n for n in group if store.key(n) in store.existing]
+            there = store.there(group) if not overwrite and isinstance(store, ObjectStore) else []
+            if there:
                 more = f" (and {len(there) - 1} more of the run's {len(group)} objects)" if len(there) > 1 else ""
                 raise OutputExists(
                     f"{there[0]} is there already{more}: give --overwrite (overwrite=True) to replace, "
                     "or another output name"
                 )
-        self.planned.extend(names)
+        if not isinstance(names, Names):  # names worked out when read are not held
+            self.planned.extend(names)
 
-    def _groups(self, names: Sequence[str]) -> list[tuple[Store, list[str]]]:
+    def _groups(self, names: Sequence[str]) -> list[tuple[Store, Sequence[str]]]:
+        if isinstance(names, Names):  # one pattern: one store
+            return [(self._store(names.pattern), names)] if len(names) else []
         groups: dict[int, tuple[Store, list[str]]] = {}
         for name in names:
             store = self._store(name)

@@ -3,70 +3,12 @@
 around the native work. Argument checking that guards memory safety lives here;
 everything friendlier lives in stillframe.jpeg."""
 
-from libc.stdint cimport int16_t, uint8_t
+from libc.stdint cimport int16_t, uint8_t, uint32_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 from cpython.bytes cimport PyBytes_FromStringAndSize
 
 from stillframe.errors import InternalError, InvalidParameter
-
-
-cdef extern from "sf_color.h" nogil:
-    ctypedef enum sf_matrix:
-        SF_MATRIX_BT601
-        SF_MATRIX_BT709
-        SF_MATRIX_BT2020
-
-    ctypedef struct sf_ycc_map:
-        int identity
-        int avx2
-        int luma_only
-
-    void sf_ycc_map_init(sf_ycc_map *map, int full_range, sf_matrix matrix)
-    void sf_ycc_luma_delta(const sf_ycc_map *map, const uint8_t *cb, const uint8_t *cr,
-                           int16_t *tmp, int16_t *delta, int width)
-    void sf_ycc_luma_row(const sf_ycc_map *map, const uint8_t *y, const int16_t *delta, uint8_t *out, int width)
-    void sf_ycc_chroma_row(const sf_ycc_map *map, const uint8_t *cb, const uint8_t *cr,
-                           uint8_t *out_cb, uint8_t *out_cr, int width)
-
-cdef extern from "sf_pool.h" nogil:
-    int sf_cpu_count()
-
-cdef extern from "sf_jpeg.h" nogil:
-    ctypedef enum sf_pixfmt:
-        SF_PIX_YUV420
-        SF_PIX_RGB24
-        SF_PIX_GRAY8
-
-    ctypedef struct sf_image:
-        sf_pixfmt format
-        int width
-        int height
-        const uint8_t *plane[3]
-        Py_ssize_t stride[3]
-        int full_range
-        sf_matrix matrix
-
-    ctypedef struct sf_jpeg_options:
-        int quality
-        int subsampling
-        int optimize
-        int accurate_dct
-
-    ctypedef struct sf_jpeg_result:
-        uint8_t *data
-        size_t size
-        int status
-        char message[200]
-
-    int SF_OK, SF_EJPEG, SF_ENOMEM, SF_EINVAL
-    int SF_JPEG_MAX_DIMENSION
-
-    int sf_jpeg_encode(const sf_image *img, const sf_jpeg_options *opt, sf_jpeg_result *out)
-    int sf_jpeg_encode_batch(const sf_image *imgs, size_t n, const sf_jpeg_options *opt,
-                             sf_jpeg_result *out, int threads)
-    void sf_jpeg_result_free(sf_jpeg_result *out)
-    const char *sf_jpeg_library()
 
 
 MAX_DIMENSION = SF_JPEG_MAX_DIMENSION
@@ -75,7 +17,14 @@ _MATRICES = {"bt601": SF_MATRIX_BT601, "bt709": SF_MATRIX_BT709, "bt2020": SF_MA
 
 
 def cpu_count() -> int:
+    """CPUs this process may run on (its affinity mask)."""
     return sf_cpu_count()
+
+
+def _pool_size(size_t n, int threads) -> int:
+    """Threads a batch of `n` images runs on when `threads` are asked (0 = every
+    CPU): never more than the CPUs or the images."""
+    return sf_pool_size(n, threads)
 
 
 cdef const uint8_t[:, :] _plane(obj, str name):
@@ -216,7 +165,7 @@ cdef object _take(sf_jpeg_result *res):
     return InternalError(message)
 
 
-def encode(Image image, int quality=85, int subsampling=420, bint optimize=False,
+def encode(Image image not None, int quality=85, int subsampling=420, bint optimize=False,
            accurate_dct=None) -> bytes:
     """One image to JPEG bytes. `subsampling` applies to RGB input only;
     `accurate_dct` None picks by quality (accurate from 96 up)."""
@@ -306,27 +255,6 @@ def _ycc_row(y, cb, cr, bint full_range, str matrix, bint vector) -> tuple:
 
 # ---- sprites and luma statistics ------------------------------------------------------
 
-cdef extern from "sf_tile.h" nogil:
-    ctypedef struct sf_canvas:
-        uint8_t *plane[3]
-        Py_ssize_t stride[3]
-        int width
-        int height
-
-    ctypedef struct sf_cell:
-        const uint8_t *plane[3]
-        Py_ssize_t stride[3]
-        int width
-        int height
-        int x
-        int y
-
-    void sf_tile_compose(const sf_canvas *canvas, const uint8_t yuv[3], const sf_cell *cells, size_t n)
-    double sf_black_ratio(const uint8_t *y, Py_ssize_t stride, int width, int height, int threshold,
-                          int full_range)
-    void sf_luma_histogram(const uint8_t *y, Py_ssize_t stride, int width, int height, unsigned int hist[256])
-
-
 cdef uint8_t[:, :] _out_plane(obj, str name):
     cdef uint8_t[:, :] view
     try:
@@ -406,7 +334,7 @@ def black_ratio(y, int width, int height, int threshold, bint full_range) -> flo
 def luma_histogram(y, int width, int height, hist) -> None:
     """Add the luma samples' 256-bin histogram into `hist` (uint32[256])."""
     cdef const uint8_t[:, :] view = _plane(y, "Y plane")
-    cdef unsigned int[::1] h = hist
+    cdef uint32_t[::1] h = hist
     if h.shape[0] != 256:
         raise InvalidParameter("hist must have 256 bins")
     if view.shape[0] < height or view.shape[1] < width or width <= 0 or height <= 0:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
+from stillframe._names import Names
 from stillframe.errors import InvalidParameter, PermissionDenied, StillframeError, TransientNetworkError
 
 __all__ = ["ATTEMPTS", "OBJECT_STORES", "UPLOADS", "ObjectStore", "Retry", "is_object_url", "transient"]
@@ -212,10 +213,24 @@ class ObjectStore:
 
     def _folders(self, urls: Sequence[str]) -> dict[str, list[str]]:
         folders: dict[str, list[str]] = {}
-        for url in urls:
+        for url in urls.visited() if isinstance(urls, Names) else urls:
             key = self.key(url)
             folders.setdefault(posixpath.dirname(key), []).append(key)
         return folders
+
+    def _named(self, urls: Sequence[str]) -> list[tuple[str, str, Callable[[str], bool]]]:
+        """(folder, the names' common prefix, whether a name there is one of `urls`)
+        for each folder of `urls`; a long run's names (Names, in one folder) by
+        their pattern, without visiting them."""
+        if isinstance(urls, Names) and urls.long and urls.folder() is not None:
+            folder = posixpath.dirname(self.key(urls[0]))
+            common = urls.token.split(posixpath.basename(urls.pattern))[0]
+            return [(folder, common, urls.names)]
+        out: list[tuple[str, str, Callable[[str], bool]]] = []
+        for folder, keys in self._folders(list(urls)).items():
+            names = {posixpath.basename(k) for k in keys}
+            out.append((folder, _common_prefix(names), names.__contains__))
+        return out
 
     def check(self, urls: Sequence[str]) -> None:
         """Each folder (prefix) can be written: a probe object is put and deleted, so a
@@ -231,17 +246,27 @@ class ObjectStore:
         them aside), one listing a folder of the names' common prefix; and put back
         first what an earlier run into these names kept aside but, killed outright,
         never let go of."""
-        for folder, keys in self._folders(urls).items():
-            names = [posixpath.basename(k) for k in keys]
-            common = _common_prefix(names)
-            found = self._listed(folder, common)
-            stale = stale_keeps(self._listed(folder, ".") if self._prefixed and common else found, self.token)
-            for name in set(names) & set(stale):
+        for folder, common, wanted in self._named(urls):
+            listed = self._listed(folder, common)
+            stale = stale_keeps(self._listed(folder, ".") if self._prefixed and common else listed, self.token)
+            found = {n for n in listed if wanted(n)}
+            for name in [n for n in stale if wanted(n)]:
                 key, kept = posixpath.join(folder, name), posixpath.join(folder, stale[name])
                 self.retry(partial(self._copy, kept, key), self.url(key), "put back what an earlier run replaced")
                 self.retry(partial(self.fs.rm_file, kept), self.url(key), "put back what an earlier run replaced")
                 found.add(name)
-            self.existing |= {posixpath.join(folder, n) for n in found} & set(keys)
+            self.existing |= {posixpath.join(folder, n) for n in found}
+
+    def there(self, urls: Sequence[str]) -> list[str]:
+        """Those of `urls` that held an object when the run began (after recover),
+        in the run's order."""
+        if isinstance(urls, Names) and urls.long:
+            folder = posixpath.dirname(self.key(urls[0]))
+            keys = sorted(
+                k for k in self.existing if posixpath.dirname(k) == folder and urls.names(posixpath.basename(k))
+            )
+            return [self.url(k) for k in keys]
+        return [u for u in urls if self.key(u) in self.existing]
 
     @property
     def _prefixed(self) -> bool:

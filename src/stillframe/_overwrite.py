@@ -17,12 +17,13 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from stillframe._names import Names
 from stillframe._objects import is_object_url
 from stillframe.errors import OutputExists
 from stillframe.outputs import output_pattern, sprite_pattern
 
 if TYPE_CHECKING:
-    from stillframe.snapshot import SnapshotResult
+    from stillframe.records import SnapshotResult
 
 __all__ = ["earlier_files", "refuse_existing", "remove", "settle"]
 
@@ -35,6 +36,19 @@ def refuse_existing(paths: Sequence[str], overwrite: bool) -> None:
     Each folder is listed once, however many files go there."""
     if overwrite:
         return
+    if isinstance(paths, Names):  # names worked out when read: their folder listed, not each name
+        there = [] if is_object_url(paths.pattern) else [p for p in paths.there() if not os.path.isdir(p)]
+    else:
+        there = _listed(paths)
+    if there:
+        more = f" (and {len(there) - 1} more of the run's {len(paths)} files)" if len(there) > 1 else ""
+        raise OutputExists(
+            f"{there[0]} is there already{more}: give --overwrite (overwrite=True) to replace, or another output name"
+        )
+
+
+def _listed(paths: Sequence[str]) -> list[str]:
+    """Those of `paths` that exist, each folder listed once."""
     listed: dict[str, set[str] | None] = {}
     there = []
     for path in paths:
@@ -49,11 +63,7 @@ def refuse_existing(paths: Sequence[str], overwrite: bool) -> None:
         names = listed[folder]
         if names is not None and name in names and not os.path.isdir(path):  # a folder: the destination check
             there.append(path)
-    if there:
-        more = f" (and {len(there) - 1} more of the run's {len(paths)} files)" if len(there) > 1 else ""
-        raise OutputExists(
-            f"{there[0]} is there already{more}: give --overwrite (overwrite=True) to replace, or another output name"
-        )
+    return there
 
 
 def _matches(pattern: str, placeholders: Iterable[str]) -> list[str]:

@@ -26,6 +26,7 @@ import av
 
 from stillframe._index import PacketIndex, Rows
 from stillframe._table import ContainerIndex
+from stillframe.errors import ResourceContentBad
 from stillframe.plan import EPSILON
 
 # Packets at the end read to find where the last frame stops: the last frame shown
@@ -33,12 +34,13 @@ from stillframe.plan import EPSILON
 TAIL = 17
 
 
-class RegionError(Exception):
-    """The demuxer did not land where the table said: read the stream in full."""
+class RegionError(ResourceContentBad):
+    """The demuxer did not land where the table said (the index does not match the
+    data); in the error tree, so that none escapes as a bare exception."""
 
 
 @dataclass
-class Unit:
+class Span:
     """Requests answered from one region: (position in the caller's list, seconds)."""
 
     key: int  # table entry of the keyframe the region starts at
@@ -73,12 +75,12 @@ class RegionReader:
     def pts(self, seconds: float) -> float:
         return self.start_pts + seconds / self._tb
 
-    def plan(self, times: Sequence[float]) -> list[Unit]:
+    def plan(self, times: Sequence[float]) -> list[Span]:
         """One unit per starting keyframe, in time order."""
-        units: dict[int, Unit] = {}
+        units: dict[int, Span] = {}
         for i, t in enumerate(times):
             k = self.table.key_at_or_before(math.floor(self.pts(t) + self._eps))
-            units.setdefault(k, Unit(k)).requests.append((i, t))
+            units.setdefault(k, Span(k)).requests.append((i, t))
         out = [units[k] for k in sorted(units)]
         for u in out:
             u.estimate = self.table.bytes_to(u.key, math.floor(self.pts(max(t for _, t in u.requests)) + self._eps))
@@ -143,7 +145,7 @@ class RegionReader:
 
         return prev, self._read(container, stream, prev, stop, check) + packets
 
-    def read(self, container, stream, unit: Unit, snap: str, check: Callable[[], None]) -> Region:
+    def read(self, container, stream, unit: Span, snap: str, check: Callable[[], None]) -> Region:
         """The region that answers `unit`'s times exactly by the `snap` rule."""
         ts = [self.pts(t) for _, t in unit.requests]
         lo, hi = min(ts), max(ts)
@@ -171,7 +173,7 @@ class RegionReader:
                 break
         return self._region(packets)
 
-    def read_keys(self, container, stream, unit: Unit, check: Callable[[], None]) -> Region:
+    def read_keys(self, container, stream, unit: Span, check: Callable[[], None]) -> Region:
         """For intra requests: the keyframes that can be nearest to the unit's times:
         its own, the next, and earlier ones while they are shown after a time."""
         lo = min(self.pts(t) for _, t in unit.requests)

@@ -35,7 +35,8 @@ class RangeSource:
 
     def __init__(self, fs: Any, path: str, name: str) -> None:
         self.fs, self.path, self.name = fs, path, name
-        self._files: list[Any] = []
+        self._files: list[Any] = []  # open readers; closed ones leave only their byte count
+        self._closed_bytes = 0
         self._lock = threading.Lock()
 
     @classmethod
@@ -72,22 +73,92 @@ class RangeSource:
         return self
 
     def open(self) -> IO[bytes]:
+        """A reader of its own, fetching ranges as they are read; give it back with
+        release() once its container is closed."""
         with self._errors():
             f = self.fs.open(self.path, "rb", block_size=self.BLOCK, cache_type="readahead")
         with self._lock:
             self._files.append(f)
         return f
 
+    def release(self, f: IO[bytes]) -> None:
+        """Close a reader open() gave, keeping the count of what it fetched."""
+        with self._lock:
+            if any(g is f for g in self._files):
+                self._files = [g for g in self._files if g is not f]
+                self._closed_bytes += _fetched(f)
+        with contextlib.suppress(Exception):
+            f.close()
+
     @property
     def bytes_read(self) -> int:
+        """Bytes fetched from the store by every reader, open or closed."""
         with self._lock:
-            return sum(int(getattr(f.cache, "total_requested_bytes", 0)) for f in self._files)
+            return self._closed_bytes + sum(_fetched(f) for f in self._files)
 
     def __repr__(self) -> str:
         return f"RangeSource({self.name!r})"
 
 
+def _fetched(f: Any) -> int:
+    return int(getattr(getattr(f, "cache", None), "total_requested_bytes", 0) or 0)
+
+
 Source = Union[str, os.PathLike, IO[bytes], RangeSource]
+
+
+class Input:
+    """One source as the engine reads it: a path, a URL or an object-store source
+    is opened once a decoder (each reads on its own), a file object once.
+    Containers are given back with close(), which also closes an object-store
+    reader. Safe to share between threads."""
+
+    def __init__(self, source: Source, timeout: float | None = None) -> None:
+        if source is None:
+            raise InvalidParameter("no source given")
+        self.source = source
+        self.name = describe(source)
+        self.timeout = timeout
+        self.reopenable = reopenable(source)
+        self._readers: dict[int, IO[bytes]] = {}  # id(container) -> its object-store reader
+        self._lock = threading.Lock()
+
+    def open(self, hwaccel: Any = None) -> av.container.InputContainer:
+        """A container on the source (see open_input); raises only stillframe errors."""
+        if not isinstance(self.source, RangeSource):
+            return open_input(self.source, timeout=self.timeout, hwaccel=hwaccel)
+        reader = self.source.open()
+        try:
+            container = open_input(reader, timeout=self.timeout, hwaccel=hwaccel, name=self.name)
+        except BaseException:
+            self.source.release(reader)
+            raise
+        with self._lock:
+            self._readers[id(container)] = reader
+        return container
+
+    def close(self, container: av.container.InputContainer) -> None:
+        """Close `container` (and the reader it read through); errors are dropped."""
+        with contextlib.suppress(Exception):
+            container.close()
+        with self._lock:
+            reader = self._readers.pop(id(container), None)
+        if reader is not None and isinstance(self.source, RangeSource):
+            self.source.release(reader)
+
+    def explained(self, exc: StillframeError) -> StillframeError:
+        """`exc`, or the error that names what is wrong with the source when FFmpeg's
+        own failure would not (see explained())."""
+        return explained(exc, self.source)
+
+    @contextlib.contextmanager
+    def opened(self) -> Iterator[av.container.InputContainer]:
+        """A container of its own for the block (a scan or a lookup after close)."""
+        container = self.open()
+        try:
+            yield container
+        finally:
+            self.close(container)
 
 
 def describe(source: Any) -> str:
@@ -129,9 +200,9 @@ def av_words(exc: BaseException) -> str:
     return text[:1].lower() + text[1:]
 
 
-def map_av_error(exc: BaseException, source: Any) -> StillframeError:
+def map_av_error(exc: BaseException, source: Any, name: str | None = None) -> StillframeError:
     """The stillframe error for a failure PyAV raised while reading `source`."""
-    name = describe(source)
+    name = name or describe(source)
     if isinstance(exc, StillframeError):
         return exc
     if isinstance(exc, (FileNotFoundError, IsADirectoryError)) or getattr(exc, "errno", None) == errno.ENOENT:
@@ -139,13 +210,17 @@ def map_av_error(exc: BaseException, source: Any) -> StillframeError:
     if isinstance(exc, PermissionError):
         return PermissionDenied(f"{name}: permission denied")
     text = av_words(exc)
-    if is_url(source):
-        if "404" in text or "Not Found" in text:
-            return ResourceNotFound(f"{name}: not found ({text})")
-        if "403" in text or "401" in text:
-            return PermissionDenied(f"{name}: access refused ({text})")
-        if isinstance(exc, (ConnectionError, TimeoutError, OSError)):
-            return TransientNetworkError(f"{name}: {text}")
+    # By the error's type, never by words in its message: a URL may hold "404" itself.
+    if isinstance(exc, av.error.HTTPNotFoundError):
+        return ResourceNotFound(f"{name}: not found ({text})")
+    if isinstance(exc, (av.error.HTTPForbiddenError, av.error.HTTPUnauthorizedError)):
+        return PermissionDenied(f"{name}: access refused ({text})")
+    if isinstance(exc, (av.error.HTTPServerError, av.error.HTTPTooManyRequestsError)):
+        return TransientNetworkError(f"{name}: {text}")
+    if isinstance(exc, av.error.HTTPClientError):
+        return InvalidParameter(f"{name}: the server refused the request ({text})")
+    if is_url(source) and isinstance(exc, (ConnectionError, TimeoutError, OSError)):
+        return TransientNetworkError(f"{name}: {text}")
     if isinstance(exc, (av.error.InvalidDataError, av.error.EOFError)):
         return ResourceContentBad(f"{name}: not a readable media file (FFmpeg: {text})")
     if isinstance(exc, (av.error.FFmpegError, OSError)):
@@ -153,13 +228,18 @@ def map_av_error(exc: BaseException, source: Any) -> StillframeError:
     return ResourceContentBad(f"{name}: {type(exc).__name__}: {text}")
 
 
-def open_input(source: Source, *, timeout: float | None = None, hwaccel: Any = None) -> av.container.InputContainer:
+def open_input(
+    source: Source, *, timeout: float | None = None, hwaccel: Any = None, name: str | None = None
+) -> av.container.InputContainer:
     """Open `source` for reading, raising only stillframe errors. `hwaccel` (a PyAV
-    HWAccel) attaches a device to the decoders of its streams."""
+    HWAccel) attaches a device to the decoders of its streams; `name` is what errors
+    call the source. A RangeSource is read through a reader of its own, which
+    stays open: Input.open/close give it back."""
     if source is None:
         raise InvalidParameter("no source given")
     target = _target(source)
     if isinstance(target, RangeSource):
+        name = name or target.name
         target = target.open()
     if isinstance(target, str) and not is_url(target):
         path = Path(target)
@@ -182,9 +262,9 @@ def open_input(source: Source, *, timeout: float | None = None, hwaccel: Any = N
             container = _one_picture(container, target, options=options, timeout=io_timeout, hwaccel=hwaccel)
         return container
     except av.error.ExitError as exc:
-        raise TransientNetworkError(f"{describe(source)}: no answer within {io_timeout} s") from exc
+        raise TransientNetworkError(f"{name or describe(source)}: no answer within {io_timeout} s") from exc
     except Exception as exc:  # PyAV raises a wide family; map every one
-        raise map_av_error(exc, source) from exc
+        raise map_av_error(exc, source, name) from exc
 
 
 def _one_picture(container: av.container.InputContainer, target: str, **how: Any) -> av.container.InputContainer:

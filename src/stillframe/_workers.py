@@ -1,118 +1,116 @@
-"""Decoder pools, run statistics, and the windowed thread fan-out that keeps
-results in order."""
+"""Decoders held in pools, and the windowed thread fan-out that keeps results in
+order."""
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import queue
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from stillframe.decode import DecodeStats, GroupDecoder
+from stillframe.decode import GroupDecoder
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
-@dataclass
-class Stats:
-    """What a Video did (Video.stats, and SnapshotResult.stats for one snapshot
-    run, where `seconds` is the whole run's): read as attributes or by key."""
-
-    frames_decoded: int = 0
-    packets_sent: int = 0
-    packets_skipped: int = 0
-    seeks: int = 0
-    decode_errors: int = 0
-    seconds: float = 0.0
-    workers: int = 1
-    index: str = "scan"  # how frames were found: "container" (sample table) or "scan"
-    regions: int = 0  # regions read through the sample table
-    bytes_demuxed: int = 0  # packet bytes those regions read
-
-    def __getitem__(self, name: str) -> Any:  # stats["frames_decoded"] reads as stats.frames_decoded
-        if name not in self.__dataclass_fields__:
-            raise KeyError(name)
-        return getattr(self, name)
-
-    def get(self, name: str, default: Any = None) -> Any:
-        return getattr(self, name, default) if name in self.__dataclass_fields__ else default
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def add(self, d: DecodeStats) -> None:
-        self.frames_decoded += d.decoded
-        self.packets_sent += d.packets
-        self.packets_skipped += d.skipped
-        self.seeks += d.seeks
-        self.decode_errors += d.errors
-
-
 class Pool:
     """Decoders of one kind, each on a container of its own, made on demand up to
-    `limit`; the caller holds one while it reads or decodes."""
+    `limit`; the caller holds one while it reads or decodes. Safe to share between
+    threads: a decoder is opened (maybe over the network) outside the lock, so
+    several open at once."""
 
-    def __init__(self, make: Callable[[], GroupDecoder], limit: int) -> None:
+    def __init__(
+        self, make: Callable[[], GroupDecoder], limit: int, close: Callable[[GroupDecoder], None] | None = None
+    ) -> None:
         self._make = make
+        self._close = close or (lambda dec: dec.container.close())
         self.limit = limit
         self._idle: queue.SimpleQueue[GroupDecoder] = queue.SimpleQueue()
         self.all: list[GroupDecoder] = []
+        self._opening = 0  # decoders being made, counted against the limit
         self._lock = threading.Lock()
 
     def add(self, dec: GroupDecoder) -> None:
-        self.all.append(dec)
+        """Hold `dec` (made elsewhere) as one of the pool's decoders, idle."""
+        with self._lock:
+            self.all.append(dec)
         self._idle.put(dec)
 
     def acquire(self) -> GroupDecoder:
+        """An idle decoder, a new one while under the limit, else the next released."""
         try:
             return self._idle.get_nowait()
         except queue.Empty:
             pass
         with self._lock:
-            if len(self.all) < self.limit:
-                dec = self._make()
-                self.all.append(dec)
-                return dec
-        return self._idle.get()
+            grow = len(self.all) + self._opening < self.limit
+            if grow:
+                self._opening += 1
+        if not grow:
+            return self._idle.get()
+        try:
+            dec = self._make()
+        except BaseException:
+            with self._lock:
+                self._opening -= 1
+            raise
+        with self._lock:
+            self._opening -= 1
+            self.all.append(dec)
+        return dec
 
     def release(self, dec: GroupDecoder) -> None:
+        """Give back a decoder acquire() gave."""
         self._idle.put(dec)
 
+    @contextlib.contextmanager
+    def borrow(self) -> Iterator[GroupDecoder]:
+        """A decoder for the block."""
+        dec = self.acquire()
+        try:
+            yield dec
+        finally:
+            self.release(dec)
+
     def close(self) -> None:
-        for dec in self.all:
-            try:
-                dec.container.close()
-            except Exception:
-                pass
-        self.all.clear()
+        """Close every decoder's container."""
+        with self._lock:
+            held, self.all = self.all, []
+        for dec in held:
+            with contextlib.suppress(Exception):
+                self._close(dec)
 
 
 def in_order(
-    items: Sequence[T], work: Callable[[T], R], lanes: int, executor: Callable[[], ThreadPoolExecutor]
+    items: Iterable[T], work: Callable[[T], R], lanes: int, executor: Callable[[], ThreadPoolExecutor]
 ) -> Iterator[tuple[T, R]]:
     """(item, work(item)) in the items' order, with up to 2 * lanes in flight on
     the executor's threads (PyAV releases the GIL while it demuxes, decodes and
-    scales, so they run in parallel). One lane or one item: on this thread."""
-    workers = min(lanes, len(items))
-    if workers <= 1:
-        for item in items:
+    scales, so they run in parallel). Items are drawn as the window moves, so a
+    generator of items is planned no further ahead than that. One lane or one
+    item: on this thread."""
+    it = iter(items)
+    head = list(itertools.islice(it, 2))
+    if lanes <= 1 or len(head) <= 1:
+        for item in itertools.chain(head, it):
             yield item, work(item)
         return
     pool = executor()
     pending: deque[tuple[T, Future[R]]] = deque()
-    it = iter(items)
+    source = itertools.chain(head, it)
     try:
-        for item in it:
+        for item in source:
             pending.append((item, pool.submit(work, item)))
-            if len(pending) >= 2 * workers:
+            if len(pending) >= 2 * lanes:
                 break
         while pending:
             item, fut = pending.popleft()
-            nxt = next(it, None)
+            nxt = next(source, None)
             if nxt is not None:
                 pending.append((nxt, pool.submit(work, nxt)))
             yield item, fut.result()

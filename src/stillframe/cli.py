@@ -44,6 +44,7 @@ class Parser(argparse.ArgumentParser):
     one line; what is missing or unknown still shows the usage."""
 
     def error(self, message: str) -> NoReturn:
+        """Exit with `message`: one line for a value its flag's type refused, else with the usage."""
         exc = sys.exc_info()[1]
         if exc is not None and isinstance(exc.__context__, argparse.ArgumentTypeError):
             self.exit(2, f"{self.prog}: error: {message}\n")
@@ -225,7 +226,8 @@ def snapshot_options(args: argparse.Namespace) -> dict[str, Any]:
 def _probe(args: argparse.Namespace) -> int:
     from stillframe.video import probe
 
-    print(json.dumps(probe(args.source, stream=args.stream, index=args.index).to_dict(), indent=2))
+    info = probe(args.source, stream=args.stream, index=args.index)
+    print(json.dumps(info.to_dict(work_out=args.all), indent=2))
     return 0
 
 
@@ -363,7 +365,13 @@ SNAPSHOT_EXAMPLES = """examples:
 """
 
 
-def _parser() -> argparse.ArgumentParser:
+# Commands of the engine itself: run alone, they load no other layer's command line.
+CORE_COMMANDS = ("probe", "snapshot", "hw", "demo")
+
+
+def _parser(core_only: bool = False) -> argparse.ArgumentParser:
+    """The command line's parser; `core_only` leaves out the jobs, server and batch
+    commands (and what they import), for a run of one of CORE_COMMANDS."""
     parser = Parser(prog="stillframe", description="Exact still frames out of video, fast.")
     parser.add_argument("--version", action="version", version=f"stillframe {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -372,6 +380,11 @@ def _parser() -> argparse.ArgumentParser:
     probe.add_argument("source", help="a video: a path, a file:// or http(s):// URL")
     probe.add_argument("--stream", type=int, default=None, help="the video stream's index (default: FFmpeg's best)")
     probe.add_argument("--index", choices=INDEX_CHOICES, default="auto", help=INDEX_HELP)
+    probe.add_argument(
+        "--all", action="store_true",
+        help="also what needs every keyframe read (keyframe_times; a Matroska file's frame_count), "
+        "left out otherwise when the file's own index describes it",
+    )  # fmt: skip
     probe.set_defaults(run=_probe, parser=probe)
 
     snap = sub.add_parser(
@@ -402,19 +415,8 @@ def _parser() -> argparse.ArgumentParser:
     add_snapshot_options(snap)
     snap.set_defaults(run=_snapshot, parser=snap)
 
-    try:
-        from stillframe.jobs.cli import add_parsers
-    except ImportError as exc:  # the jobs extra (SQLAlchemy) is not installed: say so when asked
-        for name in _JOB_COMMANDS:  # listed in --help; main() answers them
-            sub.add_parser(name, help=f"(not installed: {exc})", add_help=False)
-    else:
-        add_parsers(sub)
-    from stillframe.server.cli import add_parser as add_serve_parser  # stdlib only until `serve` runs
-
-    add_serve_parser(sub)
-    from stillframe.distributed.cli import add_parser as add_batch_parser
-
-    add_batch_parser(sub)
+    if not core_only:
+        _add_layer_commands(sub)
 
     hw = sub.add_parser("hw", help="what hardware decoding this machine and PyAV build can do")
     hw.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -431,6 +433,23 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_layer_commands(sub: Any) -> None:
+    """jobs, worker, live (the jobs extra), serve and batch."""
+    try:
+        from stillframe.jobs.cli import add_parsers
+    except ImportError as exc:  # the jobs extra (SQLAlchemy) is not installed: say so when asked
+        for name in _JOB_COMMANDS:  # listed in --help; main() answers them
+            sub.add_parser(name, help=f"(not installed: {exc})", add_help=False)
+    else:
+        add_parsers(sub)
+    from stillframe.server.cli import add_parser as add_serve_parser  # stdlib only until `serve` runs
+
+    add_serve_parser(sub)
+    from stillframe.distributed.cli import add_parser as add_batch_parser
+
+    add_batch_parser(sub)
+
+
 # What `ls | head` exits with: 128 + SIGPIPE, as if the signal had ended it.
 EXIT_PIPE_CLOSED = 141
 
@@ -445,7 +464,9 @@ def _reader_gone() -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; an output pipe closed early (`| head`) ends it quietly."""
+    """Run the `stillframe` command with `argv` (default: the process's arguments); returns the exit status: 0, 1
+    with one line on stderr for an error of the tree, 130 when interrupted (what the run wrote is removed and what
+    it replaced put back), 143 when terminated, 141 when the reader of its output (`| head`) has gone."""
     try:
         return _main(argv)
     except BrokenPipeError:
@@ -468,7 +489,7 @@ def _main(argv: Sequence[str] | None) -> int:
         except ImportError as exc:  # one line naming the extra, whatever the arguments
             print(f"stillframe: error: {exc}", file=sys.stderr)
             return 1
-    parser = _parser()
+    parser = _parser(core_only=bool(argv) and argv[0] in CORE_COMMANDS)
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # the subcommand's own usage, not the top level's
         getattr(args, "parser", parser).error(f"unrecognized arguments: {' '.join(unknown)}")

@@ -31,6 +31,7 @@ class BlackTest:
         self.threshold = threshold
 
     def ratio(self, planes: YUV420Planes) -> float:
+        """The share (0..1) of the luma samples darker than the threshold."""
         y = np.asarray(planes.y)
         return _native.black_ratio(y, y.shape[1], y.shape[0], self.threshold, planes.full_range)
 

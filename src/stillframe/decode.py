@@ -15,6 +15,7 @@ from stillframe._index import PacketIndex
 from stillframe.devices import Backend
 from stillframe.errors import ResourceContentBad, SnapshotTimeOut
 from stillframe.plan import Group
+from stillframe.records import Stats
 
 # Packets fed past the last target before giving up on it: more than any decoder's
 # reorder delay (H.264/HEVC allow 16).
@@ -23,23 +24,13 @@ _SEEK_TRIES = 3
 
 
 @dataclass
-class DecodeStats:
-    packets: int = 0  # sent to the decoder
-    decoded: int = 0  # frames the decoder produced
-    skipped: int = 0  # packets sent with skipping on that produced no frame
-    seeks: int = 0
-    errors: int = 0  # packets the decoder rejected
-
-    def add(self, other: DecodeStats) -> None:
-        for name in ("packets", "decoded", "skipped", "seeks", "errors"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-
-
-@dataclass
 class GroupResult:
+    """What decoding one group gave: the targets' frames (by decode index), those
+    that did not come out, and what it cost."""
+
     frames: dict[int, av.VideoFrame] = field(default_factory=dict)  # target decode index -> frame
     missing: list[int] = field(default_factory=list)
-    stats: DecodeStats = field(default_factory=DecodeStats)
+    stats: Stats = field(default_factory=Stats)
     decoder: str = ""  # the decoder that produced the frames
     fallback: str | None = None  # why they were not decoded on the device asked for
 
@@ -96,10 +87,11 @@ class GroupDecoder:
         self.deadline = deadline
 
     def check_deadline(self) -> None:
+        """Raise SnapshotTimeOut once the run's deadline (time.monotonic()) has passed."""
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise SnapshotTimeOut("the snapshot ran past its time limit")
 
-    def _seek(self, pts: int, stats: DecodeStats) -> None:
+    def _seek(self, pts: int, stats: Stats) -> None:
         self.container.seek(pts, stream=self.stream, backward=True, any_frame=False)
         self.cc.flush_buffers()
         stats.seeks += 1
@@ -194,20 +186,21 @@ class GroupDecoder:
         try:
             frames = self.cc.decode(packet)
         except av.error.FFmpegError:
-            stats.errors += 1
+            stats.decode_errors += 1
             return
         if packet is not None:
-            stats.packets += 1
+            stats.packets_sent += 1
             if not frames and self.cc.skip_frame != "DEFAULT":
-                stats.skipped += 1
+                stats.packets_skipped += 1
         for frame in frames:
-            stats.decoded += 1
+            stats.frames_decoded += 1
             d = want.pop(frame.pts, None) if frame.pts is not None else None
             if d is not None:
                 result.frames[d] = convert(frame)
 
 
 def missing_error(index: PacketIndex, missing: list[int]) -> ResourceContentBad:
+    """The ResourceContentBad for targets that did not come out of the decoder, naming up to five of their times."""
     times = ", ".join(f"{index.seconds(index.pts[d]):.3f}" for d in missing[:5])
     more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
     return ResourceContentBad(f"the frames at {times} s{more} could not be decoded (damaged or cut-off data)")

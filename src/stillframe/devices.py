@@ -46,6 +46,7 @@ class DeviceSpec:
 
     @property
     def hardware(self) -> bool:
+        """Whether a device other than the CPU is asked for ("auto" included)."""
         return self.kind != "cpu"
 
 
@@ -100,6 +101,8 @@ class Backend:
         return f"{self.decoder} ({self.kind})" if self.method == "hwaccel" else self.decoder
 
     def hwaccel(self) -> HWAccel:
+        """A PyAV HWAccel for this backend's device, with FFmpeg's own software fallback off: a frame the device
+        cannot decode fails where it is seen, so the fallback is ours and recorded."""
         # No software fallback inside FFmpeg: a frame the device cannot decode must
         # fail where it is seen, so the fallback is ours and recorded.
         return HWAccel(self.kind, device=self.device, allow_software_fallback=False)
@@ -217,9 +220,11 @@ class HardwareReport:
     auto_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain values, by name."""
         return asdict(self)
 
     def usable(self) -> list[str]:
+        """The device kinds that opened here."""
         return [k for k, d in self.devices.items() if d["usable"]]
 
 

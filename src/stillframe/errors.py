@@ -27,7 +27,10 @@ as well as ``except stillframe.errors.ResourceNotFound`` does::
     └── InternalError, RuntimeError         InternalError (500)
 
 ``TransientNetWorkError`` keeps the services' own spelling; the class is named
-``TransientNetworkError``.
+``TransientNetworkError``. Every class here is also importable from ``stillframe``.
+The server adds the errors of its protocols (signatures, request bodies, buckets:
+see stillframe.server), each a subclass of one of these; no other exception is
+raised to a caller on purpose.
 """
 
 from __future__ import annotations
@@ -150,14 +153,20 @@ class NotFound(StillframeError, LookupError):
 
 
 class JobNotFound(NotFound):
+    """No snapshot job (or live snapshot job) has that id."""
+
     code = "JobNotFound"
 
 
 class TemplateNotFound(NotFound):
+    """No snapshot template (or live snapshot template) has that id."""
+
     code = "TemplateNotFound"
 
 
 class PipelineNotFound(NotFound):
+    """No pipeline has that id."""
+
     code = "PipelineNotFound"
 
 
@@ -176,6 +185,8 @@ class Conflict(StillframeError):
 
 
 class JobAlreadyStarted(Conflict):
+    """The live snapshot job is started (or starting) already."""
+
     code = "JobAlreadyStarted"
 
 

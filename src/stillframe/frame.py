@@ -11,6 +11,7 @@ from stillframe.errors import InvalidParameter
 from stillframe.geometry import OutputGeometry, frame_planes, orient_planes, scale
 from stillframe.info import rounded_repr
 from stillframe.jpeg import YUV420Planes, encode_jpeg
+from stillframe.records import Provenance
 
 __all__ = ["Frame"]
 
@@ -18,48 +19,41 @@ _MATRIX = {1: "bt709", 9: "bt2020", 10: "bt2020"}
 FORMATS = ("rgb24", "bgr24", "rgba", "bgra", "gray", "yuv420p")
 
 
-@dataclass(eq=False, repr=False)
-class Frame:
-    """One snapshot.
-
-    `requested_time` is what was asked (seconds from the stream's start); `time` and
-    `pts` are the returned frame's own presentation time (seconds from the stream's
-    start, and in stream time-base units); `rule` says which rule chose it
-    ("displayed", "next", "intra", "tolerance", or "last": "next" past the last
-    frame, which gives the last frame); `decoder` names the decoder that
-    produced it ("h264", or "h264 (cuda)" on a device); `fallback` says why it was
-    decoded on the CPU when a device was asked for. `width`/`height` are the output size, upright.
+@dataclass(frozen=True, eq=False, repr=False)
+class Frame(Provenance):
+    """One frame, ready to encode, with where it came from (see Provenance:
+    `requested_time`, `time`, `pts`, `is_keyframe`, `rule`, `decoder`, `fallback`).
+    `width`/`height` are the output size, upright. A Frame may be read from any
+    thread; its 8-bit picture is converted once, on first use.
     """
 
-    requested_time: float
-    time: float
-    pts: int
-    is_keyframe: bool
-    rule: str
-    decoder: str
-    _picture: av.VideoFrame = field(repr=False)  # as decoded, or scaled to the output size
-    _geometry: OutputGeometry = field(repr=False)
-    fallback: str | None = None
-    _eight_bit: av.VideoFrame | None = field(default=None, repr=False)
+    _picture: av.VideoFrame = field(repr=False, kw_only=True)  # as decoded, or scaled to the output size
+    _geometry: OutputGeometry = field(repr=False, kw_only=True)
+    _eight_bit: av.VideoFrame | None = field(default=None, repr=False, kw_only=True)
 
     __repr__ = rounded_repr
 
     @property
     def width(self) -> int:
+        """The output width in pixels, upright (padding included)."""
         return self._geometry.width
 
     @property
     def height(self) -> int:
+        """The output height in pixels, upright (padding included)."""
         return self._geometry.height
 
     def _picture8(self) -> av.VideoFrame:
         """The picture as 8-bit 4:2:0 at the output size, converted once."""
-        if self._eight_bit is None:
-            self._eight_bit = scale(self._picture, self._geometry)
-        return self._eight_bit
+        picture = self._eight_bit
+        if picture is None:
+            picture = scale(self._picture, self._geometry)
+            object.__setattr__(self, "_eight_bit", picture)
+        return picture
 
     @property
     def full_range(self) -> bool:
+        """Whether the 8-bit picture is full range (JPEG's) rather than video range."""
         return self._picture8().color_range == 2
 
     def planes(self) -> YUV420Planes:

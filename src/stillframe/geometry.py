@@ -32,7 +32,18 @@ class OutputGeometry:
 
     @property
     def padded(self) -> bool:
+        """Whether black padding surrounds the picture (an aspect ratio was asked for)."""
         return (self.width, self.height) != (self.image_w, self.image_h)
+
+
+def check_sizes(width: int | None, height: int | None, max_length: int | None, aspect_ratio: str) -> None:
+    """Raise InvalidParameter unless each size given is an integer in 2..MAX_SIDE
+    and `aspect_ratio` is "keep" or "16:9"."""
+    for name, value in (("width", width), ("height", height), ("max_length", max_length)):
+        if value is not None and (not isinstance(value, int) or not 2 <= value <= MAX_SIDE):
+            raise InvalidParameter(f"{name} must be an integer in 2..{MAX_SIDE}, not {value!r}")
+    if aspect_ratio not in ("keep", "16:9"):
+        raise InvalidParameter(f"aspect_ratio must be 'keep' or '16:9', not {aspect_ratio!r}")
 
 
 def plan_geometry(
@@ -53,11 +64,7 @@ def plan_geometry(
     the short dimension, never shrinking the picture. Sides are rounded to even
     numbers, as 4:2:0 JPEGs need.
     """
-    for name, value in (("width", width), ("height", height), ("max_length", max_length)):
-        if value is not None and (not isinstance(value, int) or not 2 <= value <= MAX_SIDE):
-            raise InvalidParameter(f"{name} must be an integer in 2..{MAX_SIDE}, not {value!r}")
-    if aspect_ratio not in ("keep", "16:9"):
-        raise InvalidParameter(f"aspect_ratio must be 'keep' or '16:9', not {aspect_ratio!r}")
+    check_sizes(width, height, max_length, aspect_ratio)
     w, h = float(display_w), float(display_h)
     if width and height:
         w, h = width, height

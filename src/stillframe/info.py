@@ -108,9 +108,18 @@ class VideoInfo:
         for name, value in state.items():
             object.__setattr__(self, name, value)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain values for JSON; times to the microsecond (no float noise)."""
-        return rounded(asdict(self))
+    def to_dict(self, work_out: bool = True) -> dict[str, Any]:
+        """Plain values for JSON; times to the microsecond (no float noise).
+        `work_out=False` leaves out what is not worked out yet (keyframe times, a
+        Matroska frame count: they need every keyframe, or every packet, read)."""
+        if work_out:
+            return rounded(asdict(self))
+        known = {f.name: object.__getattribute__(self, f.name) for f in fields(self)}
+        return rounded({k: v for k, v in known.items() if type(v) is not Deferred})
+
+    def pending(self) -> list[str]:
+        """The fields not worked out yet."""
+        return [f.name for f in fields(self) if type(object.__getattribute__(self, f.name)) is Deferred]
 
 
 def header_duration(container: av.container.InputContainer, stream) -> float | None:

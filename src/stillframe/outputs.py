@@ -31,28 +31,31 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from stillframe._ledger import Ledger
+from stillframe._names import Names
 from stillframe._objects import is_object_url
 from stillframe.covers import BlackTest, histogram, most_representative
 from stillframe.errors import InvalidParameter
 from stillframe.frame import Frame
 from stillframe.jpeg import YUV420Planes, encode_jpegs
-from stillframe.sprites import Sprite, SpriteLayout, compose_page, fit_cell, page_names, parse_color
+from stillframe.sprites import TILE, Sprite, SpriteLayout, compose_page, fit_cell, page_names, parse_color
 from stillframe.webvtt import cues_for, storyboard_json, webvtt_text
 
 if TYPE_CHECKING:
-    from stillframe.snapshot import Snapshot, SnapshotResult
+    from stillframe.records import Snapshot, SnapshotResult
 
 __all__ = [
     "Batch",
     "Cover",
     "Finished",
     "Ledger",
+    "Names",
     "SingleFiles",
     "SpriteSheets",
     "Storyboard",
     "WebVTTTrack",
     "Writer",
     "check_placeholders",
+    "names_for",
     "output_names",
     "output_pattern",
     "sprite_pattern",
@@ -93,17 +96,22 @@ def sprite_pattern(first: str, sprite_output: str | os.PathLike[str] | None) -> 
     return os.path.join(os.path.dirname(first) or ".", "sprite-{TileCount}.jpg")
 
 
-def output_names(output: str | os.PathLike[str], count: int) -> list[str]:
-    """File names for `count` snapshots. `{Count}` is the 1-based index in 5 digits
-    (00001); it is required when there is more than one snapshot. A directory (an
-    existing one, or a name ending in /) gets `{Count}.jpg` inside it."""
+def names_for(output: str | os.PathLike[str], count: int) -> Names:
+    """File names for `count` snapshots, worked out when read (see output_names)."""
     text = output_pattern(output)
     if count > 1 and not _COUNT.search(text):
         raise InvalidParameter(
             f"output {text!r} has no {{Count}} but {count} snapshots are to be written: "
             "add {Count} to the name (for example out/{Count}.jpg)"
         )
-    return [_COUNT.sub(f"{i + 1:05d}", text) for i in range(count)]
+    return Names(text, count, _COUNT)
+
+
+def output_names(output: str | os.PathLike[str], count: int) -> list[str]:
+    """File names for `count` snapshots. `{Count}` is the 1-based index in 5 digits
+    (00001); it is required when there is more than one snapshot. A directory (an
+    existing one, or a name ending in /) gets `{Count}.jpg` inside it."""
+    return list(names_for(output, count))
 
 
 def _require_jpeg(path: str | os.PathLike[str]) -> None:
@@ -144,11 +152,13 @@ class Batch:
         self.planes = [f.planes() for f in self.frames]
 
     def jpegs(self) -> list[bytes]:
+        """Every frame's JPEG, encoded once (in one native batch) for all the writers."""
         if self._jpegs is None:
             self._jpegs = encode_jpegs(self.planes, quality=self.quality)
         return self._jpegs
 
     def jpeg(self, k: int) -> bytes:
+        """Frame `k`'s JPEG: from the batch's when they are made, else that one alone."""
         return self.jpegs()[k] if self._jpegs is not None else encode_jpegs([self.planes[k]], quality=self.quality)[0]
 
     def use_jpegs(self, jpegs: Sequence[bytes]) -> None:
@@ -175,29 +185,37 @@ class Writer:
     """One kind of output. Writers run in the order given; a writer that needs
     another's output (a track into the sheets) holds that writer."""
 
-    def destinations(self) -> list[str]:
+    def destinations(self) -> Sequence[str]:
+        """The files this writer may write, checked before the first frame is decoded."""
         return []
 
     def take(self, batch: Batch, ledger: Ledger) -> None:
+        """Take a batch of frames as they stream in (positions, frames, planes)."""
         pass
 
     def finish(self, run: Finished) -> None:
+        """Write what needs every frame (a track, a storyboard, a chosen cover) and fill in the result."""
         pass
 
 
 class SingleFiles(Writer):
-    def __init__(self, names: list[str]) -> None:
+    """One JPEG a snapshot, named by its position."""
+
+    def __init__(self, names: Sequence[str]) -> None:
         _require_jpeg(names[0])
         self.names = names
 
-    def destinations(self) -> list[str]:
-        return list(self.names)
+    def destinations(self) -> Sequence[str]:
+        """One name a snapshot (worked out when read, for a long run)."""
+        return self.names if isinstance(self.names, Names) else list(self.names)
 
     def take(self, batch: Batch, ledger: Ledger) -> None:
+        """Write each frame's JPEG under its snapshot's name."""
         for request, data in zip(batch.requests, batch.jpegs()):
             ledger.write(self.names[request], data)
 
     def file_for(self, request: int) -> str:
+        """The file of snapshot `request` (0-based)."""
         return self.names[request]
 
 
@@ -209,25 +227,38 @@ class SpriteSheets(Writer):
         check_placeholders(os.fspath(pattern), "sprite output")
         self.layout: SpriteLayout = sprite.layout(snap_w, snap_h)
         self.color = parse_color(sprite.color)
-        self.selected = list(range(0, count, sprite.cell_sel_step))
-        self.slot = {r: k for k, r in enumerate(self.selected)}
-        self.names = page_names(pattern, self.layout.pages(len(self.selected)))
+        self.step = sprite.cell_sel_step
+        self.selected = range(0, count, self.step)
+        pages = self.layout.pages(len(self.selected))
+        page_names(pattern, min(pages, 2))  # refuses several pages without {TileCount}
+        self.names = Names(os.fspath(pattern), pages, TILE)
         _require_jpeg(self.names[0])
         self.cells: dict[int, YUV420Planes] = {}
         self.written: dict[int, str] = {}
 
-    def destinations(self) -> list[str]:
-        return list(self.names)
+    def destinations(self) -> Sequence[str]:
+        """One name a page (worked out when read)."""
+        return self.names
+
+    def slot(self, request: int) -> int | None:
+        """The cell of snapshot `request` (0-based), or None when it is not on a sheet."""
+        if request % self.step or request >= self.selected.stop:
+            return None
+        return request // self.step
 
     def take(self, batch: Batch, ledger: Ledger) -> None:
+        """Fit the batch's selected snapshots into their cells, and write every page whose cells are all in."""
+        pages = set()
         for request, planes in zip(batch.requests, batch.planes):
-            if request in self.slot:
-                self.cells[self.slot[request]] = fit_cell(planes, self.layout.cell_w, self.layout.cell_h)
-        self._flush(batch.quality, ledger)
+            k = self.slot(request)
+            if k is not None:
+                self.cells[k] = fit_cell(planes, self.layout.cell_w, self.layout.cell_h)
+                pages.add(k // self.layout.per_page)
+        self._flush(sorted(pages), batch.quality, ledger)
 
-    def _flush(self, quality: int, ledger: Ledger) -> None:
+    def _flush(self, pages: Sequence[int], quality: int, ledger: Ledger) -> None:
         per = self.layout.per_page
-        for page in range(len(self.names)):
+        for page in pages:
             members = range(page * per, min((page + 1) * per, len(self.selected)))
             if page in self.written or not all(k in self.cells for k in members):
                 continue
@@ -235,6 +266,7 @@ class SpriteSheets(Writer):
             self.written[page] = ledger.write(self.names[page], encode_jpegs([sheet], quality=quality)[0])
 
     def finish(self, run: Finished) -> None:
+        """Name the pages written, in order, in the result."""
         run.result.sprites = [self.written[p] for p in sorted(self.written)]
 
     def tiles(self, snapshots: Sequence[Snapshot]) -> list[tuple[float, int, int, int]]:
@@ -252,9 +284,12 @@ class WebVTTTrack(Writer):
         self.base_url = base_url
 
     def destinations(self) -> list[str]:
+        """The track's path."""
         return [self.path]
 
     def finish(self, run: Finished) -> None:
+        """Write the track: a cue a snapshot, from its frame's time to the next's (the last to the end of the
+        video)."""
         if self.sheets is not None:
             lay, files = self.sheets.layout, run.result.sprites
             tiles = self.sheets.tiles(run.snapshots)
@@ -279,9 +314,11 @@ class Storyboard(Writer):
         self.base_url = base_url
 
     def destinations(self) -> list[str]:
+        """The storyboard's path."""
         return [self.path]
 
     def finish(self, run: Finished) -> None:
+        """Write the storyboard JSON of the pages written."""
         lay = self.sheets.layout
         tiles = self.sheets.tiles(run.snapshots)
         pages = [
@@ -313,9 +350,11 @@ class Cover(Writer):
         self.data: bytes | None = None
 
     def destinations(self) -> list[str]:
+        """The cover's path."""
         return [self.path]
 
     def take(self, batch: Batch, ledger: Ledger) -> None:
+        """Keep the cover's JPEG (by position), or each frame's histogram and blackness (auto)."""
         for k, (request, planes) in enumerate(zip(batch.requests, batch.planes)):
             if self.position == "auto":
                 self.hists[request] = histogram(planes)
@@ -324,6 +363,7 @@ class Cover(Writer):
                 self.data = batch.jpeg(k)
 
     def finish(self, run: Finished) -> None:
+        """Write the cover, choosing the most representative non-black snapshot for auto."""
         n = len(run.snapshots)
         if self.position == "auto":
             chosen = most_representative([self.hists[i] for i in range(n)], [self.blacks[i] for i in range(n)])
@@ -337,7 +377,7 @@ class Cover(Writer):
 
 
 def plan_writers(
-    names: list[str],
+    names: Sequence[str],
     geometry: tuple[int, int],
     *,
     keep_singles: bool,

@@ -43,6 +43,8 @@ class Group:
 
 
 def check_choices(frame_type: str, snap: str, tolerance: float) -> None:
+    """Raise InvalidParameter unless `frame_type`, `snap` and `tolerance` (seconds >= 0) are ones the planner
+    knows."""
     if frame_type not in FRAME_TYPES:
         raise InvalidParameter(f"frame_type must be one of {FRAME_TYPES}, not {frame_type!r}")
     if snap not in SNAPS:

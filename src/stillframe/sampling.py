@@ -10,24 +10,113 @@ plain number in a string keeps the field's own unit.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Union
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Union, overload
 
 from stillframe._timespec import time_value
 from stillframe.errors import InvalidParameter, MissingParameter
 
-__all__ = ["Dots", "Interval", "Quantity", "Sampling", "Schedule", "sampling_from_dict"]
+__all__ = ["Dots", "Interval", "Quantity", "Sampling", "Schedule", "Times", "sampling_from_dict"]
+
+
+class _Lazy(Sequence[float]):
+    """A sequence of times that compares equal to any sequence of the same values."""
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str) or len(other) != len(self):
+            return False
+        return all(a == b for a, b in zip(self, other))
+
+    __hash__ = None  # type: ignore[assignment]  # equal to lists, which do not hash
+
+
+def is_lazy(times: Sequence[float]) -> bool:
+    """Whether `times` is worked out as it is read (a schedule's Times), not held."""
+    return isinstance(times, _Lazy)
+
+
+class Times(_Lazy):
+    """`length` times, the i-th at `start + (offset + i) * step` seconds, worked out
+    when read: a schedule of a billion snapshots costs what one does until it is
+    taken. Compares equal to any sequence of the same values (`Times(0, 10, 3) ==
+    [0, 10, 20]`); a slice is Times too, with the same values as the whole."""
+
+    __slots__ = ("length", "offset", "start", "step")
+
+    def __init__(self, start: float, step: float, length: int, offset: int = 0) -> None:
+        self.start, self.step, self.length, self.offset = float(start), float(step), max(0, int(length)), int(offset)
+
+    def __len__(self) -> int:
+        return self.length
+
+    @overload
+    def __getitem__(self, i: int) -> float: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[float]: ...
+    def __getitem__(self, i: int | slice) -> float | Sequence[float]:
+        if isinstance(i, slice):
+            first, stop, stride = i.indices(self.length)
+            if stride != 1:
+                return [self[k] for k in range(first, stop, stride)]
+            return Times(self.start, self.step, max(0, stop - first), self.offset + first)
+        if i < 0:
+            i += self.length
+        if not 0 <= i < self.length:
+            raise IndexError("time index out of range")
+        return self.start + (self.offset + i) * self.step
+
+    def __iter__(self) -> Iterator[float]:
+        start, step, offset = self.start, self.step, self.offset
+        for i in range(offset, offset + self.length):
+            yield start + i * step
+
+    def __repr__(self) -> str:
+        return f"Times(start={self.start!r}, step={self.step!r}, length={self.length}, offset={self.offset})"
+
+    def __reduce__(self) -> tuple[type[Times], tuple[float, float, int, int]]:
+        return Times, (self.start, self.step, self.length, self.offset)
 
 
 @dataclass(frozen=True)
 class Schedule:
-    """The times a sampling resolves to on one video, and what was left out."""
+    """The times a sampling resolves to on one video (in seconds, in the order they
+    are numbered: a list for Dots, Times worked out when read for an interval or a
+    quantity), and how many asked for were left out and why."""
 
-    times: list[float]
+    times: Sequence[float]
     requested: int | None  # how many were asked for, when that is a number
     dropped: int = 0  # asked for but past the end
     reason: str = ""
+
+    def with_first(self, time: float) -> Schedule:
+        """The same schedule with its first time replaced (a black first frame
+        swapped for the next non-black one)."""
+        return replace(self, times=_FirstReplaced(self.times, time))
+
+
+class _FirstReplaced(_Lazy):
+    """`times` with its first value replaced, the rest read from `times`."""
+
+    def __init__(self, times: Sequence[float], first: float) -> None:
+        self.times, self.first = times, first
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def __getitem__(self, i):  # type: ignore[no-untyped-def]
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        return self.first if i == 0 else self.times[i]
+
+    def __iter__(self) -> Iterator[float]:
+        it = iter(self.times)
+        if next(it, None) is None:
+            return
+        yield self.first
+        yield from it
 
 
 def _check_time(name: str, value: float | str) -> float:
@@ -59,15 +148,17 @@ class Interval:
             raise InvalidParameter("Interval.every is 0: give a count to spread snapshots evenly")
 
     def resolve(self, duration: float) -> Schedule:
+        """The snapshot times on a video of `duration` seconds (Times, worked out when read), and how many of
+        `count` cannot be taken and why."""
         if self.start >= duration:
             return Schedule([], self.count, self.count or 1, _past_end(self.start, duration))
         if self.every == 0:
             assert self.count is not None
             step = (duration - self.start) / self.count
-            return Schedule([self.start + i * step for i in range(self.count)], self.count)
+            return Schedule(Times(self.start, step, self.count), self.count)
         n_fit = math.floor((duration - self.start) / self.every - 1e-9) + 1
         n = n_fit if self.count is None else min(self.count, n_fit)
-        times = [self.start + i * self.every for i in range(n)]
+        times = Times(self.start, self.every, n)
         dropped = 0 if self.count is None else self.count - n
         reason = _past_end(self.start + n * self.every, duration) if dropped else ""
         return Schedule(times, self.count, dropped, reason)
@@ -85,6 +176,7 @@ class Dots:
         object.__setattr__(self, "times", [_check_time("Dots time", t) for t in self.times])
 
     def resolve(self, duration: float) -> Schedule:
+        """The times before `duration` seconds, in the order given, and how many were past the end."""
         kept = [t for t in self.times if t < duration]
         dropped = len(self.times) - len(kept)
         late = [t for t in self.times if t >= duration]
@@ -108,6 +200,7 @@ class Quantity:
             raise InvalidParameter("Quantity.every must be > 0")
 
     def resolve(self, duration: float) -> Schedule:
+        """The snapshot times on a video of `duration` seconds, as the equivalent Interval gives them."""
         if self.every is None:
             return Interval(0, 0.0, self.count).resolve(duration)
         return Interval(self.every, 0.0, self.count).resolve(duration)

@@ -97,6 +97,8 @@ class Sprite:
         parse_color(self.color)
 
     def layout(self, snap_w: int, snap_h: int) -> SpriteLayout:
+        """The layout for snapshots of `snap_w` x `snap_h` pixels; InvalidParameter when a row would be wider than
+        a page may be."""
         cw = _even_up(self.cell_width or snap_w)
         ch = _even_up(self.cell_height or snap_h)
         margin, padding = _even_up(self.margin), _even_up(self.padding)
@@ -115,6 +117,8 @@ class Sprite:
 
 @dataclass(frozen=True)
 class SpriteLayout:
+    """Where cells go on a sprite page: the grid, cell and page sizes in pixels (even numbers, as 4:2:0 needs)."""
+
     columns: int
     lines: int  # per page, after the size limit
     cell_w: int
@@ -125,9 +129,11 @@ class SpriteLayout:
 
     @property
     def per_page(self) -> int:
+        """Cells on a full page."""
         return self.columns * self.lines
 
     def pages(self, cells: int) -> int:
+        """Pages that `cells` cells fill (at least one)."""
         return max(1, -(-cells // self.per_page))
 
     def place(self, i: int) -> tuple[int, int, int]:
@@ -137,6 +143,7 @@ class SpriteLayout:
         return page, self.margin + c * (self.cell_w + self.padding), self.margin + r * (self.cell_h + self.padding)
 
     def page_height(self, cells_on_page: int) -> int:
+        """The height in pixels of a page holding `cells_on_page` cells (a last page is shorter)."""
         rows = -(-cells_on_page // self.columns)
         return 2 * self.margin + rows * self.cell_h + (rows - 1) * self.padding
 
@@ -180,14 +187,14 @@ def compose_page(layout: SpriteLayout, cells: Sequence[YUV420Planes], color: tup
     return YUV420Planes(y, u, v, first.full_range, first.matrix)
 
 
-_TILE = re.compile(r"\{TileCount\}")
+TILE = re.compile(r"\{TileCount\}")
 
 
 def page_names(pattern: str | os.PathLike[str], pages: int) -> list[str]:
     """`{TileCount}` is the 1-based page number in 5 digits; required for several pages."""
     text = os.fspath(pattern)
-    if pages > 1 and not _TILE.search(text):
+    if pages > 1 and not TILE.search(text):
         raise InvalidParameter(
             f"sprite output {text!r} has no {{TileCount}} but {pages} sprite pages are needed: add {{TileCount}}"
         )
-    return [_TILE.sub(f"{i + 1:05d}", text) for i in range(pages)]
+    return [TILE.sub(f"{i + 1:05d}", text) for i in range(pages)]

@@ -23,6 +23,9 @@ def format_time(seconds: float) -> str:
 
 @dataclass(frozen=True)
 class Cue:
+    """One WebVTT cue: from `start` to `end` (seconds), showing `payload` (an image URL, with #xywh= for a sprite
+    cell)."""
+
     start: float
     end: float
     payload: str
@@ -42,6 +45,7 @@ def cues_for(times: Sequence[float], payloads: Sequence[str], duration: float) -
 
 
 def webvtt_text(cues: Sequence[Cue]) -> str:
+    """The track's text: the WEBVTT header, then each cue."""
     lines = ["WEBVTT", ""]
     for cue in cues:
         lines += [f"{format_time(cue.start)} --> {format_time(cue.end)}", cue.payload, ""]

@@ -9,82 +9,58 @@ the keyframe its first time decodes from, and no GOP is decoded by two parts.
 
 from __future__ import annotations
 
-import bisect
+import itertools
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from stillframe import _overwrite
-from stillframe.covers import BlackTest
+from stillframe._run import BATCH, Outputs, RunPlan
 from stillframe.distributed._batch import check_options, open_source
 from stillframe.distributed._runners import Progress, runner_for
 from stillframe.errors import InternalError, InvalidParameter, SnapshotTimeOut, StillframeError
 from stillframe.jpeg import YUV420Planes, encode_jpegs
-from stillframe.outputs import Batch, Ledger, output_names, plan_writers
-from stillframe.plan import EPSILON
-from stillframe.snapshot import (
-    SamplingLike,
-    Snapshot,
-    SnapshotResult,
-    _avoid_black,
-    _base_url,
-    _schedule,
-    as_sampling,
-    finish_run,
-)
+from stillframe.options import FrameOptions
+from stillframe.records import Provenance, Stats
+from stillframe.snapshot import SamplingLike, SnapshotResult, as_sampling
 from stillframe.video import Video
 
 __all__ = ["Part", "PartFrame", "balance", "decode_part", "keyframe_groups", "snapshot_split"]
 
-FRAME_OPTIONS = ("frame_type", "snap", "tolerance", "width", "height", "max_length", "aspect_ratio")
+FRAME_OPTIONS = FrameOptions.names()
 VIDEO_OPTIONS = ("stream", "workers", "timeout", "device", "fallback", "index")
-_BATCH = 16  # frames handed to the writers at once, as sf.snapshot does
+# Times cut into parts at once: the frames of one window are in flight at most.
+WINDOW = 1024
 
 
-@dataclass
-class PartFrame:
-    """A frame as it comes back from a worker: its provenance (Frame's fields), its
-    planes at the output size, and its JPEG when single files are kept."""
+@dataclass(frozen=True, eq=False, repr=False)
+class PartFrame(Provenance):
+    """A frame as it comes back from a worker: its provenance, its planes at the
+    output size, and its JPEG when single files are kept."""
 
-    requested_time: float
-    time: float
-    pts: int
-    is_keyframe: bool
-    rule: str
-    decoder: str
-    fallback: str | None
-    picture: YUV420Planes
-    jpeg: bytes | None = None
+    picture: YUV420Planes = field(kw_only=True)
+    jpeg: bytes | None = field(default=None, kw_only=True)
 
     def planes(self) -> YUV420Planes:
+        """The planes, as Frame.planes gives them."""
         return self.picture
 
 
 @dataclass
 class Part:
-    frames: list[PartFrame]  # in the order of the part's times
-    stats: dict[str, Any] = field(default_factory=dict)
+    """What one worker decoded: its frames in the order of its times, what that
+    cost, and what decoded."""
+
+    frames: list[PartFrame]
+    stats: Stats = field(default_factory=Stats)
     decoding: dict[str, Any] = field(default_factory=dict)
 
 
 def keyframe_groups(video: Video, times: Sequence[float]) -> tuple[list[list[int]], list[int]]:
     """Positions in `times` grouped by the keyframe decoding starts from, in time
-    order, and each group's weight (bytes to read where the container's index says,
-    else its count of times)."""
-    if not times:
-        return [], []
-    reader = video._reader
-    if reader is not None:
-        units = reader.plan(times)
-        return [[i for i, _ in u.requests] for u in units], [max(1, u.estimate) for u in units]
-    keys = video.info.keyframe_times  # a scanned video has them already
-    groups: dict[int, list[int]] = {}
-    for i, t in enumerate(times):
-        groups.setdefault(max(0, bisect.bisect_right(keys, t + EPSILON) - 1), []).append(i)
-    order = sorted(groups)
-    return [groups[k] for k in order], [len(groups[k]) for k in order]
+    order, and each group's weight (see Video.keyframe_groups)."""
+    return video.keyframe_groups(times)
 
 
 def balance(groups: Sequence[Sequence[int]], weights: Sequence[int], parts: int) -> list[list[int]]:
@@ -118,22 +94,18 @@ def decode_part(
     """The frames of `times` from one worker's own open video, with their planes
     (and JPEGs when `encode`): the task of snapshot_split, plain and picklable."""
     try:
+        options = FrameOptions(**frame_options)
         with Video(open_source(source, storage_options), **video_options) as video:
-            frames = video.frames_at(list(times), **frame_options)
-            planes = [f.planes() for f in frames]
+            frames = dict(video.stream(list(times), options, ordered=False))
+            ordered = [frames[i] for i in range(len(times))]
+            planes = [f.planes() for f in ordered]
             jpegs: list[bytes | None] = list(encode_jpegs(planes, quality=quality)) if encode else [None] * len(planes)
-            out = [
-                PartFrame(f.requested_time, f.time, f.pts, f.is_keyframe, f.rule, f.decoder, f.fallback, p, j)
-                for f, p, j in zip(frames, planes, jpegs)
-            ]
-            return Part(out, video.stats.to_dict(), video.decoding.to_dict())
+            out = [PartFrame(**f.provenance(), picture=p, jpeg=j) for f, p, j in zip(ordered, planes, jpegs)]
+            return Part(out, replace(video.stats), video.decoding.to_dict())
     except StillframeError:
         raise
     except Exception as exc:
         raise InternalError(f"{source}: {type(exc).__name__}: {exc}") from exc
-
-
-_COUNTED = ("frames_decoded", "packets_sent", "packets_skipped", "seeks", "decode_errors", "regions", "bytes_demuxed")
 
 
 def snapshot_split(
@@ -153,9 +125,11 @@ def snapshot_split(
     thread or local process), decoded where they are sent, and the frames written here, in
     order, by the same writers as sf.snapshot (so sprite sheets, the VTT track and
     the cover are those of one process, byte for byte). The source must be readable
-    both here and on the workers; outputs are written here (paths, or object-store
-    URLs). Options are sf.snapshot's; `client`, `processes`, `storage_options` (the
-    source's and the outputs') and `progress` as snapshot_many.
+    both here and on the workers; outputs are written (and checked) here: paths, or
+    object-store URLs. Options are sf.snapshot's; `client`, `processes`,
+    `storage_options` (the source's and the outputs') and `progress` as
+    snapshot_many. A long schedule is cut a window of times at a time, so what is
+    in flight stays bounded.
     """
     src = os.fspath(source)
     check_options(sampling, os.fspath(output), options)
@@ -164,18 +138,9 @@ def snapshot_split(
         parts = sum(client.nthreads().values()) if client is not None else getattr(runner, "processes", 1)
     if parts < 1:
         raise InvalidParameter(f"parts must be >= 1, not {parts}")
-    opts = {k: options.pop(k) for k in list(options) if k in FRAME_OPTIONS}
+    frame = FrameOptions.pick(options)
     video_opts = {k: options.pop(k) for k in list(options) if k in VIDEO_OPTIONS}
-    quality = int(options.pop("quality", 85))
-    sprite = options.pop("sprite", None)
-    black_level, threshold = options.pop("black_level", None), options.pop("pixel_black_threshold", None)
-    cover, cover_position = options.pop("cover", None), options.pop("cover_position", None)
-    overwrite, clean = bool(options.pop("overwrite", False)), bool(options.pop("clean", False))
-    if cover is not None and os.fspath(cover) == "auto":
-        cover, cover_position = None, "auto" if cover_position is None else cover_position
-    if cover is not None and cover_position is None:
-        cover_position = 1
-    black = BlackTest(black_level, threshold) if (black_level or threshold is not None) else None
+    outputs = Outputs(**options)
     plan = as_sampling(sampling)
     started = time.monotonic()
     timeout = video_opts.get("timeout")
@@ -183,95 +148,80 @@ def snapshot_split(
     # Here the video is only planned (and a black first frame looked past): no device.
     here = {k: v for k, v in video_opts.items() if k in ("stream", "timeout", "index")}
 
-    ledger = Ledger(storage_options)
+    run: RunPlan | None = None
     try:
         with Video(open_source(src, storage_options), workers=1, **here) as video:
-            schedule, dropped, reason = _schedule(plan, video.info)
-            times = list(schedule.times)
-            names = output_names(output, len(times))
-            if cover_position is not None and cover is None:
-                cover = os.path.join(os.path.dirname(names[0]) or ".", "cover.jpg")
-            geo = video.geometry(opts.get("width"), opts.get("height"), opts.get("max_length"),
-                                 opts.get("aspect_ratio", "keep"))  # fmt: skip
-            keep_singles = sprite is None or sprite.keep_cell_pic
-            writers = plan_writers(names, (geo.width, geo.height), keep_singles=keep_singles, sprite=sprite,
-                                   sprite_output=options.get("sprite_output"), webvtt=options.get("webvtt"),
-                                   storyboard=options.get("storyboard"),
-                                   base_url=_base_url(options.get("vtt_base_url"), options.get("base_url")),
-                                   cover=cover, cover_position=cover_position, black=black)  # fmt: skip
-            paths = [p for writer in writers for p in writer.destinations()]
-            _overwrite.refuse_existing(paths, overwrite)
-            ledger.check(paths, overwrite)  # written here, checked here
-
-            replaced = []
-            if black is not None and (len(times) == 1 or times[0] == 0.0):
-                swap = _avoid_black(video, times, black, opts)
-                if swap is not None:
-                    replaced.append(swap)
-
-            groups, weights = keyframe_groups(video, times)
-            chunks = balance(groups, weights, parts)
-            args = [(src, [times[i] for i in c], opts, video_opts, quality, keep_singles, storage_options)
-                    for c in chunks]  # fmt: skip
-            records: list[Snapshot | None] = [None] * len(times)
-            stats = dict.fromkeys(_COUNTED, 0)
-            decoding: dict[str, Any] = {}
-            held: dict[int, Part] = {}
-            fed = 0
-            bar = Progress(len(times), "frame", progress)
-            try:
-                for k, value in runner.map_unordered(decode_part, args):
-                    if isinstance(value, BaseException):
-                        raise value if isinstance(value, StillframeError) else InternalError(f"{src}: {value}")
-                    if deadline is not None and time.monotonic() > deadline:
-                        raise SnapshotTimeOut(f"the snapshot took longer than {timeout} s")
-                    held[k] = value
-                    # In time order, so sheets fill page by page as in one process.
-                    while fed in held:
-                        part = held.pop(fed)
-                        _feed(chunks[fed], part, writers, ledger, records, names if keep_singles else None, quality)
-                        for name in _COUNTED:
-                            stats[name] += int(part.stats.get(name, 0))
-                        decoding = decoding or part.decoding
-                        bar.update(len(part.frames))
-                        fed += 1
-            finally:
-                bar.close()
-            snapshots = [r for r in records if r is not None]
-            result = finish_run(video, snapshots, schedule, dropped, reason, replaced, writers, ledger,
-                                redecode=lambda t: video.frames_at([t], **opts)[0].to_jpeg(quality),
-                                decoding=decoding)  # fmt: skip
-            result.stats = replace(video.stats, seconds=round(time.monotonic() - started, 4), workers=len(chunks))
-            for name in _COUNTED:
-                setattr(result.stats, name, getattr(result.stats, name) + stats[name])
+            run = RunPlan(video, plan, output, outputs, frame, deadline=deadline, timeout=timeout,
+                          storage_options=storage_options)  # fmt: skip
+            run.check()  # written here, checked here
+            run.avoid_black(video)
+            task = (src, frame.to_dict(), video_opts, outputs.quality, run.keep_singles, storage_options)
+            stats, decoding = _run_parts(run, video, parts, runner, task, Progress(len(run.times), "frame", progress))
+            result = run.finish(video, decoding=decoding)
+            result.stats = replace(stats.merge(video.stats), seconds=round(time.monotonic() - started, 4))
+            return result
     except BaseException:
-        ledger.rollback()
+        if run is not None:
+            run.rollback()
         raise
-    if overwrite or clean:
-        _overwrite.settle(result, output, options.get("sprite_output"), sprite is not None, ledger.written, clean)
-    return result
 
 
-def _feed(
-    chunk: Sequence[int],
-    part: Part,
-    writers: list[Any],
-    ledger: Ledger,
-    records: list[Snapshot | None],
-    names: list[str] | None,
-    quality: int,
-) -> None:
+def _run_parts(
+    run: RunPlan, video: Video, parts: int, runner: Any, task: tuple[Any, ...], bar: Progress
+) -> tuple[Stats, dict[str, Any]]:
+    """Every part decoded on the runner and fed to the run's writers in time order;
+    what they cost (`workers`: the most parts a window was cut into) and what decoded."""
+    stats = Stats(workers=0, index=video.stats.index)
+    decoding: dict[str, Any] = {}
+    try:
+        for positions, cut, part in _parts(video, run.times, parts, runner, task):
+            if run.deadline is not None and time.monotonic() > run.deadline:
+                raise SnapshotTimeOut(f"the snapshot took longer than {run.timeout} s")
+            _feed(run, positions, part)
+            stats.merge(part.stats)
+            decoding = decoding or part.decoding
+            stats.workers = max(stats.workers, cut)
+            bar.update(len(part.frames))
+    finally:
+        bar.close()
+    return stats, decoding
+
+
+def _parts(
+    video: Video, times: Sequence[float], parts: int, runner: Any, task: tuple[Any, ...]
+) -> Iterator[tuple[list[int], int, Part]]:
+    """(the part's positions, how many parts its window was cut into, Part) in time
+    order: each window
+    of times cut into keyframe-aligned parts, decoded on the runner's workers, held
+    until the parts before it are in (so sheets fill page by page as in one process)."""
+    src, frame_options, video_opts, quality, encode, storage_options = task
+    it = iter(times)
+    for start in itertools.count(0, WINDOW):
+        window = list(itertools.islice(it, WINDOW))
+        if not window:
+            return
+        groups, weights = video.keyframe_groups(window)
+        chunks = balance(groups, weights, parts)
+        args = [
+            (src, [window[i] for i in c], frame_options, video_opts, quality, encode, storage_options) for c in chunks
+        ]
+        held: dict[int, Part] = {}
+        fed = 0
+        for k, value in runner.map_unordered(decode_part, args):
+            if isinstance(value, BaseException):
+                raise value if isinstance(value, StillframeError) else InternalError(f"{src}: {value}")
+            held[k] = value
+            while fed in held:
+                yield [start + i for i in chunks[fed]], len(chunks), held.pop(fed)
+                fed += 1
+
+
+def _feed(run: RunPlan, positions: list[int], part: Part) -> None:
     """One part's frames to every writer, in batches as sf.snapshot streams them;
     JPEGs made on the workers are used as they are (the encoder gives the same
     bytes for the same planes anywhere)."""
-    for start in range(0, len(chunk), _BATCH):
-        requests = list(chunk[start : start + _BATCH])
-        frames = part.frames[start : start + _BATCH]
-        batch = Batch(requests, frames, quality)  # type: ignore[arg-type]  # PartFrame stands in for Frame
+    for start in range(0, len(positions), BATCH):
+        requests = positions[start : start + BATCH]
+        frames = part.frames[start : start + BATCH]
         jpegs = [f.jpeg for f in frames if f.jpeg is not None]
-        if len(jpegs) == len(frames):
-            batch.use_jpegs(jpegs)
-        for writer in writers:
-            writer.take(batch, ledger)
-        for request, frame in zip(requests, frames):
-            records[request] = Snapshot.of(frame, request + 1, names[request] if names else "")  # type: ignore[arg-type]
+        run.add(requests, frames, jpegs if len(jpegs) == len(frames) else None)

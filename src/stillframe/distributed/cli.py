@@ -39,6 +39,7 @@ CONNECT_TIMEOUT = 10.0
 
 
 def add_parser(sub: Any) -> None:
+    """Add the `batch` command to the command line's subparsers."""
     from stillframe.cli import INDEX_CHOICES, INDEX_HELP, add_snapshot_options, seconds_arg
 
     p = sub.add_parser(
@@ -78,6 +79,7 @@ def read_inputs(args: list[str]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run `stillframe batch` with its parsed arguments; returns the exit status (1 when any input failed)."""
     from stillframe.cli import _sampling, snapshot_options
     from stillframe.distributed import snapshot_many
 

@@ -34,10 +34,10 @@ from typing import Any
 import numpy as np
 
 from stillframe.distributed._batch import open_source
-from stillframe.distributed._split import FRAME_OPTIONS, keyframe_groups
 from stillframe.errors import InvalidParameter, StillframeError
 from stillframe.frame import FORMATS
 from stillframe.jpeg import encode_jpegs
+from stillframe.options import FrameOptions
 from stillframe.video import Video
 
 try:
@@ -48,6 +48,7 @@ except ImportError as exc:  # one line naming the extra
 __all__ = ["ACTOR_CPUS", "SPLIT_CPUS", "FrameExtractor", "extract_frames", "keyframe_rows", "split_at_keyframes"]
 
 FIELDS = ("requested_time", "time", "pts", "is_keyframe", "rule")
+VIDEO_OPTIONS = ("workers", "device", "fallback", "index", "stream")
 SPLIT_CPUS = 0.0  # the split reads headers and indexes: it must never wait behind the actors
 ACTOR_CPUS = 1.0  # what one FrameExtractor actor decodes on
 # keyframe_rows' options among FrameExtractor's: both read the rows and open the videos alike.
@@ -115,13 +116,13 @@ class FrameExtractor:
             raise InvalidParameter(f"on_error must be 'raise' or 'skip', not {on_error!r}")
         if not 1 <= int(quality) <= 100:
             raise InvalidParameter(f"quality must be in 1..100, not {quality}")
-        unknown = set(options) - set(FRAME_OPTIONS) - {"workers", "device", "fallback", "index", "stream"}
+        unknown = set(options) - set(FrameOptions.names()) - set(VIDEO_OPTIONS)
         if unknown:
             raise InvalidParameter(f"not a frame or video option: {', '.join(sorted(unknown))}")
         self.output, self.quality, self.on_error = output, int(quality), on_error
         self.video_column, self.times_column = video_column, times_column
-        self.frame_options = {k: v for k, v in options.items() if k in FRAME_OPTIONS}
-        self.videos = _Videos(max_open, {k: v for k, v in options.items() if k not in FRAME_OPTIONS}, storage_options)
+        self.frame_options = FrameOptions.pick(options)
+        self.videos = _Videos(max_open, options, storage_options)
         self.errors: list[tuple[str, StillframeError]] = []
 
     def __call__(self, batch: Mapping[str, Any]) -> dict[str, Any]:
@@ -131,7 +132,9 @@ class FrameExtractor:
         for row in range(len(batch[self.video_column])):
             source = str(batch[self.video_column][row])
             try:
-                frames = self.videos.get(source).frames_at(_times(batch[self.times_column][row]), **self.frame_options)
+                video = self.videos.get(source)
+                answers = dict(video.stream(_times(batch[self.times_column][row]), self.frame_options, ordered=False))
+                frames = [answers[i] for i in range(len(answers))]
             except StillframeError as exc:
                 if self.on_error == "raise":
                     raise
@@ -185,7 +188,7 @@ def keyframe_rows(
     source = str(row[video_column])
     times = _times(row[times_column])
     with Video(open_source(source, storage_options), workers=1, index=index) as video:
-        groups, _ = keyframe_groups(video, video.check_times(times))
+        groups, _ = video.keyframe_groups(video.check_times(times))
     if max_times is not None:
         joined: list[list[int]] = []
         for group in groups:

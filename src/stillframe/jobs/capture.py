@@ -54,6 +54,7 @@ def open_stream(url: str, timeout: float) -> av.container.InputContainer:
 
 
 def stream_is_live(url: str, timeout: float) -> bool:
+    """Whether the stream at `url` opens within `timeout` seconds (it is being published)."""
     try:
         open_stream(url, timeout).close()
     except StillframeError:
@@ -97,12 +98,15 @@ class Capture:
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> None:
+        """Start capturing on a thread of its own."""
         self._thread.start()
 
     def stop(self) -> None:
+        """Ask the capture to stop; join() waits for it."""
         self._stop.set()
 
     def join(self, timeout: float | None = None) -> bool:
+        """Wait up to `timeout` seconds for the capture to stop; whether it has."""
         self._thread.join(timeout)
         return not self._thread.is_alive()
 

@@ -34,6 +34,7 @@ def _config(text: str | None) -> Any:
 
 
 def jobs_command(args: argparse.Namespace) -> int:
+    """Run a `stillframe jobs` action with its parsed arguments; returns the exit status."""
     svc = _service(args)
     try:
         act = args.action
@@ -97,6 +98,7 @@ def _when(text: str | None) -> str | float | None:
 
 
 def live_command(args: argparse.Namespace) -> int:
+    """Run a `stillframe live` action with its parsed arguments; returns the exit status."""
     svc = _service(args)
     try:
         act = args.action
@@ -203,6 +205,7 @@ def worker_command(args: argparse.Namespace) -> int:
 
 
 def add_parsers(sub: Any) -> None:
+    """Add the `jobs`, `worker` and `live` commands to the command line's subparsers."""
     from stillframe.cli import seconds_arg
 
     def common(p: argparse.ArgumentParser) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from stillframe.devices import parse_device
 from stillframe.errors import InvalidParameter
+from stillframe.options import FrameOptions
 from stillframe.sampling import Dots, Interval, Quantity, Sampling, from_huawei, from_ice, from_mps
 from stillframe.sprites import Sprite
 
@@ -48,6 +49,7 @@ class SnapshotConfig:
     sampling: Sampling = field(default_factory=lambda: Dots([0.0]))
     frame_type: str = "normal"
     snap: str = "displayed"
+    tolerance: float = 0.0  # seconds a keyframe may stand in for the exact frame (not a cloud field)
     width: int | None = None
     height: int | None = None
     max_length: int | None = None
@@ -77,12 +79,18 @@ class SnapshotConfig:
         if self.type == "Sprite" and self.sprite is None:
             object.__setattr__(self, "sprite", Sprite())
 
+    def frame_options(self) -> FrameOptions:
+        """The job's frame options, as the engine takes them."""
+        return FrameOptions(self.frame_type, self.snap, self.tolerance, self.width, self.height, self.max_length,
+                            self.aspect_ratio)  # fmt: skip
+
     @property
     def synchronous(self) -> bool:
         """MPS: one snapshot and no Interval/Num runs synchronously."""
         return isinstance(self.sampling, Dots) and len(self.sampling.times) == 1 and self.type == "Normal"
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain values, as the store keeps them (from_dict reads them back)."""
         d = asdict(self)
         d["sampling"] = _sampling_to_dict(self.sampling)
         d["sprite"] = asdict(self.sprite) if self.sprite is not None else None
@@ -90,6 +98,7 @@ class SnapshotConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> SnapshotConfig:
+        """The configuration to_dict gave."""
         data = dict(d)
         data["sampling"] = _sampling_from_dict(data["sampling"])
         if data.get("sprite") is not None:
@@ -97,6 +106,7 @@ class SnapshotConfig:
         return cls(**data)
 
     def with_type(self, type: str) -> SnapshotConfig:
+        """The same configuration with another Type (Normal, Sprite, WebVtt)."""
         return replace(self, type=type)
 
 

@@ -115,6 +115,7 @@ class LiveSnapshots:
         return tid
 
     def get_live_snapshot_template(self, template_id: str) -> LiveTemplate:
+        """The live snapshot template with that id; TemplateNotFound when there is none."""
         with self.engine.connect() as conn:
             row = conn.execute(select(t.live_templates).where(t.live_templates.c.id == template_id)).first()
         if row is None:
@@ -166,6 +167,7 @@ class LiveSnapshots:
         return self.get_live_snapshot_template(template_id)
 
     def delete_live_snapshot_template(self, template_id: str) -> None:
+        """Delete the live snapshot template with that id; TemplateNotFound when there is none."""
         self.get_live_snapshot_template(template_id)
         with self.engine.begin() as conn:
             conn.execute(delete(t.live_templates).where(t.live_templates.c.id == template_id))
@@ -227,6 +229,7 @@ class LiveSnapshots:
         return row
 
     def get_live_snapshot_job(self, job_id: str) -> LiveSnapshotJob:
+        """The live snapshot job with that id; JobNotFound when there is none."""
         with self.engine.connect() as conn:
             return LiveSnapshotJob.from_row(self._live_row(conn, job_id))
 

@@ -28,6 +28,7 @@ _SEQUENCE_VARS = {"JobId", "Date", "UnixTimestamp", "Sequence"}
 
 
 def check_name(value: Any, what: str) -> str:
+    """`value` as a name of at most NAME_MAX characters; MissingParameter or InvalidParameter naming `what`."""
     if value is None or value == "":
         raise MissingParameter(f"{what} is required")
     if not isinstance(value, str) or len(value) > NAME_MAX:
@@ -36,6 +37,7 @@ def check_name(value: Any, what: str) -> str:
 
 
 def check_interval(value: Any) -> int:
+    """The TimeInterval, whole seconds in INTERVAL_RANGE; MissingParameter or InvalidParameter."""
     if value is None:
         raise MissingParameter("TimeInterval is required")
     lo, hi = INTERVAL_RANGE
@@ -92,6 +94,7 @@ def render(fmt: str, job_id: str, when_ms: int, sequence: int) -> str:
 
 
 def check_stream_input(spec: Any) -> dict[str, str]:
+    """StreamInput as {Url, Type} with a known Type (rtmp by default)."""
     if not isinstance(spec, dict):
         raise InvalidParameter(f"StreamInput must be {{Url, Type}}, not {spec!r}")
     url = spec.get("Url")
@@ -125,6 +128,7 @@ def check_snapshot_output(spec: Any) -> dict[str, str]:
 
 
 def check_callback(url: Any) -> str | None:
+    """The callback URL (http or https), None when none is given; InvalidParameter otherwise."""
     if url is None or url == "":
         return None
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
@@ -133,6 +137,7 @@ def check_callback(url: Any) -> str | None:
 
 
 def ms(t: float) -> int:
+    """Seconds as whole milliseconds."""
     return int(round(t * 1000))
 
 
@@ -144,6 +149,8 @@ def iso_ms(when_ms: int) -> str:
 
 @dataclass
 class LiveTemplate:
+    """A live snapshot template: how often to capture (seconds) and how files are named."""
+
     id: str
     name: str
     time_interval: int
@@ -154,10 +161,12 @@ class LiveTemplate:
 
     @classmethod
     def from_row(cls, r: Any) -> LiveTemplate:
+        """The template of a store row."""
         return cls(r.id, r.name, r.time_interval, r.overwrite_format, r.sequence_format, r.create_time,
                    r.modified_time)  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
+        """The ICE shape (GetLiveSnapshotTemplate); times ISO 8601 UTC."""
         return {
             "TemplateId": self.id, "TemplateName": self.name, "Type": "custom", "TimeInterval": self.time_interval,
             "OverwriteFormat": self.overwrite_format, "SequenceFormat": self.sequence_format,
@@ -189,6 +198,7 @@ class LiveSnapshotJob:
 
     @classmethod
     def from_row(cls, r: Any) -> LiveSnapshotJob:
+        """The job of a store row."""
         return cls(
             id=r.id, name=r.name, template_id=r.template_id, template_name=r.template_name, status=r.status,
             stream_input=r.stream_input, snapshot_output=r.snapshot_output, overwrite_format=r.overwrite_format,
@@ -198,6 +208,7 @@ class LiveSnapshotJob:
         )  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
+        """The ICE shape (GetLiveSnapshotJob); times ISO 8601 UTC."""
         return {
             "JobId": self.id, "JobName": self.name, "TemplateId": self.template_id,
             "TemplateName": self.template_name, "Status": self.status, "StreamInput": self.stream_input,
@@ -210,6 +221,8 @@ class LiveSnapshotJob:
 
 @dataclass
 class LiveFile:
+    """One file a live job wrote: its object name, when, its sequence number and stream time."""
+
     job_id: str
     object: str
     create_ms: int
@@ -220,9 +233,11 @@ class LiveFile:
 
     @classmethod
     def from_row(cls, r: Any, storage: dict[str, str]) -> LiveFile:
+        """The file of a store row, in the job's `storage`."""
         return cls(r.job_id, r.object, r.create_ms, r.is_overlay, r.sequence, r.stream_time, storage)
 
     def to_dict(self) -> dict[str, Any]:
+        """The ICE shape (ListLiveSnapshotFiles)."""
         return {
             "OssEndpoint": self.storage.get("Endpoint"), "OssBucket": self.storage["Bucket"],
             "OssObject": self.object, "CreateTime": iso_ms(self.create_ms), "CreateTimestamp": self.create_ms,

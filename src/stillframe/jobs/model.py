@@ -20,6 +20,8 @@ def iso(t: float | None) -> str | None:
 
 
 def parse_iso(value: str | datetime | float | None) -> float | None:
+    """Seconds since the epoch from an ISO 8601 string, a datetime (UTC when naive) or a number; None for none;
+    InvalidParameter otherwise."""
     if value is None or value == "":
         return None
     if isinstance(value, (int, float)):
@@ -37,6 +39,7 @@ def parse_iso(value: str | datetime | float | None) -> float | None:
 
 
 def location_type(url: str, media_id: str | None) -> str:
+    """The services' input/output Type of a location: Media, OSS, URL or File."""
     if media_id:
         return "Media"
     if url.startswith(("oss://", "s3://")):
@@ -48,6 +51,8 @@ def location_type(url: str, media_id: str | None) -> str:
 
 @dataclass
 class SnapshotJob:
+    """A snapshot job as the store holds it: its input, output and configuration, status, and result."""
+
     id: str
     name: str | None
     type: str
@@ -73,6 +78,7 @@ class SnapshotJob:
 
     @property
     def finished(self) -> bool:
+        """Whether the job has ended (Success or Fail)."""
         return self.status in FINISHED
 
     def to_dict(self) -> dict[str, Any]:
@@ -101,6 +107,7 @@ class SnapshotJob:
 
     @classmethod
     def from_row(cls, row: Any) -> SnapshotJob:
+        """The job of a store row."""
         m = row._mapping
         return cls(
             id=m["id"], name=m["name"], type=m["type"], status=m["status"], input=m["input"], output=m["output"],
@@ -114,15 +121,20 @@ class SnapshotJob:
 
 @dataclass
 class Page:
+    """One page of a job listing, and the token of the next (None on the last)."""
+
     jobs: list[SnapshotJob]
     next_page_token: str | None
 
     def to_dict(self) -> dict[str, Any]:
+        """The ICE shape (ListSnapshotJobs)."""
         return {"Jobs": [j.to_dict() for j in self.jobs], "NextPageToken": self.next_page_token}
 
 
 @dataclass
 class Template:
+    """A snapshot template: a named configuration that jobs refer to by id."""
+
     id: str
     name: str
     type: str
@@ -132,9 +144,11 @@ class Template:
 
     @classmethod
     def from_row(cls, r: Any) -> Template:
+        """The template of a store row."""
         return cls(r.id, r.name, r.type, r.config, r.create_time, r.modified_time)
 
     def to_dict(self) -> dict[str, Any]:
+        """The ICE shape (GetCustomTemplate); times ISO 8601 UTC."""
         return {
             "TemplateId": self.id, "Name": self.name, "Type": self.type, "TemplateConfig": self.config,
             "CreationTime": iso(self.create_time), "ModifiedTime": iso(self.modified_time),
@@ -143,6 +157,8 @@ class Template:
 
 @dataclass
 class Pipeline:
+    """A pipeline: a named queue whose jobs run at most `max_concurrency` at once, with a notify URL."""
+
     id: str
     name: str
     max_concurrency: int
@@ -153,9 +169,11 @@ class Pipeline:
 
     @classmethod
     def from_row(cls, r: Any) -> Pipeline:
+        """The pipeline of a store row."""
         return cls(r.id, r.name, r.max_concurrency, r.notify_url, r.state, r.create_time, r.modified_time)
 
     def to_dict(self) -> dict[str, Any]:
+        """The MPS shape (QueryPipelineList); times ISO 8601 UTC."""
         return {
             "PipelineId": self.id, "Name": self.name, "MaxConcurrency": self.max_concurrency,
             "NotifyUrl": self.notify_url, "State": self.state,

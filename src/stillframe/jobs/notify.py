@@ -19,6 +19,9 @@ BACKOFF = 0.2  # seconds, doubled each try
 
 
 class Notifier:
+    """Delivers job-finished messages off the caller's thread: a JSON POST to a pipeline's notify URL, and to each
+    callback."""
+
     def __init__(self) -> None:
         self.callbacks: list[Callable[[dict[str, Any]], None]] = []
         self._queue: queue.Queue[tuple[str | None, dict[str, Any]] | None] = queue.Queue()
@@ -26,6 +29,7 @@ class Notifier:
         self._thread.start()
 
     def send(self, url: str | None, message: dict[str, Any]) -> None:
+        """Queue `message` for `url` (None: the callbacks only)."""
         self._queue.put((url, message))
 
     def close(self, timeout: float = 10.0) -> None:

@@ -44,16 +44,18 @@ def run_job(
     cover = None
     if cfg.cover_position is not None:
         cover = os.path.join(os.path.dirname(plan["output"]) or ".", "cover.jpg")
+    frame = cfg.frame_options()
     result = snapshot(
         source,
         cfg.sampling,
         plan["output"],
-        frame_type=cfg.frame_type,
-        snap=cfg.snap,
-        width=cfg.width,
-        height=cfg.height,
-        max_length=cfg.max_length,
-        aspect_ratio=cfg.aspect_ratio,
+        frame_type=frame.frame_type,
+        snap=frame.snap,
+        tolerance=frame.tolerance,
+        width=frame.width,
+        height=frame.height,
+        max_length=frame.max_length,
+        aspect_ratio=frame.aspect_ratio,
         quality=cfg.quality,
         sprite=plan.get("sprite"),
         sprite_output=plan.get("sprite_output"),

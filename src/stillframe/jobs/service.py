@@ -21,8 +21,8 @@ from stillframe.errors import (
     InvalidParameter,
     JobNotFound,
     MissingParameter,
-    NotFound,
     PipelineNotFound,
+    ResourceNotFound,
     SnapshotTimeOut,
     TemplateNotFound,
 )
@@ -183,7 +183,7 @@ class JobService(LiveSnapshots):
             media_id = in_url
             with self.engine.connect() as conn:
                 if conn.execute(select(t.media.c.id).where(t.media.c.id == media_id)).first() is None:
-                    raise NotFound(f"media {media_id} is not registered", code="InvalidParameter.ResourceNotFound")
+                    raise ResourceNotFound(f"media {media_id} is not registered")
         out_url = _absolute(normalise_location(output, "Output"))
         self._check_output(cfg, out_url)
         now = time.time()
@@ -233,6 +233,7 @@ class JobService(LiveSnapshots):
         return job
 
     def get_snapshot_job(self, job_id: str) -> SnapshotJob:
+        """The snapshot job with that id; JobNotFound when there is none."""
         with self.engine.connect() as conn:
             row = conn.execute(select(t.jobs).where(t.jobs.c.id == job_id)).first()
         if row is None:
@@ -425,6 +426,7 @@ class JobService(LiveSnapshots):
         return tid
 
     def get_snapshot_template(self, template_id: str) -> Template:
+        """The snapshot template with that id; TemplateNotFound when there is none."""
         with self.engine.connect() as conn:
             row = conn.execute(select(t.templates).where(t.templates.c.id == template_id)).first()
         if row is None:
@@ -432,6 +434,7 @@ class JobService(LiveSnapshots):
         return Template.from_row(row)
 
     def list_snapshot_templates(self, type: str | None = None) -> list[Template]:
+        """Every snapshot template (of one Type, when given), oldest first."""
         q = select(t.templates).order_by(t.templates.c.seq)
         if type is not None:
             q = q.where(t.templates.c.type == type)
@@ -441,6 +444,7 @@ class JobService(LiveSnapshots):
     def update_snapshot_template(
         self, template_id: str, name: str | None = None, config: Mapping[str, Any] | None = None
     ) -> Template:
+        """Rename the template or replace its configuration (an ICE template config); returns it as it is now."""
         current = self.get_snapshot_template(template_id)
         values: dict[str, Any] = {"modified_time": time.time()}
         if name:
@@ -453,6 +457,7 @@ class JobService(LiveSnapshots):
         return self.get_snapshot_template(template_id)
 
     def delete_snapshot_template(self, template_id: str) -> None:
+        """Delete the snapshot template with that id; TemplateNotFound when there is none."""
         self.get_snapshot_template(template_id)
         with self.engine.begin() as conn:
             conn.execute(delete(t.templates).where(t.templates.c.id == template_id))
@@ -481,6 +486,7 @@ class JobService(LiveSnapshots):
             raise InvalidParameter(f"NotifyUrl must be an http or https URL, not {notify_url!r}")
 
     def get_pipeline(self, pipeline_id: str) -> Pipeline:
+        """The pipeline with that id; PipelineNotFound when there is none."""
         with self.engine.connect() as conn:
             row = conn.execute(select(t.pipelines).where(t.pipelines.c.id == pipeline_id)).first()
         if row is None:
@@ -488,12 +494,14 @@ class JobService(LiveSnapshots):
         return Pipeline.from_row(row)
 
     def list_pipelines(self) -> list[Pipeline]:
+        """Every pipeline, oldest first."""
         with self.engine.connect() as conn:
             rows = conn.execute(select(t.pipelines).order_by(t.pipelines.c.seq)).all()
         return [Pipeline.from_row(r) for r in rows]
 
     def update_pipeline(self, pipeline_id: str, name: str | None = None, max_concurrency: int | None = None,
                         notify_url: str | None = None, state: str | None = None) -> Pipeline:  # fmt: skip
+        """Change a pipeline's name, concurrency, notify URL or State (Active or Paused); returns it as it is now."""
         self.get_pipeline(pipeline_id)
         self._check_pipeline(max_concurrency, notify_url)
         if state is not None and state not in ("Active", "Paused"):
@@ -511,6 +519,7 @@ class JobService(LiveSnapshots):
         return self.get_pipeline(pipeline_id)
 
     def delete_pipeline(self, pipeline_id: str) -> None:
+        """Delete the pipeline with that id; PipelineNotFound when there is none."""
         self.get_pipeline(pipeline_id)
         with self.engine.begin() as conn:
             conn.execute(delete(t.pipelines).where(t.pipelines.c.id == pipeline_id))

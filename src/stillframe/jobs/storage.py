@@ -94,6 +94,7 @@ class LiveOutput:
                                      skip_instance_cache=True)  # fmt: skip
 
     def url(self, name: str) -> str:
+        """Where the file `name` is: a path, or the object's URL."""
         if self._fs is None:
             return str(Path(self.bucket) / name)
         return f"{self.kind}://{self.bucket}/{name}"
@@ -113,6 +114,7 @@ class LiveOutput:
             raise TransientNetworkError(f"{self.url(name)}: {exc}") from exc
 
     def remove(self, name: str) -> bool:
+        """Remove the file `name`; whether it was there."""
         try:
             if self._fs is None:
                 Path(self.bucket, name).unlink()

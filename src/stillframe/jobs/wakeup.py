@@ -42,9 +42,11 @@ class Backoff:
         self._next = first
 
     def reset(self) -> None:
+        """Start again from the first delay."""
         self._next = self.first
 
     def next(self) -> float:
+        """The delay to wait now (seconds); the next one doubles, up to the cap."""
         delay = self._next
         self._next = min(self.cap, delay * 2)
         return delay

@@ -30,16 +30,19 @@ MAX_ATTEMPTS = 3
 
 
 def worker_id() -> str:
+    """A worker's identity in the store: host, process id and a random part."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def error_code(exc: BaseException) -> tuple[str, str]:
+    """The services' (code, message) for an exception: its own for an error of the tree, InternalError otherwise."""
     if isinstance(exc, StillframeError):
         return exc.code, str(exc)
     return InternalError.code, f"{type(exc).__name__}: {exc}"
 
 
 def finished_message(row: Any) -> dict[str, Any]:
+    """The message a finished job sends to its pipeline's notify URL (MPS's shape)."""
     m = row._mapping
     return {
         "Type": "Snapshot",
@@ -55,6 +58,8 @@ def finished_message(row: Any) -> dict[str, Any]:
 
 
 class JobRunner:
+    """Claims queued jobs from the store (with a lease it renews) and runs them, recording each outcome."""
+
     def __init__(
         self,
         engine: Engine,
@@ -184,6 +189,8 @@ class JobRunner:
     # -- running -----------------------------------------------------------------------
 
     def input_url(self, row: Any) -> str:
+        """Where a job row's input is read from (a registered media id resolved); ResourceNotFound for an unknown
+        one."""
         spec = row.input
         url = spec.get("Media") or spec.get("Url")
         if spec.get("Type") == "Media":
@@ -258,6 +265,7 @@ class JobRunner:
         return row
 
     def run_once(self) -> bool:
+        """Claim one queued job and run it; whether there was one."""
         row = self.claim()
         if row is None:
             return False

@@ -22,3 +22,35 @@ One ASGI app (Starlette on uvicorn) over one JobService:
 The HTTP layer adds transport and authentication only: semantics, limits and
 errors are JobService's.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from stillframe.server.app import ServerThread, create_app, run, serving
+    from stillframe.server.buckets import Bucket, Buckets, parse_bucket
+    from stillframe.server.context import ServerContext
+
+# Loaded on first use: `stillframe serve --help` and the command line need none of it.
+_LAZY = {
+    "ServerThread": "stillframe.server.app",
+    "create_app": "stillframe.server.app",
+    "run": "stillframe.server.app",
+    "serving": "stillframe.server.app",
+    "Bucket": "stillframe.server.buckets",
+    "Buckets": "stillframe.server.buckets",
+    "parse_bucket": "stillframe.server.buckets",
+    "ServerContext": "stillframe.server.context",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'stillframe.server' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+__all__ = ["Bucket", "Buckets", "ServerContext", "ServerThread", "create_app", "parse_bucket", "run", "serving"]

@@ -91,6 +91,7 @@ class AcsRequest:
     form: Sequence[tuple[str, str]] = field(default_factory=list)
 
     def header(self, name: str) -> str | None:
+        """The first value of header `name` (any case), or None."""
         values = self.headers.get(name.lower())
         return values[0] if values else None
 
@@ -105,29 +106,39 @@ class Identity:
 
 
 class Acs3HmacSha256:
+    """Alibaba's ACS3-HMAC-SHA256 signature (the ICE SDK's): a canonical request over the method, path, query, the
+    signed headers and the payload's hash, signed with the secret; verify() is signing's mirror image, with the
+    date and nonce checked against replays."""
+
     algorithm = "ACS3-HMAC-SHA256"
     # Left unsigned, any of these could be changed by whoever replays the request.
     required_headers = ("host", "x-acs-action", "x-acs-version", "x-acs-date", "x-acs-signature-nonce")
 
     @staticmethod
     def canonical_query(query: Sequence[tuple[str, str]]) -> str:
+        """The query as the scheme signs it: pairs sorted, percent-encoded values."""
         return canonical_query(query, quote_keys=False)
 
     @staticmethod
     def canonical_headers(headers: Mapping[str, Sequence[str]], signed: Sequence[str]) -> str:
+        """The signed headers as `name:value` lines, in the order signed."""
         return "".join(f"{name}:{','.join(sorted(v.strip() for v in headers.get(name, ())))}\n" for name in signed)
 
     def canonical_request(self, req: AcsRequest, signed: Sequence[str], payload_hash: str) -> str:
+        """The canonical request: method, path, query, headers, signed header names and the payload's hash, a line
+        each."""
         return "\n".join([
             req.method.upper(), req.path or "/", self.canonical_query(req.query),
             self.canonical_headers(req.headers, signed), ";".join(signed), payload_hash,
         ])  # fmt: skip
 
     def string_to_sign(self, canonical_request: str) -> str:
+        """The algorithm's name and the canonical request's SHA-256, hex."""
         return f"{self.algorithm}\n{sha256_hex(canonical_request.encode())}"
 
     @staticmethod
     def signature(secret: str, string_to_sign: str) -> str:
+        """HMAC-SHA256 of the string to sign under `secret`, hex."""
         return hmac_sha256_hex(secret, string_to_sign)
 
     def sign(self, req: AcsRequest, access_key_id: str, secret: str, *, date: str | None = None,
@@ -158,6 +169,8 @@ class Acs3HmacSha256:
         return parts["Credential"], parts["SignedHeaders"].lower().split(";"), parts["Signature"]
 
     def verify(self, req: AcsRequest, keys: Mapping[str, str], replay: ReplayGuard) -> Identity:
+        """The caller's identity when `req` is signed by a key in `keys`, fresh and not replayed; AuthError
+        otherwise."""
         ak, signed, given = self.parse_authorization(req.header("authorization") or "")
         missing = [h for h in self.required_headers if h not in signed]
         if missing:
@@ -183,13 +196,16 @@ class RpcHmacSha1:
 
     @staticmethod
     def canonical_query(params: Sequence[tuple[str, str]]) -> str:
+        """The parameters as the scheme signs them: sorted, percent-encoded, without Signature."""
         return canonical_query(params, skip=("Signature",))
 
     def string_to_sign(self, method: str, params: Sequence[tuple[str, str]]) -> str:
+        """`METHOD&%2F&` and the encoded canonical query, as the RPC scheme signs."""
         return f"{method.upper()}&%2F&{quote_plus(self.canonical_query(params), safe='~')}"
 
     @staticmethod
     def signature(secret: str, string_to_sign: str) -> str:
+        """Base64 HMAC-SHA1 of the string to sign under `secret&`."""
         digest = hmac.new(f"{secret}&".encode(), string_to_sign.encode(), hashlib.sha1).digest()
         return base64.b64encode(digest).decode()
 
@@ -205,6 +221,8 @@ class RpcHmacSha1:
         return out
 
     def verify(self, req: AcsRequest, keys: Mapping[str, str], replay: ReplayGuard) -> Identity:
+        """The caller's identity when the request's query and form are signed by a key in `keys`, fresh and not
+        replayed; AuthError otherwise."""
         params = list(req.query) + list(req.form)
         values = dict(params)
         if values.get("SignatureMethod", self.method_name) != self.method_name:

@@ -97,6 +97,9 @@ def _call(ctx: ServerContext, req: AcsRequest, request: Request) -> tuple[str | 
 
 
 def rpc_endpoint(ctx: ServerContext) -> Callable[[Request], Awaitable[Response]]:
+    """The endpoint at `/` for Alibaba's RPC-style APIs: authenticate, merge query and form, dispatch by Action and
+    Version, answer in the service's shape."""
+
     async def endpoint(request: Request) -> Response:
         try:
             req = await _acs_request(request)

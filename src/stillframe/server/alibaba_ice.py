@@ -49,6 +49,7 @@ def ice_template_config(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def ice_job(call: Call, job: Any) -> dict[str, Any]:
+    """A job as ICE answers it, with its input and output named as the client named them."""
     d = job.to_dict()
     d["Input"] = ice_media(call.ctx, job.input)
     d["Output"] = ice_media(call.ctx, job.output)
@@ -78,6 +79,7 @@ def _config(call: Call, template_config: Mapping[str, Any] | None) -> dict[str, 
 
 @action(ICE, "SubmitSnapshotJob")
 def submit_snapshot_job(call: Call) -> dict[str, Any]:
+    """The Alibaba ICE SubmitSnapshotJob action: a snapshot job from its input, output and TemplateConfig."""
     p = call.params
     schedule = p.obj("ScheduleConfig") or {}
     job = call.service.submit_snapshot_job(
@@ -91,6 +93,7 @@ def submit_snapshot_job(call: Call) -> dict[str, Any]:
 
 @action(ICE, "GetSnapshotJob")
 def get_snapshot_job(call: Call) -> dict[str, Any]:
+    """The Alibaba ICE GetSnapshotJob action: one snapshot job."""
     job = call.service.get_snapshot_job(call.params.get("JobId", required=True))
     # The SDK's model reads TemplateConfig as a string of JSON, as templates carry theirs.
     return {"SnapshotJob": {**ice_job(call, job), "TemplateConfig": json.dumps(ice_template_config(job.config))}}
@@ -98,6 +101,7 @@ def get_snapshot_job(call: Call) -> dict[str, Any]:
 
 @action(ICE, "ListSnapshotJobs")
 def list_snapshot_jobs(call: Call) -> dict[str, Any]:
+    """The Alibaba ICE ListSnapshotJobs action: snapshot jobs by status and time, with a page token."""
     p = call.params
     page = call.service.list_snapshot_jobs(
         job_id=p.get("JobId"), status=p.get("Status"), start_of_create_time=p.get("StartOfCreateTime"),
@@ -109,6 +113,7 @@ def list_snapshot_jobs(call: Call) -> dict[str, Any]:
 
 @action(ICE, "GetSnapshotUrls")
 def get_snapshot_urls(call: Call) -> dict[str, Any]:
+    """The Alibaba ICE GetSnapshotUrls action: the URLs of a job's snapshots, a page at a time."""
     p = call.params
     got = call.service.get_snapshot_urls(
         p.get("JobId", required=True), page_size=p.integer("PageSize", 10), page_number=p.integer("PageNumber", 1),
@@ -150,6 +155,7 @@ def _subtype(call: Call) -> str | None:
 
 @action(ICE, "CreateCustomTemplate")
 def create_custom_template(call: Call) -> dict[str, Any]:
+    """The Alibaba ICE CreateCustomTemplate action: a snapshot template from its TemplateConfig."""
     p = call.params
     if p.integer("Type") is None:
         raise MissingParameter("Type is mandatory for this action.")
@@ -163,6 +169,7 @@ def create_custom_template(call: Call) -> dict[str, Any]:
 
 @action(ICE, "GetCustomTemplate")
 def get_custom_template(call: Call) -> dict[str, Any]:
+    """The Alibaba ICE GetCustomTemplate action: one snapshot template."""
     _snapshot_type(call)
     tpl = call.service.get_snapshot_template(call.params.get("TemplateId", required=True))
     return {"CustomTemplate": _custom_template(tpl)}
@@ -170,6 +177,7 @@ def get_custom_template(call: Call) -> dict[str, Any]:
 
 @action(ICE, "ListCustomTemplates")
 def list_custom_templates(call: Call) -> dict[str, Any]:
+    """The Alibaba ICE ListCustomTemplates action: snapshot templates, a page at a time."""
     p = call.params
     _snapshot_type(call)
     number, size = p.integer("PageNumber", 1) or 1, p.integer("PageSize", 20) or 20
@@ -188,6 +196,7 @@ def list_custom_templates(call: Call) -> dict[str, Any]:
 
 @action(ICE, "UpdateCustomTemplate")
 def update_custom_template(call: Call) -> dict[str, Any]:
+    """The Alibaba ICE UpdateCustomTemplate action: rename a template or replace its configuration."""
     p = call.params
     call.service.update_snapshot_template(p.get("TemplateId", required=True), p.get("Name"), p.obj("TemplateConfig"))
     return {"Success": True}
@@ -195,5 +204,6 @@ def update_custom_template(call: Call) -> dict[str, Any]:
 
 @action(ICE, "DeleteCustomTemplate")
 def delete_custom_template(call: Call) -> dict[str, Any]:
+    """The Alibaba ICE DeleteCustomTemplate action: delete a snapshot template."""
     call.service.delete_snapshot_template(call.params.get("TemplateId", required=True))
     return {"Success": True}

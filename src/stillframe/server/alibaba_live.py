@@ -62,6 +62,7 @@ def _live_job(call: Call, job: Any) -> dict[str, Any]:
 
 @action(ICE, "CreateLiveSnapshotTemplate")
 def create_live_snapshot_template(call: Call) -> dict[str, Any]:
+    """The Alibaba ICE CreateLiveSnapshotTemplate action: a live snapshot template."""
     p = call.params
     tid = call.service.create_live_snapshot_template(
         p.get("TemplateName", required=True), p.integer("TimeInterval"), p.raw("OverwriteFormat"),
@@ -72,11 +73,13 @@ def create_live_snapshot_template(call: Call) -> dict[str, Any]:
 
 @action(ICE, "GetLiveSnapshotTemplate")
 def get_live_snapshot_template(call: Call) -> dict[str, Any]:
+    """The Alibaba ICE GetLiveSnapshotTemplate action: one live snapshot template."""
     return call.service.get_live_snapshot_template(call.params.get("TemplateId", required=True)).to_dict()
 
 
 @action(ICE, "ListLiveSnapshotTemplates")
 def list_live_snapshot_templates(call: Call) -> dict[str, Any]:
+    """The Alibaba ICE ListLiveSnapshotTemplates action: live snapshot templates, a page at a time."""
     p = call.params
     sort = p.get("SortBy") or "desc"
     if p.get("Type") == "system":  # no system templates here
@@ -90,6 +93,7 @@ def list_live_snapshot_templates(call: Call) -> dict[str, Any]:
 
 @action(ICE, "UpdateLiveSnapshotTemplate")
 def update_live_snapshot_template(call: Call) -> dict[str, Any]:
+    """The Alibaba ICE UpdateLiveSnapshotTemplate action: rename a live template or change its interval and names."""
     p = call.params
     call.service.update_live_snapshot_template(
         p.get("TemplateId", required=True), p.get("TemplateName"), p.integer("TimeInterval"),
@@ -100,6 +104,7 @@ def update_live_snapshot_template(call: Call) -> dict[str, Any]:
 
 @action(ICE, "DeleteLiveSnapshotTemplate")
 def delete_live_snapshot_template(call: Call) -> dict[str, Any]:
+    """The Alibaba ICE DeleteLiveSnapshotTemplate action: delete a live snapshot template."""
     call.service.delete_live_snapshot_template(call.params.get("TemplateId", required=True))
     return {}
 
@@ -109,6 +114,7 @@ def delete_live_snapshot_template(call: Call) -> dict[str, Any]:
 
 @action(ICE, "SubmitLiveSnapshotJob")
 def submit_live_snapshot_job(call: Call) -> dict[str, Any]:
+    """The Alibaba ICE SubmitLiveSnapshotJob action: start capturing a live stream."""
     p = call.params
     job = call.service.submit_live_snapshot_job(
         p.get("JobName", required=True), _stream_input(p.obj("StreamInput", required=True)),
@@ -120,11 +126,13 @@ def submit_live_snapshot_job(call: Call) -> dict[str, Any]:
 
 @action(ICE, "GetLiveSnapshotJob")
 def get_live_snapshot_job(call: Call) -> dict[str, Any]:
+    """The Alibaba ICE GetLiveSnapshotJob action: one live snapshot job."""
     return _live_job(call, call.service.get_live_snapshot_job(call.params.get("JobId", required=True)))
 
 
 @action(ICE, "ListLiveSnapshotJobs")
 def list_live_snapshot_jobs(call: Call) -> dict[str, Any]:
+    """The Alibaba ICE ListLiveSnapshotJobs action: live snapshot jobs, a page at a time."""
     p = call.params
     sort = p.get("SortBy") or "desc"
     got = call.service.list_live_snapshot_jobs(
@@ -138,6 +146,7 @@ def list_live_snapshot_jobs(call: Call) -> dict[str, Any]:
 
 @action(ICE, "SendLiveSnapshotJobCommand")
 def send_live_snapshot_job_command(call: Call) -> dict[str, Any]:
+    """The Alibaba ICE SendLiveSnapshotJobCommand action: start, stop or restart a live job."""
     p = call.params
     call.service.send_live_snapshot_job_command(p.get("JobId", required=True), p.get("Command", required=True))
     return {}
@@ -145,6 +154,7 @@ def send_live_snapshot_job_command(call: Call) -> dict[str, Any]:
 
 @action(ICE, "ListLiveSnapshotFiles")
 def list_live_snapshot_files(call: Call) -> dict[str, Any]:
+    """The Alibaba ICE ListLiveSnapshotFiles action: the files a live job wrote, by time."""
     p = call.params
     got = call.service.list_live_snapshot_files(
         p.get("JobId", required=True), p.get("StartTime"), p.get("EndTime"), p.integer("Limit", 10),
@@ -158,6 +168,7 @@ def list_live_snapshot_files(call: Call) -> dict[str, Any]:
 
 @action(ICE, "DeleteLiveSnapshotFiles")
 def delete_live_snapshot_files(call: Call) -> dict[str, Any]:
+    """The Alibaba ICE DeleteLiveSnapshotFiles action: delete a live job's files by their timestamps."""
     p = call.params
     stamps = p.array("CreateTimestampList")
     try:

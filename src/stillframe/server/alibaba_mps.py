@@ -81,6 +81,7 @@ def _snapshot_config(call: Call, job: Any) -> dict[str, Any]:
 
 
 def mps_job(call: Call, job: Any) -> dict[str, Any]:
+    """A job as MPS answers it."""
     return {
         "Id": job.id, "State": STATES.get(job.status, job.status), "Code": job.code or "",
         "Message": job.message or "", "Count": _str(job.count), "TileCount": _str(job.tile_count),
@@ -91,6 +92,7 @@ def mps_job(call: Call, job: Any) -> dict[str, Any]:
 
 @action(MPS, "SubmitSnapshotJob")
 def submit_snapshot_job(call: Call) -> dict[str, Any]:
+    """The Alibaba MPS SubmitSnapshotJob action: a snapshot job from its Input, SnapshotConfig and pipeline."""
     p = call.params
     source = _location(call, p.obj("Input", required=True), "Input")
     config = dict(p.obj("SnapshotConfig", required=True) or {})
@@ -108,6 +110,7 @@ def submit_snapshot_job(call: Call) -> dict[str, Any]:
 
 @action(MPS, "QuerySnapshotJobList")
 def query_snapshot_job_list(call: Call) -> dict[str, Any]:
+    """The Alibaba MPS QuerySnapshotJobList action: jobs by id, or by pipeline, state and time."""
     p = call.params
     ids = [i.strip() for i in (p.get("SnapshotJobIds") or "").split(",") if i.strip()]
     if ids:
@@ -162,6 +165,7 @@ def _notify_url(call: Call) -> str | None:
 
 
 def mps_pipeline(pipe: Any) -> dict[str, Any]:
+    """A pipeline as MPS answers it."""
     return {
         "Id": pipe.id, "Name": pipe.name, "State": pipe.state, "Speed": "Standard",
         "QuotaAllocate": pipe.max_concurrency, "Role": "", "CreationTime": iso(pipe.create_time),
@@ -171,12 +175,14 @@ def mps_pipeline(pipe: Any) -> dict[str, Any]:
 
 @action(MPS, "AddPipeline")
 def add_pipeline(call: Call) -> dict[str, Any]:
+    """The Alibaba MPS AddPipeline action: a pipeline, with its notify URL."""
     pid = call.service.create_pipeline(call.params.get("Name", required=True), notify_url=_notify_url(call))
     return {"Pipeline": mps_pipeline(call.service.get_pipeline(pid))}
 
 
 @action(MPS, "UpdatePipeline")
 def update_pipeline(call: Call) -> dict[str, Any]:
+    """The Alibaba MPS UpdatePipeline action: a pipeline's name, state or notify URL."""
     p = call.params
     pipe = call.service.update_pipeline(
         p.get("PipelineId", required=True), name=p.get("Name"), notify_url=_notify_url(call), state=p.get("State")
@@ -186,6 +192,7 @@ def update_pipeline(call: Call) -> dict[str, Any]:
 
 @action(MPS, "QueryPipelineList")
 def query_pipeline_list(call: Call) -> dict[str, Any]:
+    """The Alibaba MPS QueryPipelineList action: pipelines by id, with those not found."""
     ids = [i.strip() for i in (call.params.get("PipelineIds", required=True) or "").split(",") if i.strip()]
     known = {pipe.id: pipe for pipe in call.service.list_pipelines()}
     return {
@@ -196,6 +203,7 @@ def query_pipeline_list(call: Call) -> dict[str, Any]:
 
 @action(MPS, "SearchPipeline")
 def search_pipeline(call: Call) -> dict[str, Any]:
+    """The Alibaba MPS SearchPipeline action: pipelines by state, a page at a time."""
     p = call.params
     number, size = p.integer("PageNumber", 1) or 1, p.integer("PageSize", 10) or 10
     if number < 1 or not 1 <= size <= 100:
@@ -208,6 +216,7 @@ def search_pipeline(call: Call) -> dict[str, Any]:
 
 @action(MPS, "DeletePipeline")
 def delete_pipeline(call: Call) -> dict[str, Any]:
+    """The Alibaba MPS DeletePipeline action: delete a pipeline."""
     pid = call.params.get("PipelineId", required=True)
     call.service.delete_pipeline(pid)
     return {"PipelineId": pid}

@@ -29,6 +29,7 @@ class Params:
         return name in self._items
 
     def get(self, name: str, required: bool = False) -> str | None:
+        """Parameter `name` as sent (None when absent or empty); MissingParameter when `required`."""
         value = self._items.get(name)
         if value is None or value == "":
             if required:
@@ -41,6 +42,7 @@ class Params:
         return self._items.get(name)
 
     def integer(self, name: str, default: int | None = None) -> int | None:
+        """Parameter `name` as an integer, or `default`; InvalidParameter for anything else."""
         value = self.get(name)
         if value is None:
             return default
@@ -50,6 +52,7 @@ class Params:
             raise InvalidParameter(f"{name} must be an integer, not {value!r}") from None
 
     def flag(self, name: str, default: bool = False) -> bool:
+        """Parameter `name` as a boolean (true/false, any case), or `default`."""
         value = self.get(name)
         if value is None:
             return default
@@ -58,6 +61,7 @@ class Params:
         return value.lower() == "true"
 
     def parsed(self, name: str, required: bool = False) -> Any:
+        """Parameter `name` parsed as JSON (the SDKs send objects and arrays so); InvalidParameter when it is not."""
         value = self.get(name, required)
         if value is None:
             return None
@@ -67,6 +71,7 @@ class Params:
             raise InvalidParameter(f"{name} is not valid JSON") from None
 
     def obj(self, name: str, required: bool = False) -> dict[str, Any] | None:
+        """Parameter `name` as a JSON object; InvalidParameter for any other JSON."""
         value = self.parsed(name, required)
         if value is not None and not isinstance(value, dict):
             raise InvalidParameter(f"{name} must be a JSON object")
@@ -100,6 +105,7 @@ class Call:
 
     @property
     def service(self) -> Any:
+        """The JobService the call runs on."""
         return self.ctx.service
 
 
@@ -143,6 +149,7 @@ def ice_location(ctx: ServerContext, spec: Any, what: str) -> str:
 
 
 def oss_file(ctx: ServerContext, path_or_url: str) -> dict[str, str] | None:
+    """{Bucket, Location, Object} for a path or URL a bucket holds, or None."""
     named = ctx.buckets.name_of(path_or_url)
     if named is None:
         return None

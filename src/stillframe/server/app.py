@@ -134,6 +134,7 @@ def browser_to_ui(api: Callable[[Request], Awaitable[Response]]) -> Callable[[Re
 
 
 def create_app(ctx: ServerContext) -> Starlette:
+    """The ASGI app: health, Alibaba RPC at `/`, Huawei's routes, and the preview pages, over `ctx`."""
     routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/", browser_to_ui(rpc_endpoint(ctx)), methods=["GET", "POST"]),
@@ -208,6 +209,7 @@ class ServerThread:
 
     @property
     def base_url(self) -> str:
+        """The server's URL (http://host:port)."""
         return f"http://{self.host}:{self.port}"
 
     @property
@@ -216,6 +218,8 @@ class ServerThread:
         return f"{self.host}:{self.port}"
 
     def start(self, timeout: float = 10.0) -> ServerThread:
+        """Serve on a thread until stop(); returns once it listens (RuntimeError after `timeout` seconds
+        otherwise)."""
         self.thread.start()
         deadline = time.monotonic() + timeout
         while not self.server.started:
@@ -225,6 +229,7 @@ class ServerThread:
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Stop serving, waiting up to `timeout` seconds for the thread."""
         self.server.should_exit = True
         self.thread.join(timeout)
         self.sock.close()

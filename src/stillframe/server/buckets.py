@@ -16,22 +16,29 @@ REMOTE = ("s3://", "oss://")
 
 
 class BucketNotFound(InvalidParameter):
+    """A bucket named in a request is not one the server serves."""
+
     code = "InvalidBucket.NotFound"
     http_status = 404
 
 
 class ObjectOutsideBucket(PermissionDenied):
+    """An object name that would resolve outside its bucket."""
+
     code = "InvalidObject.Forbidden"
     http_status = 403
 
 
 @dataclass(frozen=True)
 class Bucket:
+    """A bucket the server serves: its name and its root (a folder, or an s3:// / oss:// prefix)."""
+
     name: str
     root: str  # an absolute folder, or s3://... / oss://... prefix without trailing /
 
     @property
     def remote(self) -> bool:
+        """Whether the bucket is an object store rather than a folder."""
         return self.root.startswith(REMOTE)
 
 
@@ -56,17 +63,21 @@ def _clean(obj: str) -> str:
 
 
 class Buckets:
+    """The buckets the server serves, by name: service object names to paths or URLs and back."""
+
     def __init__(self, buckets: Iterable[Bucket] = ()) -> None:
         self._by_name: dict[str, Bucket] = {b.name: b for b in buckets}
 
     @classmethod
     def parse(cls, specs: Iterable[str]) -> Buckets:
+        """Buckets from `--bucket NAME=DIR_OR_URL` specs."""
         return cls(parse_bucket(s) for s in specs)
 
     def __iter__(self):
         return iter(self._by_name.values())
 
     def get(self, name: str) -> Bucket:
+        """The bucket named `name`; BucketNotFound when it is not served here."""
         try:
             return self._by_name[name]
         except KeyError:
@@ -115,5 +126,6 @@ class Buckets:
         return None
 
     def oss_url(self, path_or_url: str) -> str:
+        """oss://bucket/object for a path or URL a bucket holds, else it as it is."""
         named = self.name_of(path_or_url)
         return f"oss://{named[0]}/{named[1]}" if named else path_or_url

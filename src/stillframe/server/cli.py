@@ -27,6 +27,7 @@ PROJECT_ID). Key pairs may also come from STILLFRAME_ACCESS_KEYS="AK:SK,AK2:SK2"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the `serve` command to the command line's subparsers."""
     p = sub.add_parser(
         "serve", help="serve snapshot jobs over the Alibaba ICE/MPS and Huawei VOD/MPC HTTP APIs",
         description="Serve snapshot jobs over HTTP so that the vendors' SDKs can drive them unchanged.",
@@ -97,6 +98,7 @@ def parse_keys(specs: list[str]) -> dict[str, str]:
 
 
 def serve_command(args: argparse.Namespace) -> int:
+    """Run `stillframe serve` with its parsed arguments until stopped; returns the exit status."""
     try:
         import sqlalchemy  # noqa: F401
         import starlette  # noqa: F401

@@ -11,6 +11,8 @@ from stillframe.server.replay import ReplayGuard
 
 @dataclass
 class ServerContext:
+    """What every handler shares: the JobService, the access keys, the buckets, the replay guard, the region."""
+
     service: Any  # stillframe.jobs.JobService
     keys: dict[str, str]  # access key id -> secret
     buckets: Buckets = field(default_factory=Buckets)

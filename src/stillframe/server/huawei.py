@@ -40,8 +40,8 @@ from stillframe.errors import (
     InvalidParameter,
     JobNotFound,
     MissingParameter,
-    NotFound,
     PermissionDenied,
+    ResourceNotFound,
     StillframeError,
     error_for_code,
 )
@@ -378,7 +378,7 @@ def _asset_url(ctx: ServerContext, asset_id: str) -> str:
     with ctx.service.engine.connect() as conn:
         row = conn.execute(select(t.media.c.url).where(t.media.c.id == asset_id)).first()
     if row is None:
-        raise NotFound(f"asset {asset_id} does not exist", code="InvalidParameter.ResourceNotFound")
+        raise ResourceNotFound(f"asset {asset_id} does not exist")
     return str(row[0])
 
 
@@ -398,7 +398,7 @@ def vod_publish_from_obs(ctx: ServerContext, q: QueryParams, body: dict[str, Any
     bucket, obj = _obs(body.get("input"), "input")
     path = ctx.buckets.resolve(bucket, obj)
     if not path.startswith(REMOTE) and not os.path.isfile(path):
-        raise NotFound(f"object {obj!r} is not in bucket {bucket!r}", code="InvalidParameter.ResourceNotFound")
+        raise ResourceNotFound(f"object {obj!r} is not in bucket {bucket!r}")
     asset_id = ctx.service.register_media(path)
     if body.get("thumbnail") is not None:
         _vod_thumbnail(ctx, asset_id, body["thumbnail"])
@@ -458,6 +458,7 @@ def iam_projects(ctx: ServerContext, q: QueryParams, body: dict[str, Any]) -> di
 
 
 def routes(ctx: ServerContext) -> list[BaseRoute]:
+    """The routes of Huawei's VOD and MPC thumbnail APIs and IAM's project lookup."""
     v1, v10 = "/v1/{project_id}", "/v1.0/{project_id}"
     table: list[tuple[str, str, str, Handler]] = [
         ("GET", "/v3/projects", "KeystoneListProjects", iam_projects),

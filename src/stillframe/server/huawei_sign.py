@@ -65,6 +65,9 @@ class SignedRequest:
 
 
 class SdkHmacSha256:
+    """Huawei's SDK-HMAC-SHA256 signature (the VOD and MPC SDKs'): a canonical request signed with the secret, the
+    date in X-Sdk-Date; verify() is signing's mirror image, with the date and nonce checked against replays."""
+
     algorithm = "SDK-HMAC-SHA256"
     date_format = "%Y%m%dT%H%M%SZ"
     date_header = "x-sdk-date"
@@ -72,19 +75,24 @@ class SdkHmacSha256:
 
     @staticmethod
     def canonical_uri(path: str) -> str:
+        """The path percent-encoded segment by segment, with a trailing slash (as the SDK signs it)."""
         uri = "/".join(percent(seg) for seg in path.split("/"))
         return uri if uri.endswith("/") else uri + "/"
 
     @staticmethod
     def canonical_query(pairs: Sequence[tuple[str, str]]) -> str:
+        """The query as the scheme signs it: pairs sorted, percent-encoded."""
         return canonical_query(pairs)
 
     def payload_hash(self, req: SignedRequest) -> str:
+        """The body's SHA-256, hex (X-Sdk-Content-Sha256 when sent; the empty body's hash for none)."""
         if not req.body:
             return EMPTY_HASH
         return req.headers.get(self.content_header) or sha256_hex(req.body)
 
     def canonical_request(self, req: SignedRequest, signed_headers: Sequence[str]) -> str:
+        """The canonical request: method, path, query, headers, signed header names and the payload's hash, a line
+        each."""
         headers = "".join(f"{h}:{req.headers.get(h, '').strip()}\n" for h in signed_headers)
         return "\n".join(
             [
@@ -98,9 +106,11 @@ class SdkHmacSha256:
         )
 
     def string_to_sign(self, canonical_request: str, date: str) -> str:
+        """The algorithm, the request's date and the canonical request's SHA-256, a line each."""
         return f"{self.algorithm}\n{date}\n{sha256_hex(canonical_request.encode())}"
 
     def signature(self, secret: str, string_to_sign: str) -> str:
+        """HMAC-SHA256 of the string to sign under `secret`, hex."""
         return hmac_sha256_hex(secret, string_to_sign)
 
     # -- signing ------------------------------------------------------------------------
@@ -135,6 +145,7 @@ class SdkHmacSha256:
             raise HuaweiAuthError(f"the Authorization header has no {missing.args[0]}") from None
 
     def request_date(self, req: SignedRequest) -> tuple[str, datetime]:
+        """The X-Sdk-Date header and the time it says; HuaweiAuthError when it is missing or malformed."""
         raw = req.headers.get(self.date_header)
         if not raw:
             raise HuaweiAuthError("the X-Sdk-Date header is missing")

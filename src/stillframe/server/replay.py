@@ -30,6 +30,7 @@ class ReplayGuard:
         self._lock = threading.Lock()
 
     def check_date(self, when: datetime) -> None:
+        """Raise Stale when `when` (UTC when naive) is further from the server's clock than the allowed skew."""
         if when.tzinfo is None:
             when = when.replace(tzinfo=timezone.utc)
         off = abs(when.timestamp() - self._now())

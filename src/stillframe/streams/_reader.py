@@ -46,6 +46,8 @@ _REMOTE = ("http", "https")
 
 @dataclass
 class ReadStats:
+    """What a reader has fetched: requests made and bytes read."""
+
     requests: int = 0
     bytes: int = 0
 

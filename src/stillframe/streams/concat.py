@@ -53,23 +53,29 @@ class SegmentStream(io.RawIOBase):
 
     @property
     def size(self) -> int:
+        """The chosen segments' length in bytes, together."""
         return self.offsets[-1]
 
     def readable(self) -> bool:
+        """Always: the stream is read."""
         return True
 
     def seekable(self) -> bool:
+        """Always: any offset is reached by reading its segment."""
         return True
 
     def tell(self) -> int:
+        """The position, in bytes from the first segment's start."""
         return self.pos
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        """Move to `offset` (from the start, the position or the end); returns the position."""
         base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self.size}[whence]
         self.pos = max(0, base + offset)
         return self.pos
 
     def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+        """Read into `buffer` from the position, within one segment's block; returns the bytes read."""
         view = memoryview(buffer).cast("B")
         if self.pos >= self.size or not len(view):
             return 0

@@ -1,0 +1,137 @@
+"""From requested times to frames: the times in bounded windows, each planned by
+the index into units, the units read and decoded on the pool's decoders in
+parallel, the frames yielded as they come. Nothing holds more than a window of
+times, and the units in flight, whatever the count asked for."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import av
+import numpy as np
+
+from stillframe._decoders import DecoderPool
+from stillframe._indexes import FrameIndex, Unit
+from stillframe.decode import GroupResult, missing_error
+from stillframe.frame import Frame
+from stillframe.geometry import OutputGeometry, scale
+from stillframe.options import FrameOptions
+from stillframe.plan import Pick, group_targets, pick_frames
+from stillframe.records import Stats
+
+__all__ = ["WINDOW", "FrameRun", "windows"]
+
+# Times planned at once. Requests in one window that share a GOP decode it once;
+# a GOP cut by a window's edge is decoded by both sides (once a window at most).
+WINDOW = 4096
+
+
+def windows(
+    times: Sequence[float], check: Callable[[Sequence[float]], list[float]], lazy: bool
+) -> Iterator[list[tuple[int, float]]]:
+    """(position, seconds) pairs, WINDOW at a time. A lazy schedule is read (and
+    each window checked) as it is worked through; a list is checked whole first,
+    so a bad time raises before any work, and a long one is taken in time order."""
+    if lazy:
+        it = iter(times)
+        for start in itertools.count(0, WINDOW):
+            chunk = list(itertools.islice(it, WINDOW))
+            if not chunk:
+                return
+            yield list(zip(range(start, start + len(chunk)), check(chunk)))
+        return
+    checked = check(times)
+    if len(checked) <= WINDOW:
+        if checked:
+            yield list(enumerate(checked))
+        return
+    order = np.argsort(np.asarray(checked, dtype=np.float64), kind="stable")
+    for start in range(0, len(order), WINDOW):
+        yield [(int(i), checked[i]) for i in order[start : start + WINDOW]]
+
+
+@dataclass
+class Done:
+    """One unit's answers (sorted by time) and what they cost."""
+
+    answers: list[tuple[Pick, Frame]]
+    stats: Stats
+    read: bool  # a region was read for it
+
+
+class FrameRun:
+    """One request for frames on one video: the index plans, the pool decodes,
+    frames come out with their provenance. Used from the thread that iterates."""
+
+    def __init__(
+        self,
+        index: FrameIndex,
+        decoders: DecoderPool,
+        options: FrameOptions,
+        geometry: OutputGeometry,
+        deadline: float | None,
+    ) -> None:
+        self.index = index
+        self.decoders = decoders
+        self.options = options
+        self.geometry = geometry
+        self.deadline = deadline
+
+    def convert(self, frame: av.VideoFrame) -> av.VideoFrame:
+        return scale(frame, self.geometry, keep_format=True)
+
+    def units(self, windows: Iterable[list[tuple[int, float]]], ordered: bool, stats: Stats) -> Iterator[Unit]:
+        """Each window's units, planned when the fan-out reaches it. Unordered:
+        the heaviest first, so no decoder is left with a long one at the end."""
+        for window in windows:
+            units = self.index.plan(window, self.options, self.decoders.borrow)
+            if not units:
+                continue
+            stats.index = units[0].index.kind
+            if not ordered:
+                units.sort(key=lambda u: u.estimate, reverse=True)
+            yield from units
+
+    def work(self, unit: Unit) -> Done:
+        """Read `unit` (on a borrowed decoder), choose its frames, decode them."""
+        opts = self.options
+        region = unit.index.read(unit, opts, self.decoders.borrow)
+        stats = Stats()
+        if region.packets is not None:
+            stats.regions, stats.bytes_demuxed = 1, region.bytes
+        idx = region.index
+        if unit.picks is not None and unit.group is not None:
+            picks, groups = unit.picks, [unit.group]
+        else:
+            chosen = pick_frames(idx, [t for _, t in unit.requests], frame_type=opts.frame_type, snap=opts.snap)
+            picks = [Pick(unit.requests[p.request][0], p.time, p.target, p.rule) for p in chosen]
+            groups = group_targets(idx, picks)
+        by_target: dict[int, list[Pick]] = {}
+        for p in picks:
+            by_target.setdefault(p.target, []).append(p)
+        answers = []
+        for group in groups:
+            result = self.decoders.decode(group, self.convert, idx, region.packets, self.deadline)
+            stats.merge(result.stats)
+            if result.missing:
+                raise missing_error(idx, result.missing)
+            for d in group.targets:
+                for pick in by_target.get(d, []):
+                    answers.append((pick, self.frame(pick, result, d, idx)))
+        answers.sort(key=lambda pf: pf[0].time)
+        return Done(answers, stats, region.packets is not None)
+
+    def frame(self, pick: Pick, result: GroupResult, d: int, idx) -> Frame:
+        return Frame(
+            requested_time=pick.time,
+            time=float(idx.seconds(idx.pts[pick.target])),
+            pts=int(idx.pts[pick.target]),
+            is_keyframe=bool(idx.key[pick.target]),
+            rule=pick.rule,
+            decoder=result.decoder,
+            fallback=result.fallback or self.decoders.decoding.fallback,
+            _picture=result.frames[d],
+            _geometry=self.geometry,
+        )

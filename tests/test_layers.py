@@ -1,0 +1,127 @@
+"""The layers of ARCHITECTURE.md hold: the engine imports nothing of outputs, jobs,
+the server or the distributed runs; each layer only what lies below it; and the
+command line loads a layer only for the command that needs it."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "stillframe"
+
+# Lowest first; a module may import its own layer and those before it.
+LAYERS = ("engine", "outputs", "jobs", "distributed", "server")
+OUTPUTS = {
+    "_files",
+    "_names",
+    "_ledger",
+    "_objects",
+    "_overwrite",
+    "covers",
+    "sprites",
+    "webvtt",
+    "outputs",
+    "_run",
+    "snapshot",
+    "__init__",
+}
+MAY_IMPORT = {
+    "engine": {"engine"},
+    "outputs": {"engine", "outputs"},
+    "jobs": {"engine", "outputs", "jobs"},
+    "distributed": {"engine", "outputs", "distributed"},
+    "server": {"engine", "outputs", "jobs", "server"},
+}
+HIGHER = ("stillframe.jobs", "stillframe.server", "stillframe.distributed")
+
+
+def _module(path: Path) -> str:
+    return ".".join(("stillframe", *path.relative_to(SRC).with_suffix("").parts))
+
+
+def layer_of(module: str) -> str | None:
+    """The layer of `module`, or None for the command line (which may import any
+    layer, lazily: tested below)."""
+    parts = module.split(".")[1:]
+    if not parts or parts[-1] in ("cli", "__main__"):
+        return None if parts else "outputs"
+    if parts[0] in ("jobs", "server", "distributed"):
+        return parts[0]
+    return "outputs" if parts[0] in OUTPUTS else "engine"
+
+
+def _imports(path: Path) -> list[str]:
+    """Every stillframe module `path` imports, at the top or inside a function
+    (the package imports absolutely: a relative import fails here)."""
+    tree = ast.parse(path.read_text(), str(path))
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [a.name for a in node.names if a.name.startswith("stillframe")]
+        elif isinstance(node, ast.ImportFrom):
+            assert not node.level, f"{path}: a relative import"
+            base = node.module or ""
+            if base == "stillframe":
+                out += [f"stillframe.{a.name}" for a in node.names]
+            elif base.startswith("stillframe."):
+                out.append(base)
+    return out
+
+
+MODULES = sorted(p for p in SRC.rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(SRC)))
+def test_each_module_imports_only_its_layer_and_those_below(path):
+    layer = layer_of(_module(path))
+    if layer is None:
+        return
+    for name in _imports(path):
+        theirs = layer_of(name)
+        if theirs is None:
+            continue
+        assert theirs in MAY_IMPORT[layer], f"{_module(path)} ({layer}) imports {name} ({theirs})"
+
+
+def test_the_engine_loads_no_higher_layer():
+    code = (
+        "import sys, json, stillframe, stillframe.video, stillframe.snapshot, stillframe.outputs;"
+        f"print(json.dumps(sorted(m for m in sys.modules if m.startswith({HIGHER!r}))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert json.loads(out) == []
+
+
+def test_a_snapshot_from_the_command_line_loads_no_jobs_server_or_distributed(clips, tmp_path):
+    clip = clips("layers.mp4", frames=30, size=(64, 48), gop=10)
+    code = (
+        "import sys, json; from stillframe import cli;"
+        f"code = cli.main(['snapshot', {str(clip)!r}, '-o', {str(tmp_path / 'one.jpg')!r}, '--dots', '0.5']);"
+        f"print(json.dumps([code, sorted(m for m in sys.modules if m.startswith({HIGHER!r}))]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert json.loads(out.strip().splitlines()[-1]) == [0, []]
+    assert (tmp_path / "one.jpg").stat().st_size > 0
+
+
+def test_probe_reads_no_keyframe_unless_asked(clips, capsys, monkeypatch):
+    """`stillframe probe` of an MP4 says what its index and both ends say; every
+    keyframe's time (one packet read a keyframe) only with --all."""
+    from stillframe import cli
+    from stillframe._indexes.tables import SampleTableIndex
+
+    clip = str(clips("probe-cost.mp4", frames=120, size=(64, 48), gop=30))
+    read = []
+    real = SampleTableIndex.keyframe_pts
+    monkeypatch.setattr(SampleTableIndex, "keyframe_pts", lambda self: read.append(1) or real(self))
+    assert cli.main(["probe", clip]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert read == [] and "keyframe_times" not in shown
+    assert shown["frame_count"] == 120 and shown["index"] == "container"
+    assert cli.main(["probe", clip, "--all"]) == 0
+    assert json.loads(capsys.readouterr().out)["keyframe_times"] == [0.0, 1.0, 2.0, 3.0] and read == [1]
