@@ -22,6 +22,7 @@ OUTPUTS = {
     "_ledger",
     "_objects",
     "_overwrite",
+    "_runs",
     "covers",
     "sprites",
     "webvtt",

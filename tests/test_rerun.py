@@ -166,3 +166,27 @@ def test_a_run_killed_outright_is_undone_by_the_next_run_into_its_names(clips, t
     with pytest.raises(sf.InvalidParameter, match="Input/output error"):
         sf.snapshot(path, sf.Interval(0.04), out / "{Count}.jpg", width=64, overwrite=True)
     assert _folder(out) == before  # the killed run's changes undone, then this run's rolled back
+
+
+def test_a_run_alive_beside_another_keeps_what_it_kept_aside(tmp_path):
+    """Two runs into one name at once (two jobs with one output): the second's check
+    leaves the first's kept file and its temporary alone while the first is alive,
+    so the first can still roll back to the user's file."""
+    a = tmp_path / "a.jpg"
+    a.write_bytes(b"the user's a")
+    first = _ledger.Ledger()
+    first.check([str(a)])
+    first.write(a, b"first's a")
+    kept = tmp_path / f".a.jpg.{first.token}.keep"
+    part = tmp_path / f".a.jpg.{first.token}-abcdefgh.part"  # the first, part way through its next write
+    part.write_bytes(b"half")
+    assert kept.read_bytes() == b"the user's a"
+    second = _ledger.Ledger()
+    second.check([str(a)])
+    assert kept.read_bytes() == b"the user's a" and part.exists() and a.read_bytes() == b"first's a"
+    second.write(a, b"second's a")
+    second.rollback()
+    assert a.read_bytes() == b"first's a"
+    part.unlink()  # the first's write, done
+    first.rollback()
+    assert _folder(tmp_path) == {"a.jpg": b"the user's a"}

@@ -77,17 +77,25 @@ def keep_aside(target: Path, aside: str) -> bool:
         return True
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes, *, aside: str | None = None) -> Path:
+def write_atomic(
+    path: str | os.PathLike[str], data: bytes, *, aside: str | None = None, tag: str | None = None
+) -> Path:
     """Write `data` to a temporary file beside `path`, then rename it into place.
     Parent directories are created as needed. The file gets the permissions any
     other program's new file gets (mkstemp's temporary is private: 0600). With
     `aside`, the file it replaces is kept under that name first (keep_aside), for
-    a caller that may have to put it back."""
+    a caller that may have to put it back. `tag` goes into the temporary's name
+    (.NAME.TAG-XXXXXXXX.part), so that its writer can be told."""
     target = Path(path)
     tmp: str | None = None
+    prefix = f".{target.name}.{tag}-" if tag else f".{target.name}."
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".part", dir=target.parent)
+        except FileNotFoundError:  # the folder went (a failed run removing what it made): once more
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".part", dir=target.parent)
         with os.fdopen(fd, "wb") as f:
             if hasattr(os, "fchmod"):  # POSIX; Windows files have no mode bits to fix
                 os.fchmod(f.fileno(), file_mode())

@@ -35,13 +35,15 @@ from typing import Any, Union
 from stillframe._files import check_destination, write_atomic
 from stillframe._names import Names
 from stillframe._objects import ObjectStore, is_object_url, keep_name, stale_keeps
+from stillframe._runs import RunLock, alive
 from stillframe.errors import OutputExists
 
 __all__ = ["Ledger", "LocalFiles", "check_destinations"]
 
 
-# write_atomic's temporary for NAME: .NAME.XXXXXXXX.part (mkstemp's letters have no dot).
-_PART = re.compile(r"^\.(?P<name>.+)\.[^.]+\.part$")
+# write_atomic's temporary for NAME: .NAME.TOKEN-XXXXXXXX.part, written by the run of
+# TOKEN (.NAME.XXXXXXXX.part untagged); mkstemp's letters have no dot and no dash.
+_PART = re.compile(r"^\.(?P<name>.+)\.(?:(?P<token>[0-9a-f]{8})-)?[^.-]+\.part$")
 
 
 @dataclass
@@ -85,9 +87,9 @@ class LocalFiles:
             stale = stale_keeps(there, self.token)
             for name in [n for n in stale if wanted(n)]:
                 _put_back(os.path.join(folder, stale[name]), os.path.join(folder, name))
-            for name in there:  # its temporaries too, cut off mid-write
+            for name in there:  # its temporaries too, cut off mid-write (a live run's are its own)
                 part = _PART.match(name)
-                if part and wanted(part["name"]):
+                if part and wanted(part["name"]) and not (part["token"] and alive(part["token"])):
                     with contextlib.suppress(OSError):
                         os.unlink(os.path.join(folder, name))
 
@@ -104,7 +106,7 @@ class LocalFiles:
             entry.existed = os.path.lexists(key)
             aside = entry.aside if entry.existed else None
         entry.done = False
-        written = os.fspath(write_atomic(path, data, aside=aside))
+        written = os.fspath(write_atomic(path, data, aside=aside, tag=self.token))
         entry.done = True
         return written
 
@@ -129,7 +131,7 @@ class LocalFiles:
                     os.unlink(entry.target)
             if not entry.done:  # cut off mid-write: its temporary too
                 target = Path(entry.target)
-                for part in target.parent.glob(f".{glob.escape(target.name)}.*.part"):
+                for part in target.parent.glob(f".{glob.escape(target.name)}.{self.token}-*.part"):
                     with contextlib.suppress(OSError):
                         part.unlink()
         for folder in reversed(self.folders):
@@ -196,6 +198,7 @@ class Ledger:
         self.committed = False
         self.local = LocalFiles(self.token)
         self.stores: dict[str, ObjectStore] = {}
+        self.lock = RunLock(self.token)  # held from the first write: what it keeps aside is its own
 
     def _store(self, path: str) -> Store:
         if not is_object_url(path):
@@ -239,6 +242,7 @@ class Ledger:
     def write(self, path: str | os.PathLike[str], data: bytes) -> str:
         """Put `data` at `path` (an object store's upload may still be under way when
         this returns); returns the name written."""
+        self.lock.hold()
         name = self._store(os.fspath(path)).put(os.fspath(path), data)
         self.written.append(name)
         return name
@@ -258,6 +262,7 @@ class Ledger:
         self.committed = True
         for store in self._all():
             store.commit()
+        self.lock.release()
 
     def rollback(self) -> None:
         """Remove what the run put and put back what it replaced (nothing, once
@@ -266,6 +271,7 @@ class Ledger:
             return
         for store in self._all():
             store.rollback()
+        self.lock.release()
 
     def report(self) -> dict[str, Any]:
         """What was written: local files, and per object store the objects, bytes,

@@ -30,6 +30,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from stillframe._names import Names
+from stillframe._runs import alive
 from stillframe.errors import InvalidParameter, PermissionDenied, StillframeError, TransientNetworkError
 
 __all__ = ["ATTEMPTS", "OBJECT_STORES", "UPLOADS", "ObjectStore", "Retry", "is_object_url", "transient"]
@@ -59,13 +60,19 @@ def keep_name(name: str, token: str) -> str:
 
 def stale_keeps(names: Iterable[str], token: str) -> dict[str, str]:
     """Among a folder's `names`, what runs other than `token`'s kept aside and never
-    let go of (killed outright before they could commit or roll back): the kept
-    name's target -> the kept name. (One a target: a run puts these back before it
-    keeps anything aside itself.)"""
+    let go of (killed outright before they could commit or roll back; a run still
+    alive on this machine keeps its own: see stillframe._runs): the kept name's
+    target -> the kept name. (One a target: a run puts these back before it keeps
+    anything aside itself.)"""
     out: dict[str, str] = {}
+    gone: dict[str, bool] = {}
     for name in names:
         match = KEEP.match(name)
-        if match and match["token"] != token:
+        if not match or match["token"] == token:
+            continue
+        if match["token"] not in gone:
+            gone[match["token"]] = not alive(match["token"])
+        if gone[match["token"]]:
             out[match["name"]] = name
     return out
 
