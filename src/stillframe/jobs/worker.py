@@ -89,8 +89,10 @@ class JobRunner:
         Each candidate is locked as it is taken (FOR UPDATE SKIP LOCKED on PostgreSQL:
         a job another worker is claiming is passed over, not waited for), and a
         pipeline's row is locked while its running jobs are counted, so its cap holds
-        across processes. SQLite ignores both: BEGIN IMMEDIATE already makes each
-        claim the store's only writer."""
+        across processes; a pipeline another claim has locked is passed over too,
+        so that no claim ever waits on one while holding another (two claims each
+        holding the pipeline the other wants would deadlock). SQLite ignores both:
+        BEGIN IMMEDIATE already makes each claim the store's only writer."""
         now = time.time()
         runnable = or_(
             t.jobs.c.status == "Init",
@@ -127,7 +129,7 @@ class JobRunner:
                 ).first()
                 if row is None:  # another worker has it, or is taking it now
                     continue
-                if pipe is not None and not self._room(conn, pipe, now):
+                if pipe is not None and not self._room(conn, pipe, now, pipe in limits):
                     busy[pipe] = limits.get(pipe, 1)
                     continue
                 if row.attempts >= MAX_ATTEMPTS:
@@ -149,12 +151,18 @@ class JobRunner:
         return None
 
     @staticmethod
-    def _room(conn: Any, pipe: str, now: float) -> bool:
+    def _room(conn: Any, pipe: str, now: float, listed: bool = True) -> bool:
         """Whether pipeline `pipe` may start one more job. Its row stays locked until
-        the claim commits, so the next claimer of its jobs counts ours too."""
+        the claim commits, so the next claimer of its jobs counts ours too; a row
+        another claim holds is not waited for (no room this time round). `listed`:
+        whether the pipeline was there when the claim began."""
         locked = conn.execute(
-            select(t.pipelines.c.max_concurrency, t.pipelines.c.state).where(t.pipelines.c.id == pipe).with_for_update()
+            select(t.pipelines.c.max_concurrency, t.pipelines.c.state)
+            .where(t.pipelines.c.id == pipe)
+            .with_for_update(skip_locked=True)
         ).first()
+        if locked is None and listed and conn.dialect.name != "sqlite":
+            return False  # another claim holds it (or it was deleted just now): not this time
         limit = 1 if locked is None else (locked.max_concurrency if locked.state == "Active" else 0)
         running = conn.execute(
             select(func.count())
