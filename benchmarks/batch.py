@@ -133,7 +133,7 @@ def split_rows(client: Any, root: Path, workers: int, seconds: int, runs: int) -
     if not path.exists():
         print(f"generating {path.name} ...", file=sys.stderr, flush=True)
         testsrc.make_video(path, frames=seconds * FPS, size=(480, 270), gop=60, bframes=2)
-    opts: dict[str, Any] = dict(width=160, sprite=sf.Sprite(10, 10, keep_cell_pic=False))
+    opts: dict[str, Any] = dict(width=160, sprite=sf.Sprite(10, 10, keep_cell_pic=False), overwrite=True)
     wall, one = timed(runs, lambda: sf.snapshot(path, sf.Interval(1), root / "one/{Count}.jpg",
                                                 webvtt=root / "one/t.vtt", **opts))  # fmt: skip
     rows = [Row(f"{seconds} s clip, sprite + VTT: sf.snapshot", wall, 1, one.count, "reference")]
@@ -156,14 +156,15 @@ def snapshot_runs(
     frames = len(clips) * COUNT
 
     wall, results = timed(runs, lambda: [sf.snapshot(c, plan, template.format(run="loop").replace("{Name}", c.stem),
-                                                     width=WIDTH) for c in clips])  # fmt: skip
+                                                     width=WIDTH, overwrite=True) for c in clips])  # fmt: skip
     rows.append(Row("loop of sf.snapshot", wall, len(clips), frames, "reference"))
     ref = files_of(results)
 
     variants: list[tuple[str, dict[str, Any]]] = [("", {}), (", workers=1 a snapshot", {"workers": 1})]
     for label, extra_opts in variants:
         out = template.format(run=f"pool{label}")
-        wall, items = timed(runs, functools.partial(snapshot_many, clips, plan, out, width=WIDTH, **extra_opts))
+        wall, items = timed(runs, functools.partial(snapshot_many, clips, plan, out, width=WIDTH, overwrite=True,
+                                                    **extra_opts))  # fmt: skip
         assert all(i.ok for i in items), [i.error for i in items if not i.ok]
         if not label:
             extra["pool_outside_snapshot_per_video_ms"] = outside(wall, items, default_processes())
@@ -178,7 +179,7 @@ def snapshot_runs(
         extra["dask_cluster_start_s"] = time.perf_counter() - t0
         client.run(lambda: __import__("stillframe.distributed"))  # workers import once, as a running cluster has
         wall, items = timed(runs, lambda: snapshot_many(clips, plan, template.format(run="dask"), client=client,
-                                                        width=WIDTH, progress=False))  # fmt: skip
+                                                        width=WIDTH, overwrite=True, progress=False))  # fmt: skip
         rows.append(Row(f"snapshot_many, Dask LocalCluster ({cluster_workers} workers x 1 thread)", wall, len(clips),
                         frames, identical(files_of([i.result for i in items]), ref), "cluster start-up not included"))  # fmt: skip
         rows += split_rows(client, root, cluster_workers, long_seconds, runs)

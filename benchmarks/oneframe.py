@@ -38,8 +38,9 @@ def commands(video: str, t: str, out: Path, stillframes: list[str]) -> dict[str,
     }  # fmt: skip
     for k, exe in enumerate(stillframes):
         name = "stillframe" if len(stillframes) == 1 else f"stillframe ({exe})"
+        # Each run replaces the last one's file, as ffmpeg -y does.
         cmds[name] = [exe, "snapshot", video, "-o", str(out / f"sf{k}.jpg"), "--dots", t, "--width", "480",
-                      "--snap", "next"]  # fmt: skip
+                      "--snap", "next", "--overwrite"]  # fmt: skip
     return cmds
 
 

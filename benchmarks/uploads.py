@@ -58,7 +58,7 @@ def _runs(clip: Path, root: Path, quick: bool, latency: float, proxy: Any) -> li
     import fsspec
 
     sampling = sf.Interval(clip_seconds(quick) / (60 if quick else 300))
-    opts: dict[str, Any] = dict(width=320, quality=85)
+    opts: dict[str, Any] = dict(width=320, quality=85, overwrite=True)  # the re-runs replace what is there
     storage = {"endpoint_url": proxy.url, "key": "testing", "secret": "testing"}
     fs = fsspec.filesystem("s3", **storage, skip_instance_cache=True)
     fs.mkdir("bench")
