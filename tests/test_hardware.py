@@ -119,6 +119,27 @@ def test_an_explicit_device_that_is_not_usable_raises(kind, clip):
     assert REPORT.devices[kind]["reason"] in str(info.value)
 
 
+def test_a_device_is_probed_once_and_says_the_same_everywhere(clip, monkeypatch):
+    """FFmpeg says why a device fails once (qsv's "No supported child device type is
+    enabled"), and PyAV holds back a log line that repeats the one before: each
+    device is probed once a process, however it is named, with every line let
+    through, so the report and every later error carry the same words."""
+    probes = []
+    real = devices._probe
+    monkeypatch.setattr(devices, "_probe", lambda kind, device: probes.append(kind) or real(kind, device))
+    for _ in range(2):
+        devices.forget()
+        first = {kind: devices.open_device(kind) for kind in devices.KINDS}
+        again = {kind: devices.open_device(kind, None) for kind in devices.KINDS}
+        assert first == again == {k: REPORT.devices[k]["reason"] for k in devices.KINDS}
+    assert probes == list(devices.KINDS) * 2  # once a (kind, device), after each forget()
+    for kind in UNUSABLE:
+        with pytest.raises(sf.HardwareUnavailable) as info:
+            sf.open(clip, device=kind)
+        assert first[kind] in str(info.value)
+    assert probes == list(devices.KINDS) * 2
+
+
 @pytest.mark.parametrize("kind", UNUSABLE)
 def test_fallback_true_decodes_on_the_cpu_and_says_why(kind, clip, tmp_path):
     result = sf.snapshot(clip, TIMES, tmp_path / "{Count}.jpg", device=kind, fallback=True)
