@@ -238,3 +238,24 @@ def test_auto_with_a_measured_device_chooses_per_request(clip, monkeypatch, tmp_
     assert [testsrc.read_index(f.to_ndarray("gray")) for f in many] == want[4]
     assert [j.groups for j in seen] == [1, 4]
     _calibration.forget()
+
+
+def test_hw_measure_says_what_auto_weighs(capsys, monkeypatch, tmp_path):
+    from pathlib import Path
+
+    from stillframe import cli
+
+    monkeypatch.setenv("STILLFRAME_CACHE_DIR", str(tmp_path))
+    _calibration.forget()
+    assert cli.main(["hw", "--measure"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    if out["device"] is None:
+        assert out["why"] == sf.hardware().auto_reason
+    # With a device to weigh (the stand-in): measured, printed and kept.
+    monkeypatch.setattr(devices, "select", lambda spec, codec: devices.Selection(Backend("cpu", "decoder", "h264")))
+    _calibration.forget()
+    assert cli.main(["hw", "--measure"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["device"] == "h264" and out["why"] is None and out["costs"]["dev_pps"] > 0
+    assert Path(out["kept_in"]).parent == tmp_path and Path(out["kept_in"]).exists()
+    _calibration.forget()

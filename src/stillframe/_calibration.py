@@ -36,7 +36,7 @@ from stillframe._native import cpu_count
 from stillframe.decode import standalone_context
 from stillframe.devices import Backend
 
-__all__ = ["cache_dir", "costs", "forget", "measure"]
+__all__ = ["cache_dir", "costs", "for_auto", "forget", "measure"]
 
 CLIP = {"frames": 48, "size": (1280, 720), "gop": 24, "bframes": 2}
 OUT_WIDTH = 480  # the pictures measured: 480 px wide JPEGs, as most snapshots are
@@ -292,3 +292,24 @@ def measure(backend: Backend, resident: bool) -> tuple[Costs, str | None]:
             except Exception as exc:  # the device opened when probed but cannot decode here
                 return Costs(cores, **cpu), f"{backend.label} could not be set up: {exc}"
     return Costs(cores, device=backend.label, **cpu, **dev), None
+
+
+def for_auto() -> dict[str, Any]:
+    """What auto weighs here, measured now if not known yet (`stillframe hw --measure`):
+    the device it would use, this machine's Costs, where they are kept, or why there is no device."""
+    from stillframe._decoders import DecoderPool
+    from stillframe.devices import DeviceSpec, select
+
+    chosen = select(DeviceSpec("auto"), "h264")
+    if chosen.backend is None:
+        return {"device": None, "why": chosen.reason}
+    backend = chosen.backend
+    resident = DecoderPool._resident(backend)
+    got, why = costs(backend, resident)
+    out: dict[str, Any] = {"device": backend.label, "frames_on_device": resident, "why": why, "costs": got.to_dict()}
+    if backend.kind == "cuda":
+        from stillframe._gpu.engines import nvdec_engines
+
+        out["nvdec_engines"], out["engines_from"] = nvdec_engines(int(backend.device or 0))
+    out["kept_in"] = str(_path(machine(backend, resident)))
+    return out
