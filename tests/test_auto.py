@@ -83,7 +83,7 @@ def test_auto_keeps_one_frame_and_keyframes_on_the_cpu():
     one = choose(job(1, 200, 1, out=HD), H200)
     assert not one.device and one.cpu < one.dev
     assert one.reason.startswith("auto chose the CPU (1 decoder x 16 threads):")
-    assert "1 frames in 1 keyframe group" in one.reason and "on h264 (cuda)" in one.reason
+    assert "1 frame in 1 keyframe group" in one.reason and "on h264 (cuda)" in one.reason
     keys = choose(job(8, 1, 8, intra=True), H200)
     assert not keys.device  # eight keyframes: opening the device costs more than decoding them
     warm = choose(job(8, 1, 8, intra=True), H200, warm=7)

@@ -73,7 +73,7 @@ class Job:
 
     def describe(self) -> str:
         """The job in words, for `decoding`."""
-        what = "keyframes" if self.intra else "frames"
+        what = ("keyframe" if self.intra else "frame") + ("s" if self.targets != 1 else "")
         return (
             f"{self.targets} {what} in {self.groups} keyframe group{'s' if self.groups != 1 else ''}, "
             f"about {self.frames:,.0f} frames to decode"
