@@ -67,7 +67,7 @@ def test_frames_stay_on_the_gpu_and_match_the_cpu(which, width, request):
         figures.append(agreement(x.to_jpeg(85), y.to_jpeg(85)))  # libjpeg-turbo 4:2:0 against nvJPEG 4:4:4
     mad, psnr = np.mean(figures, axis=0)
     print(f"\n{which} width={width}: nvJPEG against the CPU path, decoded back: mad {mad:.2f}, PSNR {psnr:.1f} dB")
-    assert mad < 2.5 and psnr > 34
+    assert mad < 3.0 and psnr > 32
 
 
 def test_dlpack_hands_over_the_device_memory(h264):
