@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import stillframe as sf
-from stillframe import cli, devices, testsrc
+from stillframe import _calibration, cli, devices, testsrc
 from stillframe._workers import Pool
 from stillframe.devices import Backend, DeviceSpec, parse_device
 from stillframe.jobs.config import SnapshotConfig, config_from
@@ -99,8 +99,10 @@ def test_auto_uses_a_device_or_says_why_not(clip):
     assert got == want  # the same frames whichever decoder ran
     assert decoding.device == "auto"
     if USABLE:
-        assert decoding.hardware and decoding.fallback is None
-        assert all(f.decoder == decoding.decoder and "(" in f.decoder for f in frames)
+        # Chosen for the request by cost (test_auto.py): what it chose, and why.
+        assert decoding.fallback is None and decoding.reason.startswith("auto chose")
+        assert decoding.hardware == ("(" in decoding.decoder)
+        assert all(f.decoder == decoding.decoder for f in frames)
     else:
         assert not decoding.hardware and decoding.decoder == "h264"
         assert decoding.fallback == REPORT.auto_reason
@@ -117,6 +119,27 @@ def test_an_explicit_device_that_is_not_usable_raises(kind, clip):
     assert info.value.code == "HardwareUnavailable"
     assert f"device {kind} cannot decode" in str(info.value)
     assert REPORT.devices[kind]["reason"] in str(info.value)
+
+
+def test_a_device_is_probed_once_and_says_the_same_everywhere(clip, monkeypatch):
+    """FFmpeg says why a device fails once (qsv's "No supported child device type is
+    enabled"), and PyAV holds back a log line that repeats the one before: each
+    device is probed once a process, however it is named, with every line let
+    through, so the report and every later error carry the same words."""
+    probes = []
+    real = devices._probe
+    monkeypatch.setattr(devices, "_probe", lambda kind, device: probes.append(kind) or real(kind, device))
+    for _ in range(2):
+        devices.forget()
+        first = {kind: devices.open_device(kind) for kind in devices.KINDS}
+        again = {kind: devices.open_device(kind, None) for kind in devices.KINDS}
+        assert first == again == {k: REPORT.devices[k]["reason"] for k in devices.KINDS}
+    assert probes == list(devices.KINDS) * 2  # once a (kind, device), after each forget()
+    for kind in UNUSABLE:
+        with pytest.raises(sf.HardwareUnavailable) as info:
+            sf.open(clip, device=kind)
+        assert first[kind] in str(info.value)
+    assert probes == list(devices.KINDS) * 2
 
 
 @pytest.mark.parametrize("kind", UNUSABLE)
@@ -215,6 +238,11 @@ def test_device_frames_match_the_cpu(clip, clips, snap):
             assert hw.decoding.hardware and all(f.fallback is None and "(" in f.decoder for f in b)
             assert [f.pts for f in a] == [f.pts for f in b]
             for x, y in zip(a, b):
+                if y.device != "cpu":  # kept on the GPU: RGB made there (chroma upsampled its own way)
+                    diff = np.abs(x.to_ndarray().astype(int) - y.to_ndarray().astype(int))
+                    assert diff.mean() < 1.5 and np.percentile(diff, 99.9) <= 32
+                    assert testsrc.read_index(x.to_ndarray("gray")) == testsrc.read_index(y.to_ndarray("gray"))
+                    continue
                 pa, pb = x.planes(), y.planes()
                 for p, q in zip(pa[:3], pb[:3]):
                     diff = np.abs(p.astype(int) - q.astype(int))
@@ -223,14 +251,19 @@ def test_device_frames_match_the_cpu(clip, clips, snap):
 
 
 @pytest.mark.skipif("cuda" in USABLE or "cuda" not in REPORT.built, reason="needs a PyAV with cuda and no GPU")
-def test_a_device_that_fails_to_open_after_selection_falls_back(clip, monkeypatch):
+def test_a_device_that_fails_to_open_after_selection_falls_back(clip, monkeypatch, tmp_path):
     """The device check passed (say, a GPU that went away) but the decoder's own
     device context cannot be made: the open falls back with FFmpeg's reason, or
     raises for a named device."""
     monkeypatch.setattr(devices, "select", lambda spec, codec: devices.Selection(Backend("cuda", "hwaccel", codec)))
+    monkeypatch.setenv("STILLFRAME_CACHE_DIR", str(tmp_path))
+    _calibration.forget()
     with sf.open(clip, device="auto") as v:
+        assert not v.decoding.hardware and v.decoding.fallback is None  # chosen when a request says what it is
+        assert len(v.frames_at([1.0])) == 1
         assert not v.decoding.hardware
         assert v.decoding.fallback.startswith("h264 (cuda) could not be set up")
-        assert len(v.frames_at([1.0])) == 1
+    _calibration.forget()
+    assert not list(tmp_path.iterdir())  # a device that failed is not written down as measured
     with pytest.raises(sf.HardwareUnavailable, match="could not be set up"):
         sf.open(clip, device="cuda")

@@ -189,4 +189,4 @@ def test_one_snapshot_runs_one_decoder_on_every_core(clips, tmp_path):
     assert one.stats["workers"] == 1 and one.stats["regions"] == 1
     assert sf.snapshot(path, {"Time": 17300, "Num": 1}, tmp_path / "b.jpg").stats["workers"] == 1
     many = sf.snapshot(path, [1.0, 17.3], tmp_path / "c/{Count}.jpg")
-    assert many.stats["workers"] == cpu_count() and many.stats["regions"] == 2
+    assert many.stats["workers"] == min(cpu_count(), 2) and many.stats["regions"] == 2  # a decoder a group

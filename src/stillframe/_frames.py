@@ -12,7 +12,9 @@ from dataclasses import dataclass
 import av
 import numpy as np
 
+from stillframe._cost import Job
 from stillframe._decoders import DecoderPool
+from stillframe._gpu.picture import DevicePicture
 from stillframe._indexes import FrameIndex, Unit
 from stillframe.decode import GroupResult, missing_error
 from stillframe.frame import Frame
@@ -21,7 +23,7 @@ from stillframe.options import FrameOptions
 from stillframe.plan import Pick, group_targets, pick_frames
 from stillframe.records import Stats
 
-__all__ = ["WINDOW", "FrameRun", "windows"]
+__all__ = ["WINDOW", "FrameRun", "Pictures", "windows"]
 
 # Times planned at once. Requests in one window that share a GOP decode it once;
 # a GOP cut by a window's edge is decoded by both sides (once a window at most).
@@ -52,6 +54,23 @@ def windows(
         yield [(int(i), checked[i]) for i in order[start : start + WINDOW]]
 
 
+class Pictures:
+    """What a Frame holds, made from a decoded frame at the request's geometry: on
+    the CPU, swscale's (the format kept when no scaling is needed, converted on
+    first use); for frames kept on a device, an RGB picture made there."""
+
+    def __init__(self, geometry: OutputGeometry) -> None:
+        self.geometry = geometry
+
+    def __call__(self, frame: av.VideoFrame) -> av.VideoFrame:
+        return scale(frame, self.geometry, keep_format=True)
+
+    def on_device(self, frame: av.VideoFrame) -> DevicePicture:
+        from stillframe._gpu.pixels import picture
+
+        return picture(frame, self.geometry)
+
+
 @dataclass
 class Done:
     """One unit's answers (sorted by time) and what they cost."""
@@ -78,21 +97,51 @@ class FrameRun:
         self.options = options
         self.geometry = geometry
         self.deadline = deadline
-
-    def convert(self, frame: av.VideoFrame) -> av.VideoFrame:
-        return scale(frame, self.geometry, keep_format=True)
+        self.pictures = Pictures(geometry)
+        self.on_device = decoders.hw is not None  # until the request is known
+        self.lanes = decoders.lanes
 
     def units(self, windows: Iterable[list[tuple[int, float]]], ordered: bool, stats: Stats) -> Iterator[Unit]:
         """Each window's units, planned when the fan-out reaches it. Unordered:
-        the heaviest first, so no decoder is left with a long one at the end."""
+        the heaviest first, so no decoder is left with a long one at the end. The
+        first window says what the request is: the pool prepares for it (CPU
+        decoders and threads, `auto`'s choice of device)."""
+        first = True
         for window in windows:
             units = self.index.plan(window, self.options, self.decoders.borrow)
             if not units:
                 continue
+            if first:
+                first = False
+                job = self.job(units)
+                self.on_device = self.decoders.prepare(job)
+                hw = self.decoders.hw
+                # A device lane holds a decoder an engine; a request keeps as many busy as it has groups.
+                self.lanes = min(hw.limit, job.groups) if self.on_device and hw else self.decoders.cpu.limit
             stats.index = units[0].index.kind
             if not ordered:
                 units.sort(key=lambda u: u.estimate, reverse=True)
             yield from units
+
+    def job(self, units: list[Unit]) -> Job:
+        """What the request is, from its first window's units: groups and the frames
+        each decodes (a scan's count them; a container index's are read off the bytes
+        to read, at the file's mean bytes a frame)."""
+        info = self.index.info
+        intra = self.options.frame_type == "intra"
+        counts: list[float] = []
+        for u in units:
+            if u.group is not None:
+                counts.append(len(u.group.targets) if u.group.intra else u.estimate + 1)
+            elif intra:
+                counts.append(len({t for _, t in u.requests}) and 1)
+            else:
+                size = getattr(u.index, "size", 0)
+                frames = info.duration * info.fps
+                counts.append(u.estimate * frames / size if size and frames else len(u.requests))
+        targets = sum(len(u.requests) for u in units)
+        g = self.geometry
+        return Job.of(counts, targets, info.coded_width * info.coded_height, g.width * g.height, intra)
 
     def work(self, unit: Unit) -> Done:
         """Read `unit` (on a borrowed decoder), choose its frames, decode them."""
@@ -113,7 +162,7 @@ class FrameRun:
             by_target.setdefault(p.target, []).append(p)
         answers = []
         for group in groups:
-            result = self.decoders.decode(group, self.convert, idx, region.packets, self.deadline)
+            result = self.decoders.decode(group, self.pictures, idx, region.packets, self.deadline, self.on_device)
             stats.merge(result.stats)
             if result.missing:
                 raise missing_error(idx, result.missing)

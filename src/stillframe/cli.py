@@ -309,6 +309,11 @@ def _summary(result) -> str:
 def _hw(args: argparse.Namespace) -> int:
     from stillframe.devices import hardware
 
+    if args.measure:
+        from stillframe._calibration import for_auto
+
+        print(json.dumps(for_auto(), indent=2))
+        return 0
     report = hardware()
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
@@ -420,6 +425,8 @@ def _parser(core_only: bool = False) -> argparse.ArgumentParser:
 
     hw = sub.add_parser("hw", help="what hardware decoding this machine and PyAV build can do")
     hw.add_argument("--json", action="store_true", help="print the report as JSON")
+    hw.add_argument("--measure", action="store_true",
+                    help="measure what auto weighs on this machine now (kept in the cache folder) and print it")  # fmt: skip
     hw.set_defaults(run=_hw)
 
     demo = sub.add_parser(

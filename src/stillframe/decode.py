@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 import av
 from av.video.codeccontext import VideoCodecContext
@@ -28,7 +28,7 @@ class GroupResult:
     """What decoding one group gave: the targets' frames (by decode index), those
     that did not come out, and what it cost."""
 
-    frames: dict[int, av.VideoFrame] = field(default_factory=dict)  # target decode index -> frame
+    frames: dict[int, Any] = field(default_factory=dict)  # target decode index -> converted frame
     missing: list[int] = field(default_factory=list)
     stats: Stats = field(default_factory=Stats)
     decoder: str = ""  # the decoder that produced the frames
@@ -52,22 +52,31 @@ def configure(cc: VideoCodecContext, threads: int, backend: Backend | None = Non
         cc.thread_type = "SLICE"
 
 
-def dedicated_context(stream: av.video.stream.VideoStream, backend: Backend) -> VideoCodecContext:
-    """A dedicated decoder (h264_qsv, hevc_cuvid...) fed the stream's packets: it
-    takes the stream's parameters by hand, as a demuxer gives them to its own."""
+def standalone_context(
+    stream: av.video.stream.VideoStream, backend: Backend, resident: bool = False
+) -> VideoCodecContext:
+    """A decoder of `backend`'s own, fed the stream's packets by hand (a device
+    decoder kept across Videos, or a dedicated one such as h264_qsv): it takes the
+    stream's parameters as a demuxer gives them to its own. `resident`: frames stay
+    on the device."""
     src = stream.codec_context
-    hwaccel = backend.hwaccel() if backend.kind != "cpu" else None
+    hwaccel = backend.hwaccel(resident) if backend.kind != "cpu" else None
     cc = cast(VideoCodecContext, av.codec.CodecContext.create(backend.decoder, "r", hwaccel=hwaccel))
     if src.extradata:
         cc.extradata = src.extradata
     cc.width, cc.height = src.width, src.height
-    if src.format is not None:
+    if backend.method == "decoder" and src.format is not None:
         cc.pix_fmt = src.format.name
+    # What the container says of colour, for a bitstream that does not (as its own decoder has it).
+    for name in ("color_range", "colorspace", "color_primaries", "color_trc"):
+        setattr(cc, name, getattr(src, name))
+    configure(cc, 1, backend)
     return cc
 
 
 class GroupDecoder:
-    """Decodes groups on one open container, in software or on `backend`."""
+    """Decodes groups on one open container, in software or on `backend`; `cc`, when
+    given, is the codec context to decode with (fed this container's packets)."""
 
     def __init__(
         self,
@@ -75,12 +84,15 @@ class GroupDecoder:
         stream: av.video.stream.VideoStream,
         deadline: float | None = None,
         backend: Backend | None = None,
+        cc: VideoCodecContext | None = None,
     ) -> None:
         self.container = container
         self.stream = stream
         self.cc: VideoCodecContext
-        if backend is not None and backend.method == "decoder":
-            self.cc = dedicated_context(stream, backend)
+        if cc is not None:
+            self.cc = cc  # a context of its own, lent by the process's pool
+        elif backend is not None and backend.method == "decoder":
+            self.cc = standalone_context(stream, backend)
         else:
             self.cc = stream.codec_context
         self.label = backend.label if backend is not None else self.cc.name
@@ -99,7 +111,7 @@ class GroupDecoder:
     def run(
         self,
         group: Group,
-        convert: Callable[[av.VideoFrame], av.VideoFrame],
+        convert: Callable[[av.VideoFrame], Any],
         idx: PacketIndex,
         packets: Sequence[av.Packet] | None = None,
     ) -> GroupResult:
@@ -132,7 +144,7 @@ class GroupDecoder:
         key_pts: int,
         key_dts: int,
         last_dts: int,
-        convert: Callable[[av.VideoFrame], av.VideoFrame],
+        convert: Callable[[av.VideoFrame], Any],
         result: GroupResult,
         packets: Iterable[av.Packet],
     ) -> bool:
@@ -179,7 +191,7 @@ class GroupDecoder:
         self,
         packet: av.Packet | None,
         want: dict[int, int],
-        convert: Callable[[av.VideoFrame], av.VideoFrame],
+        convert: Callable[[av.VideoFrame], Any],
         result: GroupResult,
     ) -> None:
         stats = result.stats

@@ -23,7 +23,7 @@ from av.codec.hwaccel import HWAccel, hwdevices_available
 
 from stillframe.errors import InvalidParameter
 
-__all__ = ["KINDS", "Backend", "DeviceSpec", "HardwareReport", "hardware", "parse_device", "select"]
+__all__ = ["KINDS", "Backend", "DeviceSpec", "HardwareReport", "forget", "hardware", "parse_device", "select"]
 
 KINDS = ("cuda", "vaapi", "qsv", "videotoolbox", "d3d11va")
 # Codecs the report covers (FFmpeg decoder names).
@@ -100,15 +100,24 @@ class Backend:
         """What a frame's `decoder` says when this backend produced it."""
         return f"{self.decoder} ({self.kind})" if self.method == "hwaccel" else self.decoder
 
-    def hwaccel(self) -> HWAccel:
+    def hwaccel(self, resident: bool = False) -> HWAccel:
         """A PyAV HWAccel for this backend's device, with FFmpeg's own software fallback off: a frame the device
-        cannot decode fails where it is seen, so the fallback is ours and recorded."""
-        # No software fallback inside FFmpeg: a frame the device cannot decode must
-        # fail where it is seen, so the fallback is ours and recorded.
-        return HWAccel(self.kind, device=self.device, allow_software_fallback=False)
+        cannot decode fails where it is seen, so the fallback is ours and recorded. `resident`: frames stay on
+        the device (CUDA only), for the pixel work there."""
+        return hwaccel_for(self.kind, self.device, resident)
 
 
-_log_lock = threading.Lock()  # FFmpeg's log level is process-wide
+def hwaccel_for(kind: str, device: str | None = None, resident: bool = False) -> HWAccel:
+    """The HWAccel every decoder of `kind` opens with. CUDA decoders share the device's
+    primary context (the one PyTorch uses too), so a process holds one context however
+    many decoders it opens, and a frame kept on the device is readable by PyTorch."""
+    options: dict[str, object] | None = {"primary_ctx": "1"} if kind == "cuda" else None
+    return HWAccel(
+        kind, device=device, allow_software_fallback=False, options=options, is_hw_owned=resident and kind == "cuda"
+    )
+
+
+_log_lock = threading.Lock()  # FFmpeg's log level is process-wide; guards the probes too
 
 
 @functools.cache
@@ -148,27 +157,52 @@ def _ffmpeg_words(exc: BaseException, lines: list[Any]) -> str:
     return f"{base} ({text})" if text else base
 
 
-@functools.cache
+_probed: dict[tuple[str, str | None], str | None] = {}
+# Device contexts that opened, held for the life of the process: a CUDA primary
+# context released by its last holder would be made again (0.1-0.3 s) by the next.
+_held: dict[tuple[str, str | None], HWAccel] = {}
+
+
 def open_device(kind: str, device: str | None = None) -> str | None:
-    """None when a `kind` device opens here, else why not (FFmpeg's words)."""
+    """None when a `kind` device opens here, else why not (FFmpeg's words). Probed
+    once a process for each (kind, device): the report and every later error give
+    the same reason, with the words FFmpeg logged the one time it was asked."""
+    key = (kind, device)
+    with _log_lock:
+        if key not in _probed:
+            _probed[key] = _probe(kind, device)
+        return _probed[key]
+
+
+def forget() -> None:
+    """Probe every device again when next asked (a device plugged in, tests)."""
+    with _log_lock:
+        _probed.clear()
+        _held.clear()
+
+
+def _probe(kind: str, device: str | None) -> str | None:
+    """Open a `kind` device once (called under _log_lock); None, or why not."""
     if kind not in built_kinds():
         return f"the FFmpeg in this PyAV build has no {kind} support (it has: {', '.join(built_kinds()) or 'none'})"
     codec = next((c for c in CODECS if has_hwaccel(kind, c)), None)
     name = codec or next((d for c in CODECS if (d := dedicated_decoder(kind, c))), None)
     if name is None:
         return f"no decoder in this PyAV build uses {kind}"
-    with _log_lock:
-        # FFmpeg says why a device fails only through its log, which PyAV keeps off.
-        previous = av.logging.get_level()
-        av.logging.set_level(av.logging.ERROR)
-        try:
-            with av.logging.Capture(True) as lines:
-                try:
-                    HWAccel(kind, device=device, allow_software_fallback=False).create(av.codec.Codec(name, "r"))
-                except Exception as exc:  # PyAV raises OSError subclasses or NotImplementedError
-                    return f"no {kind} device could be opened: {_ffmpeg_words(exc, lines)}"
-        finally:
-            av.logging.set_level(previous)
+    # FFmpeg says why a device fails only through its log, which PyAV keeps off; and
+    # PyAV holds back a line that repeats the one before, so every line is let through.
+    previous, repeats = av.logging.get_level(), av.logging.get_skip_repeated()
+    av.logging.set_level(av.logging.ERROR)
+    av.logging.set_skip_repeated(False)
+    try:
+        with av.logging.Capture(True) as lines:
+            try:
+                _held[(kind, device)] = hwaccel_for(kind, device).create(av.codec.Codec(name, "r"))
+            except Exception as exc:  # PyAV raises OSError subclasses or NotImplementedError
+                return f"no {kind} device could be opened: {_ffmpeg_words(exc, lines)}"
+    finally:
+        av.logging.set_skip_repeated(repeats)
+        av.logging.set_level(previous)
     return None
 
 

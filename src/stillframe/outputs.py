@@ -30,12 +30,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from stillframe._gpu.picture import DevicePicture
 from stillframe._ledger import Ledger
 from stillframe._names import Names
 from stillframe._objects import is_object_url
 from stillframe.covers import BlackTest, histogram, most_representative
 from stillframe.errors import InvalidParameter
-from stillframe.frame import Frame
+from stillframe.frame import Frame, frame_jpegs
 from stillframe.jpeg import YUV420Planes, encode_jpegs
 from stillframe.sprites import TILE, Sprite, SpriteLayout, compose_page, fit_cell, page_names, parse_color
 from stillframe.webvtt import cues_for, storyboard_json, webvtt_text
@@ -140,26 +141,49 @@ def _payload(target: str, beside: str, base_url: str | None) -> str:
 @dataclass
 class Batch:
     """Frames as they stream, with their pictures; JPEG bytes encoded once, on the
-    first writer's asking, for all the writers."""
+    first writer's asking, for all the writers (on the device, for pictures kept
+    there); planes made only for the writers that read them."""
 
     requests: list[int]  # 0-based snapshot index of each frame
     frames: list[Frame]
     quality: int
-    planes: list[YUV420Planes] = field(init=False)
+    _planes: list[YUV420Planes | None] = field(default_factory=list, init=False, repr=False)
     _jpegs: list[bytes] | None = field(default=None, init=False, repr=False)
 
-    def __post_init__(self) -> None:
-        self.planes = [f.planes() for f in self.frames]
+    @property
+    def planes(self) -> list[YUV420Planes]:
+        """Every frame's planes (downloaded, for a picture on a device), made once."""
+        return [self.plane(k) for k in range(len(self.frames))]
+
+    def plane(self, k: int) -> YUV420Planes:
+        """Frame `k`'s planes, made once."""
+        if not self._planes:
+            self._planes = [None] * len(self.frames)
+        got = self._planes[k]
+        if got is None:
+            got = self._planes[k] = self.frames[k].planes()
+        return got
 
     def jpegs(self) -> list[bytes]:
-        """Every frame's JPEG, encoded once (in one native batch) for all the writers."""
+        """Every frame's JPEG, encoded once (in one batch) for all the writers."""
         if self._jpegs is None:
-            self._jpegs = encode_jpegs(self.planes, quality=self.quality)
+            self._jpegs = frame_jpegs(self.frames, self.quality, self.plane, encode_jpegs)
         return self._jpegs
 
     def jpeg(self, k: int) -> bytes:
         """Frame `k`'s JPEG: from the batch's when they are made, else that one alone."""
-        return self.jpegs()[k] if self._jpegs is not None else encode_jpegs([self.planes[k]], quality=self.quality)[0]
+        if self._jpegs is not None:
+            return self._jpegs[k]
+        return frame_jpegs([self.frames[k]], self.quality, lambda _: self.plane(k), encode_jpegs)[0]
+
+    def cell(self, k: int, w: int, h: int) -> YUV420Planes | DevicePicture:
+        """Frame `k` at a sprite cell's size: on its device when its picture is there."""
+        picture = getattr(self.frames[k], "_picture", None)
+        if isinstance(picture, DevicePicture):
+            from stillframe._gpu.sheets import fit
+
+            return fit(picture, w, h)
+        return fit_cell(self.plane(k), w, h)
 
     def use_jpegs(self, jpegs: Sequence[bytes]) -> None:
         """Take JPEGs already encoded elsewhere (a worker, say), one a frame in order,
@@ -233,7 +257,7 @@ class SpriteSheets(Writer):
         page_names(pattern, min(pages, 2))  # refuses several pages without {TileCount}
         self.names = Names(os.fspath(pattern), pages, TILE)
         _require_jpeg(self.names[0])
-        self.cells: dict[int, YUV420Planes] = {}
+        self.cells: dict[int, YUV420Planes | DevicePicture] = {}
         self.written: dict[int, str] = {}
 
     def destinations(self) -> Sequence[str]:
@@ -249,10 +273,10 @@ class SpriteSheets(Writer):
     def take(self, batch: Batch, ledger: Ledger) -> None:
         """Fit the batch's selected snapshots into their cells, and write every page whose cells are all in."""
         pages = set()
-        for request, planes in zip(batch.requests, batch.planes):
+        for i, request in enumerate(batch.requests):
             k = self.slot(request)
             if k is not None:
-                self.cells[k] = fit_cell(planes, self.layout.cell_w, self.layout.cell_h)
+                self.cells[k] = batch.cell(i, self.layout.cell_w, self.layout.cell_h)
                 pages.add(k // self.layout.per_page)
         self._flush(sorted(pages), batch.quality, ledger)
 
@@ -262,8 +286,21 @@ class SpriteSheets(Writer):
             members = range(page * per, min((page + 1) * per, len(self.selected)))
             if page in self.written or not all(k in self.cells for k in members):
                 continue
-            sheet = compose_page(self.layout, [self.cells.pop(k) for k in members], self.color)
-            self.written[page] = ledger.write(self.names[page], encode_jpegs([sheet], quality=quality)[0])
+            cells = [self.cells.pop(k) for k in members]
+            self.written[page] = ledger.write(self.names[page], self._encode(cells, quality))
+
+    def _encode(self, cells: list[YUV420Planes | DevicePicture], quality: int) -> bytes:
+        """One page's JPEG: tiled and encoded on the device when every cell is there."""
+        if all(isinstance(c, DevicePicture) for c in cells):
+            from stillframe._gpu.pixels import encode_jpegs as device_jpegs
+            from stillframe._gpu.sheets import compose
+
+            lay = self.layout
+            places = [lay.place(i)[1:] for i in range(len(cells))]
+            page = compose(lay.width, lay.page_height(len(cells)), places, cells, self.color)  # type: ignore[arg-type]
+            return device_jpegs([page], quality)[0]
+        planes = [c.planes() if isinstance(c, DevicePicture) else c for c in cells]
+        return encode_jpegs([compose_page(self.layout, planes, self.color)], quality=quality)[0]
 
     def finish(self, run: Finished) -> None:
         """Name the pages written, in order, in the result."""
@@ -355,8 +392,9 @@ class Cover(Writer):
 
     def take(self, batch: Batch, ledger: Ledger) -> None:
         """Keep the cover's JPEG (by position), or each frame's histogram and blackness (auto)."""
-        for k, (request, planes) in enumerate(zip(batch.requests, batch.planes)):
+        for k, request in enumerate(batch.requests):
             if self.position == "auto":
+                planes = batch.plane(k)
                 self.hists[request] = histogram(planes)
                 self.blacks[request] = self.black(planes)
             elif self.position == request + 1:

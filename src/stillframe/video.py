@@ -9,6 +9,7 @@ them. See ARCHITECTURE.md.
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 import time
@@ -78,7 +79,10 @@ class Video:
     `workers` decoders run groups in parallel, each with cores / workers threads;
     `workers=1` gives one decoder frame threads on every core, the fastest way to
     one frame (frame threads on decoders already running side by side would only
-    contend for the cores).
+    contend for the cores). By default each request gets one decoder a keyframe
+    group it needs, up to the cores, the cores shared among them as frame threads.
+    On a GPU, `workers` is how many device decoders run at once (by default one an
+    NVDEC engine).
 
     Threads: a Video may be shared; requests from several threads at once each get
     their own frames, decoded on the shared pool (each decoder serves one request
@@ -103,8 +107,9 @@ class Video:
         spec = devices.parse_device(device)
         cores = cpu_count()
         self.workers = max(1, workers if workers is not None else cores)
+        sized = workers is None  # the decoders and their threads follow each request
         if not self._input.reopenable:
-            self.workers = 1  # one file object, one reader
+            self.workers, sized = 1, False  # one file object, one reader
         self._closed = False
         self._executor_lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
@@ -113,7 +118,9 @@ class Video:
             chosen = _pick_stream(container, stream, self._name)
             if chosen.codec_context is None:
                 raise ResourceContentBad(f"{self._name}: no decoder can be opened for its video stream")
-            configure(chosen.codec_context, max(1, cores // self.workers))
+            # Sized to each request, the first decoder takes every core: a request of one
+            # group (one frame) runs on it alone; more groups open more decoders.
+            configure(chosen.codec_context, cores if sized else max(1, cores // self.workers))
             self._index: FrameIndex = open_index(Probe(self._input, container, chosen), index)
         except StillframeError as exc:
             self._input.close(container)
@@ -133,7 +140,7 @@ class Video:
         self._decoders = DecoderPool(
             self._input,
             GroupDecoder(container, chosen),
-            workers=self.workers,
+            workers=None if sized else self.workers,
             threads=max(1, cores // self.workers),
             device=spec,
             fallback=fallback,
@@ -176,7 +183,7 @@ class Video:
         with self._executor_lock:
             self._check_open()
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(self._decoders.lanes, thread_name_prefix="stillframe-decode")
+                self._pool = ThreadPoolExecutor(self._decoders.most_lanes, thread_name_prefix="stillframe-decode")
             return self._pool
 
     # -- what the video is -------------------------------------------------------------
@@ -268,7 +275,9 @@ class Video:
         started = time.perf_counter()
         try:
             units = run.units(planned, ordered, self.stats)
-            for _, done in in_order(units, run.work, self._decoders.lanes, self._executor):
+            head = list(itertools.islice(units, 1))  # the first window planned: the request is known
+            self.stats.workers = run.lanes
+            for _, done in in_order(itertools.chain(head, units), run.work, run.lanes, self._executor):
                 self.stats.merge(done.stats)
                 for pick, frame in done.answers:
                     yield pick.request, frame
