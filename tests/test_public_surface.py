@@ -18,6 +18,10 @@ PACKAGES = ["stillframe.jobs", "stillframe.server", "stillframe.distributed"]
 @pytest.mark.parametrize("name", PACKAGES)
 def test_all_is_sorted_and_complete(name):
     module = importlib.import_module(name)
+    try:  # a package that loads its names on first use needs its extra's packages
+        [getattr(module, n) for n in module.__all__]
+    except ImportError as exc:
+        pytest.skip(f"{name}: its extra is not installed ({exc})")
     assert module.__all__ == sorted(module.__all__)
     public = {
         n
@@ -78,4 +82,8 @@ def test_every_public_function_has_a_docstring(name):
     except ImportError as exc:  # an optional extra (Ray) that is not installed
         pytest.skip(str(exc))
     assert (module.__doc__ or "").strip(), f"{name} has no module docstring"
-    assert _undocumented(module) == []
+    try:
+        undocumented = _undocumented(module)
+    except ImportError as exc:  # names loaded on first use, from an extra that is not installed
+        pytest.skip(f"{name}: {exc}")
+    assert undocumented == []
