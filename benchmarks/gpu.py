@@ -404,6 +404,11 @@ def stage(name: str, data: dict[str, Any], fn: Callable[[], Any]) -> Any:
         return None
 
 
+def _save(out: Path, data: dict[str, Any]) -> None:
+    """What has been measured so far, so that a run cut off by its time limit still tells."""
+    (out / "gpu.json").write_text(json.dumps(data, indent=1, default=str))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.gpu", description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, help="folder for gpu.md and gpu.json (default: a new temporary one)")
@@ -428,9 +433,11 @@ def main(argv: list[str] | None = None) -> int:
     data: dict[str, Any] = {"clip": f"{clip.name}, {seconds:g} s {size[0]}x{size[1]} 30 fps H.264 GOP 250 3 B-frames",
                             "reps": reps, "devices": devices, "cuda_missing": missing, "environment": environment()}  # fmt: skip
     data["auto_costs"] = stage("what auto weighs", data, _calibration.for_auto)
+    _save(out, data)
     with tempfile.TemporaryDirectory(prefix="stillframe-gpu-out-") as tmp:
         if "jobs" not in skip:
             data["jobs"] = stage("jobs", data, lambda: job_rows(clip, seconds, devices, reps, Path(tmp))) or []
+            _save(out, data)
         if "nvdec" not in skip and not (missing and not args.quick):
             # Without CUDA (a dry run) the same code runs on the CPU's decoders, briefly.
             plan = [(n, 1) for n in range(1, 8)] + [(7, 2)] if not missing else [(1, 1), (2, 1)]
@@ -440,10 +447,12 @@ def main(argv: list[str] | None = None) -> int:
                 for n, t in plan
             ]
             data["nvdec"] = [r for r in runs if r]
+            _save(out, data)
         if "workers" not in skip:
             data["workers"] = stage("cpu workers", data, lambda: workers_curve(clip, seconds, reps, Path(tmp))) or {
                 "default_vs_best": float("nan")
             }
+    _save(out, data)
     if "agreement" not in skip:
         data["agreement"] = stage(
             "jpeg agreement", data, lambda: agreement(clip, seconds, None if missing else "cuda")
