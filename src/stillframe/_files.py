@@ -2,15 +2,48 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextvars import ContextVar
 from pathlib import Path
 
 from stillframe.errors import InvalidParameter, PermissionDenied, StillframeError
 
 _UMASK_LOCK = threading.Lock()
+# The folder every file written in this context must resolve inside (see confined_to).
+_ROOT: ContextVar[str | None] = ContextVar("stillframe_confined_root", default=None)
+
+
+@contextlib.contextmanager
+def confined_to(root: str | os.PathLike[str] | None) -> Iterator[None]:
+    """Within the block, every file written by write_atomic or checked by
+    check_destination must resolve, symlinks followed, inside `root` (a service's
+    bucket): checked before folders are made and again right before each rename, so
+    a symlink planted or swapped in meanwhile is not followed out. None: no bound."""
+    token = _ROOT.set(None if root is None else os.path.realpath(root))
+    try:
+        yield
+    finally:
+        _ROOT.reset(token)
+
+
+def is_confined(path: str | os.PathLike[str]) -> bool:
+    """Whether `path` resolves inside the current bound (always, with none)."""
+    root = _ROOT.get()
+    if root is None:
+        return True
+    real = os.path.realpath(path)
+    return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def check_confined(path: str | os.PathLike[str]) -> None:
+    if not is_confined(path):
+        raise PermissionDenied(f"{os.path.basename(os.fspath(path))}: resolves outside its bucket",
+                               code="InvalidObject.Forbidden")  # fmt: skip
 
 
 def file_mode() -> int:
@@ -45,6 +78,7 @@ def check_destination(path: str | os.PathLike[str]) -> None:
     """Before any work: `path`'s folder exists or can be made, and can be written.
     Raises PermissionDenied or InvalidParameter naming the path."""
     target = Path(path)
+    check_confined(target)
     if target.is_dir():
         raise InvalidParameter(f"{target}: is a folder; give a file name")
     folder = target.parent
@@ -65,12 +99,15 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
     target = Path(path)
     tmp: str | None = None
     try:
+        check_confined(target)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
         with os.fdopen(fd, "wb") as f:
             if hasattr(os, "fchmod"):  # POSIX; Windows files have no mode bits to fix
                 os.fchmod(f.fileno(), file_mode())
             f.write(data)
+        check_confined(tmp)  # the folder as it is now, right before the rename
+        check_confined(target)
         os.replace(tmp, target)
     except BaseException as exc:
         if tmp is not None:
@@ -78,7 +115,7 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
                 os.unlink(tmp)
             except FileNotFoundError:
                 pass
-        if isinstance(exc, OSError):
+        if isinstance(exc, OSError) and not isinstance(exc, StillframeError):
             raise fs_error(target, exc, "write the file") from exc
         raise
     return target

@@ -15,7 +15,6 @@ the producer.
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
 import re
 import time
@@ -26,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from stillframe._files import check_destination, write_atomic
+from stillframe._files import check_destination, is_confined, write_atomic
 from stillframe.covers import BlackTest, histogram, most_representative
 from stillframe.errors import InvalidParameter
 from stillframe.frame import Frame
@@ -110,16 +109,30 @@ class Ledger:
         return path
 
     def rollback(self) -> None:
-        for path in reversed(self.written):
-            with contextlib.suppress(OSError):
-                os.unlink(path)
-        for target in self.planned:
-            with contextlib.suppress(OSError):
-                if os.stat(target).st_mtime >= self.began:
-                    os.unlink(target)
-            for part in Path(target).parent.glob(f".{glob.escape(Path(target).name)}.*.part"):
-                with contextlib.suppress(OSError):
-                    part.unlink()
+        """Remove what the run wrote, and what it planned that appeared since it began
+        (with any .NAME.*.part beside it): one listing a folder, however many files
+        were planned there. A folder that no longer resolves inside the run's bound
+        (stillframe._files.confined_to) is left alone: it is not the run's to clean."""
+        folders: dict[str, set[str]] = {}
+        written: dict[str, set[str]] = {}
+        for path in self.written:
+            written.setdefault(os.path.dirname(path) or ".", set()).add(os.path.basename(path))
+        for path in [*self.written, *self.planned]:
+            folders.setdefault(os.path.dirname(path) or ".", set()).add(os.path.basename(path))
+        for folder, names in folders.items():
+            if not is_confined(folder):
+                continue
+            mine = written.get(folder, set())
+            with contextlib.suppress(OSError), os.scandir(folder) as entries:
+                for entry in list(entries):
+                    name = entry.name
+                    part = name.startswith(".") and name.endswith(".part")
+                    owner = name[1:-5].rsplit(".", 1)[0] if part else name
+                    if owner not in names:
+                        continue
+                    with contextlib.suppress(OSError):
+                        if part or name in mine or entry.stat(follow_symlinks=False).st_mtime >= self.began:
+                            os.unlink(entry.path)
 
 
 @dataclass

@@ -1,15 +1,56 @@
-"""Running one snapshot job: fetch the input, call the engine, publish outputs."""
+"""Running one snapshot job: fetch the input, call the engine, publish outputs.
+
+A job's files stay in its buckets: a local input is resolved and checked when it is
+opened (jobs.confine), and every file written is checked against the output's root
+as it is written (stillframe._files.confined_to)."""
 
 from __future__ import annotations
 
+import math
 import os
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stillframe._files import confined_to
 from stillframe._source import RangeSource
+from stillframe.errors import InvalidParameter
 from stillframe.jobs.config import SnapshotConfig
-from stillframe.jobs.storage import Storage
-from stillframe.snapshot import snapshot
+from stillframe.jobs.confine import local_input
+from stillframe.jobs.storage import REMOTE, Storage
+from stillframe.sampling import Interval, Sampling, Schedule
+from stillframe.snapshot import SnapshotResult, snapshot
+
+
+class Abandoned(Exception):
+    """The service is stopping: the job was given up between two batches of frames
+    (what it wrote is removed, as for any failed run) to be run again elsewhere."""
+
+
+@dataclass(frozen=True)
+class CappedInterval(Interval):
+    """An interval with no count, whose number of snapshots is known only with the
+    video's length: resolve() refuses one over `limit` before a single time is made."""
+
+    limit: int = 0
+
+    def resolve(self, duration: float) -> Schedule:
+        if self.every > 0 and self.start < duration:
+            n = math.floor((duration - self.start) / self.every - 1e-9) + 1
+            if n > self.limit:
+                raise InvalidParameter(
+                    f"every {self.every:g} s over the video's {duration:.3f} s makes {n} snapshots; "
+                    f"a job may make at most {self.limit}"
+                )
+        return super().resolve(duration)
+
+
+def capped(sampling: Sampling, limit: int | None) -> Sampling:
+    """`sampling`, bounded by `limit` where its count waits on the video's length."""
+    if limit is not None and isinstance(sampling, Interval) and sampling.count is None and sampling.every > 0:
+        return CappedInterval(sampling.every, sampling.start, None, limit=limit)
+    return sampling
 
 
 def output_plan(cfg: SnapshotConfig, output: str) -> dict[str, Any]:
@@ -30,39 +71,37 @@ def output_plan(cfg: SnapshotConfig, output: str) -> dict[str, Any]:
     return {"output": output}
 
 
+def _source(storage: Storage, url: str, root: str | None) -> str | RangeSource:
+    local = url[len("file://") :] if url.startswith("file://") else url
+    if root is not None and not url.startswith(REMOTE) and "://" not in local:
+        return local_input(local, root, os.path.basename(local))
+    return storage.source(url)
+
+
 def run_job(
-    config: dict[str, Any], input_url: str, output: str, storage: Storage, timeout: float | None
+    config: dict[str, Any],
+    input_url: str,
+    output: str,
+    storage: Storage,
+    timeout: float | None,
+    *,
+    input_root: str | None = None,
+    output_root: str | None = None,
+    limit: int | None = None,
+    stop: threading.Event | None = None,
 ) -> dict[str, Any]:
-    """Run a job; returns what it made (URLs when the output is an object store)."""
+    """Run a job; returns what it made (URLs when the output is an object store).
+    `input_root` / `output_root`: folders the input and every output must resolve
+    inside; `limit`: the most snapshots it may make; `stop`: once set, the run is
+    abandoned (Abandoned) at its next batch of frames."""
     cfg = SnapshotConfig.from_dict(config)
-    source = storage.source(input_url)
+    if stop is not None and stop.is_set():
+        raise Abandoned("the service is stopping")
+    source = _source(storage, input_url, input_root)
     local, remote = storage.staging(output)
-    plan = output_plan(cfg, local)
-    cover = None
-    if cfg.cover_position is not None:
-        cover = os.path.join(os.path.dirname(plan["output"]) or ".", "cover.jpg")
-    result = snapshot(
-        source,
-        cfg.sampling,
-        plan["output"],
-        frame_type=cfg.frame_type,
-        snap=cfg.snap,
-        width=cfg.width,
-        height=cfg.height,
-        max_length=cfg.max_length,
-        aspect_ratio=cfg.aspect_ratio,
-        quality=cfg.quality,
-        sprite=plan.get("sprite"),
-        sprite_output=plan.get("sprite_output"),
-        webvtt=plan.get("webvtt"),
-        black_level=cfg.black_level,
-        pixel_black_threshold=cfg.pixel_black_threshold,
-        cover=cover,
-        cover_position=cfg.cover_position,
-        timeout=timeout,
-        device=cfg.device,
-        fallback=cfg.fallback,
-    )
+    # Object-store outputs are staged in a private temporary folder: that is their bound.
+    with confined_to(os.path.dirname(local) if remote is not None else output_root):
+        result = _snapshot(source, cfg, local, timeout, limit, stop)
     made = {
         "files": result.files,
         "sprites": result.sprites,
@@ -91,3 +130,39 @@ def run_job(
     made["count"] = result.count
     made["tile_count"] = len(result.sprites)
     return made
+
+
+def _snapshot(source: str | RangeSource, cfg: SnapshotConfig, output: str, timeout: float | None,
+              limit: int | None, stop: threading.Event | None) -> SnapshotResult:  # fmt: skip
+    plan = output_plan(cfg, output)
+    cover = None
+    if cfg.cover_position is not None:
+        cover = os.path.join(os.path.dirname(plan["output"]) or ".", "cover.jpg")
+
+    def progress(done: int, total: int) -> None:
+        if stop is not None and stop.is_set():
+            raise Abandoned("the service is stopping")
+
+    return snapshot(
+        source,
+        capped(cfg.sampling, limit),
+        plan["output"],
+        frame_type=cfg.frame_type,
+        snap=cfg.snap,
+        width=cfg.width,
+        height=cfg.height,
+        max_length=cfg.max_length,
+        aspect_ratio=cfg.aspect_ratio,
+        quality=cfg.quality,
+        sprite=plan.get("sprite"),
+        sprite_output=plan.get("sprite_output"),
+        webvtt=plan.get("webvtt"),
+        black_level=cfg.black_level,
+        pixel_black_threshold=cfg.pixel_black_threshold,
+        cover=cover,
+        cover_position=cfg.cover_position,
+        timeout=timeout,
+        device=cfg.device,
+        fallback=cfg.fallback,
+        progress=progress,
+    )
