@@ -128,7 +128,7 @@ def _config(ctx: ServerContext, **kwargs: Any):
     # The app logs each request itself; uvicorn's access log would say it twice.
     return uvicorn.Config(
         create_app(ctx), access_log=False, log_config=None, timeout_keep_alive=30, http=h11_protocol(ctx.limits),
-        limit_concurrency=ctx.limits.max_connections, timeout_graceful_shutdown=SHUTDOWN_GRACE, **kwargs,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE, **kwargs,
     )  # fmt: skip
 
 

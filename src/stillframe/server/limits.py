@@ -1,7 +1,8 @@
 """Bounds on what a caller can make the server hold, before anything else looks at a
 request: one body cap for every route, enforced while the body is read (and before
-the request is authenticated); a time limit on a request's headers and on each part
-of its body; a cap on connections; and JSON nesting.
+the request is authenticated), and one on the bodies held at once; a time limit on a
+request's headers and on each part of its body; a cap on connections; and JSON
+nesting.
 
 `BodyLimit` is the outermost ASGI middleware after the request id: it reads the
 whole body (at most `body_max` bytes), refuses more with 413 in the caller's error
@@ -28,9 +29,10 @@ __all__ = ["BodyLimit", "BodyTooLarge", "Limits", "RequestTimeout", "h11_protoco
 @dataclass(frozen=True)
 class Limits:
     body_max: int = 4 << 20  # bytes, every route: form parameters and JSON bodies are small
+    bodies_max: int = 256 << 20  # bytes of bodies held at once, all requests together
     body_timeout: float = 30.0  # seconds the next part of a body may take to arrive
     header_timeout: float = 10.0  # seconds from a request's first byte (or the connection) to its last header
-    max_connections: int = 1000  # open at once; past this new requests answer 503
+    max_connections: int = 1000  # open at once; past this a new connection is closed at once
     json_depth: int = 32  # nesting of any JSON a request carries
 
 
@@ -42,6 +44,13 @@ class BodyTooLarge(StillframeError):
 class RequestTimeout(StillframeError):
     code = "RequestTimeout"
     http_status = 408
+
+
+class Throttling(StillframeError):
+    """The bodies of requests in flight fill the server's budget: try again shortly."""
+
+    code = "Throttling"
+    http_status = 429
 
 
 def parse_json(text: str | bytes, what: str, depth: int = Limits.json_depth) -> Any:
@@ -64,13 +73,15 @@ def parse_json(text: str | bytes, what: str, depth: int = Limits.json_depth) -> 
 
 class BodyLimit:
     """Reads each request's body whole, at most `limits.body_max` bytes, each part
-    within `limits.body_timeout`; the body is then in scope["state"]["body"] and
+    within `limits.body_timeout`, and no more than `limits.bodies_max` bytes for all
+    requests in flight together; the body is then in scope["state"]["body"] and
     replayed to the app."""
 
     def __init__(self, app: ASGIApp, limits: Limits, buckets: Buckets) -> None:
         self.app = app
         self.limits = limits
         self.buckets = buckets
+        self.held = 0  # bytes of bodies held now (one event loop: no lock needed)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -82,26 +93,45 @@ class BodyLimit:
             await self._refuse(scope, receive, send, BodyTooLarge(f"the request body is over {cap >> 20} MiB"))
             return
         body = bytearray()
-        more = True
+        try:
+            refusal = await self._read(receive, body)
+            if refusal is not None:
+                await self._refuse(scope, receive, send, refusal)
+                return
+            data = scope.setdefault("state", {})["body"] = bytes(body)
+            await self.app(scope, _replay(data, receive), send)
+        except _Gone:  # the client went away while sending
+            return
+        finally:
+            self.held -= len(body)
+
+    async def _read(self, receive: Receive, body: bytearray) -> StillframeError | None:
+        """Read the body into `body` (counted in `held` as it grows); the error to
+        answer with, if any. A client that went away leaves `body` as it was."""
+        cap, more = self.limits.body_max, True
         while more:
             try:
                 message = await asyncio.wait_for(receive(), self.limits.body_timeout)
             except asyncio.TimeoutError:
-                why = f"no part of the request body came for {self.limits.body_timeout:g} s"
-                await self._refuse(scope, receive, send, RequestTimeout(why))
-                return
+                return RequestTimeout(f"no part of the request body came for {self.limits.body_timeout:g} s")
             if message["type"] == "http.disconnect":
-                return
-            body += message.get("body", b"")
-            if len(body) > cap:
-                await self._refuse(scope, receive, send, BodyTooLarge(f"the request body is over {cap >> 20} MiB"))
-                return
+                raise _Gone
+            chunk = message.get("body", b"")
+            if len(body) + len(chunk) > cap:
+                return BodyTooLarge(f"the request body is over {cap >> 20} MiB")
+            if self.held + len(chunk) > self.limits.bodies_max:
+                return Throttling("the server holds as many request bodies as it takes: try again shortly")
+            body += chunk
+            self.held += len(chunk)
             more = message.get("more_body", False)
-        scope.setdefault("state", {})["body"] = bytes(body)
-        await self.app(scope, _replay(bytes(body), receive), send)
+        return None
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, exc: StillframeError) -> None:
         await error_response(scope, exc, self.buckets, close=True)(scope, receive, send)
+
+
+class _Gone(Exception):
+    pass
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

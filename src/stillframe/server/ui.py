@@ -95,9 +95,10 @@ def _local(location: str | None) -> str | None:
 
 
 def _files(job: SnapshotJob, buckets: Buckets) -> dict[str, list[str]]:
-    """The job's previewable local files by kind, each resolved inside a served bucket
-    (else left out): the only paths a data route serves. The input counts when it
-    is a video a browser plays."""
+    """The job's previewable local files by kind, each named inside a served bucket
+    (else left out): the only paths a data route serves, once it has resolved the
+    one asked for inside a bucket too. The input counts when it is a video a browser
+    plays."""
     r = job.result or {}
     kinds = {
         "snapshot": list(r.get("files") or []),
@@ -105,9 +106,9 @@ def _files(job: SnapshotJob, buckets: Buckets) -> dict[str, list[str]]:
         "cover": [r["cover"]] if r.get("cover") else [],
         "vtt": [r["webvtt"]] if r.get("webvtt") else [],
     }
-    out = {k: [p for p in (_local(v) for v in v) if p and buckets.confined(p)] for k, v in kinds.items()}
+    out = {k: [p for p in (_local(v) for v in v) if p and buckets.name_of(p)] for k, v in kinds.items()}
     src = _local(job.input.get("Media")) if job.input.get("Type") == "File" else None
-    out["input"] = [src] if src and Path(src).suffix.lower() in PLAYABLE and buckets.confined(src) else []
+    out["input"] = [src] if src and Path(src).suffix.lower() in PLAYABLE and buckets.name_of(src) else []
     return out
 
 
@@ -236,7 +237,7 @@ def routes(ctx: ServerContext) -> list[BaseRoute]:
         found = await find(request, request.path_params["job_id"])
         if found is None:
             return _html(request, "Job not found", pages.message("There is no such job."), status=404)
-        files, url = await run(_files, found, ctx.buckets), data_url(request, found.id)
+        files, url = _files(found, ctx.buckets), data_url(request, found.id)
         urls = {
             "snapshots": [url("snapshot", i) for i in range(len(files["snapshot"]))],
             "sprites": [url("sprite", i) for i in range(len(files["sprite"]))],
@@ -256,7 +257,7 @@ def routes(ctx: ServerContext) -> list[BaseRoute]:
     async def job_file(request: Request) -> Response:
         p = request.path_params
         found = await find(request, p["job_id"])
-        files = await run(_files, found, ctx.buckets) if found is not None else {}
+        files = _files(found, ctx.buckets) if found is not None else {}
         listed = files.get(p["kind"], [])
         real = ctx.buckets.confined(listed[p["index"]]) if 0 <= p["index"] < len(listed) else None
         if real is None or not os.path.isfile(real):
