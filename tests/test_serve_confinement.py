@@ -2,8 +2,8 @@
 or raw signed requests, is read and written inside its bucket when it is used, not
 only when it is submitted: live template names, folders whose {Count} meets a
 symlink, playlists naming other files, inputs swapped for symlinks while they wait,
-media IDs as outputs; the preview pages serve nothing from elsewhere; messages name
-objects, never server paths."""
+media IDs as outputs, object-store outputs under their bucket's prefix; the preview
+pages serve nothing from elsewhere; messages name objects, never server paths."""
 
 from __future__ import annotations
 
@@ -38,11 +38,13 @@ from stillframe import testsrc  # noqa: E402
 from stillframe.errors import PermissionDenied  # noqa: E402
 from stillframe.jobs import JobService  # noqa: E402
 from stillframe.jobs.storage import LiveOutput  # noqa: E402
+from stillframe.jobs.store import jobs as jobs_table  # noqa: E402
 from stillframe.server.acs_sign import Acs3HmacSha256, AcsRequest  # noqa: E402
 from stillframe.server.app import ServerThread  # noqa: E402
 from stillframe.server.buckets import Buckets, parse_bucket  # noqa: E402
 from stillframe.server.context import ServerContext  # noqa: E402
 
+from .servers import s3_server  # noqa: E402
 from .test_serve_ui import sign_in  # noqa: E402
 
 AK, SK, PROJECT = "LTAI-confine", "confine-secret", "stillframe"
@@ -339,3 +341,41 @@ def test_messages_name_objects_never_server_paths(server):
         assert sign_in(c, AK, SK).status_code == 303
         page = c.get(f"/ui/jobs/{job.id}").text
     assert "oss://media/missing.mp4" in page and str(server.root) not in page
+
+
+# -- 11: a bucket that is an object-store prefix ---------------------------------------------------
+
+
+def test_object_store_outputs_stay_under_their_buckets_prefix(tmp_path, clips):
+    """A bucket served from s3://store/stills: a job's outputs are put straight into
+    the store under that prefix, and the job carries the prefix as the bound every
+    object it puts is checked against."""
+    media = tmp_path / "media"
+    media.mkdir()
+    shutil.copy(clips("confine.mp4", frames=60, size=(96, 64), gop=15), media / "clip.mp4")
+    with s3_server("store") as (endpoint, s3):
+        options = {"endpoint_url": endpoint, "key": "testing", "secret": "testing"}
+        svc = JobService(tmp_path / "jobs.db", workers=1, storage_options=options)
+        buckets = Buckets([parse_bucket(f"media={media}"), parse_bucket("out=s3://store/stills")])
+        ctx = ServerContext(svc, {AK: SK}, buckets, project_id=PROJECT)
+        try:
+            with ServerThread(ctx) as st:
+                client = IceClient(Config(access_key_id=AK, access_key_secret=SK, endpoint=st.endpoint,
+                                          protocol="http"))  # fmt: skip
+                params = ice_models.SubmitSnapshotJobRequestTemplateConfigOverwriteParams(count=2, interval=1)
+                job_id = client.submit_snapshot_job(ice_models.SubmitSnapshotJobRequest(
+                    input=ice_models.SubmitSnapshotJobRequestInput(type="OSS", media="oss://media/clip.mp4"),
+                    output=ice_models.SubmitSnapshotJobRequestOutput(type="OSS", media="oss://out/shots/{Count}.jpg"),
+                    template_config=ice_models.SubmitSnapshotJobRequestTemplateConfig(overwrite_params=params),
+                )).body.job_id  # fmt: skip
+                done = svc.wait(job_id, 60)
+                assert done.status == "Success", done.message
+                with svc.engine.connect() as conn:
+                    row = conn.execute(jobs_table.select().where(jobs_table.c.id == job_id)).first()
+                assert row.output["Root"] == "s3://store/stills"
+                got = client.get_snapshot_job(ice_models.GetSnapshotJobRequest(job_id=job_id)).body.snapshot_job
+                assert got.output.media == "oss://out/shots/{Count}.jpg"
+        finally:
+            svc.close()
+        keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="store").get("Contents", []))
+    assert keys == ["stills/shots/00001.jpg", "stills/shots/00002.jpg"]
