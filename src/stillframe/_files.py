@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from pathlib import Path
 
-from stillframe.errors import InvalidParameter, PermissionDenied, StillframeError
+from stillframe.errors import InvalidParameter, ObjectOutsideBucket, PermissionDenied, StillframeError
 
 _UMASK_LOCK = threading.Lock()
 # The folder (or object-store prefix) every file written in this context must
@@ -75,11 +75,11 @@ def is_confined(path: str | os.PathLike[str]) -> bool:
 
 
 def check_inside(path: str | os.PathLike[str], root: str | None) -> None:
-    """PermissionDenied (InvalidObject.Forbidden) unless `path` resolves inside
+    """ObjectOutsideBucket (InvalidObject.Forbidden) unless `path` resolves inside
     `root` (see inside)."""
     if not inside(path, root):
         name = os.path.basename(os.fspath(path).rstrip("/"))
-        raise PermissionDenied(f"{name}: resolves outside its bucket", code="InvalidObject.Forbidden")
+        raise ObjectOutsideBucket(f"{name}: resolves outside its bucket")
 
 
 def check_confined(path: str | os.PathLike[str]) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 
-from stillframe.errors import InvalidParameter, PermissionDenied, ResourceNotFound
+from stillframe.errors import InvalidParameter, ObjectOutsideBucket, ResourceNotFound
 
 __all__ = ["inside", "local_input"]
 
@@ -30,7 +30,7 @@ def inside(real: str, root: str) -> bool:
 def _resolve(path: str, root: str, name: str) -> str:
     real = os.path.realpath(path)
     if not inside(real, root):
-        raise PermissionDenied(f"{name} resolves outside its bucket", code="InvalidObject.Forbidden")
+        raise ObjectOutsideBucket(f"{name} resolves outside its bucket")
     return real
 
 
@@ -90,8 +90,9 @@ def _check_refs(real: str, kind: str, root: str, name: str, depth: int) -> None:
     folder = os.path.dirname(real)
     for ref in refs:
         if _SCHEME.match(ref) or ref.startswith("\\\\"):
-            raise PermissionDenied(f"{name} names {ref!r}: a playlist in a bucket may name only files in that bucket",
-                                   code="InvalidObject.Forbidden")  # fmt: skip
+            raise ObjectOutsideBucket(
+                f"{name} names {ref!r}: a playlist in a bucket may name only files in that bucket"
+            )
         target = _resolve(os.path.join(folder, ref.split("?", 1)[0]), root, f"{name}: {ref!r}")
         nested = _kind(_head(target, SNIFF)) if os.path.isfile(target) else None
         if nested in ("hls", "concat"):
@@ -105,7 +106,7 @@ def _check_refs(real: str, kind: str, root: str, name: str, depth: int) -> None:
 def local_input(path: str, root: str | None, name: str | None = None) -> str:
     """The path the engine should open for a job's local input `path`. With a `root`:
     resolved now and inside it, as is every file a playlist or concat list names
-    (PermissionDenied InvalidObject.Forbidden otherwise). `name` is how errors name the
+    (ObjectOutsideBucket, InvalidObject.Forbidden, otherwise). `name` is how errors name the
     input (the caller's object name rather than a server path)."""
     if root is None:
         return path

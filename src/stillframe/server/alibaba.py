@@ -36,6 +36,12 @@ SIGNATURE_PARAMS = {
 API_NOT_FOUND = "Specified api is not found, please check your url and method."
 
 
+class ActionNotFound(NotFound):
+    """An action (and version) this server does not serve."""
+
+    code = "InvalidAction.NotFound"
+
+
 def _call(ctx: ServerContext, req: AcsRequest, who: Principal, request: Request) -> Response:
     """The action's answer, run on a worker thread: handlers block."""
     rid = request.state.request_id
@@ -46,7 +52,7 @@ def _call(ctx: ServerContext, req: AcsRequest, who: Principal, request: Request)
             raise MissingParameter("Action is mandatory for this action.")
         handler = ACTIONS.get((who.version or "", who.action))
         if handler is None:
-            raise NotFound(f"{API_NOT_FOUND} ({who.action} {who.version})", code="InvalidAction.NotFound")
+            raise ActionNotFound(f"{API_NOT_FOUND} ({who.action} {who.version})")
         params = Params({k: v for k, v in values.items() if k not in SIGNATURE_PARAMS}, ctx.limits.json_depth)
         body = handler(Call(ctx, params, req.header("host") or "", rid, ctx.tenant(who.account)))
         return json_response({"RequestId": rid, **body})

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from stillframe.errors import InvalidParameter, MissingParameter, NotFound
+from stillframe.errors import InvalidParameter, MissingParameter, ResourceNotFound
 from stillframe.server.context import ServerContext
 from stillframe.server.limits import Limits, parse_json
 from stillframe.server.tenant import Tenant
@@ -143,7 +143,7 @@ def ice_location(call: Call, spec: Any, what: str, output_name: str = "{Count}.j
             return media  # the service finds it, among the caller's own
         named = ctx.buckets.name_of(call.service.get_media(media).url)
         if named is None:
-            raise NotFound(f"media {media} is not in a bucket served here", code="InvalidParameter.ResourceNotFound")
+            raise ResourceNotFound(f"media {media} is not in a bucket served here")
         return ctx.buckets.locate(named[0], f"snapshots/{media}/{uuid.uuid4().hex[:16]}/{output_name}")
     if kind != "OSS":
         raise InvalidParameter(f"{what}.Type must be OSS or Media, not {kind!r}")

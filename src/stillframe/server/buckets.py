@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from stillframe.errors import InvalidParameter, PermissionDenied
+from stillframe.errors import InvalidParameter, ObjectOutsideBucket
 
 REMOTE = ("s3://", "oss://")
 # An absolute path in a message: a `/` at the start or after a space, quote or
@@ -24,13 +24,6 @@ class BucketNotFound(InvalidParameter):
 
     code = "InvalidBucket.NotFound"
     http_status = 404
-
-
-class ObjectOutsideBucket(PermissionDenied):
-    """An object name that would resolve outside its bucket."""
-
-    code = "InvalidObject.Forbidden"
-    http_status = 403
 
 
 @dataclass(frozen=True)
