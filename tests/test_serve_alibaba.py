@@ -33,6 +33,7 @@ from stillframe.server.acs_sign import DATE_FORMAT, Acs3HmacSha256, AcsRequest, 
 from stillframe.server.app import ServerThread, serving  # noqa: E402
 from stillframe.server.buckets import Bucket, Buckets  # noqa: E402
 from stillframe.server.context import ServerContext  # noqa: E402
+from stillframe.server.tenant import PrivateUrls  # noqa: E402
 
 from .servers import Publisher, nginx_rtmp, wait_for  # noqa: E402
 
@@ -50,7 +51,8 @@ def server(tmp_path_factory, clips):
     (media / "clip.mp4").write_bytes(clip.read_bytes())
     svc = JobService(root / "jobs.db", workers=1, capture_options={"max_backoff": 1.0, "read_timeout": 5.0})
     buckets = Buckets([Bucket("media", str(media)), Bucket("out", str(out))])
-    ctx = ServerContext(svc, {AK: SK}, buckets)
+    # Loopback callbacks and streams (the test's own servers) allowed, as a self-hosted setup would.
+    ctx = ServerContext(svc, {AK: SK}, buckets, private_urls=PrivateUrls.parse("127.0.0.0/8"))
     with ServerThread(ctx) as st:
         yield SimpleNamespace(st=st, svc=svc, ctx=ctx, media=media, out=out, url=st.base_url)
     svc.close()
@@ -548,7 +550,7 @@ def test_concurrent_clients(server):
 
 def test_unexpected_errors_are_json_and_logged(caplog):
     class Broken:
-        def get_snapshot_job(self, job_id):
+        def get_snapshot_job(self, job_id, account=None):
             raise RuntimeError("disk on fire")
 
     ctx = ServerContext(Broken(), {}, insecure=True)

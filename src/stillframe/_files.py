@@ -2,16 +2,89 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextvars import ContextVar
 from pathlib import Path
 
-from stillframe.errors import InvalidParameter, PermissionDenied, StillframeError
+from stillframe.errors import InvalidParameter, ObjectOutsideBucket, PermissionDenied, StillframeError
 
 _UMASK_LOCK = threading.Lock()
+# The folder (or object-store prefix) every file written in this context must
+# resolve inside (see confined_to).
+_ROOT: ContextVar[str | None] = ContextVar("stillframe_confined_root", default=None)
+
+
+def _is_url(text: str) -> bool:
+    return "://" in text and not text.startswith("file://")
+
+
+@contextlib.contextmanager
+def confined_to(root: str | os.PathLike[str] | None) -> Iterator[None]:
+    """Within the block, every file written by write_atomic or checked by
+    check_destination must resolve, symlinks followed, inside `root` (a service's
+    bucket): checked before folders are made and again right before each rename, so
+    a symlink planted or swapped in meanwhile is not followed out. A run's ledger
+    takes the bound in force when it is made, for what it keeps aside, puts back
+    and removes, and for its object-store outputs when `root` is a prefix
+    (s3://bucket/prefix). None: no bound."""
+    token = _ROOT.set(None if root is None else _bound_of(root))
+    try:
+        yield
+    finally:
+        _ROOT.reset(token)
+
+
+def _bound_of(root: str | os.PathLike[str]) -> str:
+    text = os.fspath(root)
+    return text.rstrip("/") if _is_url(text) else os.path.realpath(text)
+
+
+def bound() -> str | None:
+    """The bound in force here (see confined_to), resolved; None when there is none."""
+    return _ROOT.get()
+
+
+def inside(path: str | os.PathLike[str], root: str | None) -> bool:
+    """Whether `path` resolves inside `root` (a bound as bound() gives it; always,
+    with None). A local path is resolved now, symlinks followed; an object URL is
+    inside a prefix of its own scheme when it names no `.` or `..` segment (a
+    store that normalises names could otherwise be led out)."""
+    if root is None:
+        return True
+    text = os.fspath(path)
+    if _is_url(text) or _is_url(root):
+        if not (_is_url(text) and _is_url(root)):
+            return False
+        scheme, _, rest = text.partition("://")
+        if scheme != root.partition("://")[0] or any(part in (".", "..") for part in rest.split("/")):
+            return False
+        return text == root or text.startswith(root + "/")
+    real = os.path.realpath(text)
+    return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def is_confined(path: str | os.PathLike[str]) -> bool:
+    """Whether `path` resolves inside the current bound (always, with none)."""
+    return inside(path, _ROOT.get())
+
+
+def check_inside(path: str | os.PathLike[str], root: str | None) -> None:
+    """ObjectOutsideBucket (InvalidObject.Forbidden) unless `path` resolves inside
+    `root` (see inside)."""
+    if not inside(path, root):
+        name = os.path.basename(os.fspath(path).rstrip("/"))
+        raise ObjectOutsideBucket(f"{name}: resolves outside its bucket")
+
+
+def check_confined(path: str | os.PathLike[str]) -> None:
+    """check_inside for the current bound."""
+    check_inside(path, _ROOT.get())
 
 
 def file_mode() -> int:
@@ -46,6 +119,7 @@ def check_destination(path: str | os.PathLike[str]) -> None:
     """Before any work: `path`'s folder exists or can be made, and can be written.
     Raises PermissionDenied or InvalidParameter naming the path."""
     target = Path(path)
+    check_confined(target)
     if target.is_dir():
         raise InvalidParameter(f"{target}: is a folder; give a file name")
     folder = target.parent
@@ -90,6 +164,7 @@ def write_atomic(
     tmp: str | None = None
     prefix = f".{target.name}.{tag}-" if tag else f".{target.name}."
     try:
+        check_confined(target)
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
             fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".part", dir=target.parent)
@@ -100,7 +175,10 @@ def write_atomic(
             if hasattr(os, "fchmod"):  # POSIX; Windows files have no mode bits to fix
                 os.fchmod(f.fileno(), file_mode())
             f.write(data)
+        check_confined(tmp)  # the folder as it is now, right before the rename
+        check_confined(target)
         if aside is not None:
+            check_confined(aside)
             keep_aside(target, aside)
         os.replace(tmp, target)
     except BaseException as exc:
@@ -109,7 +187,7 @@ def write_atomic(
                 os.unlink(tmp)
             except FileNotFoundError:
                 pass
-        if isinstance(exc, OSError):
+        if isinstance(exc, OSError) and not isinstance(exc, StillframeError):
             raise fs_error(target, exc, "write the file") from exc
         raise
     return target

@@ -22,7 +22,6 @@ job run again after its lease ran out, say) puts it back before it starts.
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
 import re
 import secrets
@@ -32,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 
-from stillframe._files import check_destination, write_atomic
+from stillframe._files import bound, check_destination, inside, write_atomic
 from stillframe._names import Names
 from stillframe._objects import ObjectStore, is_object_url, keep_name, stale_keeps
 from stillframe._runs import RunLock, alive
@@ -55,10 +54,14 @@ class _File:
 
 
 class LocalFiles:
-    """The local file system's part of a run."""
+    """The local file system's part of a run. `root`: the folder every file it
+    writes, keeps aside, puts back or removes must resolve inside (see
+    stillframe._files.confined_to); a folder that no longer does when the run
+    rolls back is left alone, as not the run's to touch."""
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str, root: str | None = None) -> None:
         self.token = token
+        self.root = root
         self.files: dict[str, _File] = {}
         self.folders: list[str] = []  # made by this run's check, outermost first
 
@@ -80,6 +83,8 @@ class LocalFiles:
         but, killed outright, never let go of, and remove its temporaries (one
         listing a folder)."""
         for folder, wanted in _folders(paths):
+            if not inside(folder or ".", self.root):
+                continue
             try:
                 there = os.listdir(folder or ".")
             except OSError:
@@ -123,20 +128,39 @@ class LocalFiles:
                     os.unlink(entry.aside)
 
     def rollback(self) -> None:
+        """Put back what the run replaced, remove what it added and the temporaries
+        of writes it was cut off in (one listing a folder), then the folders it made.
+        Nothing in a folder that now resolves outside the bound is touched."""
+        ours: dict[str, bool] = {}  # folder -> whether it still resolves inside the bound
+
+        def mine(folder: str) -> bool:
+            if folder not in ours:
+                ours[folder] = inside(folder, self.root)
+            return ours[folder]
+
+        cut: dict[str, set[str]] = {}  # folder -> names cut off mid-write
         for entry in reversed(list(self.files.values())):
+            folder, name = os.path.split(entry.target)
+            if not mine(folder):
+                continue
             with contextlib.suppress(OSError):
                 if os.path.lexists(entry.aside):
                     _put_back(entry.aside, entry.target)
                 elif entry.existed is False:
                     os.unlink(entry.target)
-            if not entry.done:  # cut off mid-write: its temporary too
-                target = Path(entry.target)
-                for part in target.parent.glob(f".{glob.escape(target.name)}.{self.token}-*.part"):
-                    with contextlib.suppress(OSError):
-                        part.unlink()
+            if not entry.done:
+                cut.setdefault(folder, set()).add(name)
+        for folder, names in cut.items():
+            with contextlib.suppress(OSError):
+                for there in os.listdir(folder):
+                    part = _PART.match(there)
+                    if part and part["name"] in names and part["token"] == self.token:
+                        with contextlib.suppress(OSError):
+                            os.unlink(os.path.join(folder, there))
         for folder in reversed(self.folders):
-            with contextlib.suppress(OSError):  # not empty: something else is there now
-                os.rmdir(folder)
+            if mine(os.path.dirname(folder)):
+                with contextlib.suppress(OSError):  # not empty: something else is there now
+                    os.rmdir(folder)
 
     def report(self) -> dict[str, Any]:
         return {"files": len(self.files), "replaced": sum(bool(f.existed) for f in self.files.values())}
@@ -191,12 +215,13 @@ class Ledger:
 
     def __init__(self, storage_options: Mapping[str, Any] | None = None) -> None:
         self.began = time.time()
+        self.root = bound()  # the bound in force when the run was planned (stillframe._files.confined_to)
         self.token = secrets.token_hex(4)
         self.storage_options = dict(storage_options or {})
         self.planned: list[str] = []
         self.written: list[str] = []
         self.committed = False
-        self.local = LocalFiles(self.token)
+        self.local = LocalFiles(self.token, self.root)
         self.stores: dict[str, ObjectStore] = {}
         self.lock = RunLock(self.token)  # held from the first write: what it keeps aside is its own
 
@@ -205,7 +230,7 @@ class Ledger:
             return self.local
         scheme = path.split("://", 1)[0]
         if scheme not in self.stores:
-            self.stores[scheme] = ObjectStore(scheme, self.storage_options, self.token)
+            self.stores[scheme] = ObjectStore(scheme, self.storage_options, self.token, root=self.root)
         return self.stores[scheme]
 
     def check(self, paths: Sequence[str | os.PathLike[str]], overwrite: bool = True) -> None:

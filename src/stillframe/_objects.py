@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
+from stillframe._files import check_inside, inside
 from stillframe._names import Names
 from stillframe._runs import alive
 from stillframe.errors import InvalidParameter, PermissionDenied, StillframeError, TransientNetworkError
@@ -193,12 +194,17 @@ def _common_prefix(names: Iterable[str]) -> str:
 
 
 class ObjectStore:
-    """One scheme's objects for one run (see the module's docstring)."""
+    """One scheme's objects for one run (see the module's docstring). `root`: a
+    prefix (scheme://bucket/prefix) every object the run puts, keeps aside or puts
+    back must lie under (see stillframe._files.confined_to); None: no bound."""
 
-    def __init__(self, scheme: str, storage_options: Mapping[str, Any], token: str, uploads: int = UPLOADS) -> None:
+    def __init__(self, scheme: str, storage_options: Mapping[str, Any], token: str, uploads: int = UPLOADS,
+                 root: str | None = None) -> None:  # fmt: skip
         self.scheme = scheme
         self.protocol = "s3" if scheme == "oss" else scheme
         self.fs = open_filesystem(scheme, storage_options)
+        # Spelled as url(key()) spells the run's objects, so that the two compare.
+        self.root = self.url(self.key(root)) if root is not None and root.startswith(f"{scheme}://") else root
         self.token = token
         self.retry = Retry()
         self.existing: set[str] = set()
@@ -245,6 +251,7 @@ class ObjectStore:
         for folder, keys in self._folders(urls).items():
             probe = posixpath.join(folder, f".stillframe-check-{self.token}")
             where = self.url(keys[0])
+            check_inside(where, self.root)
             self.retry(partial(self.fs.pipe_file, probe, b""), where, "write there")
             self.retry(partial(self.fs.rm_file, probe), where, "write there")
 
@@ -254,6 +261,8 @@ class ObjectStore:
         first what an earlier run into these names kept aside but, killed outright,
         never let go of."""
         for folder, common, wanted in self._named(urls):
+            if not inside(self.url(folder), self.root):
+                continue  # not the run's to touch (check has refused it already)
             listed = self._listed(folder, common)
             stale = stale_keeps(self._listed(folder, ".") if self._prefixed and common else listed, self.token)
             found = {n for n in listed if wanted(n)}
@@ -298,6 +307,7 @@ class ObjectStore:
         failed upload is raised here (the next put) or by wait()."""
         self._raise_failed()
         key = self.key(url)
+        check_inside(self.url(key), self.root)
         obj = self.objects.get(key)
         if obj is None:
             obj = self.objects[key] = _Object(key, _aside(key, self.token))

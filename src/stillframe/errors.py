@@ -12,6 +12,7 @@ as well as ``except stillframe.errors.ResourceNotFound`` does::
     ├── ResourceNotFound, FileNotFoundError InvalidParameter.ResourceNotFound (404)
     ├── ResourceContentBad, ValueError      InvalidParameter.ResourceContentBad (400)
     ├── PermissionDenied, PermissionError   PermissionDenied.ResourceAccess (403)
+    │   └── ObjectOutsideBucket             InvalidObject.Forbidden (403)
     ├── SnapshotTimeOut, TimeoutError       SnapshotTimeOut (504)
     ├── TransientNetworkError, ConnectionError
     │                                       TransientNetWorkError (503)
@@ -47,6 +48,7 @@ __all__ = [
     "JobNotFound",
     "MissingParameter",
     "NotFound",
+    "ObjectOutsideBucket",
     "OutputExists",
     "PermissionDenied",
     "PipelineNotFound",
@@ -122,6 +124,13 @@ class PermissionDenied(StillframeError, PermissionError):
 
     code = "PermissionDenied.ResourceAccess"
     http_status = 403
+
+
+class ObjectOutsideBucket(PermissionDenied):
+    """A name that leaves its bucket, or resolves (symlinks followed) outside the
+    folder or prefix a run is confined to."""
+
+    code = "InvalidObject.Forbidden"
 
 
 class SnapshotTimeOut(StillframeError, TimeoutError):

@@ -22,6 +22,7 @@ from stillframe.errors import (
 )
 from stillframe.jobs import store as t
 from stillframe.jobs.capture import stream_is_live
+from stillframe.jobs.catalog import mine, owner
 from stillframe.jobs.live_model import (
     COMMANDS,
     LIVE_STATUSES,
@@ -46,11 +47,12 @@ DAY = 86400.0
 LIMIT_LOCK = 0x5F11F4A40  # PostgreSQL advisory lock key held while a job is counted against the limit
 LIST_WINDOW = 30 * DAY
 LIST_DEFAULT_SPAN = 7 * DAY
+PAGE_NO_MAX = 1_000_000
 
 
 def _page(page_no: Any, page_size: Any, most: int = 100) -> tuple[int, int]:
-    if isinstance(page_no, bool) or not isinstance(page_no, int) or page_no < 1:
-        raise InvalidParameter(f"PageNo must be >= 1, not {page_no!r}")
+    if isinstance(page_no, bool) or not isinstance(page_no, int) or not 1 <= page_no <= PAGE_NO_MAX:
+        raise InvalidParameter(f"PageNo must be in 1..{PAGE_NO_MAX}, not {page_no!r}")
     if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= most:
         raise InvalidParameter(f"PageSize must be in 1..{most}, not {page_size!r}")
     return page_no, page_size
@@ -98,6 +100,8 @@ class LiveSnapshots:
         time_interval: int,
         overwrite_format: str | None = None,
         sequence_format: str | None = None,
+        *,
+        account: str | None = None,
     ) -> str:
         """A template: snapshot every `time_interval` s (5..3600), named by
         `overwrite_format` (the latest, replaced; only {JobId}) and/or
@@ -110,14 +114,16 @@ class LiveSnapshots:
         tid = uuid.uuid4().hex
         with self.engine.begin() as conn:
             conn.execute(insert(t.live_templates).values(
-                id=tid, name=name, time_interval=interval, overwrite_format=over, sequence_format=seq,
+                id=tid, account=owner(account), name=name, time_interval=interval, overwrite_format=over, sequence_format=seq,
                 create_time=now, modified_time=now))  # fmt: skip
         return tid
 
-    def get_live_snapshot_template(self, template_id: str) -> LiveTemplate:
+    def get_live_snapshot_template(self, template_id: str, *, account: str | None = None) -> LiveTemplate:
         """The live snapshot template with that id; TemplateNotFound when there is none."""
         with self.engine.connect() as conn:
-            row = conn.execute(select(t.live_templates).where(t.live_templates.c.id == template_id)).first()
+            row = conn.execute(
+                select(t.live_templates).where(t.live_templates.c.id == template_id, *mine(t.live_templates, account))
+            ).first()
         if row is None:
             raise TemplateNotFound(f"live snapshot template {template_id} does not exist")
         return LiveTemplate.from_row(row)
@@ -129,12 +135,14 @@ class LiveSnapshots:
         sort_by: str = "desc",
         search_keyword: str | None = None,
         template_ids: Iterable[str] | None = None,
+        *,
+        account: str | None = None,
     ) -> dict[str, Any]:
         """ICE ListLiveSnapshotTemplates: {TemplateList, PageNo, PageSize, TotalCount},
         newest first by default; `search_keyword` matches names, whatever their case."""
         page_no, page_size = _page(page_no, page_size)
         desc = _sort(sort_by)
-        conds = []
+        conds = mine(t.live_templates, account)
         if search_keyword:
             conds.append(t.live_templates.c.name.icontains(search_keyword, autoescape=True))
         if template_ids is not None:
@@ -150,9 +158,11 @@ class LiveSnapshots:
         time_interval: int | None = None,
         overwrite_format: str | None = None,
         sequence_format: str | None = None,
+        *,
+        account: str | None = None,
     ) -> LiveTemplate:
         """Change a template; jobs already submitted keep the values they were given."""
-        cur = self.get_live_snapshot_template(template_id)
+        cur = self.get_live_snapshot_template(template_id, account=account)
         values: dict[str, Any] = {"modified_time": time.time()}
         if name is not None:
             values["name"] = check_name(name, "TemplateName")
@@ -164,11 +174,11 @@ class LiveSnapshots:
             values["overwrite_format"], values["sequence_format"] = check_formats(over or "", seq or "")
         with self.engine.begin() as conn:
             conn.execute(update(t.live_templates).where(t.live_templates.c.id == template_id).values(**values))
-        return self.get_live_snapshot_template(template_id)
+        return self.get_live_snapshot_template(template_id, account=account)
 
-    def delete_live_snapshot_template(self, template_id: str) -> None:
+    def delete_live_snapshot_template(self, template_id: str, *, account: str | None = None) -> None:
         """Delete the live snapshot template with that id; TemplateNotFound when there is none."""
-        self.get_live_snapshot_template(template_id)
+        self.get_live_snapshot_template(template_id, account=account)
         with self.engine.begin() as conn:
             conn.execute(delete(t.live_templates).where(t.live_templates.c.id == template_id))
 
@@ -181,6 +191,8 @@ class LiveSnapshots:
         template_id: str,
         snapshot_output: dict[str, str],
         callback_url: str | None = None,
+        *,
+        account: str | None = None,
     ) -> LiveSnapshotJob:
         """A live job. It starts at once when the stream is live (JobLimitExceeded if
         `live_job_limit` jobs already capture); otherwise it waits in `init` for a
@@ -191,15 +203,15 @@ class LiveSnapshots:
             raise MissingParameter("TemplateId is required")
         output = check_snapshot_output(snapshot_output)
         callback = check_callback(callback_url)
-        tpl = self.get_live_snapshot_template(template_id)
+        tpl = self.get_live_snapshot_template(template_id, account=account)
         live = stream_is_live(stream["Url"], self.stream_timeout)
         now = time.time()
         job_id = uuid.uuid4().hex
         with self.engine.begin() as conn:
             if live:
-                self._check_limit(conn)
+                self._check_limit(conn, owner(account))
             conn.execute(insert(t.live_jobs).values(
-                id=job_id, name=name, template_id=tpl.id, template_name=tpl.name, time_interval=tpl.time_interval,
+                id=job_id, account=owner(account), name=name, template_id=tpl.id, template_name=tpl.name, time_interval=tpl.time_interval,
                 overwrite_format=tpl.overwrite_format, sequence_format=tpl.sequence_format, stream_input=stream,
                 snapshot_output=output, callback_url=callback, status="started" if live else "init", want=live,
                 epoch=0, reason=None if live else "the stream was not live at submission", sequence=0,
@@ -210,28 +222,31 @@ class LiveSnapshots:
             self.live_supervisor.wake()
         return self.get_live_snapshot_job(job_id)
 
-    def _check_limit(self, conn: Any) -> None:
-        """JobLimitExceeded if `live_job_limit` jobs are wanted; call it in the
-        transaction that then sets `want`."""
+    def _check_limit(self, conn: Any, account: str) -> None:
+        """JobLimitExceeded if `live_job_limit` of `account`'s jobs are wanted (ICE: a
+        limit an account); call it in the transaction that then sets `want`."""
         if conn.dialect.name == "postgresql":
             # Under READ COMMITTED, transactions counting at once would each see room
             # for one more; this lock makes them count in turn, each after the last
             # one's commit (SQLite's BEGIN IMMEDIATE does the same).
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LIMIT_LOCK})
-        running = conn.execute(select(func.count()).select_from(t.live_jobs).where(t.live_jobs.c.want.is_(True)))
+        c = t.live_jobs.c
+        running = conn.execute(
+            select(func.count()).select_from(t.live_jobs).where(c.want.is_(True), c.account == account)
+        )
         if running.scalar() >= self.live_job_limit:
             raise JobLimitExceeded(f"{self.live_job_limit} live snapshot jobs are running already")
 
-    def _live_row(self, conn: Any, job_id: str) -> Any:
-        row = conn.execute(select(t.live_jobs).where(t.live_jobs.c.id == job_id)).first()
+    def _live_row(self, conn: Any, job_id: str, account: str | None = None) -> Any:
+        row = conn.execute(select(t.live_jobs).where(t.live_jobs.c.id == job_id, *mine(t.live_jobs, account))).first()
         if row is None:
             raise JobNotFound(f"live snapshot job {job_id} does not exist")
         return row
 
-    def get_live_snapshot_job(self, job_id: str) -> LiveSnapshotJob:
+    def get_live_snapshot_job(self, job_id: str, *, account: str | None = None) -> LiveSnapshotJob:
         """The live snapshot job with that id; JobNotFound when there is none."""
         with self.engine.connect() as conn:
-            return LiveSnapshotJob.from_row(self._live_row(conn, job_id))
+            return LiveSnapshotJob.from_row(self._live_row(conn, job_id, account))
 
     def list_live_snapshot_jobs(
         self,
@@ -242,6 +257,8 @@ class LiveSnapshots:
         search_keyword: str | None = None,
         start_time: Any = None,
         end_time: Any = None,
+        *,
+        account: str | None = None,
     ) -> dict[str, Any]:
         """ICE ListLiveSnapshotJobs: {JobList, PageNo, PageSize, TotalCount}. The
         creation-time window is at most 30 days; without one, the last 7 days.
@@ -259,7 +276,7 @@ class LiveSnapshots:
         if end - start > LIST_WINDOW:
             raise InvalidParameter("StartTime and EndTime may be at most 30 days apart")
         c = t.live_jobs.c
-        conds = [c.create_time >= start, c.create_time <= end]
+        conds = [c.create_time >= start, c.create_time <= end, *mine(t.live_jobs, account)]
         if status is not None:
             conds.append(c.status == status)
         if search_keyword:
@@ -268,7 +285,8 @@ class LiveSnapshots:
         return {"JobList": [LiveSnapshotJob.from_row(r).to_dict() for r in rows], "PageNo": page_no,
                 "PageSize": page_size, "TotalCount": total}  # fmt: skip
 
-    def send_live_snapshot_job_command(self, job_id: str, command: str) -> LiveSnapshotJob:
+    def send_live_snapshot_job_command(self, job_id: str, command: str, *,
+                                       account: str | None = None) -> LiveSnapshotJob:  # fmt: skip
         """start: capture (JobAlreadyStarted if it is; StreamNotFound if the stream is
         not live; JobLimitExceeded at the limit). stop: pause it. restart: stop and
         start afresh, with a new connection."""
@@ -277,7 +295,7 @@ class LiveSnapshots:
         if command not in COMMANDS:
             raise InvalidParameter(f"Command must be one of {COMMANDS}, not {command!r}")
         with self.engine.connect() as conn:
-            row = self._live_row(conn, job_id)
+            row = self._live_row(conn, job_id, account)
         if command == "stop":
             with self.engine.begin() as conn:
                 conn.execute(update(t.live_jobs).where(t.live_jobs.c.id == job_id).values(
@@ -297,7 +315,7 @@ class LiveSnapshots:
             if command == "start" and current.want:
                 raise JobAlreadyStarted(f"live snapshot job {job_id} is {current.status} already")
             if not current.want:
-                self._check_limit(conn)
+                self._check_limit(conn, current.account)
             conn.execute(update(t.live_jobs).where(t.live_jobs.c.id == job_id).values(
                 want=True, status="started", reason=None, epoch=current.epoch + 1, modified_time=time.time()))  # fmt: skip
             t.announce(conn, t.LIVE_CHANNEL)
@@ -315,6 +333,8 @@ class LiveSnapshots:
         limit: int = 10,
         next_start_time: Any = None,
         sort_by: str = "asc",
+        *,
+        account: str | None = None,
     ) -> dict[str, Any]:
         """ICE ListLiveSnapshotFiles: {FileList, NextStartTime} for a window of at most
         a day. Each snapshot is one entry: its sequence file, or the overwrite file
@@ -333,7 +353,7 @@ class LiveSnapshots:
         if end - start > DAY:
             raise InvalidParameter("StartTime and EndTime may be at most a day apart")
         with self.engine.connect() as conn:
-            job = self._live_row(conn, job_id)
+            job = self._live_row(conn, job_id, account)
             c = t.live_files.c
             lo, hi = ms(start), ms(end)
             cursor = parse_iso(next_start_time)
@@ -352,18 +372,20 @@ class LiveSnapshots:
         return {"FileList": files, "NextStartTime": iso_ms(rows[limit].create_ms) if len(rows) > limit else None}
 
     def delete_live_snapshot_files(
-        self, job_id: str, create_timestamps: Iterable[int], delete_file: bool = False
-    ) -> dict[str, Any]:
+        self, job_id: str, create_timestamps: Iterable[int], delete_file: bool = False, *,
+        account: str | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
         """ICE DeleteLiveSnapshotFiles: forget the entries at these CreateTimestamps
         (milliseconds) and, with `delete_file`, remove their files too.
         {DeleteFileResultList: [{CreateTimestamp, Result}]}, Result SUCCESS or NOT_FOUND."""
         stamps = list(create_timestamps or [])
         if not stamps:
             raise MissingParameter("CreateTimestampList is required")
-        if len(stamps) > 200 or not all(isinstance(s, int) and not isinstance(s, bool) for s in stamps):
+        if len(stamps) > 200 or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 1 << 62
+                                        for s in stamps):  # fmt: skip
             raise InvalidParameter("CreateTimestampList takes up to 200 whole millisecond timestamps")
         with self.engine.connect() as conn:
-            job = self._live_row(conn, job_id)
+            job = self._live_row(conn, job_id, account)
         output = LiveOutput(job.snapshot_output, self.storage.options) if delete_file else None
         results = []
         for stamp in stamps:

@@ -55,6 +55,9 @@ def check_format(value: str, what: str, allowed: set[str]) -> str:
         raise InvalidParameter(f"{what} is over {FORMAT_MAX} characters")
     if value.startswith("/"):
         raise InvalidParameter(f"{what} must not start with '/': {value!r}")
+    # Names stay inside the job's bucket: no parent segments, no Windows separators or drives.
+    if "\\" in value or "\0" in value or ":" in value or ".." in value.split("/"):
+        raise InvalidParameter(f"{what} must name a file inside the bucket (no '..', '\\' or ':'): {value!r}")
     if not value.endswith(".jpg"):
         raise InvalidParameter(f"{what} must end with .jpg: {value!r}")
     bare = _PLACEHOLDER.sub("", value)

@@ -14,31 +14,27 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 
-from stillframe.errors import (
-    Conflict,
-    InvalidParameter,
-    JobNotFound,
-    MissingParameter,
-    PipelineNotFound,
-    ResourceNotFound,
-    SnapshotTimeOut,
-    TemplateNotFound,
-)
+from stillframe.errors import Conflict, InvalidParameter, JobNotFound, MissingParameter, SnapshotTimeOut
 from stillframe.jobs import store as t
-from stillframe.jobs.config import SnapshotConfig, config_from, from_ice_config
+from stillframe.jobs.access import Access
+from stillframe.jobs.catalog import Catalog, mine, owner
+from stillframe.jobs.config import SnapshotConfig, config_from
 from stillframe.jobs.live import LiveSnapshots
-from stillframe.jobs.model import FINISHED, STATUSES, Page, Pipeline, SnapshotJob, Template, location_type, parse_iso
+from stillframe.jobs.model import FINISHED, STATUSES, Page, SnapshotJob, location_type, parse_iso
 from stillframe.jobs.notify import Notifier
 from stillframe.jobs.storage import Storage, normalise_location
 from stillframe.jobs.supervisor import LiveSupervisor
 from stillframe.jobs.worker import JobRunner
-from stillframe.sampling import Dots
+from stillframe.sampling import Dots, Interval, Quantity
 
-__all__ = ["JobService"]
+__all__ = ["SNAPSHOT_LIMIT", "JobService"]
 
 USER_DATA_MAX = 1024
+# The most snapshots one job may make unless the service is given another cap. Huawei's
+# snapshot listing pages up to offset 20,000: no cloud lists more for one task.
+SNAPSHOT_LIMIT = 20000
 _ID = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -54,6 +50,26 @@ def _new_id() -> str:
     return uuid.uuid4().hex
 
 
+def _root(spec: Any) -> str | None:
+    """The folder (or object-store prefix) a location given as a dict must stay in
+    (its `Root`), if any."""
+    root = spec.get("Root") if isinstance(spec, Mapping) else None
+    if not root:
+        return None
+    return str(root).rstrip("/") if "://" in str(root) else os.path.realpath(str(root))
+
+
+def known_count(cfg: SnapshotConfig) -> int | None:
+    """How many snapshots a job's sampling asks for, when that does not depend on the
+    video's length (None for an interval with no count)."""
+    s = cfg.sampling
+    if isinstance(s, Dots):
+        return len(s.times)
+    if isinstance(s, (Interval, Quantity)):
+        return s.count
+    return None
+
+
 def _several(cfg: SnapshotConfig) -> bool:
     s = cfg.sampling
     if isinstance(s, Dots):
@@ -61,9 +77,9 @@ def _several(cfg: SnapshotConfig) -> bool:
     return (getattr(s, "count", None) or 2) > 1
 
 
-class JobService(LiveSnapshots):
-    """Submit, run, get and list snapshot jobs, with templates, pipelines and media,
-    and live snapshot jobs (see LiveSnapshots).
+class JobService(LiveSnapshots, Catalog, Access):
+    """Submit, run, get and list snapshot jobs, with templates, pipelines and media
+    (see Catalog), and live snapshot jobs (see LiveSnapshots).
 
     `store`: a path or SQLAlchemy URL (default: an SQLite file in the user's data
     directory; STILLFRAME_DB overrides). `workers`: background worker threads in this
@@ -74,7 +90,13 @@ class JobService(LiveSnapshots):
     Live jobs capture on this process when `workers` is not 0: `live_job_limit` caps
     how many capture at once, `stream_timeout` bounds the is-it-live check, and
     `capture_options` go to each Capture (open_timeout, read_timeout, min_backoff,
-    max_backoff, quality).
+    max_backoff, quality). `snapshot_limit`: the most snapshots one job may make
+    (InvalidParameter at submission when the count is known, else the job fails
+    with that code before it writes anything).
+
+    Every method takes `account=`: a server passes its caller's, so that each account
+    sees only its own jobs; None (the library, the CLI) sees them all and makes the
+    default account's.
     """
 
     def __init__(
@@ -89,15 +111,21 @@ class JobService(LiveSnapshots):
         live_job_limit: int = 100,
         stream_timeout: float = 5.0,
         capture_options: Mapping[str, Any] | None = None,
+        snapshot_limit: int = SNAPSHOT_LIMIT,
     ) -> None:
+        if isinstance(snapshot_limit, bool) or not isinstance(snapshot_limit, int) or snapshot_limit < 1:
+            raise InvalidParameter(f"snapshot_limit must be a whole number >= 1, not {snapshot_limit!r}")
+        self.snapshot_limit = snapshot_limit
         self.engine = t.connect(store)
+        self._abandon = threading.Event()  # set by close(abandon=True): running jobs are given up
         self._key = t.secret(self.engine)
         self.storage = Storage(storage_options)
         self.notifier = Notifier()
         self.sync_timeout = sync_timeout
         self.runner = JobRunner(
-            self.engine, self.storage, self.notifier, lease_seconds=lease_seconds, job_timeout=job_timeout
-        )
+            self.engine, self.storage, self.notifier, lease_seconds=lease_seconds, job_timeout=job_timeout,
+            stopping=self._abandon,
+        )  # fmt: skip
         self.live_job_limit = live_job_limit
         self.stream_timeout = stream_timeout
         self.live_notifier = Notifier()
@@ -126,11 +154,19 @@ class JobService(LiveSnapshots):
             storage_options=self.storage.options, capture_options=capture_options,
         )  # fmt: skip
 
-    def close(self) -> None:
-        """Stop the workers after their current jobs and flush notifications."""
+    def close(self, *, abandon: bool = False, timeout: float = 10.0) -> None:
+        """Stop the workers and flush notifications. By default a job running here is
+        finished first. With `abandon` (a server told to stop) it is given up at its
+        next batch of frames instead: what it wrote is removed and its lease handed
+        back, so another worker (or this service's next start) runs it again; the
+        threads are then waited for at most `timeout` seconds (one still inside a long
+        decoder call ends with the process)."""
+        if abandon:
+            self._abandon.set()
         self._stop.set()
+        deadline = time.monotonic() + timeout
         for th in self._threads:
-            th.join()
+            th.join(max(0.1, deadline - time.monotonic()) if abandon else None)
         self.runner.wakeup.close()
         self.notifier.close()
         self.live_notifier.close()
@@ -157,45 +193,53 @@ class JobService(LiveSnapshots):
         name: str | None = None,
         user_data: str | None = None,
         pipeline_id: str | None = None,
+        *,
+        account: str | None = None,
     ) -> SnapshotJob:
         """Queue a job (Init), or, for one snapshot and no Interval/Num, run it now
         and return it finished (MPS's synchronous mode; SnapshotTimeOut past
         `sync_timeout`). `input`: a path, URL, media ID from register_media, ICE
-        `{Type, Media}` or MPS `{Bucket, Location, Object}`; `output` likewise."""
+        `{Type, Media}` or MPS `{Bucket, Location, Object}`; `output` likewise. A
+        dict's `Root` names a folder the file must resolve inside, symlinks followed,
+        (or an object-store prefix it must lie under) whenever the job reads or
+        writes it (checked when the job runs)."""
         if input is None:
             raise MissingParameter("Input is required")
         if output is None:
             raise MissingParameter("Output is required")
-        if user_data is not None and len(str(user_data).encode("utf-8")) > USER_DATA_MAX:
+        if user_data is not None and not isinstance(user_data, str):
+            raise InvalidParameter(f"UserData must be a string, not {type(user_data).__name__}")
+        if user_data is not None and len(user_data.encode("utf-8")) > USER_DATA_MAX:
             raise InvalidParameter(f"UserData is over {USER_DATA_MAX} bytes")
         if template_id is not None:
-            template = self.get_snapshot_template(template_id)
+            template = self.get_snapshot_template(template_id, account=account)
             # With both, `config` is the template's settings with the caller's changes
             # applied (ICE's OverwriteParams); the job still records its template.
             cfg = config_from(config) if config is not None else SnapshotConfig.from_dict(template.config["stillframe"])
         else:
             cfg = config_from(config)
+        self._check_count(cfg)
         if pipeline_id is not None:
-            self.get_pipeline(pipeline_id)
+            self.get_pipeline(pipeline_id, account=account)
         in_url = _absolute(normalise_location(input, "Input"))
         media_id = None
         if _ID.match(in_url):
-            media_id = in_url
-            with self.engine.connect() as conn:
-                if conn.execute(select(t.media.c.id).where(t.media.c.id == media_id)).first() is None:
-                    raise ResourceNotFound(f"media {media_id} is not registered")
+            media_id = self.get_media(in_url, account=account).id
         out_url = _absolute(normalise_location(output, "Output"))
         self._check_output(cfg, out_url)
         now = time.time()
         job_id = _new_id()
         sync = cfg.synchronous
+        places = [{"Type": location_type(url, mid), "Media": url} for url, mid in ((in_url, media_id), (out_url, None))]
+        for place, spec in zip(places, (input, output)):
+            root = _root(spec)
+            if root is not None:
+                place["Root"] = root
         row = dict(
-            id=job_id, name=name, type=cfg.type, trigger_source="API",
-            input={"Type": location_type(in_url, media_id), "Media": in_url},
-            output={"Type": location_type(out_url, None), "Media": out_url},
-            config=cfg.to_dict(), template_id=template_id, pipeline_id=pipeline_id, user_data=user_data,
-            is_async=not sync, status="Init", create_time=now, submit_time=now, modified_time=now,
-            attempts=0, runs=0,
+            id=job_id, account=owner(account), name=name, type=cfg.type, trigger_source="API", input=places[0],
+            output=places[1], config=cfg.to_dict(), template_id=template_id, pipeline_id=pipeline_id,
+            user_data=user_data, is_async=not sync, status="Init", create_time=now, submit_time=now,
+            modified_time=now, attempts=0, runs=0, snapshot_limit=self.snapshot_limit,
         )  # fmt: skip
         if sync:
             row.update(status="Processing", claimed_by=self.runner.ident, lease_until=now + self.sync_timeout + 60,
@@ -208,6 +252,11 @@ class JobService(LiveSnapshots):
             self.runner.wakeup.ring()  # and this process's, now that the job is visible
             return self.get_snapshot_job(job_id)
         return self._run_sync(job_id)
+
+    def _check_count(self, cfg: SnapshotConfig) -> None:
+        count = known_count(cfg)
+        if count is not None and count > self.snapshot_limit:
+            raise InvalidParameter(f"the job asks for {count} snapshots; a job may make at most {self.snapshot_limit}")
 
     def _check_output(self, cfg: SnapshotConfig, out: str) -> None:
         if cfg.type == "WebVtt":
@@ -226,16 +275,18 @@ class JobService(LiveSnapshots):
             row = conn.execute(select(t.jobs).where(t.jobs.c.id == job_id)).first()
         final = self.runner.execute(row, timeout=self.sync_timeout)
         job = SnapshotJob.from_row(final)
+        if not job.finished:  # the service is stopping: the job waits for the next worker
+            raise SnapshotTimeOut(f"the service stopped before the snapshot was taken; job {job_id} is queued again")
         if job.code == SnapshotTimeOut.code:
             err = SnapshotTimeOut(job.message or "the snapshot took too long")
             err.job = job  # type: ignore[attr-defined]
             raise err
         return job
 
-    def get_snapshot_job(self, job_id: str) -> SnapshotJob:
+    def get_snapshot_job(self, job_id: str, *, account: str | None = None) -> SnapshotJob:
         """The snapshot job with that id; JobNotFound when there is none."""
         with self.engine.connect() as conn:
-            row = conn.execute(select(t.jobs).where(t.jobs.c.id == job_id)).first()
+            row = conn.execute(select(t.jobs).where(t.jobs.c.id == job_id, *mine(t.jobs, account))).first()
         if row is None:
             raise JobNotFound(f"job {job_id} does not exist")
         return SnapshotJob.from_row(row)
@@ -253,7 +304,7 @@ class JobService(LiveSnapshots):
 
     CANCELED = "TaskCanceled"  # the Code of a job cancelled while it waited
 
-    def cancel_snapshot_job(self, job_id: str) -> SnapshotJob:
+    def cancel_snapshot_job(self, job_id: str, *, account: str | None = None) -> SnapshotJob:
         """Cancel a job still waiting (Init): it ends Fail with Code `CANCELED` and
         is never run. A job already claimed by a worker, or finished, raises
         Conflict; an unknown one JobNotFound. Atomic against a worker's claim, which
@@ -262,7 +313,7 @@ class JobService(LiveSnapshots):
         with self.engine.begin() as conn:
             done = conn.execute(
                 update(t.jobs)
-                .where(t.jobs.c.id == job_id, t.jobs.c.status == "Init")
+                .where(t.jobs.c.id == job_id, t.jobs.c.status == "Init", *mine(t.jobs, account))
                 .values(
                     status="Fail",
                     code=self.CANCELED,
@@ -271,7 +322,7 @@ class JobService(LiveSnapshots):
                     modified_time=now,
                 )
             )
-        job = self.get_snapshot_job(job_id)
+        job = self.get_snapshot_job(job_id, account=account)
         if done.rowcount != 1:
             raise Conflict(f"job {job_id} is {job.status}: only a job still waiting (Init) can be cancelled")
         return job
@@ -305,6 +356,8 @@ class JobService(LiveSnapshots):
         order_by: str = "CreateTimeDesc",
         page_size: int = 20,
         next_page_token: str | None = None,
+        *,
+        account: str | None = None,
     ) -> Page:
         """ICE ListSnapshotJobs. Paging is keyset over the creation order, so a listing
         walked while jobs are added returns every job that existed when it began
@@ -316,8 +369,9 @@ class JobService(LiveSnapshots):
         if status is not None and status not in STATUSES:
             raise InvalidParameter(f"Status must be one of {STATUSES}, not {status!r}")
         start, end = parse_iso(start_of_create_time), parse_iso(end_of_create_time)
-        fingerprint = hashlib.sha256(json.dumps([job_id, status, start, end, order_by]).encode()).hexdigest()[:16]
-        conds = []
+        query = [job_id, status, start, end, order_by, account]
+        fingerprint = hashlib.sha256(json.dumps(query).encode()).hexdigest()[:16]
+        conds = mine(t.jobs, account)
         if job_id is not None:
             conds.append(t.jobs.c.id == job_id)
         if status is not None:
@@ -346,43 +400,43 @@ class JobService(LiveSnapshots):
         return Page([SnapshotJob.from_row(r) for r in rows], token)
 
     def list_thumbnails(
-        self, asset_id: str | None = None, task_id: str | None = None, offset: int = 0, limit: int = 10
-    ) -> dict[str, Any]:
+        self, asset_id: str | None = None, task_id: str | None = None, offset: int = 0, limit: int = 10, *,
+        account: str | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
         """Huawei's thumbnail task listing: {total, thumbnails: [{task_id,
-        thumbnail_para, thumbnail_count}]}; offset 0..20000, limit 1..100."""
-        if not isinstance(offset, int) or not 0 <= offset <= 20000:
+        thumbnail_para, thumbnail_count}]}, newest first; offset 0..20000, limit 1..100."""
+        if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= 20000:
             raise InvalidParameter(f"offset must be in 0..20000, not {offset!r}")
-        if not isinstance(limit, int) or not 1 <= limit <= 100:
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100:
             raise InvalidParameter(f"limit must be in 1..100, not {limit!r}")
-        conds = []
+        conds = mine(t.jobs, account)
         if task_id is not None:
             conds.append(t.jobs.c.id == task_id)
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(t.jobs).where(*conds).order_by(t.jobs.c.seq.desc())).all()
         if asset_id is not None:
-            rows = [r for r in rows if r.input.get("Media") == asset_id]
-        page = rows[offset : offset + limit]
+            conds.append(t.jobs.c.input["Media"].as_string() == asset_id)
+        with self.engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(t.jobs).where(*conds)).scalar() or 0
+            rows = conn.execute(
+                select(t.jobs).where(*conds).order_by(t.jobs.c.seq.desc()).offset(offset).limit(limit)
+            ).all()
         return {
-            "total": len(rows),
+            "total": total,
             "thumbnails": [
-                {
-                    "task_id": r.id,
-                    "thumbnail_para": r.config,
-                    "thumbnail_count": r._mapping["count"] or 0,
-                    "status": r.status,
-                }
-                for r in page
+                {"task_id": r.id, "thumbnail_para": r.config, "thumbnail_count": r._mapping["count"] or 0,
+                 "status": r.status}
+                for r in rows
             ],
-        }
+        }  # fmt: skip
 
-    def list_thumbnail_details(self, task_id: str) -> list[dict[str, Any]]:
+    def list_thumbnail_details(self, task_id: str, *, account: str | None = None) -> list[dict[str, Any]]:
         """Huawei's snapshot details: `[{offset (seconds), url}]` of a finished task."""
-        result = self.get_snapshot_job(task_id).result or {}
+        result = self.get_snapshot_job(task_id, account=account).result or {}
         return [{"offset": t, "url": u} for t, u in zip(result.get("times") or [], result.get("files") or [])]
 
     def get_snapshot_urls(
-        self, job_id: str, page_size: int = 10, page_number: int = 1, order_by: str = "Asc"
-    ) -> dict[str, Any]:
+        self, job_id: str, page_size: int = 10, page_number: int = 1, order_by: str = "Asc", *,
+        account: str | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
         """ICE GetSnapshotUrls: the job's outputs (PageSize 1..30, OrderBy Asc|Desc)
         and its WebVTT URL."""
         if not isinstance(page_size, int) or not 1 <= page_size <= 30:
@@ -391,7 +445,7 @@ class JobService(LiveSnapshots):
             raise InvalidParameter(f"OrderBy must be Asc or Desc, not {order_by!r}")
         if not isinstance(page_number, int) or page_number < 1:
             raise InvalidParameter(f"PageNumber must be >= 1, not {page_number!r}")
-        job = self.get_snapshot_job(job_id)
+        job = self.get_snapshot_job(job_id, account=account)
         result = job.result or {}
         urls = (
             list(result.get("sprites") or []) + list(result.get("files") or [])
@@ -402,134 +456,3 @@ class JobService(LiveSnapshots):
             urls.reverse()
         start = (page_number - 1) * page_size
         return {"Total": len(urls), "SnapshotUrls": urls[start : start + page_size], "WebVTTUrl": result.get("webvtt")}
-
-    # -- templates ---------------------------------------------------------------------
-
-    def create_snapshot_template(
-        self, name: str, config: Mapping[str, Any] | SnapshotConfig, type: str | None = None
-    ) -> str:
-        """ICE AddTemplate for snapshots: Type Normal / Sprite / WebVtt."""
-        if not name:
-            raise MissingParameter("Name is required")
-        cfg = config if isinstance(config, SnapshotConfig) else from_ice_config(config, type)
-        if type is not None and isinstance(config, SnapshotConfig):
-            cfg = cfg.with_type(type)
-        now = time.time()
-        tid = _new_id()
-        stored = {"stillframe": cfg.to_dict(), "source": dict(config) if isinstance(config, Mapping) else None}
-        with self.engine.begin() as conn:
-            conn.execute(
-                insert(t.templates).values(
-                    id=tid, name=name, type=cfg.type, config=stored, create_time=now, modified_time=now
-                )
-            )
-        return tid
-
-    def get_snapshot_template(self, template_id: str) -> Template:
-        """The snapshot template with that id; TemplateNotFound when there is none."""
-        with self.engine.connect() as conn:
-            row = conn.execute(select(t.templates).where(t.templates.c.id == template_id)).first()
-        if row is None:
-            raise TemplateNotFound(f"template {template_id} does not exist")
-        return Template.from_row(row)
-
-    def list_snapshot_templates(self, type: str | None = None) -> list[Template]:
-        """Every snapshot template (of one Type, when given), oldest first."""
-        q = select(t.templates).order_by(t.templates.c.seq)
-        if type is not None:
-            q = q.where(t.templates.c.type == type)
-        with self.engine.connect() as conn:
-            return [Template.from_row(r) for r in conn.execute(q)]
-
-    def update_snapshot_template(
-        self, template_id: str, name: str | None = None, config: Mapping[str, Any] | None = None
-    ) -> Template:
-        """Rename the template or replace its configuration (an ICE template config); returns it as it is now."""
-        current = self.get_snapshot_template(template_id)
-        values: dict[str, Any] = {"modified_time": time.time()}
-        if name:
-            values["name"] = name
-        if config is not None:
-            cfg = from_ice_config(config, current.type)
-            values["config"] = {"stillframe": cfg.to_dict(), "source": dict(config)}
-        with self.engine.begin() as conn:
-            conn.execute(update(t.templates).where(t.templates.c.id == template_id).values(**values))
-        return self.get_snapshot_template(template_id)
-
-    def delete_snapshot_template(self, template_id: str) -> None:
-        """Delete the snapshot template with that id; TemplateNotFound when there is none."""
-        self.get_snapshot_template(template_id)
-        with self.engine.begin() as conn:
-            conn.execute(delete(t.templates).where(t.templates.c.id == template_id))
-
-    # -- pipelines -----------------------------------------------------------------------
-
-    def create_pipeline(self, name: str, max_concurrency: int = 10, notify_url: str | None = None) -> str:
-        """A named queue: at most `max_concurrency` of its jobs run at once; when a job
-        ends, `notify_url` (http/https) receives a JSON POST."""
-        if not name:
-            raise MissingParameter("Name is required")
-        self._check_pipeline(max_concurrency, notify_url)
-        now = time.time()
-        pid = _new_id()
-        with self.engine.begin() as conn:
-            conn.execute(insert(t.pipelines).values(id=pid, name=name, max_concurrency=max_concurrency,
-                                                    notify_url=notify_url, state="Active", create_time=now,
-                                                    modified_time=now))  # fmt: skip
-        return pid
-
-    @staticmethod
-    def _check_pipeline(max_concurrency: int | None, notify_url: str | None) -> None:
-        if max_concurrency is not None and (not isinstance(max_concurrency, int) or not 1 <= max_concurrency <= 1000):
-            raise InvalidParameter(f"MaxConcurrency must be in 1..1000, not {max_concurrency!r}")
-        if notify_url and not notify_url.startswith(("http://", "https://")):
-            raise InvalidParameter(f"NotifyUrl must be an http or https URL, not {notify_url!r}")
-
-    def get_pipeline(self, pipeline_id: str) -> Pipeline:
-        """The pipeline with that id; PipelineNotFound when there is none."""
-        with self.engine.connect() as conn:
-            row = conn.execute(select(t.pipelines).where(t.pipelines.c.id == pipeline_id)).first()
-        if row is None:
-            raise PipelineNotFound(f"pipeline {pipeline_id} does not exist")
-        return Pipeline.from_row(row)
-
-    def list_pipelines(self) -> list[Pipeline]:
-        """Every pipeline, oldest first."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(t.pipelines).order_by(t.pipelines.c.seq)).all()
-        return [Pipeline.from_row(r) for r in rows]
-
-    def update_pipeline(self, pipeline_id: str, name: str | None = None, max_concurrency: int | None = None,
-                        notify_url: str | None = None, state: str | None = None) -> Pipeline:  # fmt: skip
-        """Change a pipeline's name, concurrency, notify URL or State (Active or Paused); returns it as it is now."""
-        self.get_pipeline(pipeline_id)
-        self._check_pipeline(max_concurrency, notify_url)
-        if state is not None and state not in ("Active", "Paused"):
-            raise InvalidParameter(f"State must be Active or Paused, not {state!r}")
-        values: dict[str, Any] = {
-            k: v
-            for k, v in dict(name=name, max_concurrency=max_concurrency, notify_url=notify_url, state=state).items()
-            if v is not None
-        }
-        values["modified_time"] = time.time()
-        with self.engine.begin() as conn:
-            conn.execute(update(t.pipelines).where(t.pipelines.c.id == pipeline_id).values(**values))
-            t.announce(conn)  # resumed, or given more room: its waiting jobs may be claimable now
-        self.runner.wakeup.ring()
-        return self.get_pipeline(pipeline_id)
-
-    def delete_pipeline(self, pipeline_id: str) -> None:
-        """Delete the pipeline with that id; PipelineNotFound when there is none."""
-        self.get_pipeline(pipeline_id)
-        with self.engine.begin() as conn:
-            conn.execute(delete(t.pipelines).where(t.pipelines.c.id == pipeline_id))
-
-    # -- media -----------------------------------------------------------------------------
-
-    def register_media(self, path_or_url: str | os.PathLike[str]) -> str:
-        """A media ID for ICE `{Type: Media}` inputs."""
-        url = normalise_location(path_or_url, "media")
-        mid = _new_id()
-        with self.engine.begin() as conn:
-            conn.execute(insert(t.media).values(id=mid, url=url, create_time=time.time()))
-        return mid

@@ -100,12 +100,14 @@ class LiveOutput:
         return f"{self.kind}://{self.bucket}/{name}"
 
     def put(self, name: str, data: bytes) -> None:
-        """Write one file whole: readers see the old one or the new one, never part."""
+        """Write one file whole: readers see the old one or the new one, never part. A
+        local file must resolve inside the Bucket folder as it is written."""
         try:
             if self._fs is None:
-                from stillframe._files import write_atomic
+                from stillframe._files import confined_to, write_atomic
 
-                write_atomic(Path(self.bucket) / name, data)
+                with confined_to(self.bucket):
+                    write_atomic(Path(self.bucket) / name, data)
             else:
                 self._fs.pipe(f"{self.bucket}/{name}", data)
         except PermissionError as exc:
@@ -114,10 +116,17 @@ class LiveOutput:
             raise TransientNetworkError(f"{self.url(name)}: {exc}") from exc
 
     def remove(self, name: str) -> bool:
-        """Remove the file `name`; whether it was there."""
+        """Remove the file `name`; whether it was there. A local one is removed only if
+        it lies inside the Bucket folder (its folders' symlinks followed)."""
         try:
             if self._fs is None:
-                Path(self.bucket, name).unlink()
+                from stillframe._files import confined_to, is_confined
+
+                path = Path(self.bucket, name)
+                with confined_to(self.bucket):
+                    if not is_confined(path.parent):
+                        return False
+                path.unlink()
             else:
                 key = f"{self.bucket}/{name}"
                 self._fs.invalidate_cache(key)

@@ -33,11 +33,21 @@ from sqlalchemy.exc import IntegrityError
 
 metadata = MetaData()
 
+# The account a resource belongs to: every read through the server is filtered by it.
+# Key pairs given without an account share this one, as does the library.
+DEFAULT_ACCOUNT = "default"
+
+
+def _account() -> Column:
+    return Column("account", String(64), nullable=False, default=DEFAULT_ACCOUNT, index=True)
+
+
 jobs = Table(
     "jobs",
     metadata,
     Column("seq", Integer, primary_key=True, autoincrement=True),  # keyset for paging
     Column("id", String(64), unique=True, nullable=False),
+    _account(),
     Column("name", String(256)),
     Column("type", String(16), nullable=False),  # Normal | Sprite | WebVtt
     Column("trigger_source", String(32), nullable=False),
@@ -62,6 +72,7 @@ jobs = Table(
     Column("lease_until", Float),
     Column("attempts", Integer, nullable=False, default=0),
     Column("runs", Integer, nullable=False, default=0),  # times a worker started it
+    Column("snapshot_limit", Integer),  # the most snapshots it may make (the service's cap when submitted)
 )
 # Claims read the oldest few jobs of one status in order: without this index each
 # claim sorts the whole backlog.
@@ -72,6 +83,7 @@ templates = Table(
     metadata,
     Column("seq", Integer, primary_key=True, autoincrement=True),
     Column("id", String(64), unique=True, nullable=False),
+    _account(),
     Column("name", String(256), nullable=False),
     Column("type", String(16), nullable=False),
     Column("config", JSON, nullable=False),
@@ -84,6 +96,7 @@ pipelines = Table(
     metadata,
     Column("seq", Integer, primary_key=True, autoincrement=True),
     Column("id", String(64), unique=True, nullable=False),
+    _account(),
     Column("name", String(256), nullable=False),
     Column("max_concurrency", Integer, nullable=False),
     Column("notify_url", Text),
@@ -97,7 +110,9 @@ media = Table(
     metadata,
     Column("seq", Integer, primary_key=True, autoincrement=True),
     Column("id", String(64), unique=True, nullable=False),
+    _account(),
     Column("url", Text, nullable=False),
+    Column("root", Text),  # the folder the media must stay in when read (its bucket), if local
     Column("create_time", Float, nullable=False),
 )
 
@@ -106,6 +121,7 @@ live_templates = Table(
     metadata,
     Column("seq", Integer, primary_key=True, autoincrement=True),
     Column("id", String(64), unique=True, nullable=False),
+    _account(),
     Column("name", String(256), nullable=False),
     Column("time_interval", Integer, nullable=False),
     Column("overwrite_format", String(255)),
@@ -119,6 +135,7 @@ live_jobs = Table(
     metadata,
     Column("seq", Integer, primary_key=True, autoincrement=True),
     Column("id", String(64), unique=True, nullable=False),
+    _account(),
     Column("name", String(256), nullable=False),
     # The template's values as they were at submission: a job never changes under its captures.
     Column("template_id", String(64), nullable=False),
@@ -151,6 +168,29 @@ live_files = Table(
     Column("sequence", Integer, nullable=False),
     Column("stream_time", Float, nullable=False),
     Index("live_files_job_time", "job_id", "create_ms"),
+)
+
+# Preview-site sessions: the cookie holds a random token, the store its SHA-256 (`id`),
+# so a session ends when its row goes (sign-out, expiry, the key removed).
+ui_sessions = Table(
+    "ui_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("access_key_id", String(128), nullable=False),
+    Column("account", String(64), nullable=False),
+    Column("key_tag", String(64), nullable=False),  # HMAC(token, secret): a new secret ends the session
+    Column("csrf", String(64), nullable=False),  # the token state-changing forms must carry
+    Column("create_time", Float, nullable=False),
+    Column("expire_time", Float, nullable=False, index=True),
+)
+
+# Request nonces seen, kept until the request's date leaves the replay window, so that
+# every server sharing the store refuses a request replayed to any of them.
+nonces = Table(
+    "nonces",
+    metadata,
+    Column("key", String(64), primary_key=True),  # SHA-256 of (access key, nonce)
+    Column("expire_time", Float, nullable=False, index=True),
 )
 
 meta = Table(
@@ -199,14 +239,19 @@ def live_workers(engine: Engine, within: float = HEARTBEAT_STALE) -> int:
     return sum(1 for (value,) in rows if now - float(value) <= within)
 
 
+def data_dir() -> Path:
+    """The user's data directory for stillframe ($XDG_DATA_HOME/stillframe), made if need be."""
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "stillframe"
+    base.mkdir(parents=True, exist_ok=True)
+    return base
+
+
 def default_url() -> str:
     """STILLFRAME_DB, else an SQLite file in the user's data directory."""
     env = os.environ.get("STILLFRAME_DB")
     if env:
         return env if "://" in env else f"sqlite:///{Path(env).expanduser()}"
-    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "stillframe"
-    base.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{base / 'jobs.db'}"
+    return f"sqlite:///{data_dir() / 'jobs.db'}"
 
 
 def connect(store: str | os.PathLike[str] | None) -> Engine:

@@ -19,7 +19,7 @@ from stillframe.errors import InternalError, StillframeError
 from stillframe.jobs import store as t
 from stillframe.jobs.model import iso
 from stillframe.jobs.notify import Notifier
-from stillframe.jobs.runner import run_job
+from stillframe.jobs.runner import Abandoned, run_job
 from stillframe.jobs.storage import Storage
 from stillframe.jobs.store import HEARTBEAT_EVERY, announce, heartbeat
 from stillframe.jobs.wakeup import FIRST_POLL, POLL_CAP, Backoff, Wakeup
@@ -70,6 +70,7 @@ class JobRunner:
         job_timeout: float | None = None,
         ident: str | None = None,
         wakeup: Wakeup | None = None,
+        stopping: threading.Event | None = None,
     ) -> None:
         self.engine = engine
         self.storage = storage
@@ -78,6 +79,8 @@ class JobRunner:
         self.job_timeout = job_timeout
         self.ident = ident or worker_id()
         self.wakeup = wakeup or Wakeup(engine)  # where this runner's idle threads wait
+        # Once set, a running job is abandoned at its next batch of frames (see execute).
+        self.stopping = stopping or threading.Event()
         self._beat = 0.0  # time.monotonic() of the last heartbeat, shared by the threads
         self._beat_lock = threading.Lock()
 
@@ -196,20 +199,20 @@ class JobRunner:
 
     # -- running -----------------------------------------------------------------------
 
-    def input_url(self, row: Any) -> str:
-        """Where a job row's input is read from (a registered media id resolved); ResourceNotFound for an unknown
-        one."""
+    def input_url(self, row: Any) -> tuple[str, str | None]:
+        """(where a job row's input is read from, a registered media id resolved; the
+        folder it must resolve inside, if any). ResourceNotFound for an unknown id."""
         spec = row.input
         url = spec.get("Media") or spec.get("Url")
         if spec.get("Type") == "Media":
             with self.engine.connect() as conn:
-                found = conn.execute(select(t.media.c.url).where(t.media.c.id == url)).first()
+                found = conn.execute(select(t.media.c.url, t.media.c.root).where(t.media.c.id == url)).first()
             if found is None:
                 from stillframe.errors import ResourceNotFound
 
                 raise ResourceNotFound(f"media {url} is not registered")
-            return found[0]
-        return url
+            return found.url, found.root
+        return url, spec.get("Root")
 
     def execute(self, row: Any, timeout: float | None = None) -> Any:
         """Run a claimed job to its end and record the outcome; returns the final row."""
@@ -217,13 +220,19 @@ class JobRunner:
         renewer = threading.Thread(target=self._renew, args=(row.id, row.runs, stop), daemon=True)
         renewer.start()
         status, code, message, made = "Success", None, None, None
+        abandoned = False
         try:
+            source, source_root = self.input_url(row)
             made = run_job(
-                row.config, self.input_url(row), row.output["Media"], self.storage, timeout or self.job_timeout
-            )
+                row.config, source, row.output["Media"], self.storage, timeout or self.job_timeout,
+                input_root=source_root, output_root=row.output.get("Root"), limit=row.snapshot_limit,
+                stop=self.stopping,
+            )  # fmt: skip
             if made.get("dropped"):  # fewer than asked: the job says how many and why
                 asked = made["count"] + made["dropped"]
                 message = f"{made['count']} of {asked} snapshots written: {made['reason']}"
+        except Abandoned:
+            abandoned = True
         except Exception as exc:  # every failure becomes the job's Code and Message
             status = "Fail"
             code, message = error_code(exc)
@@ -232,7 +241,22 @@ class JobRunner:
         finally:
             stop.set()
             renewer.join()
+        if abandoned:
+            return self.release(row)
         return self.finish(row.id, status, code, message, made, run=row.runs)
+
+    def release(self, row: Any) -> Any:
+        """Give a job this runner abandoned back to the queue: its lease ends now, so the
+        next worker to look claims it, and the attempt does not count against it."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(t.jobs)
+                .where(t.jobs.c.id == row.id, t.jobs.c.claimed_by == self.ident, t.jobs.c.runs == row.runs,
+                       t.jobs.c.status == "Processing")
+                .values(lease_until=0.0, claimed_by=None, attempts=max(row.attempts - 1, 0), modified_time=time.time())
+            )  # fmt: skip
+            announce(conn)
+            return conn.execute(select(t.jobs).where(t.jobs.c.id == row.id)).first()
 
     def finish(
         self, job_id: str, status: str, code: str | None, message: str | None, made: dict | None, run: int | None = None

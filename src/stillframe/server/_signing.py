@@ -9,7 +9,7 @@ import hmac
 from collections.abc import Container, Sequence
 from urllib.parse import quote
 
-__all__ = ["authorization_fields", "canonical_query", "hmac_sha256_hex", "percent", "sha256_hex"]
+__all__ = ["authorization_fields", "canonical_query", "hmac_sha256_hex", "percent", "same", "sha256_hex"]
 
 
 def percent(text: str) -> str:
@@ -31,6 +31,12 @@ def sha256_hex(data: bytes) -> str:
 
 def hmac_sha256_hex(secret: str, text: str) -> str:
     return hmac.new(secret.encode(), text.encode(), hashlib.sha256).hexdigest()
+
+
+def same(expected: str, given: str) -> bool:
+    """A constant-time comparison of two signatures or digests, whatever characters
+    the caller sent (hmac.compare_digest refuses non-ASCII text)."""
+    return hmac.compare_digest(expected.encode("utf-8", "surrogatepass"), given.encode("utf-8", "surrogatepass"))
 
 
 def authorization_fields(value: str) -> tuple[str, dict[str, str]]:

@@ -100,16 +100,18 @@ LIVE_JS = """
 """
 
 
-def page(title: str, body: str, nonce: str, base: str, who: str | None, script: str = "") -> str:
+def page(title: str, body: str, nonce: str, base: str, who: str | None, script: str = "", *,
+         csrf: str | None = None) -> str:  # fmt: skip
     """The layout. `who`: the signed-in access key id ("" when sign-in is off, None
-    on the sign-in page itself)."""
+    on the sign-in page itself); `csrf`: the session's token the sign-out form sends."""
     nav = ""
     if who is not None:
         out = ""
         if who:
             out = (
                 f'<span class="who">{escape(who)}</span><form method="post" action="{escape(base)}/signout">'
-                '<button type="submit">Sign out</button></form>'
+                f'<input type="hidden" name="csrf" value="{escape(csrf or "")}">'
+                '<button type="submit" id="signout">Sign out</button></form>'
             )
         nav = f'<a href="{escape(base)}/jobs">Jobs</a><a href="{escape(base)}/live">Live jobs</a>{out}'
     js = f'<script nonce="{nonce}">{script}</script>' if script else ""
@@ -121,11 +123,13 @@ def page(title: str, body: str, nonce: str, base: str, who: str | None, script: 
     )
 
 
-def signin_form(base: str, next_url: str, error: str | None) -> str:
+def signin_form(base: str, next_url: str, error: str | None, csrf: str) -> str:
+    """`csrf`: the token the form sends back, matched with the cookie set beside it."""
     err = f'<p class="error" id="error">{escape(error)}</p>' if error else ""
     return (
         f'{err}<form class="signin" method="post" action="{escape(base)}/signin">'
         f'<input type="hidden" name="next" value="{escape(next_url)}">'
+        f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
         '<label>Access key id<br><input name="access_key_id" id="access_key_id" autocomplete="username" required>'
         '</label><label>Access key secret<br><input name="access_key_secret" id="access_key_secret" '
         'type="password" autocomplete="current-password" required></label>'
@@ -182,14 +186,17 @@ def _details(fields: Mapping[str, Any]) -> str:
     return f'<table class="details">{rows}</table>'
 
 
-def job_page(job: SnapshotJob, urls: Mapping[str, Any], times: Sequence[float], shown: int) -> str:
+def job_page(job: SnapshotJob, urls: Mapping[str, Any], times: Sequence[float], shown: int,
+             named: Mapping[str, Any]) -> str:  # fmt: skip
     """`urls`: preview URLs of the job's files ({"snapshots": [...], "sprites": [...],
     "cover": str|None, "vtt": str|None, "input": str|None}); `shown`: how many
-    snapshots the gallery shows."""
+    snapshots the gallery shows; `named`: Input, Output and Message as the caller
+    names files (never server paths)."""
     d = job.to_dict()
     parts = [
-        _details({k: d[k] for k in ("JobId", "Name", "Type", "Status", "Code", "Message", "CreateTime", "FinishTime")}
-                 | {"Input": d["Input"].get("Media"), "Output": d["Output"].get("Media"), "Count": d["Count"]})
+        _details({k: d[k] for k in ("JobId", "Name", "Type", "Status", "Code", "CreateTime", "FinishTime")}
+                 | {"Message": named.get("Message"), "Input": named.get("Input"), "Output": named.get("Output"),
+                    "Count": d["Count"]})
     ]  # fmt: skip
     if urls.get("input") and urls.get("vtt"):
         parts.append(

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from urllib.parse import quote_plus
 
 from stillframe.errors import StillframeError
-from stillframe.server._signing import authorization_fields, canonical_query, hmac_sha256_hex, sha256_hex
+from stillframe.server._signing import authorization_fields, canonical_query, hmac_sha256_hex, same, sha256_hex
 from stillframe.server.replay import NonceUsed, ReplayGuard, Stale
 
 __all__ = [
@@ -54,7 +54,7 @@ def _mismatch(string_to_sign: str) -> AuthError:
     )
 
 
-def _check_time(text: str | None, replay: ReplayGuard, what: str) -> None:
+def _check_time(text: str | None, replay: ReplayGuard, what: str) -> datetime:
     if not text:
         raise AuthError("MissingParameter", f"{what} is mandatory for this action.")
     try:
@@ -67,13 +67,14 @@ def _check_time(text: str | None, replay: ReplayGuard, what: str) -> None:
         replay.check_date(when)
     except Stale as exc:
         raise AuthError("InvalidTimeStamp.Expired", f"Specified time stamp or date value is expired: {exc}") from None
+    return when
 
 
-def _check_nonce(scope: str, nonce: str | None, replay: ReplayGuard, what: str) -> None:
+def _check_nonce(scope: str, nonce: str | None, replay: ReplayGuard, what: str, when: datetime) -> None:
     if not nonce:
         raise AuthError("MissingParameter", f"{what} is mandatory for this action.")
     try:
-        replay.check_nonce(scope, nonce)
+        replay.check_nonce(scope, nonce, when)
     except NonceUsed:
         raise AuthError("SignatureNonceUsed", "Specified signature nonce was used already.") from None
 
@@ -180,10 +181,10 @@ class Acs3HmacSha256:
             raise _unknown_key(ak)
         # The body is hashed here, not taken from x-acs-content-sha256, so it cannot be swapped.
         sts = self.string_to_sign(self.canonical_request(req, signed, sha256_hex(req.body)))
-        if not hmac.compare_digest(self.signature(secret, sts), given.lower()):
+        if not same(self.signature(secret, sts), given.lower()):
             raise _mismatch(sts)
-        _check_time(req.header("x-acs-date"), replay, "x-acs-date")
-        _check_nonce(ak, req.header("x-acs-signature-nonce"), replay, "x-acs-signature-nonce")
+        when = _check_time(req.header("x-acs-date"), replay, "x-acs-date")
+        _check_nonce(ak, req.header("x-acs-signature-nonce"), replay, "x-acs-signature-nonce", when)
         return Identity(ak, req.header("x-acs-action"), req.header("x-acs-version"))
 
 
@@ -236,10 +237,14 @@ class RpcHmacSha1:
         if secret is None:
             raise _unknown_key(ak)
         sts = self.string_to_sign(req.method, params)
-        if not hmac.compare_digest(self.signature(secret, sts), values.get("Signature", "")):
+        if not same(self.signature(secret, sts), values.get("Signature", "")):
             raise _mismatch(sts)
-        _check_time(values.get("Timestamp"), replay, "Timestamp")
-        _check_nonce(ak, values.get("SignatureNonce"), replay, "SignatureNonce")
+        # What the call does must be signed: an Action or Version from a header is not.
+        for name in ("Action", "Version"):
+            if not values.get(name):
+                raise AuthError("MissingParameter", f"{name} is mandatory for this action.")
+        when = _check_time(values.get("Timestamp"), replay, "Timestamp")
+        _check_nonce(ak, values.get("SignatureNonce"), replay, "SignatureNonce", when)
         return Identity(ak, values.get("Action"), values.get("Version"))
 
 

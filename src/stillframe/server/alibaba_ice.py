@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from stillframe.errors import InvalidParameter, MissingParameter
+from stillframe.errors import InvalidParameter, MissingParameter, StillframeError
 from stillframe.jobs.config import from_ice_config
 from stillframe.jobs.model import iso
 from stillframe.server.alibaba_rpc import ICE, Call, action, ice_location, ice_media
@@ -53,7 +53,12 @@ def ice_job(call: Call, job: Any) -> dict[str, Any]:
     d = job.to_dict()
     d["Input"] = ice_media(call.ctx, job.input)
     d["Output"] = ice_media(call.ctx, job.output)
+    d["Message"] = call.ctx.buckets.scrub(job.message)
     return d
+
+
+# What a job writes into the folder an Output media ID names, by its Type.
+MEDIA_OUTPUT = {"Normal": "{Count}.jpg", "Sprite": "sprite-{TileCount}.jpg", "WebVtt": "snapshots.vtt"}
 
 
 def _config(call: Call, template_config: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -82,13 +87,28 @@ def submit_snapshot_job(call: Call) -> dict[str, Any]:
     """The Alibaba ICE SubmitSnapshotJob action: a snapshot job from its input, output and TemplateConfig."""
     p = call.params
     schedule = p.obj("ScheduleConfig") or {}
+    template_config = p.obj("TemplateConfig", required=True)
     job = call.service.submit_snapshot_job(
-        ice_location(call.ctx, p.obj("Input", required=True), "Input"),
-        ice_location(call.ctx, p.obj("Output", required=True), "Output"),
+        ice_location(call, p.obj("Input", required=True), "Input"),
+        ice_location(call, p.obj("Output", required=True), "Output", _media_output_name(call, template_config)),
         name=p.get("Name"), user_data=p.get("UserData"), pipeline_id=schedule.get("PipelineId") or None,
-        **_config(call, p.obj("TemplateConfig", required=True)),
+        **_config(call, template_config),
     )  # fmt: skip
     return {"JobId": job.id}
+
+
+def _media_output_name(call: Call, template_config: Mapping[str, Any] | None) -> str:
+    """The file name a job of this TemplateConfig writes into an Output media's folder
+    (by its Type); what the TemplateConfig lacks is for _config to say."""
+    tc = template_config or {}
+    over = tc.get("OverwriteParams")
+    kind = over.get("Type") if isinstance(over, Mapping) else None
+    if not kind and tc.get("TemplateId"):
+        try:
+            kind = call.service.get_snapshot_template(str(tc["TemplateId"])).type
+        except StillframeError:
+            kind = None
+    return MEDIA_OUTPUT.get(str(kind), "{Count}.jpg")
 
 
 @action(ICE, "GetSnapshotJob")

@@ -36,7 +36,7 @@ def _snapshot_output(call: Call, spec: Any) -> dict[str, str]:
     if not bucket.remote:
         return {"StorageType": "local", "Bucket": bucket.root}
     rest = bucket.root.split("://", 1)[1]
-    endpoint = call.service.storage.options.get("endpoint_url") or "s3.amazonaws.com"
+    endpoint = call.service.object_store_endpoint() or "s3.amazonaws.com"
     return {"StorageType": "s3", "Bucket": rest, "Endpoint": endpoint}
 
 
@@ -44,7 +44,7 @@ def _bucket_name(call: Call, stored: str) -> str:
     for b in call.ctx.buckets:
         if stored in (b.root, b.root.split("://", 1)[-1]):
             return b.name
-    return stored
+    return stored.rstrip("/").rsplit("/", 1)[-1]  # a folder no bucket serves: never its server path
 
 
 def _client_output(call: Call, stored: dict[str, Any]) -> dict[str, Any]:

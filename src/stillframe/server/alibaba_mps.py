@@ -22,12 +22,12 @@ LIST_MAX = 300  # MaximumPageSize
 SERVICE_PAGE_MAX = 100
 
 
-def _location(call: Call, spec: Any, what: str) -> str:
+def _location(call: Call, spec: Any, what: str) -> dict[str, str]:
     if not isinstance(spec, Mapping):
         raise InvalidParameter(f"{what} must be {{Bucket, Location, Object}}")
     if not spec.get("Bucket") or not spec.get("Object"):
         raise MissingParameter(f"{what} needs Bucket and Object")
-    return call.ctx.buckets.resolve(str(spec["Bucket"]), unquote(str(spec["Object"])))
+    return call.ctx.buckets.locate(str(spec["Bucket"]), unquote(str(spec["Object"])))
 
 
 def _file(call: Call, path_or_url: str | None) -> dict[str, str] | None:
@@ -84,7 +84,7 @@ def mps_job(call: Call, job: Any) -> dict[str, Any]:
     """A job as MPS answers it."""
     return {
         "Id": job.id, "State": STATES.get(job.status, job.status), "Code": job.code or "",
-        "Message": job.message or "", "Count": _str(job.count), "TileCount": _str(job.tile_count),
+        "Message": call.ctx.buckets.scrub(job.message) or "", "Count": _str(job.count), "TileCount": _str(job.tile_count),
         "PipelineId": job.pipeline_id, "UserData": job.user_data, "CreationTime": iso(job.create_time),
         "Input": _file(call, (job.input or {}).get("Media")), "SnapshotConfig": _snapshot_config(call, job),
     }  # fmt: skip

@@ -4,15 +4,17 @@ services' file names and this server's buckets."""
 
 from __future__ import annotations
 
-import json
 import re
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from stillframe.errors import InvalidParameter, MissingParameter
+from stillframe.errors import InvalidParameter, MissingParameter, ResourceNotFound
 from stillframe.server.context import ServerContext
+from stillframe.server.limits import Limits, parse_json
+from stillframe.server.tenant import Tenant
 
 ICE = "2020-11-09"
 MPS = "2014-06-18"
@@ -22,8 +24,9 @@ _MEDIA_ID = re.compile(r"^[0-9a-f]{32}$")
 class Params:
     """A request's parameters, query and form merged; every value a string."""
 
-    def __init__(self, items: Mapping[str, str]) -> None:
+    def __init__(self, items: Mapping[str, str], json_depth: int = Limits.json_depth) -> None:
         self._items = dict(items)
+        self._depth = json_depth
 
     def __contains__(self, name: str) -> bool:
         return name in self._items
@@ -65,10 +68,7 @@ class Params:
         value = self.get(name, required)
         if value is None:
             return None
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            raise InvalidParameter(f"{name} is not valid JSON") from None
+        return parse_json(value, name, self._depth)
 
     def obj(self, name: str, required: bool = False) -> dict[str, Any] | None:
         """Parameter `name` as a JSON object; InvalidParameter for any other JSON."""
@@ -96,17 +96,14 @@ class Params:
 
 @dataclass
 class Call:
-    """One action call: the shared context, its parameters, and the host it was sent to."""
+    """One action call: the shared context, its parameters, the host it was sent to,
+    and the job service as the caller's account may use it."""
 
     ctx: ServerContext
     params: Params
     host: str
     request_id: str
-
-    @property
-    def service(self) -> Any:
-        """The JobService the call runs on."""
-        return self.ctx.service
+    service: Tenant
 
 
 Handler = Callable[[Call], dict[str, Any]]
@@ -126,9 +123,13 @@ def action(version: str, name: str | None = None) -> Callable[[Handler], Handler
 # -- file names ----------------------------------------------------------------------------
 
 
-def ice_location(ctx: ServerContext, spec: Any, what: str) -> str:
+def ice_location(call: Call, spec: Any, what: str, output_name: str = "{Count}.jpg") -> Any:
     """ICE {Type: OSS|Media, Media}: oss://bucket/object (or an http(s) URL whose host
-    begins with a served bucket's name), or a registered media ID."""
+    begins with a served bucket's name), as a location in its bucket; or a media ID
+    of the caller's. As an Output, a media ID names a folder beside its media in the
+    same bucket (snapshots/{media}/{random}/`output_name`), as VOD keeps an asset's
+    thumbnails; a media in no served bucket is refused."""
+    ctx = call.ctx
     if not isinstance(spec, Mapping):
         raise InvalidParameter(f"{what} must be {{Type, Media}}")
     media = spec.get("Media")
@@ -138,14 +139,19 @@ def ice_location(ctx: ServerContext, spec: Any, what: str) -> str:
     if kind == "Media":
         if not _MEDIA_ID.match(media):
             raise InvalidParameter(f"{what}.Media {media!r} is not a media ID")
-        return media
+        if what != "Output":
+            return media  # the service finds it, among the caller's own
+        named = ctx.buckets.name_of(call.service.get_media(media).url)
+        if named is None:
+            raise ResourceNotFound(f"media {media} is not in a bucket served here")
+        return ctx.buckets.locate(named[0], f"snapshots/{media}/{uuid.uuid4().hex[:16]}/{output_name}")
     if kind != "OSS":
         raise InvalidParameter(f"{what}.Type must be OSS or Media, not {kind!r}")
     if media.startswith(("http://", "https://")):
         parts = urlsplit(media)
         bucket = (parts.hostname or "").split(".", 1)[0]
-        return ctx.buckets.resolve(bucket, parts.path.lstrip("/"))
-    return ctx.buckets.resolve_url(media)
+        return ctx.buckets.locate(bucket, parts.path.lstrip("/"))
+    return ctx.buckets.locate_url(media)
 
 
 def oss_file(ctx: ServerContext, path_or_url: str) -> dict[str, str] | None:
@@ -161,7 +167,7 @@ def ice_media(ctx: ServerContext, stored: Mapping[str, Any] | None) -> dict[str,
     if not stored:
         return None
     media = str(stored.get("Media", ""))
-    if stored.get("Type") == "Media":
+    if stored.get("Type") == "Media" and _MEDIA_ID.match(media):
         return {"Type": "Media", "Media": media}
     out: dict[str, Any] = {"Type": "OSS", "Media": ctx.buckets.oss_url(media)}
     named = oss_file(ctx, media)

@@ -12,11 +12,12 @@ import signal
 import socket
 import threading
 import time
-import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -24,28 +25,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from stillframe.server import huawei, ui
 from stillframe.server.alibaba import API_NOT_FOUND, rpc_endpoint
+from stillframe.server.answers import HUAWEI_PREFIXES, UI_PREFIX, error_body, new_request_id
+from stillframe.server.auth import AcsBackend, Authenticate
 from stillframe.server.context import ServerContext
+from stillframe.server.limits import BodyLimit, h11_protocol
 
 __all__ = ["ServerThread", "create_app", "new_request_id", "run", "serving"]
 
 log = logging.getLogger("stillframe.server")
 
-# Paths the Huawei endpoints own: their errors are {"error_code", "error_msg"}.
-HUAWEI_PREFIXES = ("/v1/", "/v1.0/", "/v3/")
-UI_PREFIX = "/ui"
 API_NOT_FOUND_HUAWEI = "The API does not exist or has not been published in the environment"
-
-
-def new_request_id() -> str:
-    """As Alibaba writes them: an upper-case UUID with dashes."""
-    return str(uuid.uuid4()).upper()
-
-
-def error_body(path: str, request_id: str, code: str, message: str) -> dict[str, Any]:
-    """An error in the shape the SDK calling `path` reads."""
-    if path.startswith(HUAWEI_PREFIXES):
-        return {"error_code": code, "error_msg": message}
-    return {"RequestId": request_id, "Code": code, "Message": message, "HostId": "stillframe"}
+SHUTDOWN_GRACE = 5  # seconds requests in flight get once the server is told to stop
 
 
 class RequestContext:
@@ -116,34 +106,39 @@ async def not_found(request: Request, exc: Exception) -> Response:
     return JSONResponse(error_body(path, rid, "InvalidAction.NotFound", API_NOT_FOUND), status_code=404)
 
 
-def browser_to_ui(api: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+class BrowserToUi:
     """`/` is the RPC API; a browser opening the server's address (a GET with no
-    query and no signature, asking for HTML) is sent to the preview pages."""
+    query and no signature, asking for HTML) is sent to the preview pages, before
+    a signature is asked for."""
 
-    async def endpoint(request: Request) -> Response:
-        if (
-            request.method == "GET"
-            and not request.url.query
-            and "authorization" not in request.headers
-            and "text/html" in request.headers.get("accept", "")
-        ):
-            return RedirectResponse(UI_PREFIX + "/", status_code=303)
-        return await api(request)
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
 
-    return endpoint
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" and not scope.get("query_string"):
+            headers = Headers(scope=scope)
+            if "authorization" not in headers and "text/html" in headers.get("accept", ""):
+                await RedirectResponse(UI_PREFIX + "/", status_code=303)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def create_app(ctx: ServerContext) -> Starlette:
-    """The ASGI app: health, Alibaba RPC at `/`, Huawei's routes, and the preview pages, over `ctx`."""
+    """The ASGI app over `ctx`: health, Alibaba RPC at `/` (a browser's visit sent to
+    the preview pages), Huawei's routes and the preview pages, each behind the
+    authentication of its scheme (auth.Authenticate; /healthz and unknown paths need
+    none), all behind one body cap (limits.BodyLimit) and the request id, log line and
+    last-resort error of RequestContext."""
+    signed = [Middleware(Authenticate, backend=AcsBackend(ctx))]
     routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"]),
-        Route("/", browser_to_ui(rpc_endpoint(ctx)), methods=["GET", "POST"]),
+        Route("/", rpc_endpoint(ctx), methods=["GET", "POST"], middleware=[Middleware(BrowserToUi), *signed]),
         *huawei.routes(ctx),
         *ui.routes(ctx),
     ]
-    app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
+    middleware = [Middleware(RequestContext), Middleware(BodyLimit, limits=ctx.limits, buckets=ctx.buckets)]
+    app = Starlette(routes=routes, middleware=middleware, exception_handlers={404: not_found, 405: not_found})
     app.state.ctx = ctx
-    app.add_middleware(RequestContext)
     return app
 
 
@@ -151,7 +146,10 @@ def _config(ctx: ServerContext, **kwargs: Any):
     import uvicorn
 
     # The app logs each request itself; uvicorn's access log would say it twice.
-    return uvicorn.Config(create_app(ctx), access_log=False, log_config=None, timeout_keep_alive=30, **kwargs)
+    return uvicorn.Config(
+        create_app(ctx), access_log=False, log_config=None, timeout_keep_alive=30, http=h11_protocol(ctx.limits),
+        timeout_graceful_shutdown=SHUTDOWN_GRACE, **kwargs,
+    )  # fmt: skip
 
 
 def run(ctx: ServerContext, host: str = "127.0.0.1", port: int = 8080, *, workers: int = 64,

@@ -6,13 +6,17 @@ names, `..` segments and (for folders) symlinks that resolve outside are refused
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from stillframe.errors import InvalidParameter, PermissionDenied
+from stillframe.errors import InvalidParameter, ObjectOutsideBucket
 
 REMOTE = ("s3://", "oss://")
+# An absolute path in a message: a `/` at the start or after a space, quote or
+# parenthesis (not inside a URL), then no spaces or quotes.
+_ABSOLUTE = re.compile(r"(?<![\w:/.~-])/[^\s'\"()]+")
 
 
 class BucketNotFound(InvalidParameter):
@@ -20,13 +24,6 @@ class BucketNotFound(InvalidParameter):
 
     code = "InvalidBucket.NotFound"
     http_status = 404
-
-
-class ObjectOutsideBucket(PermissionDenied):
-    """An object name that would resolve outside its bucket."""
-
-    code = "InvalidObject.Forbidden"
-    http_status = 403
 
 
 @dataclass(frozen=True)
@@ -95,12 +92,27 @@ class Buckets:
             raise ObjectOutsideBucket(f"object {obj!r} resolves outside bucket {bucket!r}")
         return target
 
-    def resolve_url(self, url: str) -> str:
-        """oss://bucket/object (or s3://) named in a request -> what the engine reads."""
+    def locate(self, bucket: str, obj: str) -> dict[str, str]:
+        """resolve(), as the job service takes a location: {"Media": the path or URL,
+        "Root": the bucket's folder or prefix}, so that the job checks again, whenever
+        it reads or writes the file, that it still lies inside its bucket."""
+        return {"Media": self.resolve(bucket, obj), "Root": self.get(bucket).root}
+
+    def locate_url(self, url: str) -> dict[str, str]:
+        """locate() for oss://bucket/object (or s3://)."""
+        bucket, obj = self._split_url(url)
+        return self.locate(bucket, obj)
+
+    @staticmethod
+    def _split_url(url: str) -> tuple[str, str]:
         if not url.startswith(REMOTE):
             raise InvalidParameter(f"{url!r}: name an object as oss://BUCKET/OBJECT")
         bucket, _, obj = url.split("://", 1)[1].partition("/")
-        return self.resolve(bucket, obj)
+        return bucket, obj
+
+    def resolve_url(self, url: str) -> str:
+        """oss://bucket/object (or s3://) named in a request -> what the engine reads."""
+        return self.resolve(*self._split_url(url))
 
     def resolve_spec(self, spec: Mapping[str, str] | str) -> str:
         """{Bucket, Object} (MPS, Huawei's {bucket, object}) or {Type, Media} or a URL."""
@@ -125,7 +137,33 @@ class Buckets:
                 return b.name, Path(full).relative_to(b.root).as_posix()
         return None
 
-    def oss_url(self, path_or_url: str) -> str:
-        """oss://bucket/object for a path or URL a bucket holds, else it as it is."""
+    def confined(self, path: str) -> str | None:
+        """`path` resolved now (symlinks followed) when that lies inside a served
+        folder, else None: what may be read back to a caller."""
+        real = os.path.realpath(path)
+        for b in self._by_name.values():
+            root = os.path.realpath(b.root) if not b.remote else None
+            if root is not None and (real == root or real.startswith(root.rstrip(os.sep) + os.sep)):
+                return real
+        return None
+
+    def oss_url(self, path_or_url: str, scheme: str = "oss") -> str:
+        """How a caller names a file: scheme://bucket/object, or for a path in no served
+        bucket its last part only (never a server path)."""
         named = self.name_of(path_or_url)
-        return f"oss://{named[0]}/{named[1]}" if named else path_or_url
+        if named:
+            return f"{scheme}://{named[0]}/{named[1]}"
+        if "://" in path_or_url and not path_or_url.startswith("file://"):
+            return path_or_url
+        return os.path.basename(path_or_url.rstrip("/")) or path_or_url
+
+    def scrub(self, text: str | None, scheme: str = "oss") -> str | None:
+        """A message with every server path in it written as the caller names it: a
+        bucket's folder (or object-store prefix) as scheme://bucket/, any other
+        absolute path as its last part."""
+        if not text:
+            return text
+        for b in sorted(self._by_name.values(), key=lambda b: -len(b.root)):
+            text = text.replace(b.root + ("/" if b.remote else os.sep), f"{scheme}://{b.name}/")
+            text = text.replace(b.root, f"{scheme}://{b.name}")
+        return _ABSOLUTE.sub(lambda m: os.path.basename(m.group(0).rstrip("/")) or m.group(0), text)

@@ -22,7 +22,8 @@ EXAMPLES = """examples:
 
 Point the SDKs at it: Alibaba Config(endpoint="HOST:PORT", protocol="http", access_key_id=AK,
 access_key_secret=SK); Huawei with_endpoints(["http://HOST:PORT"]) with BasicCredentials(AK, SK,
-PROJECT_ID). Key pairs may also come from STILLFRAME_ACCESS_KEYS="AK:SK,AK2:SK2".
+PROJECT_ID). Key pairs may also come from STILLFRAME_ACCESS_KEYS="AK:SK,AK2:SK2:ACCOUNT". Keys of
+one account see the same jobs; keys given without an account share one default account.
 """
 
 
@@ -36,9 +37,13 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     p.add_argument("--port", type=int, default=8080, help="(default: %(default)s)")
     p.add_argument(
-        "--store", default=None, help="job store: path or SQLAlchemy URL (default: STILLFRAME_DB or the user data dir)"
-    )
-    p.add_argument("--access-key", action="append", default=[], metavar="AK:SK", help="a key pair (repeatable)")
+        "--store", default=None,
+        help="job store: path or SQLAlchemy URL (default: serve.db in the user data dir, the server's own)",
+    )  # fmt: skip
+    p.add_argument(
+        "--access-key", action="append", default=[], metavar="AK:SK[:ACCOUNT]",
+        help="a key pair, and the account whose jobs it sees (repeatable)",
+    )  # fmt: skip
     p.add_argument(
         "--bucket", action="append", default=[], metavar="NAME=DIR_OR_S3URL",
         help="a bucket the APIs may name, as a local folder or s3:// prefix (repeatable)",
@@ -47,6 +52,15 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--region", default="local", help="region reported as Location (default: %(default)s)")
     p.add_argument("--workers", type=int, default=1, help="job worker threads (default: %(default)s)")
     p.add_argument("--storage-options", default=None, help="JSON for s3fs (endpoint_url, key, secret, ...)")
+    p.add_argument(
+        "--max-snapshots", type=int, default=None, metavar="N",
+        help="the most snapshots one job may make (default: 20000)",
+    )  # fmt: skip
+    p.add_argument(
+        "--allow-private-urls", nargs="?", const="all", default=None, metavar="CIDRS",
+        help="let callback, notification and stream URLs reach loopback or private addresses: all of them, "
+        "or those in CIDRS (10.0.0.0/8,127.0.0.1/32); refused by default",
+    )  # fmt: skip
     p.add_argument(
         "--insecure-local", action="store_true",
         help="accept unsigned requests; allowed only on a loopback address",
@@ -86,15 +100,19 @@ def _cannot_listen(host: str, port: int) -> str | None:
     return None
 
 
-def parse_keys(specs: list[str]) -> dict[str, str]:
-    """AK:SK pairs; ValueError for one without both halves."""
-    keys = {}
+def parse_keys(specs: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """({AK: SK}, {AK: ACCOUNT}) from AK:SK[:ACCOUNT] specs; ValueError for one
+    without both halves. A secret may not hold ':' (the account follows it)."""
+    keys, accounts = {}, {}
     for spec in specs:
-        ak, sep, sk = spec.partition(":")
-        if not sep or not ak or not sk:
-            raise ValueError(f"--access-key takes AK:SK, not {spec!r}")
+        ak, sep, rest = spec.partition(":")
+        sk, _, account = rest.partition(":")
+        if not sep or not ak or not sk or (":" in rest and not account):
+            raise ValueError(f"--access-key takes AK:SK or AK:SK:ACCOUNT, not {spec!r}")
         keys[ak] = sk
-    return keys
+        if account:
+            accounts[ak] = account
+    return keys, accounts
 
 
 def serve_command(args: argparse.Namespace) -> int:
@@ -106,15 +124,21 @@ def serve_command(args: argparse.Namespace) -> int:
     except ImportError as exc:
         return _fail(f"serve needs the serve extra: pip install 'stillframe[serve]' ({exc})", 1)
     from stillframe.jobs import JobService
+    from stillframe.jobs.service import SNAPSHOT_LIMIT
+    from stillframe.jobs.store import data_dir
     from stillframe.server.app import run
     from stillframe.server.buckets import Buckets
     from stillframe.server.context import ServerContext
+    from stillframe.server.tenant import PrivateUrls
 
     env = [s for s in os.environ.get("STILLFRAME_ACCESS_KEYS", "").split(",") if s.strip()]
     try:
-        keys = parse_keys([*env, *args.access_key])
+        keys, accounts = parse_keys([*env, *args.access_key])
+        private = PrivateUrls.parse(args.allow_private_urls)
     except ValueError as exc:
         return _fail(str(exc))
+    if args.max_snapshots is not None and args.max_snapshots < 1:
+        return _fail("--max-snapshots takes a whole number >= 1")
     if args.insecure_local and not _loopback(args.host):
         return _fail(f"--insecure-local serves only a loopback address, not {args.host}")
     if not keys and not args.insecure_local:
@@ -128,10 +152,14 @@ def serve_command(args: argparse.Namespace) -> int:
     if taken is not None:
         return _fail(f"cannot listen on {args.host}:{args.port}: {taken}", 1)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    service = JobService(args.store, workers=args.workers, storage_options=options)
+    # The server's own store by default: jobs the library or `stillframe jobs` ran on
+    # files outside the buckets are not the server's to list or serve.
+    store = args.store or data_dir() / "serve.db"
+    service = JobService(store, workers=args.workers, storage_options=options,
+                         snapshot_limit=args.max_snapshots or SNAPSHOT_LIMIT)  # fmt: skip
     ctx = ServerContext(
         service, keys, buckets, project_id=args.project_id, region=args.region, insecure=args.insecure_local,
-        session_secret=os.urandom(32),
+        accounts=accounts, private_urls=private,
     )  # fmt: skip
     names = ", ".join(b.name for b in buckets) or "none"
     base = f"http://{args.host}:{args.port}"
@@ -143,5 +171,5 @@ def serve_command(args: argparse.Namespace) -> int:
     try:
         run(ctx, args.host, args.port, log_level=args.log_level)
     finally:
-        service.close()
+        service.close(abandon=True)  # a running job is handed back whole, not finished first
     return 0

@@ -20,19 +20,19 @@ results as obs://bucket/object.
 
 from __future__ import annotations
 
-import json
 import os
 import posixpath
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import QueryParams
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from stillframe.errors import (
@@ -45,14 +45,16 @@ from stillframe.errors import (
     StillframeError,
     error_for_code,
 )
-from stillframe.jobs import store as t
 from stillframe.jobs.config import SnapshotConfig, from_huawei_para
 from stillframe.jobs.model import SnapshotJob
 from stillframe.jobs.service import JobService
 from stillframe.sampling import Dots, Interval
+from stillframe.server.answers import error_response, json_response
+from stillframe.server.auth import Authenticate, HuaweiBackend, principal
 from stillframe.server.buckets import REMOTE
 from stillframe.server.context import ServerContext
-from stillframe.server.huawei_sign import authenticate
+from stillframe.server.limits import parse_json
+from stillframe.server.tenant import Tenant
 
 __all__ = ["mpc_config", "routes", "vod_thumbnail_para"]
 
@@ -67,48 +69,49 @@ class ProjectMismatch(PermissionDenied):
     http_status = 403
 
 
-Handler = Callable[[ServerContext, QueryParams, dict[str, Any]], dict[str, Any]]
+@dataclass
+class HwCall:
+    """One call: the shared context, the query and JSON body, and the job service as
+    the caller's account may use it."""
+
+    ctx: ServerContext
+    query: QueryParams
+    body: dict[str, Any]
+    service: Tenant
+
+
+Handler = Callable[[HwCall], dict[str, Any]]
 
 
 # -- plumbing -----------------------------------------------------------------------------
 
 
-def _error(ctx: ServerContext, request: Request, exc: StillframeError) -> JSONResponse:
-    rid = getattr(request.state, "request_id", None) or uuid.uuid4().hex
-    return JSONResponse(
-        {"error_code": exc.code, "error_msg": _scrub(ctx, exc.message or str(exc))},
-        status_code=exc.http_status,
-        headers={"X-Request-Id": rid},
-    )
-
-
 def _endpoint(ctx: ServerContext, action: str, handler: Handler, project: bool = True):
-    """Authenticate, check the path's project, then run `handler` on a worker thread
-    (JobService calls block; a synchronous snapshot runs inside the request).
-    `action` (the SDK's operation name) goes into the request's log line."""
+    """Check the path's project, then run `handler` on a worker thread (JobService
+    calls block; a synchronous snapshot runs inside the request). The request was
+    read and authenticated before (limits.BodyLimit, auth.HuaweiBackend). `action`
+    (the SDK's operation name) goes into the request's log line."""
 
-    async def endpoint(request: Request) -> JSONResponse:
+    async def endpoint(request: Request) -> Response:
         request.state.action = action
+        rid = request.state.request_id
         try:
-            await authenticate(ctx, request)
             if project and request.path_params.get("project_id") != ctx.project_id:
                 raise ProjectMismatch(
                     f"The IAM user is not authorized to access the API: project "
                     f"{request.path_params.get('project_id')!r} is not served here"
                 )
             body: dict[str, Any] = {}
-            raw = await request.body()
+            raw = request.state.body
             if raw and request.method in ("POST", "PUT"):
-                try:
-                    body = json.loads(raw)
-                except ValueError:
-                    raise InvalidParameter("the request body is not JSON") from None
+                body = parse_json(raw, "the request body", ctx.limits.json_depth)
                 if not isinstance(body, dict):
                     raise InvalidParameter("the request body must be a JSON object")
-            result = await run_in_threadpool(handler, ctx, request.query_params, body)
+            call = HwCall(ctx, request.query_params, body, ctx.tenant(principal(request.scope).account))
+            result = await run_in_threadpool(handler, call)
         except StillframeError as exc:
-            return _error(ctx, request, exc)
-        return JSONResponse(result)
+            return error_response(request.scope, exc, ctx.buckets)
+        return json_response(result, headers={"X-Request-Id": rid})
 
     return endpoint
 
@@ -175,14 +178,9 @@ def _obs_url(ctx: ServerContext, path_or_url: str) -> str:
 
 
 def _scrub(ctx: ServerContext, text: str | None) -> str | None:
-    """A message with the buckets' local folders written as obs://bucket/ (the
-    engine names the files it read; callers know objects, not server paths)."""
-    if not text:
-        return text
-    for b in ctx.buckets:
-        if not b.remote:
-            text = text.replace(b.root + os.sep, f"obs://{b.name}/")
-    return text
+    """A message with server paths written as obs://bucket/object (the engine names
+    the files it read; callers know objects, not server paths)."""
+    return ctx.buckets.scrub(text, "obs")
 
 
 def _stamp(t_: float | None) -> str | None:
@@ -212,7 +210,7 @@ def mpc_config(p: Mapping[str, Any]) -> SnapshotConfig:
     sampling: Interval | Dots
     if kind == "TIME":
         every = _num(p, "time") or 12.0
-        if not 0 < every <= 100:
+        if not 1 <= every <= 100:
             raise InvalidParameter(f"thumbnail_para.time must be in 1..100 seconds, not {every:g}")
         start, duration = _num(p, "start_time") or 0.0, _num(p, "duration")
         sampling = Interval(every, start, None if duration is None else int(duration // every) + 1)
@@ -256,7 +254,8 @@ def _mpc_task(ctx: ServerContext, job: SnapshotJob) -> dict[str, Any]:
     return {k: v for k, v in task.items() if v is not None}
 
 
-def mpc_create(ctx: ServerContext, q: QueryParams, body: dict[str, Any]) -> dict[str, Any]:
+def mpc_create(call: HwCall) -> dict[str, Any]:
+    ctx, body = call.ctx, call.body
     in_bucket, in_obj = _obs(body.get("input"), "input")
     out_bucket, out_obj = _obs(body.get("output"), "output")
     para = body.get("thumbnail_para")
@@ -271,11 +270,13 @@ def mpc_create(ctx: ServerContext, q: QueryParams, body: dict[str, Any]) -> dict
     if _bint(body, "original_dir", 0) != 1:  # as MPC: a random folder keeps tasks apart
         folder = posixpath.join(folder, uuid.uuid4().hex[:16]) if folder else uuid.uuid4().hex[:16]
     stem = str(para.get("output_filename") or "")
+    if "/" in stem or "\\" in stem:
+        raise InvalidParameter(f"thumbnail_para.output_filename is a file name, not a path: {stem!r}")
     one = isinstance(cfg.sampling, Dots) and len(cfg.sampling.times) == 1
     name = f"{stem}.jpg" if stem and one else f"{stem + '_' if stem else ''}{{Count}}.jpg"
-    job = ctx.service.submit_snapshot_job(
-        input=ctx.buckets.resolve(in_bucket, in_obj),
-        output=ctx.buckets.resolve(out_bucket, posixpath.join(folder, name)),
+    job = call.service.submit_snapshot_job(
+        input=ctx.buckets.locate(in_bucket, in_obj),
+        output=ctx.buckets.locate(out_bucket, posixpath.join(folder, name)),
         config=cfg,
         user_data=body.get("user_data"),
     )
@@ -291,7 +292,8 @@ def mpc_create(ctx: ServerContext, q: QueryParams, body: dict[str, Any]) -> dict
     return reply
 
 
-def mpc_list(ctx: ServerContext, q: QueryParams, body: dict[str, Any]) -> dict[str, Any]:
+def mpc_list(call: HwCall) -> dict[str, Any]:
+    ctx, q = call.ctx, call.query
     ids = q.getlist("task_id")
     if len(ids) > TASK_IDS_MAX:
         raise InvalidParameter(f"at most {TASK_IDS_MAX} task_id may be given, not {len(ids)}")
@@ -304,7 +306,7 @@ def mpc_list(ctx: ServerContext, q: QueryParams, body: dict[str, Any]) -> dict[s
         jobs = []
         for job_id in ids:
             try:
-                jobs.append(ctx.service.get_snapshot_job(job_id))
+                jobs.append(call.service.get_snapshot_job(job_id))
             except JobNotFound:
                 continue
         tasks = [_mpc_task(ctx, j) for j in jobs]
@@ -313,7 +315,7 @@ def mpc_list(ctx: ServerContext, q: QueryParams, body: dict[str, Any]) -> dict[s
     end = _parse_stamp(q.get("end_time"), "end_time")
     jobs, token = [], None
     while True:  # JobService pages by token; MPC by number, with a total
-        listed = ctx.service.list_snapshot_jobs(
+        listed = call.service.list_snapshot_jobs(
             status=wanted.get(status) if status else None, start_of_create_time=start,
             end_of_create_time=end, page_size=100, next_page_token=token,
         )  # fmt: skip
@@ -331,22 +333,22 @@ def mpc_list(ctx: ServerContext, q: QueryParams, body: dict[str, Any]) -> dict[s
     }
 
 
-def cancel_task(ctx: ServerContext, job_id: str) -> None:
+def cancel_task(call: HwCall, job_id: str) -> None:
     """A task still waiting becomes FAILED with Code TaskCanceled (MPC: CANCELED);
     one running or finished answers Conflict, in MPC's words."""
     try:
-        ctx.service.cancel_snapshot_job(job_id)
+        call.service.cancel_snapshot_job(job_id)
     except Conflict:
-        job = ctx.service.get_snapshot_job(job_id)
+        job = call.service.get_snapshot_job(job_id)
         status = "CANCELED" if job.code == CANCELED else MPC_STATUS.get(job.status, job.status)
         raise Conflict(f"task {job_id} is {status}: only waiting tasks can be cancelled") from None
 
 
-def mpc_delete(ctx: ServerContext, q: QueryParams, body: dict[str, Any]) -> dict[str, Any]:
-    job_id = q.get("task_id")
+def mpc_delete(call: HwCall) -> dict[str, Any]:
+    job_id = call.query.get("task_id")
     if not job_id:
         raise MissingParameter("task_id is required")
-    cancel_task(ctx, job_id)
+    cancel_task(call, job_id)
     return {}
 
 
@@ -374,48 +376,48 @@ def vod_thumbnail_para(config: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in para.items() if v is not None}
 
 
-def _asset_url(ctx: ServerContext, asset_id: str) -> str:
-    with ctx.service.engine.connect() as conn:
-        row = conn.execute(select(t.media.c.url).where(t.media.c.id == asset_id)).first()
-    if row is None:
-        raise ResourceNotFound(f"asset {asset_id} does not exist")
-    return str(row[0])
-
-
-def _vod_thumbnail(ctx: ServerContext, asset_id: str, para: Any) -> str:
+def _vod_thumbnail(call: HwCall, asset_id: str, para: Any) -> str:
     if not isinstance(para, Mapping):
         raise MissingParameter("thumbnail is required: {type, time | dots | quantity, ...}")
     cfg = from_huawei_para(para)
-    named = _named(ctx, _asset_url(ctx, asset_id))
+    try:
+        url = call.service.get_media(asset_id).url
+    except ResourceNotFound:
+        raise ResourceNotFound(f"asset {asset_id} does not exist") from None
+    named = _named(call.ctx, url)
     if named is None:
         raise InvalidParameter(f"asset {asset_id} is not in a bucket served here: its thumbnails have nowhere to go")
     obj = f"thumbnails/{asset_id}/{uuid.uuid4().hex[:16]}/{{Count}}.jpg"
-    job = ctx.service.submit_snapshot_job(input=asset_id, output=ctx.buckets.resolve(named[0], obj), config=cfg)
+    job = call.service.submit_snapshot_job(input=asset_id, output=call.ctx.buckets.locate(named[0], obj), config=cfg)
     return str(job.id)
 
 
-def vod_publish_from_obs(ctx: ServerContext, q: QueryParams, body: dict[str, Any]) -> dict[str, Any]:
+def vod_publish_from_obs(call: HwCall) -> dict[str, Any]:
+    ctx, body = call.ctx, call.body
     bucket, obj = _obs(body.get("input"), "input")
-    path = ctx.buckets.resolve(bucket, obj)
+    where = ctx.buckets.locate(bucket, obj)
+    path = where["Media"]
     if not path.startswith(REMOTE) and not os.path.isfile(path):
         raise ResourceNotFound(f"object {obj!r} is not in bucket {bucket!r}")
-    asset_id = ctx.service.register_media(path)
+    asset_id = call.service.register_media(path, root=where.get("Root"))
     if body.get("thumbnail") is not None:
-        _vod_thumbnail(ctx, asset_id, body["thumbnail"])
+        _vod_thumbnail(call, asset_id, body["thumbnail"])
     return {"asset_id": asset_id}
 
 
-def vod_process(ctx: ServerContext, q: QueryParams, body: dict[str, Any]) -> dict[str, Any]:
+def vod_process(call: HwCall) -> dict[str, Any]:
+    body = call.body
     asset_id = body.get("asset_id")
     if not asset_id:
         raise MissingParameter("asset_id is required")
     if body.get("template_group_name") or body.get("auto_encrypt") or body.get("subtitle_id"):
         raise InvalidParameter("only thumbnail processing is offered here (no transcoding, encryption or subtitles)")
-    return {"asset_id": asset_id, "thumbnail_task_id": _vod_thumbnail(ctx, str(asset_id), body.get("thumbnail"))}
+    return {"asset_id": asset_id, "thumbnail_task_id": _vod_thumbnail(call, str(asset_id), body.get("thumbnail"))}
 
 
-def vod_list(ctx: ServerContext, q: QueryParams, body: dict[str, Any]) -> dict[str, Any]:
-    listed = ctx.service.list_thumbnails(
+def vod_list(call: HwCall) -> dict[str, Any]:
+    q = call.query
+    listed = call.service.list_thumbnails(
         asset_id=q.get("asset_id") or None,
         task_id=q.get("task_id") or None,
         offset=_qint(q, "offset", 0, 0, 20000),
@@ -431,12 +433,13 @@ def vod_list(ctx: ServerContext, q: QueryParams, body: dict[str, Any]) -> dict[s
     }  # fmt: skip
 
 
-def vod_details(ctx: ServerContext, q: QueryParams, body: dict[str, Any]) -> dict[str, Any]:
+def vod_details(call: HwCall) -> dict[str, Any]:
+    ctx, q = call.ctx, call.query
     task_id = q.get("task_id")
     if not task_id:
         raise MissingParameter("task_id is required")
     offset, limit = _qint(q, "offset", 0, 0, 20000), _qint(q, "limit", 10, 1, 100)
-    shots = ctx.service.list_thumbnail_details(task_id)
+    shots = call.service.list_thumbnail_details(task_id)
     return {
         "total": len(shots),
         "thumbnail_result": [
@@ -448,10 +451,11 @@ def vod_details(ctx: ServerContext, q: QueryParams, body: dict[str, Any]) -> dic
 # -- IAM ----------------------------------------------------------------------------------
 
 
-def iam_projects(ctx: ServerContext, q: QueryParams, body: dict[str, Any]) -> dict[str, Any]:
+def iam_projects(call: HwCall) -> dict[str, Any]:
     """Every region name maps to this server's one project, so SDK code that names
     a real region (cn-north-4) finds it too."""
-    name = q.get("name") or ctx.region
+    ctx = call.ctx
+    name = call.query.get("name") or ctx.region
     project = {"id": ctx.project_id, "name": name, "domain_id": ctx.project_id, "enabled": True,
                "is_domain": False, "parent_id": ctx.project_id, "description": ""}  # fmt: skip
     return {"projects": [project], "links": {"self": "/v3/projects", "next": None, "previous": None}}
@@ -470,7 +474,9 @@ def routes(ctx: ServerContext) -> list[BaseRoute]:
         ("GET", f"{v1}/asset/thumbnails", "ListThumbnailInfo", vod_list),
         ("GET", f"{v1}/asset/thumbnail/details", "ListThumbnailDetails", vod_details),
     ]
+    signed = [Middleware(Authenticate, backend=HuaweiBackend(ctx))]
     return [
-        Route(path, _endpoint(ctx, action, handler, project="{project_id}" in path), methods=[method])
+        Route(path, _endpoint(ctx, action, handler, project="{project_id}" in path), methods=[method],
+              middleware=signed)
         for method, path, action, handler in table
-    ]
+    ]  # fmt: skip

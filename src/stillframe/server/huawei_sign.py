@@ -16,27 +16,22 @@ identical requests in one second carry one signature. Reads (GET, HEAD) are
 therefore only held to the date window; a request that changes state is refused
 when its signature was already seen within that window (ReplayGuard remembers it
 for as long); so two identical creating requests sent within one second are one
-request here, as nothing in them tells them apart. The Host header is signed: a
-proxy in front must pass it unchanged. Failures answer as API Gateway does: 401
-`APIGW.0301`.
+request here, as nothing in them tells them apart. What the SDK always signs must be
+signed (Host and X-Sdk-Date): a proxy in front must pass Host unchanged. Failures
+answer as API Gateway does: 401 `APIGW.0301`.
 """
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from urllib.parse import parse_qsl
-
-from starlette.requests import Request
 
 from stillframe.errors import StillframeError
-from stillframe.server._signing import authorization_fields, canonical_query, hmac_sha256_hex, percent, sha256_hex
-from stillframe.server.context import ServerContext
+from stillframe.server._signing import authorization_fields, canonical_query, hmac_sha256_hex, percent, same, sha256_hex
 from stillframe.server.replay import NonceUsed, ReplayGuard, Stale
 
-__all__ = ["HuaweiAuthError", "SdkHmacSha256", "SignedRequest", "authenticate", "signed_request"]
+__all__ = ["HuaweiAuthError", "SdkHmacSha256", "SignedRequest"]
 
 EMPTY_HASH = sha256_hex(b"")
 READS = ("GET", "HEAD")
@@ -72,6 +67,8 @@ class SdkHmacSha256:
     date_format = "%Y%m%dT%H%M%SZ"
     date_header = "x-sdk-date"
     content_header = "x-sdk-content-sha256"
+    # What the SDK always signs; unsigned, a replayer could change them.
+    required_headers = ("host", "x-sdk-date")
 
     @staticmethod
     def canonical_uri(path: str) -> str:
@@ -160,6 +157,9 @@ class SdkHmacSha256:
         if not value:
             raise HuaweiAuthError("the request is not signed (no Authorization header)")
         access, signed, given = self.parse_authorization(value)
+        unsigned = [h for h in self.required_headers if h not in signed]
+        if unsigned:
+            raise HuaweiAuthError(f"SignedHeaders must include {', '.join(unsigned)}")
         secret = keys.get(access)
         if secret is None:
             raise HuaweiAuthError(f"Get secretKey failed,ak:{access},err:ak not exist")
@@ -169,15 +169,15 @@ class SdkHmacSha256:
         date, when = self.request_date(req)
         body_hash = req.headers.get(self.content_header)
         if req.body and body_hash and body_hash != "UNSIGNED-PAYLOAD":
-            if not hmac.compare_digest(body_hash, sha256_hex(req.body)):
+            if not same(sha256_hex(req.body), body_hash):
                 raise HuaweiAuthError("X-Sdk-Content-Sha256 does not match the body")
         expected = self.signature(secret, self.string_to_sign(self.canonical_request(req, signed), date))
-        if not hmac.compare_digest(expected, given.lower()):
+        if not same(expected, given.lower()):
             raise HuaweiAuthError("verify aksk signature fail")
         try:
             guard.check_date(when)
             if req.method.upper() not in READS:
-                guard.check_nonce(access, expected)
+                guard.check_nonce(access, expected, when)
         except Stale as exc:
             raise HuaweiAuthError(f"the request has expired: {exc}") from None
         except NonceUsed:
@@ -185,22 +185,3 @@ class SdkHmacSha256:
                 "the request was replayed: its signature was used within the last 15 minutes"
             ) from None
         return access
-
-
-async def signed_request(request: Request) -> SignedRequest:
-    """The parts of a Starlette request that the signature covers."""
-    raw_query = request.scope.get("query_string", b"").decode("latin-1")
-    return SignedRequest(
-        method=request.method,
-        path=request.scope["path"],
-        query=parse_qsl(raw_query, keep_blank_values=True),
-        headers={k.lower(): v for k, v in request.headers.items()},
-        body=await request.body(),
-    )
-
-
-async def authenticate(ctx: ServerContext, request: Request) -> str | None:
-    """The verified access key; None when the server runs with `insecure`."""
-    if ctx.insecure:
-        return None
-    return SdkHmacSha256().verify(await signed_request(request), ctx.keys, ctx.replay)

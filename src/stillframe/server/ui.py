@@ -3,11 +3,15 @@ sheets and a player whose seek bar shows the WebVTT thumbnails, and live jobs wi
 their latest snapshot.
 
 Security model: signing in checks an access key's secret against the server's key
-pairs and sets a signed, expiring session cookie (HttpOnly, SameSite=Strict,
-Path=/ui). A gate in front of every route sends a request without a valid session
-to the sign-in page (pages) or answers 401 (files under /ui/data/). Files are named
-by job and position in the job's result, never by path, so only what a job made
-(and its local input video) can be read. `ctx.insecure` turns sign-in off.
+pairs and starts a session kept in the store (auth.SessionBackend): the cookie holds a
+random token and nothing else (HttpOnly, SameSite=Strict, Path=/ui); signing out ends
+the session for every server sharing the store. The sign-in form carries a token that
+must match a cookie set with the form (no other site can sign a browser in), and
+failed sign-ins from one address are limited. Every other route needs the session;
+forms that change state must come from these pages and carry the session's CSRF
+token. A caller sees its own account's jobs only. Files are named by job and
+position in the job's result, never by path, and are served only when they resolve
+inside a served bucket. `ctx.insecure` turns sign-in off.
 """
 
 from __future__ import annotations
@@ -22,27 +26,33 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlencode
+from urllib.parse import unquote
 
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from stillframe.errors import InvalidParameter, NotFound, StillframeError
+from stillframe.errors import InvalidParameter, NotFound
 from stillframe.jobs.live_model import LIVE_STATUSES, render
 from stillframe.jobs.model import STATUSES, SnapshotJob
 from stillframe.server import _ui_pages as pages
+from stillframe.server.auth import (
+    COOKIE,
+    SESSION_MAX_AGE,
+    Authenticate,
+    SessionBackend,
+    SignInLimiter,
+    client_address,
+    same_origin,
+)
 from stillframe.server.buckets import Buckets
 from stillframe.server.context import ServerContext
+from stillframe.server.tenant import Tenant
 
-__all__ = ["COOKIE", "SESSION_MAX_AGE", "Sessions", "routes"]
+__all__ = ["COOKIE", "SESSION_MAX_AGE", "routes"]
 
-COOKIE = "stillframe_ui"
-SESSION_MAX_AGE = 8 * 3600  # seconds
-PUBLIC = ("/signin",)  # the only paths the gate lets through without a session
+SIGNIN_COOKIE = "stillframe_ui_signin"  # pairs the sign-in form with the browser it was given to
 PAGE_SIZE = 20  # jobs a list page shows unless ?size= says otherwise (1..100)
 GALLERY_MAX = 300  # snapshots shown on a job page
 VTT_MAX = 8 << 20  # bytes; a thumbnail track is a few KB an hour
@@ -52,90 +62,25 @@ LIVE_WINDOW = 30 * 86400.0  # seconds, ListLiveSnapshotJobs' widest window
 PLAYABLE = {".mp4": "video/mp4", ".m4v": "video/mp4", ".webm": "video/webm", ".ogv": "video/ogg", ".mov": "video/mp4"}
 
 
-def _digest(text: str) -> bytes:
-    return hashlib.sha256(text.encode()).digest()
-
-
-class Sessions:
-    """Signed session tokens. A token names its access key and a digest of that key's
-    secret, so removing a key or changing its secret ends its sessions."""
-
-    def __init__(self, secret: bytes, keys: Mapping[str, str], max_age: int = SESSION_MAX_AGE) -> None:
-        self._serializer = URLSafeTimedSerializer(secret, salt="stillframe.ui.session")
-        self._keys = keys
-        self.max_age = max_age
-
-    def _tag(self, secret: str) -> str:
-        return hashlib.sha256(b"stillframe.ui\0" + secret.encode()).hexdigest()[:16]
-
-    def sign_in(self, access_key_id: str, secret: str) -> str | None:
-        """A token when `secret` is `access_key_id`'s, else None (in constant time)."""
-        known = self._keys.get(access_key_id)
-        # Digests compare in the same time whatever the lengths.
-        ok = hmac.compare_digest(_digest(known if known is not None else "\0"), _digest(secret))
-        if known is None or not ok:
-            return None
-        return self._serializer.dumps({"ak": access_key_id, "t": self._tag(known)})
-
-    def check(self, token: str | None) -> str | None:
-        """The access key id a valid, unexpired token names, else None."""
-        if not token:
-            return None
-        try:
-            data = self._serializer.loads(token, max_age=self.max_age)
-        except BadSignature:  # also SignatureExpired
-            return None
-        if not isinstance(data, dict):
-            return None
-        known = self._keys.get(str(data.get("ak")))
-        if known is None or not hmac.compare_digest(str(data.get("t")), self._tag(known)):
-            return None
-        return str(data["ak"])
-
-
-class SessionGate:
-    """Every request under the mount passes here first, so no handler sees one
-    without a session. Pages redirect to sign-in; files under /data/ answer 401."""
-
-    def __init__(self, app: ASGIApp, sessions: Sessions, insecure: bool) -> None:
-        self.app = app
-        self.sessions = sessions
-        self.insecure = insecure
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        root = scope.get("root_path", "")
-        path = scope["path"]
-        rel = path[len(root) :] if path.startswith(root) else path
-        request = Request(scope)
-        who = "" if self.insecure else self.sessions.check(request.cookies.get(COOKIE))
-        if rel in PUBLIC or who is not None:
-            scope.setdefault("state", {})["ui_user"] = who
-            await self.app(scope, receive, send)
-            return
-        if rel.startswith("/data/"):
-            response: Response = PlainTextResponse("sign in first", status_code=401, headers=_NO_STORE)
-        else:
-            back = path + (f"?{scope['query_string'].decode('latin-1')}" if scope.get("query_string") else "")
-            target = f"{root}/signin?{urlencode({'next': back})}" if request.method == "GET" else f"{root}/signin"
-            response = RedirectResponse(target, status_code=303, headers=_NO_STORE)
-        await response(scope, receive, send)
+def _who(request: Request) -> Any:
+    return request.scope.get("state", {}).get("principal")
 
 
 def _html(request: Request, title: str, body: str, status: int = 200, script: str = "") -> HTMLResponse:
     """A page with a per-response CSP nonce: only this page's own script and style run."""
     nonce = secrets.token_urlsafe(16)
     base = request.scope.get("root_path", "")
-    who = request.scope.get("state", {}).get("ui_user")
+    who = _who(request)
+    user = None if who is None else (who.access_key_id or "")
+    csrf = None if who is None else who.csrf
     csp = (
         f"default-src 'none'; img-src 'self'; media-src 'self'; connect-src 'self'; style-src 'nonce-{nonce}'; "
         f"script-src 'nonce-{nonce}'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     )
     headers = {**_NO_STORE, "Content-Security-Policy": csp, "X-Content-Type-Options": "nosniff",
                "Referrer-Policy": "same-origin", "X-Frame-Options": "DENY"}  # fmt: skip
-    return HTMLResponse(pages.page(title, body, nonce, base, who, script), status_code=status, headers=headers)
+    page = pages.page(title, body, nonce, base, user, script, csrf=csrf)
+    return HTMLResponse(page, status_code=status, headers=headers)
 
 
 def _local(location: str | None) -> str | None:
@@ -150,9 +95,10 @@ def _local(location: str | None) -> str | None:
 
 
 def _files(job: SnapshotJob, buckets: Buckets) -> dict[str, list[str]]:
-    """The job's previewable local files by kind; the only paths a data route serves.
-    The input counts only when it is a video in one of the served buckets (or when
-    none is configured): a job may have been submitted with any path."""
+    """The job's previewable local files by kind, each named inside a served bucket
+    (else left out): the only paths a data route serves, once it has resolved the
+    one asked for inside a bucket too. The input counts when it is a video a browser
+    plays."""
     r = job.result or {}
     kinds = {
         "snapshot": list(r.get("files") or []),
@@ -160,23 +106,10 @@ def _files(job: SnapshotJob, buckets: Buckets) -> dict[str, list[str]]:
         "cover": [r["cover"]] if r.get("cover") else [],
         "vtt": [r["webvtt"]] if r.get("webvtt") else [],
     }
-    out = {k: [p for p in (_local(v) for v in v) if p] for k, v in kinds.items()}
+    out = {k: [p for p in (_local(v) for v in v) if p and buckets.name_of(p)] for k, v in kinds.items()}
     src = _local(job.input.get("Media")) if job.input.get("Type") == "File" else None
-    out["input"] = [src] if src and Path(src).suffix.lower() in PLAYABLE and _in_buckets(src, buckets) else []
+    out["input"] = [src] if src and Path(src).suffix.lower() in PLAYABLE and buckets.name_of(src) else []
     return out
-
-
-def _in_buckets(path: str, buckets: Buckets) -> bool:
-    if not any(True for _ in buckets):
-        return True
-    named = buckets.name_of(path)
-    if named is None:
-        return False
-    try:
-        buckets.resolve(*named)  # refuses a symlink that leads out of the bucket
-    except StillframeError:
-        return False
-    return True
 
 
 def _vtt_for_browser(vtt: str, files: Mapping[str, list[str]], url: Callable[[str, int], str]) -> str:
@@ -203,12 +136,14 @@ def _vtt_for_browser(vtt: str, files: Mapping[str, list[str]], url: Callable[[st
 
 def routes(ctx: ServerContext) -> list[BaseRoute]:
     """The preview site, mounted at /ui."""
-    # Without a configured secret, sessions last as long as this process.
-    sessions = Sessions(ctx.session_secret or secrets.token_bytes(32), ctx.keys)
     svc = ctx.service
+    limiter = SignInLimiter()
 
     def base(request: Request) -> str:
-        return request.scope.get("root_path", "")
+        return str(request.scope.get("root_path", ""))
+
+    def tenant(request: Request) -> Tenant:
+        return ctx.tenant(_who(request).account)
 
     async def run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         # The service talks to its database synchronously: keep it off the event loop.
@@ -223,28 +158,52 @@ def routes(ctx: ServerContext) -> list[BaseRoute]:
     async def home(request: Request) -> Response:
         return RedirectResponse(f"{base(request)}/jobs", status_code=303)
 
+    def signin_page(request: Request, nxt: str, error: str | None, status: int = 200) -> Response:
+        token = secrets.token_urlsafe(32)
+        response = _html(request, "Sign in", pages.signin_form(base(request), nxt, error, token), status=status)
+        response.set_cookie(SIGNIN_COOKIE, token, max_age=3600, path=base(request) or "/", httponly=True,
+                            samesite="strict", secure=request.url.scheme == "https")  # fmt: skip
+        return response
+
     async def signin(request: Request) -> Response:
         if ctx.insecure:
             return RedirectResponse(f"{base(request)}/jobs", status_code=303)
-        request.scope["state"]["ui_user"] = None
         if request.method == "GET":
-            nxt = safe_next(request, request.query_params.get("next"))
-            return _html(request, "Sign in", pages.signin_form(base(request), nxt, None))
+            return signin_page(request, safe_next(request, request.query_params.get("next")), None)
         form = await request.form()
-        ak, sk = str(form.get("access_key_id") or ""), str(form.get("access_key_secret") or "")
         nxt = safe_next(request, str(form.get("next") or ""))
-        token = sessions.sign_in(ak, sk)
-        if token is None:
+        paired = request.cookies.get(SIGNIN_COOKIE) or ""
+        if (
+            not same_origin(request.scope)
+            or not paired
+            or not hmac.compare_digest(paired.encode(), str(form.get("csrf") or "").encode())
+        ):
+            return PlainTextResponse("sign in from this site's own sign-in page", status_code=403, headers=_NO_STORE)
+        client = client_address(request.scope)
+        wait = limiter.wait(client)
+        if wait:
+            error = f"Too many failed sign-ins: try again in {wait:.0f} s."
+            return signin_page(request, nxt, error, status=429)
+        ak, sk = str(form.get("access_key_id") or ""), str(form.get("access_key_secret") or "")
+        known = ctx.keys.get(ak)
+        # Digests compare in the same time whatever the lengths.
+        if known is None or not hmac.compare_digest(_digest(known), _digest(sk)):
+            limiter.failed(client)
             error = "That access key id and secret do not match a key of this server."
-            return _html(request, "Sign in", pages.signin_form(base(request), nxt, error), status=401)
+            return signin_page(request, nxt, error, status=401)
+        token, _ = await run(svc.create_ui_session, ak, ctx.account_of(ak), known, SESSION_MAX_AGE)
         response = RedirectResponse(nxt, status_code=303)
         response.set_cookie(
-            COOKIE, token, max_age=sessions.max_age, path=base(request) or "/", httponly=True, samesite="strict",
+            COOKIE, token, max_age=SESSION_MAX_AGE, path=base(request) or "/", httponly=True, samesite="strict",
             secure=request.url.scheme == "https",
         )  # fmt: skip
+        response.delete_cookie(SIGNIN_COOKIE, path=base(request) or "/", httponly=True, samesite="strict")
         return response
 
     async def signout(request: Request) -> Response:
+        who = _who(request)
+        if who is not None and who.session:
+            await run(svc.end_ui_session, who.session)
         response = RedirectResponse(f"{base(request)}/signin", status_code=303)
         response.delete_cookie(COOKIE, path=base(request) or "/", httponly=True, samesite="strict")
         return response
@@ -256,18 +215,18 @@ def routes(ctx: ServerContext) -> list[BaseRoute]:
         try:
             if status is not None and status not in STATUSES:
                 raise InvalidParameter(f"status must be one of {', '.join(STATUSES)}")
-            if size is not None and not size.isdigit():
-                raise InvalidParameter("size must be a whole number of jobs")
-            listing = await run(svc.list_snapshot_jobs, status=status, page_size=int(size or PAGE_SIZE),
+            if size is not None and (not size.isdigit() or len(size) > 3):
+                raise InvalidParameter("size must be a whole number of jobs, 1..100")
+            listing = await run(tenant(request).list_snapshot_jobs, status=status, page_size=int(size or PAGE_SIZE),
                                 next_page_token=token)  # fmt: skip
         except InvalidParameter as exc:
             return _html(request, "Jobs", pages.message(str(exc)), status=400)
         query = {k: v for k, v in (("status", status), ("size", size)) if v}
         return _html(request, "Jobs", pages.job_list(base(request), listing.jobs, query, listing.next_page_token))
 
-    async def find(job_id: str) -> SnapshotJob | None:
+    async def find(request: Request, job_id: str) -> SnapshotJob | None:
         try:
-            return await run(svc.get_snapshot_job, job_id)
+            return await run(tenant(request).get_snapshot_job, job_id)
         except NotFound:
             return None
 
@@ -275,7 +234,7 @@ def routes(ctx: ServerContext) -> list[BaseRoute]:
         return lambda kind, i: f"{base(request)}/data/jobs/{job_id}/{kind}/{i}"
 
     async def job(request: Request) -> Response:
-        found = await find(request.path_params["job_id"])
+        found = await find(request, request.path_params["job_id"])
         if found is None:
             return _html(request, "Job not found", pages.message("There is no such job."), status=404)
         files, url = _files(found, ctx.buckets), data_url(request, found.id)
@@ -288,70 +247,83 @@ def routes(ctx: ServerContext) -> list[BaseRoute]:
         }
         times = (found.result or {}).get("times") or []
         times = times if len(times) == len(files["snapshot"]) else []
-        body = pages.job_page(found, urls, times, GALLERY_MAX)
+        named = {"Input": ctx.buckets.oss_url(str(found.input.get("Media") or "")),
+                 "Output": ctx.buckets.oss_url(str(found.output.get("Media") or "")),
+                 "Message": ctx.buckets.scrub(found.message)}  # fmt: skip
+        body = pages.job_page(found, urls, times, GALLERY_MAX, named)
         script = pages.PLAYER_JS if urls["input"] and urls["vtt"] else ""
         return _html(request, f"Job {found.id}", body, script=script)
 
     async def job_file(request: Request) -> Response:
         p = request.path_params
-        found = await find(p["job_id"])
-        listed = _files(found, ctx.buckets).get(p["kind"], []) if found is not None else []
-        if not 0 <= p["index"] < len(listed) or not os.path.isfile(listed[p["index"]]):
+        found = await find(request, p["job_id"])
+        files = _files(found, ctx.buckets) if found is not None else {}
+        listed = files.get(p["kind"], [])
+        real = ctx.buckets.confined(listed[p["index"]]) if 0 <= p["index"] < len(listed) else None
+        if real is None or not os.path.isfile(real):
             return PlainTextResponse("not found", status_code=404, headers=_NO_STORE)
-        path = listed[p["index"]]
         headers = {"Cache-Control": "private, no-cache", "X-Content-Type-Options": "nosniff"}
         if p["kind"] == "vtt":
             assert found is not None
-            text = await run(_vtt_for_browser, path, _files(found, ctx.buckets), data_url(request, found.id))
+            text = await run(_vtt_for_browser, real, files, data_url(request, found.id))
             return Response(text, media_type="text/vtt; charset=utf-8", headers=headers)
         if p["kind"] == "input":
-            media_type = PLAYABLE[Path(path).suffix.lower()]
+            media_type = PLAYABLE[Path(real).suffix.lower()]
         else:
-            media_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
+            media_type = mimetypes.guess_type(real)[0] or "application/octet-stream"
         # FileResponse answers Range requests (206), which <video> seeking needs.
-        return FileResponse(path, media_type=media_type, headers=headers)
+        return FileResponse(real, media_type=media_type, headers=headers)
 
     async def live_jobs(request: Request) -> Response:
         status = request.query_params.get("status") or None
         try:
-            page_no = int(request.query_params.get("page") or 1)
+            raw = request.query_params.get("page") or "1"
+            if not raw.isdigit() or len(raw) > 7:
+                raise InvalidParameter("page must be a whole number, 1..1000000")
             if status is not None and status not in LIVE_STATUSES:
                 raise InvalidParameter(f"status must be one of {', '.join(LIVE_STATUSES)}")
             now = time.time()
-            listing = await run(svc.list_live_snapshot_jobs, page_no=page_no, page_size=20, status=status,
-                                start_time=now - LIVE_WINDOW, end_time=now)  # fmt: skip
-        except (InvalidParameter, ValueError) as exc:
+            listing = await run(tenant(request).list_live_snapshot_jobs, page_no=int(raw), page_size=20,
+                                status=status, start_time=now - LIVE_WINDOW, end_time=now)  # fmt: skip
+        except InvalidParameter as exc:
             return _html(request, "Live jobs", pages.message(str(exc)), status=400)
         return _html(request, "Live jobs", pages.live_list(base(request), listing, status, LIVE_STATUSES))
 
     async def live_job(request: Request) -> Response:
         try:
-            found = await run(svc.get_live_snapshot_job, request.path_params["job_id"])
+            found = await run(tenant(request).get_live_snapshot_job, request.path_params["job_id"])
         except NotFound:
             return _html(request, "Live job not found", pages.message("There is no such live job."), status=404)
         local = found.snapshot_output.get("StorageType") == "local"
         latest = f"{base(request)}/data/live/{found.id}/latest" if local else None
-        body = pages.live_page(found.to_dict(), latest, min(max(found.time_interval, 2), 60))
+        shown = found.to_dict()
+        shown["SnapshotOutput"] = {"Bucket": _bucket_of(ctx.buckets, found.snapshot_output.get("Bucket", ""))}
+        body = pages.live_page(shown, latest, min(max(found.time_interval, 2), 60))
         return _html(request, f"Live job {found.name}", body, script=pages.LIVE_JS if local else "")
 
-    def latest_path(job_id: str) -> Path | None:
-        found = svc.get_live_snapshot_job(job_id)
+    def latest_path(request: Request, job_id: str) -> str | None:
+        scoped = tenant(request)
+        found = scoped.get_live_snapshot_job(job_id)
         out = found.snapshot_output
         if out.get("StorageType") != "local":
             return None
         if found.overwrite_format:
-            return Path(out["Bucket"], render(found.overwrite_format, found.id, 0, 0))
-        now = time.time()
-        listed = svc.list_live_snapshot_files(found.id, now - 86400, now + 60, limit=1, sort_by="desc")["FileList"]
-        return Path(out["Bucket"], listed[0]["OssObject"]) if listed else None
+            path = os.path.join(out["Bucket"], render(found.overwrite_format, found.id, 0, 0))
+        else:
+            now = time.time()
+            listed = scoped.list_live_snapshot_files(found.id, now - 86400, now + 60, limit=1, sort_by="desc")
+            if not listed["FileList"]:
+                return None
+            path = os.path.join(out["Bucket"], listed["FileList"][0]["OssObject"])
+        return ctx.buckets.confined(path)
 
     async def live_latest(request: Request) -> Response:
         try:
-            path = await run(latest_path, request.path_params["job_id"])
+            path = await run(latest_path, request, request.path_params["job_id"])
             # Read whole: the capture replaces the file by rename, and a streamed
             # response could mix its length with the next snapshot's bytes.
-            data = await run(path.read_bytes) if path is not None else None
-        except (NotFound, FileNotFoundError):
+            data = await run(Path(path).read_bytes) if path is not None else None
+        except (NotFound, FileNotFoundError, IsADirectoryError):
             data = None
         if data is None:
             return PlainTextResponse("no snapshot yet", status_code=404, headers=_NO_STORE)
@@ -368,5 +340,17 @@ def routes(ctx: ServerContext) -> list[BaseRoute]:
         Route("/data/jobs/{job_id}/{kind}/{index:int}", job_file, methods=["GET", "HEAD"]),
         Route("/data/live/{job_id}/latest", live_latest, methods=["GET", "HEAD"]),
     ]
-    gate = Middleware(SessionGate, sessions=sessions, insecure=ctx.insecure)
+    gate = Middleware(Authenticate, backend=SessionBackend(ctx))
     return [Mount("/ui", routes=inner, middleware=[gate])]
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.sha256(text.encode()).digest()
+
+
+def _bucket_of(buckets: Buckets, folder: str) -> str:
+    """A live job's output folder by its bucket's name (never the server path)."""
+    for b in buckets:
+        if folder in (b.root, b.root.split("://", 1)[-1]):
+            return b.name
+    return folder.rstrip("/").rsplit("/", 1)[-1]
