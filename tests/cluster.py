@@ -281,6 +281,16 @@ class Cluster:
         self.close()
 
 
+def batch_clips(root: Path, n: int = 40) -> list[Path]:
+    """`n` short clips of three shapes, some with B-frames, named many-NN.mp4: the
+    batch the cluster tests, the demo and the benchmark run."""
+    from stillframe import testsrc
+
+    sizes = ((160, 90), (128, 96), (96, 160))
+    return [testsrc.make_video(root / f"many-{i:02d}.mp4", frames=24 + i % 9, size=sizes[i % 3], gop=8,
+                               bframes=i % 2 * 2) for i in range(n)]  # fmt: skip
+
+
 # -- run in the client host's process (pickled by reference) ---------------------------------
 
 _clients: dict[str, Any] = {}

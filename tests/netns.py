@@ -25,6 +25,7 @@ import contextlib
 import ctypes
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -45,9 +46,9 @@ def unavailable() -> str | None:
     """Why namespaces cannot be made here, or None when they can."""
     if os.geteuid() != 0:
         return "network namespaces need root (`ip netns add` is refused to other users)"
-    for tool in ("ip", "nsenter", "unshare", "mount"):
-        if subprocess.run(["which", tool], capture_output=True).returncode:
-            return f"{tool} is not installed (apt-get install iproute2 util-linux mount)"
+    for tool in ("ip", "nsenter", "unshare", "mount", "hostname"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed (apt-get install iproute2 util-linux mount hostname)"
     probe = f"{PREFIX_NS}{os.getpid()}-probe"
     made = _ip("netns", "add", probe, check=False)
     if made.returncode:

@@ -38,7 +38,7 @@ from alibabacloud_mts20140618.client import Client as MtsClient  # noqa: E402
 from alibabacloud_tea_openapi.exceptions import ServerException  # noqa: E402
 from alibabacloud_tea_openapi.models import Config  # noqa: E402
 
-from .cluster import AK, LEASE, SK, Cluster, dask_processing, run_batch, run_split  # noqa: E402
+from .cluster import AK, LEASE, SK, Cluster, batch_clips, dask_processing, run_batch, run_split  # noqa: E402
 from .s3proxy import shares  # noqa: E402
 
 SAMPLING = sf.Interval(0.25)
@@ -59,10 +59,9 @@ def cluster(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def videos(clips, cluster) -> list[Path]:
+def videos(cluster, tmp_path_factory) -> list[Path]:
     """40 short clips of a few shapes, uploaded to s3://media/batch/."""
-    made = [clips(f"many-{i:02d}.mp4", frames=24 + i % 9, size=((160, 90), (128, 96), (96, 160))[i % 3], gop=8,
-                  bframes=i % 2 * 2) for i in range(N_VIDEOS)]  # fmt: skip
+    made = batch_clips(tmp_path_factory.mktemp("many"), N_VIDEOS)
     cluster.upload({f"media/batch/{p.name}": p for p in made})
     return made
 
