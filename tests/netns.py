@@ -25,6 +25,7 @@ import contextlib
 import ctypes
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -55,6 +56,20 @@ def unavailable() -> str | None:
         return f"`ip netns add` is refused here: {made.stderr.strip()}"
     _ip("netns", "del", probe, check=False)
     return None
+
+
+def _needed_under_tmp() -> list[str]:
+    """The folders under /tmp that the hosts' Python processes need: the
+    interpreter's prefixes and this process's import path (outermost first)."""
+    import sys
+
+    found = sorted({os.path.realpath(p) for p in [sys.prefix, sys.base_prefix, *sys.path, os.getcwd()]
+                    if p and os.path.isdir(p) and os.path.realpath(p).startswith("/tmp/")})  # fmt: skip
+    outer: list[str] = []
+    for path in found:
+        if not any(path == o or path.startswith(o + "/") for o in outer):
+            outer.append(path)
+    return outer
 
 
 def _alive(pid: int) -> bool:
@@ -130,9 +145,20 @@ class Host:
 
     def boot(self) -> None:
         """Start the host's init: a new mount namespace with an empty tmpfs on /tmp
-        and the host's name. Nothing else runs until spawned."""
-        script = (f"mount -t tmpfs -o size={self.tmpfs},mode=1777 {self.name} /tmp && hostname {self.name} "
-                  "&& echo up && exec sleep infinity")  # fmt: skip
+        and the host's name. Nothing else runs until spawned. What Python needs to
+        run (this interpreter, its venv, the checkout) stays visible where it lies,
+        also when that is under /tmp (a test's copy of the checkout, say): it is
+        bound aside on a scratch tmpfs at /mnt first, and moved back in place."""
+        keep = _needed_under_tmp()
+        aside = [f"mkdir -p /mnt/k{i} && mount --bind {shlex.quote(p)} /mnt/k{i}" for i, p in enumerate(keep)]
+        back = [f"mkdir -p {shlex.quote(p)} && mount --move /mnt/k{i} {shlex.quote(p)}" for i, p in enumerate(keep)]
+        steps = [
+            *(["mount -t tmpfs keep /mnt", *aside] if keep else []),
+            f"mount -t tmpfs -o size={self.tmpfs},mode=1777 {self.name} /tmp",
+            *([*back, "umount /mnt"] if keep else []),
+            f"hostname {self.name}", "echo up", "exec sleep infinity",
+        ]  # fmt: skip
+        script = " && ".join(steps)
         self.init = subprocess.Popen(
             ["ip", "netns", "exec", self.ns, "unshare", "--mount", "--uts", "--propagation", "private",
              "sh", "-c", script],
