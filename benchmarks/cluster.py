@@ -72,7 +72,9 @@ def cluster_run(cluster: Cluster, names: list[str], prefix: str, expected: dict[
     row = {"seconds": got["seconds"], "requests": proxy.requests, "bytes_up": proxy.bytes_in,
            "bytes_down": proxy.bytes_out, "faults": dict(proxy.faults),
            "retries": sum(i["result"]["writes"]["s3"]["retries"] for i in got["items"] if i["ok"]),
-           "busy": got["busy"]}  # fmt: skip
+           "busy": got["busy"], "methods": {}}  # fmt: skip
+    for (method, _), n in proxy.seen.items():
+        row["methods"][method] = row["methods"].get(method, 0) + n
     stored = cluster.objects("out", f"{prefix}/")
     row["identical"] = (
         all(i["ok"] for i in got["items"]) and {k[len(prefix) + 1 :]: v for k, v in stored.items()} == expected
@@ -127,7 +129,10 @@ def table(rows: dict[str, Any], videos: int) -> str:
             f"| {' | '.join(cells)} | {'yes' if r['identical'] else 'NO'} |"
         )
     faults = rows["two hosts, store misbehaving"]["faults"]
-    lines += ["", f"Faults made in the misbehaving row: {', '.join(f'{v} {k}' for k, v in sorted(faults.items()))}."]
+    per_video = ", ".join(f"{n / videos:.1f} {m}" for m, n in sorted(two["methods"].items(), key=lambda x: -x[1]))
+    made = ", ".join(f"{v} {k}" for k, v in sorted(faults.items()))
+    lines += ["", f"Requests a video, two clean hosts: {per_video} (a listing is a GET of the bucket).",
+              "", f"Faults made in the misbehaving row: {made}."]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
