@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -25,7 +26,7 @@ import stillframe as sf
 from stillframe.distributed import snapshot_many
 
 from . import pg
-from .netns import Host, unavailable
+from .netns import Host, netns_pids, sweep, unavailable
 
 pytest.importorskip("distributed", reason="the dask extra is not installed")
 pytest.importorskip("moto.server", reason="moto[server] is not installed")
@@ -97,6 +98,46 @@ def check_batch(cluster: Cluster, got: dict[str, Any], prefix: str, reference: d
     assert [i["ok"] for i in got["items"]] == [True] * N_VIDEOS, [i["error"] for i in got["items"] if not i["ok"]]
     stored = cluster.objects("out", f"{prefix}/")
     assert {k[len(prefix) + 1 :]: v for k, v in stored.items()} == reference  # byte for byte, nothing else
+
+
+KILLED_RUN = """
+import sys, time
+from pathlib import Path
+from tests.netns import Network
+net = Network(Path(sys.argv[1])).__enter__()
+net.host("a").spawn("sleep", ["sleep", "600"])
+print(net.prefix, net.bridge, flush=True)
+time.sleep(600)
+"""
+
+
+def running(pid: int) -> bool:
+    """Alive, and not a zombie waiting for whichever process adopted it to reap it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_what_a_run_killed_outright_leaves_is_removed_when_the_next_begins(tmp_path):
+    reason = unavailable()
+    if reason:
+        pytest.skip(reason)
+    root = str(Path(__file__).resolve().parents[1])
+    run = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(tmp_path)], cwd=root, stdout=subprocess.PIPE,
+                           text=True)  # fmt: skip
+    assert run.stdout is not None
+    prefix, bridge = run.stdout.readline().split()
+    sleeper = netns_pids(f"{prefix}-a")
+    run.kill()  # no finalizer runs
+    run.wait()
+    assert sleeper and all(running(pid) for pid in sleeper)  # left behind, still running
+    removed = sweep()
+    assert {f"{prefix}-a", bridge} <= set(removed)
+    assert not any(running(pid) for pid in sleeper)
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    assert bridge not in links and f"{prefix}-a" not in subprocess.run(["ip", "netns", "list"], capture_output=True,
+                                                                       text=True).stdout  # fmt: skip
 
 
 # -- the cluster at work ------------------------------------------------------------------------
