@@ -19,9 +19,18 @@ what contention adds as K grows (and, past the machine's cores, the wait for a
 CPU). Submit ms/job is one JobService in this process queueing the N jobs. Each cell is the
 median of --repeat runs, every run kept in the JSON.
 
-A last table times claim + finish in this process with 200 and 20000 jobs queued:
-a claim reads the oldest few queued jobs along the (status, seq) index, so its cost
-should not grow with the backlog.
+On PostgreSQL, "DB CPU ms/job" is the CPU time the server's own processes spent per
+no-op job (read from /proc for the postmaster and its backends): what one more job
+costs the database, whichever host asks.
+
+Idle workers cost the server too: K workers polling an empty PostgreSQL store (a
+claim that finds nothing and a heartbeat, each every 2 s once the idle waits have
+backed off) are timed the same way, as server CPU ms per second per worker.
+
+A last table times a claim, and a finish, in this process with 200 and 20000 jobs
+queued: a claim reads the oldest few queued jobs along the (status, seq) index, so
+its cost should not grow with the backlog; then with 5000 more jobs running under
+other workers' leases, which a claim counts (per pipeline) before it takes one.
 """
 
 from __future__ import annotations
@@ -71,9 +80,24 @@ def queue(url: str, n: int, clips: list[str], out: Path) -> float:
     return took
 
 
-def drain(url: str, n: int, k: int, noop: bool) -> dict[str, float]:
+def server_cpu(data: Path) -> float:
+    """CPU seconds so far of the PostgreSQL server whose data folder is `data`: its
+    postmaster and every process it started (backends, writers)."""
+    postmaster = int((data / "postmaster.pid").read_text().split()[0])
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(stat.parent.name) == postmaster or int(fields[1]) == postmaster:
+            total += int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def drain(url: str, n: int, k: int, noop: bool, cpu: Callable[[], float] | None = None) -> dict[str, float]:
     """Start k workers, wait until each polls the store, release the queue: jobs/s
-    from the release to the last finish."""
+    from the release to the last finish (and the server's CPU ms a job, given `cpu`)."""
     head = [sys.executable, "-c", NOOP] if noop else [sys.executable, "-m", "stillframe"]
     procs = [
         subprocess.Popen([*head, "worker", "--store", url, "--no-live"], stdout=subprocess.DEVNULL) for _ in range(k)
@@ -85,7 +109,7 @@ def drain(url: str, n: int, k: int, noop: bool) -> dict[str, float]:
                 if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
                     raise RuntimeError("the workers did not start")
                 time.sleep(0.05)
-            released = time.time()
+            released, cpu_before = time.time(), cpu() if cpu else 0.0
             with svc.engine.begin() as conn:
                 conn.execute(
                     update(t.jobs).where(t.jobs.c.claimed_by == "held").values(status="Init", claimed_by=None,
@@ -97,6 +121,7 @@ def drain(url: str, n: int, k: int, noop: bool) -> dict[str, float]:
                     if conn.execute(finished).scalar() == n:
                         break
                 time.sleep(0.02)
+            cpu_ms = (cpu() - cpu_before) * 1000 / n if cpu else None
             with svc.engine.connect() as conn:
                 ok, last, runs = conn.execute(
                     select(func.count().filter(t.jobs.c.status == "Success"), func.max(t.jobs.c.finish_time),
@@ -109,26 +134,59 @@ def drain(url: str, n: int, k: int, noop: bool) -> dict[str, float]:
             p.wait()
     if ok != n or runs != n:
         raise RuntimeError(f"{ok} of {n} jobs succeeded in {runs} runs")
-    return {"wall_s": last - released, "jobs_per_s": n / (last - released)}
+    return {"wall_s": last - released, "jobs_per_s": n / (last - released), "db_cpu_ms": cpu_ms}
 
 
-def backlog_cost(url: str, backlog: int, claims: int = 200) -> float:
-    """ms per claim + finish with `backlog` jobs queued, by one runner in this process,
-    the snapshot left out. The backlog is copies of one submitted job's row."""
+def idle_cost(url: str, k: int, seconds: float, cpu: Callable[[], float]) -> float:
+    """Server CPU ms a second per idle worker: k workers on an empty store, measured
+    once their idle waits have backed off to the cap."""
+    procs = [subprocess.Popen([sys.executable, "-m", "stillframe", "worker", "--store", url, "--no-live"],
+                              stdout=subprocess.DEVNULL) for _ in range(k)]  # fmt: skip
+    try:
+        with JobService(url, workers=0) as svc:
+            deadline = time.monotonic() + 60
+            while live_workers(svc.engine) < k:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the workers did not start")
+                time.sleep(0.05)
+        time.sleep(4.0)  # 0.1 + 0.2 + ... + 1.6 s: every idle wait at its 2 s cap
+        before = cpu()
+        time.sleep(seconds)
+        return (cpu() - before) * 1000 / seconds / k
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait()
+
+
+def backlog_cost(url: str, backlog: int, claims: int = 200, running: int = 0) -> dict[str, float]:
+    """ms per claim and per finish with `backlog` jobs queued (and `running` more
+    held by other workers under live leases), by one runner in this process, the
+    snapshot left out. The jobs are copies of one submitted job's row."""
     with JobService(url, workers=0) as svc:
         svc.submit_snapshot_job("/none.mp4", "/none/{Count}.jpg", ONE)
         with svc.engine.begin() as conn:
             proto = dict(conn.execute(select(t.jobs)).one()._mapping)
             del proto["seq"]
             conn.execute(insert(t.jobs), [{**proto, "id": uuid.uuid4().hex} for _ in range(backlog - 1)])
+            held = dict(proto, status="Processing", claimed_by="elsewhere", lease_until=1e18)
+            if running:
+                conn.execute(insert(t.jobs), [{**held, "id": uuid.uuid4().hex} for _ in range(running)])
         runner = svc.runner
-        started = time.perf_counter()
+        claiming = finishing = 0.0
         for _ in range(claims):
-            runner.finish(runner.claim().id, "Success", None, None, {"count": 1})
-        return (time.perf_counter() - started) / claims * 1000
+            started = time.perf_counter()
+            job = runner.claim()
+            claimed = time.perf_counter()
+            runner.finish(job.id, "Success", None, None, {"count": 1})
+            claiming += claimed - started
+            finishing += time.perf_counter() - claimed
+        return {"claim": claiming / claims * 1000, "finish": finishing / claims * 1000}
 
 
-def measure(name: str, new_store: Callable[[], str], args: argparse.Namespace, root: Path, clips: list[str]) -> dict:
+def measure(name: str, new_store: Callable[[], str], args: argparse.Namespace, root: Path, clips: list[str],
+            cpu: Callable[[], float] | None = None) -> dict:  # fmt: skip
     rows = []
     for k in WORKERS:
         row: dict = {"store": name, "workers": k}
@@ -137,39 +195,52 @@ def measure(name: str, new_store: Callable[[], str], args: argparse.Namespace, r
             for r in range(args.repeat):
                 url = new_store()
                 submit = queue(url, n, clips, root / f"{name}-{k}-{kind}-{r}")
-                runs.append({"jobs": n, "submit_ms": submit * 1000, **drain(url, n, k, kind == "noop")})
+                runs.append({"jobs": n, "submit_ms": submit * 1000, **drain(url, n, k, kind == "noop", cpu)})
                 print(f"{name} {k} {kind}: {runs[-1]}", file=sys.stderr, flush=True)
             row[kind] = {**sorted(runs, key=lambda x: x["jobs_per_s"])[len(runs) // 2], "runs": runs}
         row["store_ms_per_job"] = k * 1000 / row["noop"]["jobs_per_s"]
         rows.append(row)
     backlog = {str(b): backlog_cost(new_store(), b) for b in args.backlogs}
+    backlog["running"] = backlog_cost(new_store(), args.backlogs[-1], running=args.running)
     print(f"{name} backlog: {backlog}", file=sys.stderr, flush=True)
-    return {"store": name, "rows": rows, "backlog_ms": backlog}
+    idle = idle_cost(new_store(), 4, args.idle_seconds, cpu) if cpu else None
+    return {"store": name, "rows": rows, "backlog_ms": backlog, "idle_cpu_ms_per_s": idle}
 
 
-def table(stores: list[dict], header: str, skipped: list[str], backlogs: list[int]) -> str:
+def table(stores: list[dict], header: str, skipped: list[str], backlogs: list[int], running: int) -> str:
     lines = [
         header,
         "",
         "| store | workers | real jobs/s | real wall | no-op jobs/s | no-op wall | store ms/job (worker time) "
-        "| submit ms/job |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| DB CPU ms/job | submit ms/job |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in (r for st in stores for r in st["rows"]):
+        cpu = r["noop"].get("db_cpu_ms")
         lines.append(
             f"| {r['store']} | {r['workers']} | {r['real']['jobs_per_s']:.1f} | {r['real']['wall_s']:.1f} s "
             f"| {r['noop']['jobs_per_s']:.0f} | {r['noop']['wall_s']:.1f} s | {r['store_ms_per_job']:.2f} "
-            f"| {r['noop']['submit_ms']:.2f} |"
+            f"| {'' if cpu is None else f'{cpu:.2f}'} | {r['noop']['submit_ms']:.2f} |"
         )
     lines += [
         "",
-        "Store cost by backlog: ms per claim + finish, one runner in one process, no snapshot.",
+        "Store cost by backlog: ms per claim and per finish, one runner in one process, no snapshot.",
         "",
-        "| store | " + " | ".join(f"{b} queued" for b in backlogs) + " |",
-        "| --- |" + " ---: |" * len(backlogs),
+        "| store | " + " | ".join(f"claim, {b} queued | finish, {b} queued" for b in backlogs) + " |",
+        "| --- |" + " ---: | ---: |" * len(backlogs),
     ]
     for st in stores:
-        lines.append(f"| {st['store']} | " + " | ".join(f"{st['backlog_ms'][str(b)]:.2f}" for b in backlogs) + " |")
+        cells = [f"{st['backlog_ms'][str(b)][k]:.2f}" for b in backlogs for k in ("claim", "finish")]
+        lines.append(f"| {st['store']} | " + " | ".join(cells) + " |")
+    lines += ["", f"With {running} more jobs running under other workers' leases ({backlogs[-1]} queued): a claim "
+              "counts the running jobs of each pipeline first."]  # fmt: skip
+    for st in stores:
+        cost = st["backlog_ms"]["running"]
+        lines.append(f"- {st['store']}: claim {cost['claim']:.2f} ms, finish {cost['finish']:.2f} ms")
+    for st in stores:
+        if st.get("idle_cpu_ms_per_s") is not None:
+            lines += ["", f"{st['store']}, 4 idle workers on an empty store: {st['idle_cpu_ms_per_s']:.2f} ms of "
+                      "server CPU a second each."]  # fmt: skip
     lines += [""] + [f"Not run: {s}" for s in skipped]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -186,6 +257,8 @@ def main() -> None:
     args.noop_jobs = args.noop_jobs or (300 if args.quick else 2000)
     args.repeat = args.repeat or (1 if args.quick else 3)
     args.backlogs = [200, 5000] if args.quick else [200, 20000]
+    args.idle_seconds = 4.0 if args.quick else 20.0
+    args.running = 500 if args.quick else 5000
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from tests import pg  # the tests' own throwaway server
 
@@ -206,14 +279,15 @@ def main() -> None:
                 version = subprocess.run([str(server.bindir / "postgres"), "--version"], capture_output=True,
                                          text=True).stdout.split()[2]  # fmt: skip
                 versions.append(f"PostgreSQL {version} on loopback, fsync off")
-                stores.append(measure("PostgreSQL", server.new_database, args, root, clips))
+                stores.append(measure("PostgreSQL", server.new_database, args, root, clips,
+                                      lambda: server_cpu(server.data)))  # fmt: skip
     header = (
         f"Run {time.strftime('%Y-%m-%d')}: stillframe {__version__}, {platform.machine()}, "
         f"{len(os.sched_getaffinity(0))} CPUs, {', '.join(versions)}; {args.jobs} real and "
         f"{args.noop_jobs} no-op jobs a row, median of {args.repeat}; took {(time.perf_counter() - began) / 60:.1f} min."
     )
     args.out.mkdir(parents=True, exist_ok=True)
-    text = table(stores, header, skipped, args.backlogs)
+    text = table(stores, header, skipped, args.backlogs, args.running)
     (args.out / "jobs_stores.md").write_text(text)
     (args.out / "jobs_stores.json").write_text(json.dumps({"header": header, "stores": stores, "skipped": skipped},
                                                           indent=1) + "\n")  # fmt: skip

@@ -1,6 +1,7 @@
 """A fault-injecting HTTP proxy on loopback, in front of an S3-compatible server:
-each request is passed on, delayed, answered 503 SlowDown or 403 AccessDenied, or
-cut off by a reset connection part way through its body, as `fault` decides.
+each request is passed on, delayed, answered 503 SlowDown or 403 AccessDenied, cut
+off by a reset connection part way through its body ("reset"), or passed on and its
+answer cut off half way through the answer's body ("cut"), as `fault` decides.
 Counts requests, body bytes both ways and the faults it made, so the cost of
 retrying can be measured.
 
@@ -16,11 +17,12 @@ import socket
 import struct
 import threading
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-Fault = Callable[[str, str, int], "str | float | None"]  # None, "503", "403", "reset", or seconds of delay
+Fault = Callable[[str, str, int], "str | float | None"]  # None, "503", "403", "reset", "cut", or seconds of delay
 
 _HOP = {"connection", "keep-alive", "transfer-encoding", "expect", "proxy-connection", "te", "upgrade"}
 _ERRORS = {
@@ -29,8 +31,29 @@ _ERRORS = {
 }
 
 
+def shares(latency: float = 0.0, slow_down: float = 0.0, cut: float = 0.0, reset: float = 0.0,
+           seed: int = 0) -> Fault:  # fmt: skip
+    """A store that misbehaves for a share of requests, the same ones on every run
+    (a hash of the request and its attempt picks them): `slow_down` of all answered
+    503 SlowDown, `cut` of GETs cut off half way through the answer, `reset` of PUTs
+    reset part way through the upload; every other request delayed `latency` s."""
+
+    def fault(method: str, path: str, attempt: int) -> str | float | None:
+        roll = zlib.crc32(f"{seed} {method} {path} {attempt}".encode()) / 2**32
+        if roll < slow_down:
+            return "503"
+        roll -= slow_down
+        if method == "GET" and roll < cut:
+            return "cut"
+        if method == "PUT" and roll < reset:
+            return "reset"
+        return latency or None
+
+    return fault
+
+
 class FaultProxy:
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, host: str = "127.0.0.1", port: int = 0) -> None:
         parts = urlsplit(upstream)
         self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
         self.fault: Fault = lambda method, path, attempt: None
@@ -43,9 +66,9 @@ class FaultProxy:
         class Handler(_Handler):
             owner = proxy
 
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = http.server.ThreadingHTTPServer((host, port), Handler)
         self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self.url = f"http://{host}:{self._server.server_address[1]}"
 
     def __enter__(self) -> FaultProxy:
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
@@ -123,7 +146,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         body = self._body()
         self.owner._count(sent=len(body))
-        if isinstance(fault, str):
+        if fault in _ERRORS:
             self._error(*_ERRORS[fault])
             return
         if isinstance(fault, (int, float)):
@@ -142,6 +165,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             length = reply.getheader("Content-Length") if self.command == "HEAD" else None
             self.send_header("Content-Length", length or str(len(data)))
             self.end_headers()
+            if fault == "cut" and len(data) > 1:  # half the promised body, then a RST
+                self.wfile.write(data[: len(data) // 2])
+                self.wfile.flush()
+                self.owner._count(answered=len(data) // 2)
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.connection.close()
+                self.close_connection = True
+                return
             if self.command != "HEAD":
                 self.wfile.write(data)
             self.owner._count(answered=len(data))

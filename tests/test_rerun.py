@@ -61,7 +61,7 @@ def test_a_failed_rerun_leaves_the_earlier_files_as_they_were(clip, earlier, mon
         return real(path, data, **kwargs)
 
     monkeypatch.setattr(_ledger, "write_atomic", disk_full_at)
-    with pytest.raises(sf.InvalidParameter, match=f"{failing}: cannot write the file: No space left"):
+    with pytest.raises(sf.InternalError, match=f"{failing}: cannot write the file: the file system is full"):
         _run(clip, out, quality=60)
     assert _folder(out) == before
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from pathlib import Path
 
-from stillframe.errors import InvalidParameter, ObjectOutsideBucket, PermissionDenied, StillframeError
+from stillframe.errors import InternalError, InvalidParameter, ObjectOutsideBucket, PermissionDenied, StillframeError
 
 _UMASK_LOCK = threading.Lock()
 # The folder (or object-store prefix) every file written in this context must
@@ -112,6 +112,10 @@ def fs_error(path: str | os.PathLike[str], exc: OSError, doing: str) -> Stillfra
         return InvalidParameter(f"{where}: cannot {doing}: a file stands where a folder should be")
     if isinstance(exc, FileNotFoundError):
         return InvalidParameter(f"{where}: cannot {doing}: the folder cannot be made there ({exc.strerror})")
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        # Not the caller's parameter at fault but the machine's disk: an InternalError
+        # (a job's Code says so), which a run elsewhere, or later, may not meet.
+        return InternalError(f"{where}: cannot {doing}: the file system is full ({exc.strerror})")
     return InvalidParameter(f"{where}: cannot {doing}: {exc.strerror or exc}")
 
 

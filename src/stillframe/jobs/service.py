@@ -242,9 +242,10 @@ class JobService(LiveSnapshots, Catalog, Access):
             modified_time=now, attempts=0, runs=0, snapshot_limit=self.snapshot_limit,
         )  # fmt: skip
         if sync:
-            row.update(status="Processing", claimed_by=self.runner.ident, lease_until=now + self.sync_timeout + 60,
-                       attempts=1, runs=1)  # fmt: skip
+            row.update(status="Processing", claimed_by=self.runner.ident, attempts=1, runs=1)
         with self.engine.begin() as conn:
+            if sync:  # a lease like a worker's claim, by the store's clock
+                row["lease_until"] = t.db_now(conn) + self.sync_timeout + 60
             conn.execute(insert(t.jobs).values(**row))
             if not sync:
                 t.announce(conn)  # idle workers of other processes (PostgreSQL), at commit

@@ -29,7 +29,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 metadata = MetaData()
 
@@ -219,10 +220,35 @@ def announce(conn: Any, channel: str = WAKE_CHANNEL) -> None:
         conn.execute(text(f"NOTIFY {channel}"))
 
 
+def db_now(conn: Any) -> float:
+    """Seconds since the epoch by the store's clock: on PostgreSQL the server's, so
+    that hosts whose clocks disagree still agree on when a lease ends; on SQLite
+    (one host) this host's."""
+    if conn.dialect.name == "postgresql":
+        return float(conn.execute(text("SELECT EXTRACT(EPOCH FROM clock_timestamp())")).scalar_one())
+    return time.time()
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether `exc` says the store cannot be reached now (the server is down or
+    restarting, the connection dropped, the pool is exhausted) rather than that a
+    statement was wrong: worth waiting for, and a 503 to a caller."""
+    if isinstance(exc, (OperationalError, InterfaceError, PoolTimeout)):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def first_line(exc: BaseException) -> str:
+    """A database error in one line: the driver's message, without the statement."""
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
 def heartbeat(engine: Engine, ident: str) -> None:
-    """Record that worker `ident` is polling this store now."""
-    key, now = f"worker:{ident}"[:64], f"{time.time():.3f}"
+    """Record that worker `ident` is polling this store now (by the store's clock)."""
+    key = f"worker:{ident}"[:64]
     with engine.begin() as conn:
+        now = f"{db_now(conn):.3f}"
         if conn.execute(update(meta).where(meta.c.key == key).values(value=now)).rowcount == 0:
             try:
                 with conn.begin_nested():
@@ -235,7 +261,7 @@ def live_workers(engine: Engine, within: float = HEARTBEAT_STALE) -> int:
     """How many workers polled this store in the last `within` seconds."""
     with engine.connect() as conn:
         rows = conn.execute(select(meta.c.value).where(meta.c.key.like("worker:%"))).all()
-    now = time.time()
+        now = db_now(conn)
     return sum(1 for (value,) in rows if now - float(value) <= within)
 
 

@@ -78,12 +78,13 @@ class LiveSupervisor:
             self._wakeup.close()
 
     def tick(self) -> None:
-        """Follow commands for our captures, renew their leases, claim new jobs."""
-        now = time.time()
+        """Follow commands for our captures, renew their leases, claim new jobs.
+        Leases are reckoned by the store's clock (store.db_now), never this host's."""
         with self._lock:
             mine = dict(self._running)
         if mine:
             with self.engine.begin() as conn:
+                now = t.db_now(conn)
                 rows = {
                     r.id: r
                     for r in conn.execute(
@@ -103,6 +104,7 @@ class LiveSupervisor:
         # Restarted jobs (epoch changed) are still ours: release them so the claim below
         # picks them up afresh with their new epoch.
         with self.engine.begin() as conn:
+            now = t.db_now(conn)
             free = or_(
                 t.live_jobs.c.claimed_by.is_(None),
                 t.live_jobs.c.lease_until.is_(None),

@@ -95,13 +95,14 @@ class JobRunner:
         across processes; a pipeline another claim has locked is passed over too,
         so that no claim ever waits on one while holding another (two claims each
         holding the pipeline the other wants would deadlock). SQLite ignores both:
-        BEGIN IMMEDIATE already makes each claim the store's only writer."""
-        now = time.time()
-        runnable = or_(
-            t.jobs.c.status == "Init",
-            and_(t.jobs.c.status == "Processing", t.jobs.c.lease_until < now),
-        )
+        BEGIN IMMEDIATE already makes each claim the store's only writer. Leases are
+        reckoned by the store's clock (store.db_now), never this host's."""
         with self.engine.begin() as conn:
+            now = t.db_now(conn)
+            runnable = or_(
+                t.jobs.c.status == "Init",
+                and_(t.jobs.c.status == "Processing", t.jobs.c.lease_until < now),
+            )
             # A first look, unlocked, to pass over pipelines that are plainly full.
             busy: dict[str, int] = dict(
                 conn.execute(
@@ -189,13 +190,23 @@ class JobRunner:
         )
 
     def _renew(self, job_id: str, run: int, stop: threading.Event) -> None:
-        while not stop.wait(self.lease / 3):
-            with self.engine.begin() as conn:
-                conn.execute(
-                    update(t.jobs)
-                    .where(t.jobs.c.id == job_id, t.jobs.c.claimed_by == self.ident, t.jobs.c.runs == run)
-                    .values(lease_until=time.time() + self.lease)
-                )
+        # A store that cannot be reached for a moment (a restart) must not end the
+        # renewals: try again within a second, while the lease still holds.
+        wait = self.lease / 3
+        while not stop.wait(wait):
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(
+                        update(t.jobs)
+                        .where(t.jobs.c.id == job_id, t.jobs.c.claimed_by == self.ident, t.jobs.c.runs == run)
+                        .values(lease_until=t.db_now(conn) + self.lease)
+                    )
+                wait = self.lease / 3
+            except Exception as exc:
+                if not t.unavailable(exc):
+                    raise
+                log.warning("renewing the lease of job %s failed (%s); trying again", job_id, t.first_line(exc))
+                wait = min(1.0, self.lease / 10)
 
     # -- running -----------------------------------------------------------------------
 
@@ -263,14 +274,32 @@ class JobRunner:
     ) -> Any:
         """Record a job's end, if it is still ours: claimed by this runner and, given
         `run` (its `runs` when we claimed it), not claimed again since, by another
-        thread sharing this runner after our lease ran out."""
-        now = time.time()
-        values: dict[str, Any] = dict(
-            status=status, code=code, message=message, finish_time=now, modified_time=now, lease_until=None
-        )
+        thread sharing this runner after our lease ran out.
+
+        A store that cannot be reached (restarting) is tried again for as long as
+        the lease lasts: the job's outputs are in place, and recording them beats
+        running the job again once the lease has run out."""
+        deadline = time.monotonic() + self.lease
+        delay = 0.1
+        while True:
+            try:
+                return self._finish(job_id, status, code, message, made, run)
+            except Exception as exc:
+                if not t.unavailable(exc) or time.monotonic() + delay > deadline:
+                    raise
+                log.warning("recording the end of job %s failed (%s); trying again", job_id, t.first_line(exc))
+                time.sleep(delay)
+                delay = min(2.0, delay * 2)
+
+    def _finish(
+        self, job_id: str, status: str, code: str | None, message: str | None, made: dict | None, run: int | None
+    ) -> Any:
+        values: dict[str, Any] = dict(status=status, code=code, message=message, lease_until=None)
         if made is not None:
             values.update(result=made, count=made.get("count"), tile_count=made.get("tile_count"))
         with self.engine.begin() as conn:
+            now = t.db_now(conn)
+            values.update(finish_time=now, modified_time=now)
             # Only the lease holder records the end: a worker whose lease ran out while it
             # worked (and whose job another took over) neither overwrites nor notifies.
             ended = conn.execute(
@@ -335,6 +364,9 @@ class JobRunner:
                 waited = False
                 idle.reset()
                 self.execute(row)
-            except Exception:  # the store was busy or gone for a moment: try again
-                log.exception("worker loop")
+            except Exception as exc:  # the store was busy or gone for a moment: try again
+                if t.unavailable(exc):
+                    log.warning("the job store cannot be reached (%s); trying again", t.first_line(exc))
+                else:
+                    log.exception("worker loop")
                 stop.wait(1.0)

@@ -23,6 +23,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from stillframe.jobs.store import first_line
+from stillframe.jobs.store import unavailable as store_unavailable
 from stillframe.server import huawei, ui
 from stillframe.server.alibaba import API_NOT_FOUND, rpc_endpoint
 from stillframe.server.answers import HUAWEI_PREFIXES, UI_PREFIX, error_body, new_request_id
@@ -36,13 +38,27 @@ log = logging.getLogger("stillframe.server")
 
 API_NOT_FOUND_HUAWEI = "The API does not exist or has not been published in the environment"
 SHUTDOWN_GRACE = 5  # seconds requests in flight get once the server is told to stop
+# The job store cannot be reached (restarting, say): each service's own words for a
+# passing failure behind it, always as a 503 with Retry-After, never a 500.
+UNAVAILABLE_ALIBABA = ("ServiceUnavailable", "The request has failed due to a temporary failure of the server.")
+UNAVAILABLE_HUAWEI = ("APIG.0202", "Backend unavailable")
+
+
+def unavailable_response(path: str, request_id: str) -> Response:
+    """The answer while the job store cannot be reached: a 503 in the caller's shape."""
+    headers = {"Retry-After": "1"}
+    if path == UI_PREFIX or path.startswith(UI_PREFIX + "/"):
+        return PlainTextResponse("The job store cannot be reached; try again shortly.", 503, headers=headers)
+    code, message = UNAVAILABLE_HUAWEI if path.startswith(HUAWEI_PREFIXES) else UNAVAILABLE_ALIBABA
+    body = error_body(path, request_id, code, f"{message} (the job store cannot be reached; RequestId {request_id})")
+    return JSONResponse(body, status_code=503, headers=headers)
 
 
 class RequestContext:
     """Pure ASGI middleware (so it also wraps streaming responses): gives the request
     its id (`request.state.request_id`, echoed as X-Request-Id), logs one line when it
     ends, and turns any exception that escapes a handler into a 500 in the caller's
-    error shape."""
+    error shape (a 503 when the job store cannot be reached)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -71,13 +87,19 @@ class RequestContext:
 
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:
-            log.exception("unhandled error, RequestId %s", rid)
-            if not started:
-                path = scope.get("path", "")
-                body = error_body(path, rid, "InternalError", f"the server failed; RequestId {rid}")
-                await JSONResponse(body, status_code=500)(scope, receive, send_with_id)
-            status = 500
+        except Exception as exc:
+            path = scope.get("path", "")
+            if store_unavailable(exc):
+                log.warning("the job store cannot be reached (RequestId %s): %s", rid, first_line(exc))
+                if not started:
+                    await unavailable_response(path, rid)(scope, receive, send_with_id)
+                status = 503
+            else:
+                log.exception("unhandled error, RequestId %s", rid)
+                if not started:
+                    body = error_body(path, rid, "InternalError", f"the server failed; RequestId {rid}")
+                    await JSONResponse(body, status_code=500)(scope, receive, send_with_id)
+                status = 500
         finally:
             ms = (time.perf_counter() - start) * 1000
             action = state.get("action")
