@@ -29,8 +29,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.exc import IntegrityError
 
 metadata = MetaData()
 
@@ -227,21 +226,6 @@ def db_now(conn: Any) -> float:
     if conn.dialect.name == "postgresql":
         return float(conn.execute(text("SELECT EXTRACT(EPOCH FROM clock_timestamp())")).scalar_one())
     return time.time()
-
-
-def unavailable(exc: BaseException) -> bool:
-    """Whether `exc` says the store cannot be reached now (the server is down or
-    restarting, the connection dropped, the pool is exhausted) rather than that a
-    statement was wrong: worth waiting for, and a 503 to a caller."""
-    if isinstance(exc, (OperationalError, InterfaceError, PoolTimeout)):
-        return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
-
-
-def first_line(exc: BaseException) -> str:
-    """A database error in one line: the driver's message, without the statement."""
-    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 def heartbeat(engine: Engine, ident: str) -> None:

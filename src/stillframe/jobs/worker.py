@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 
 from stillframe.errors import InternalError, StillframeError
 from stillframe.jobs import store as t
+from stillframe.jobs.faults import first_line, unavailable
 from stillframe.jobs.model import iso
 from stillframe.jobs.notify import Notifier
 from stillframe.jobs.runner import Abandoned, run_job
@@ -203,9 +204,9 @@ class JobRunner:
                     )
                 wait = self.lease / 3
             except Exception as exc:
-                if not t.unavailable(exc):
+                if not unavailable(exc):
                     raise
-                log.warning("renewing the lease of job %s failed (%s); trying again", job_id, t.first_line(exc))
+                log.warning("renewing the lease of job %s failed (%s); trying again", job_id, first_line(exc))
                 wait = min(1.0, self.lease / 10)
 
     # -- running -----------------------------------------------------------------------
@@ -285,9 +286,9 @@ class JobRunner:
             try:
                 return self._finish(job_id, status, code, message, made, run)
             except Exception as exc:
-                if not t.unavailable(exc) or time.monotonic() + delay > deadline:
+                if not unavailable(exc) or time.monotonic() + delay > deadline:
                     raise
-                log.warning("recording the end of job %s failed (%s); trying again", job_id, t.first_line(exc))
+                log.warning("recording the end of job %s failed (%s); trying again", job_id, first_line(exc))
                 time.sleep(delay)
                 delay = min(2.0, delay * 2)
 
@@ -365,8 +366,8 @@ class JobRunner:
                 idle.reset()
                 self.execute(row)
             except Exception as exc:  # the store was busy or gone for a moment: try again
-                if t.unavailable(exc):
-                    log.warning("the job store cannot be reached (%s); trying again", t.first_line(exc))
+                if unavailable(exc):
+                    log.warning("the job store cannot be reached (%s); trying again", first_line(exc))
                 else:
                     log.exception("worker loop")
                 stop.wait(1.0)

@@ -23,8 +23,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from stillframe.jobs.store import first_line
-from stillframe.jobs.store import unavailable as store_unavailable
+from stillframe.jobs.faults import first_line
+from stillframe.jobs.faults import unavailable as store_unavailable
 from stillframe.server import huawei, ui
 from stillframe.server.alibaba import API_NOT_FOUND, rpc_endpoint
 from stillframe.server.answers import HUAWEI_PREFIXES, UI_PREFIX, error_body, new_request_id
