@@ -126,3 +126,38 @@ def test_probe_reads_no_keyframe_unless_asked(clips, capsys, monkeypatch):
     assert shown["frame_count"] == 120 and shown["index"] == "container"
     assert cli.main(["probe", clip, "--all"]) == 0
     assert json.loads(capsys.readouterr().out)["keyframe_times"] == [0.0, 1.0, 2.0, 3.0] and read == [1]
+
+
+# What the jobs, the server, the distributed runs, object stores, streaming formats
+# and the GPU path bring in: a snapshot or a probe of a local file needs none of it.
+HEAVY = set(
+    "sqlalchemy psycopg psycopg2 starlette uvicorn httpx dask distributed ray boto3 botocore aiobotocore "
+    "fsspec s3fs aiohttp requests m3u8 defusedxml torch PIL tqdm yaml".split()
+)
+
+
+def _imported(argv: list[str]) -> set[str]:
+    """Every module `python -m stillframe ARGV` imports, from start to exit, as the
+    interpreter's own import log (-X importtime) lists them."""
+    run = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "stillframe", *argv], capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    return {
+        line.rsplit("|", 1)[1].strip()
+        for line in run.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+
+
+@pytest.mark.parametrize("command", ["snapshot", "probe"])
+def test_the_command_line_imports_only_what_a_local_snapshot_or_probe_needs(command, clips, tmp_path):
+    clip = str(clips("imports.mp4", frames=30, size=(64, 48), gop=10))
+    argv = (
+        ["probe", clip] if command == "probe" else ["snapshot", clip, "-o", str(tmp_path / "one.jpg"), "--dots", "0.5"]
+    )
+    modules = _imported(argv)
+    assert "av" in modules and "stillframe.video" in modules  # the log is read right
+    tops = {m.split(".")[0] for m in modules}
+    assert sorted(tops & HEAVY) == []
+    assert sorted(m for m in modules if m.startswith((*HIGHER, "stillframe.streams", "stillframe._calibration"))) == []
