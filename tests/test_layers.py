@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -161,3 +162,38 @@ def test_the_command_line_imports_only_what_a_local_snapshot_or_probe_needs(comm
     tops = {m.split(".")[0] for m in modules}
     assert sorted(tops & HEAVY) == []
     assert sorted(m for m in modules if m.startswith((*HIGHER, "stillframe.streams", "stillframe._calibration"))) == []
+
+
+def test_the_package_loads_its_parts_when_first_used():
+    """`import stillframe` loads neither PyAV nor NumPy; each public name comes from
+    its module on first use, and `stillframe.snapshot` stays the function when the
+    module of that name is imported too."""
+    code = (
+        "import sys, json, stillframe as sf; before = sorted(m for m in ('av', 'numpy') if m in sys.modules);"
+        "import stillframe.snapshot; from stillframe import snapshot, PermissionDenied, errors;"
+        "print(json.dumps([before, callable(sf.snapshot), sf.snapshot is snapshot, sf.snapshot.__module__,"
+        " all(getattr(sf, n) is not None for n in sf.__all__), sf.PermissionDenied is errors.PermissionDenied,"
+        " 'Video' in dir(sf)]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert json.loads(out) == [[], True, True, "stillframe.snapshot", True, True, True]
+    with pytest.raises(AttributeError, match="no attribute 'Nothing'"):
+        import stillframe
+
+        stillframe.Nothing  # noqa: B018
+
+
+@pytest.mark.parametrize(("given", "seen"), [(None, "1"), ("3", "3")])
+def test_an_engine_command_starts_numpy_with_one_blas_thread_unless_told(given, seen, clips):
+    """OpenBLAS starts a thread a core as NumPy loads, for algebra no engine command
+    does; a caller's own setting stands."""
+    clip = str(clips("blas.mp4", frames=10, size=(64, 48), gop=5))
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if given is not None:
+        env["OPENBLAS_NUM_THREADS"] = given
+    code = (
+        f"import os, sys; from stillframe import cli; code = cli.main(['probe', {clip!r}]);"
+        "print(code, os.environ.get('OPENBLAS_NUM_THREADS'), 'numpy' in sys.modules, file=sys.stderr)"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert run.stderr.split()[-3:] == ["0", seen, "True"]
