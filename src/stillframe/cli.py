@@ -149,7 +149,8 @@ def add_snapshot_options(parser: argparse.ArgumentParser, helps: Mapping[str, st
     """The sampling and output flags of `stillframe snapshot`, as one group of
     `parser`: every command that snapshots videos (`batch` too) takes these, read
     back by _sampling() and snapshot_options(). `helps` rewords a flag's help for
-    a command, keyed by the flag ("--vtt"); names, types and defaults stay."""
+    a command, keyed by the flag ("--vtt"); names, types and defaults stay. (Long for
+    the flags alone.)"""
     group = parser.add_argument_group(SNAPSHOT_OPTIONS)
     words = dict(helps or {})
 
@@ -376,7 +377,8 @@ CORE_COMMANDS = ("probe", "snapshot", "hw", "demo")
 
 def _parser(core_only: bool = False) -> argparse.ArgumentParser:
     """The command line's parser; `core_only` leaves out the jobs, server and batch
-    commands (and what they import), for a run of one of CORE_COMMANDS."""
+    commands (and what they import), for a run of one of CORE_COMMANDS. (Long for the
+    flags alone.)"""
     parser = Parser(prog="stillframe", description="Exact still frames out of video, fast.")
     parser.add_argument("--version", action="version", version=f"stillframe {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
