@@ -197,3 +197,13 @@ def test_an_engine_command_starts_numpy_with_one_blas_thread_unless_told(given, 
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert run.stderr.split()[-3:] == ["0", seen, "True"]
+
+
+def test_the_version_is_told_without_loading_the_engine():
+    argv = [sys.executable, "-X", "importtime", "-m", "stillframe", "--version"]
+    run = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    from stillframe import __version__
+
+    assert run.returncode == 0 and run.stdout.strip() == f"stillframe {__version__}"
+    loaded = {line.rsplit("|", 1)[1].strip().split(".")[0] for line in run.stderr.splitlines() if "|" in line}
+    assert sorted(loaded & {"av", "numpy", "sqlalchemy", "starlette"}) == []

@@ -501,7 +501,7 @@ def _main(argv: Sequence[str] | None) -> int:
         except ImportError as exc:  # one line naming the extra, whatever the arguments
             print(f"stillframe: error: {exc}", file=sys.stderr)
             return 1
-    core = bool(argv) and argv[0] in CORE_COMMANDS
+    core = bool(argv) and (argv[0] in CORE_COMMANDS or argv[0] == "--version")
     if core:
         _one_blas_thread()
     parser = _parser(core_only=core)
