@@ -177,9 +177,10 @@ def test_the_package_loads_its_parts_when_first_used():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert json.loads(out) == [[], True, True, "stillframe.snapshot", True, True, True]
-    with pytest.raises(AttributeError, match="no attribute 'Nothing'"):
-        import stillframe
+    import stillframe
 
+    assert set(stillframe._WHERE) <= set(stillframe.__all__)  # every name loaded on use is public
+    with pytest.raises(AttributeError, match="no attribute 'Nothing'"):
         stillframe.Nothing  # noqa: B018
 
 
