@@ -14,6 +14,7 @@ from typing import IO, Any, Union
 
 import av
 
+from stillframe._objects import OBJECT_STORES, store_error, transient
 from stillframe.errors import (
     InvalidParameter,
     PermissionDenied,
@@ -65,6 +66,12 @@ class RangeSource:
             raise PermissionDenied(f"{self.name}: access refused") from exc
         except OSError as exc:
             raise TransientNetworkError(f"{self.name}: {exc}") from exc
+        except StillframeError:
+            raise
+        except Exception as exc:  # the store's own (botocore's missing credentials, say)
+            if transient(exc):
+                raise TransientNetworkError(f"{self.name}: {exc}") from exc
+            raise store_error(exc, self.name, "read it") from exc
 
     def check(self) -> RangeSource:
         """This source, once the store says the object is there and readable."""
@@ -241,6 +248,11 @@ def open_input(
     if isinstance(target, RangeSource):
         name = name or target.name
         target = target.open()
+    if isinstance(target, str) and target.startswith(OBJECT_STORES):  # FFmpeg has no protocol for these
+        raise InvalidParameter(
+            f"{target}: an object store's URL is read through fsspec: give "
+            f"sf.RangeSource.from_url({target!r}, **storage_options) as the source"
+        )
     if isinstance(target, str) and not is_url(target):
         path = Path(target)
         if not path.exists():

@@ -248,23 +248,30 @@ def snapshot_options(args: argparse.Namespace) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _input(args: argparse.Namespace) -> Any:
+    """The command's source: an object store's URL read by byte range, as the library
+    does with a RangeSource; anything else as given."""
+    from stillframe._objects import OBJECT_STORES
+
+    if not args.source.startswith(OBJECT_STORES):
+        return args.source
+    from stillframe._source import RangeSource
+
+    return RangeSource.from_url(args.source, **(args.storage_options or {})).check()
+
+
 def _probe(args: argparse.Namespace) -> int:
     from stillframe.video import probe
 
-    info = probe(args.source, stream=args.stream, index=args.index)
+    info = probe(_input(args), stream=args.stream, index=args.index)
     print(json.dumps(info.to_dict(work_out=args.all), indent=2))
     return 0
 
 
 def _snapshot(args: argparse.Namespace) -> int:
-    from stillframe._objects import OBJECT_STORES
     from stillframe.snapshot import snapshot
 
-    source: Any = args.source
-    if args.source.startswith(OBJECT_STORES):  # read by byte range, as the library does
-        from stillframe._source import RangeSource
-
-        source = RangeSource.from_url(args.source, **(args.storage_options or {})).check()
+    source = _input(args)
     progress, close = _progress(not args.json)
     try:
         result = snapshot(
@@ -410,7 +417,7 @@ def _parser(core_only: bool = False) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     probe = sub.add_parser("probe", help="describe a video as JSON")
-    probe.add_argument("source", help="a video: a path, a file:// or http(s):// URL")
+    probe.add_argument("source", help="a video: a path, a file:// or http(s):// URL, or s3://, oss://... (fsspec)")
     probe.add_argument("--stream", type=int, default=None, help="the video stream's index (default: FFmpeg's best)")
     probe.add_argument("--index", choices=INDEX_CHOICES, default="auto", help=INDEX_HELP)
     probe.add_argument(
@@ -418,6 +425,8 @@ def _parser(core_only: bool = False) -> argparse.ArgumentParser:
         help="also what needs every keyframe read (keyframe_times; a Matroska file's frame_count), "
         "left out otherwise when the file's own index describes it",
     )  # fmt: skip
+    probe.add_argument("--storage-options", type=json_object_arg, metavar="JSON",
+                       help="JSON for fsspec, for an s3://, oss://... source")  # fmt: skip
     probe.set_defaults(run=_probe, parser=probe)
 
     snap = sub.add_parser(
