@@ -104,3 +104,9 @@ def test_an_object_store_input_is_probed_and_missing_credentials_are_named(clips
     # FFmpeg has no protocol for a store: the library says what to give instead.
     with pytest.raises(sf.InvalidParameter, match=r"give sf\.RangeSource\.from_url\('s3://media/in/clip\.mp4'"):
         sf.probe("s3://media/in/clip.mp4")
+
+
+def test_a_host_that_does_not_resolve_is_named():
+    # .invalid never resolves (RFC 6761); FFmpeg itself says only "input/output error".
+    with pytest.raises(sf.TransientNetworkError, match=r"the host nowhere\.invalid cannot be found"):
+        sf.probe("https://nowhere.invalid/clip.mp4")
