@@ -55,6 +55,11 @@ T = TypeVar("T")
 KEEP = re.compile(r"^\.(?P<name>.+)\.(?P<token>[0-9a-f]{8})\.keep$")
 
 
+# `.stillframe-check-TOKEN`: the probe a run puts and deletes at once to learn that it may
+# write there; one killed between the two leaves it behind.
+PROBE = re.compile(r"^\.stillframe-check-(?P<token>[0-9a-f]{8})$")
+
+
 def keep_name(name: str, token: str) -> str:
     return f".{name}.{token}.keep"
 
@@ -76,6 +81,12 @@ def stale_keeps(names: Iterable[str], token: str) -> dict[str, str]:
         if gone[match["token"]]:
             out[match["name"]] = name
     return out
+
+
+def stale_probes(names: Iterable[str], token: str) -> list[str]:
+    """Among a folder's `names`, the probes of runs other than `token`'s that are no
+    longer alive (killed between putting their probe and deleting it)."""
+    return sorted(n for n in names if (m := PROBE.match(n)) and m["token"] != token and not alive(m["token"]))
 
 
 def is_object_url(path: str | os.PathLike[str]) -> bool:
@@ -278,7 +289,11 @@ class ObjectStore:
             if not inside(self.url(folder), self.root):
                 continue  # not the run's to touch (check has refused it already)
             listed = self._listed(folder, common)
-            stale = stale_keeps(self._listed(folder, ".") if self._prefixed and common else listed, self.token)
+            hidden = self._listed(folder, ".") if self._prefixed and common else listed
+            stale = stale_keeps(hidden, self.token)
+            for probe in stale_probes(hidden, self.token):
+                key = posixpath.join(folder, probe)
+                self.retry(partial(self.fs.rm_file, key), self.url(key), "remove what an earlier run left")
             found = {n for n in listed if wanted(n)}
             for name in [n for n in stale if wanted(n)]:
                 key, kept = posixpath.join(folder, name), posixpath.join(folder, stale[name])
