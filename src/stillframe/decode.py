@@ -12,6 +12,7 @@ import av
 from av.video.codeccontext import VideoCodecContext
 
 from stillframe._index import PacketIndex
+from stillframe._skipframe import skip_behaviour
 from stillframe.devices import Backend
 from stillframe.errors import ResourceContentBad, SnapshotTimeOut
 from stillframe.plan import Group
@@ -97,6 +98,11 @@ class GroupDecoder:
             self.cc = stream.codec_context
         self.label = backend.label if backend is not None else self.cc.name
         self.deadline = deadline
+        # Whether this decoder may be told to skip frames packet by packet. One that
+        # latches skip_frame when it opens (libdav1d) is only ever given DEFAULT, so
+        # it can serve exact frames whatever it decoded first; one that ignores it
+        # is not told at all.
+        self.skip = skip_behaviour(self.cc.name)
 
     def check_deadline(self) -> None:
         """Raise SnapshotTimeOut once the run's deadline (time.monotonic()) has passed."""
@@ -152,7 +158,10 @@ class GroupDecoder:
         False if they start past the group's keyframe (nothing decoded then)."""
         cc = self.cc
         intra = group.intra
-        cc.skip_frame = "NONKEY" if intra else "DEFAULT"
+        skips = self.skip.per_packet
+        # Only keyframes are fed to an intra group, so NONKEY is a saving only where
+        # it is honoured packet by packet; never one a decoder could latch.
+        cc.skip_frame = "NONKEY" if intra and self.skip.nonkey == "per_packet" else "DEFAULT"
         first = True
         past = 0
         for packet in packets:
@@ -168,7 +177,7 @@ class GroupDecoder:
             if intra:
                 if not packet.is_keyframe or pts != key_pts:
                     continue
-            else:
+            elif skips:
                 cc.skip_frame = "DEFAULT" if pts in want else "NONREF"
             last = packet.dts is not None and packet.dts >= last_dts and pts in want
             self._decode(packet, want, convert, result)
