@@ -117,7 +117,7 @@ class GroupDecoder:
     def run(
         self,
         group: Group,
-        convert: Callable[[av.VideoFrame], Any],
+        convert: Callable[..., Any],
         idx: PacketIndex,
         packets: Sequence[av.Packet] | None = None,
     ) -> GroupResult:
@@ -150,7 +150,7 @@ class GroupDecoder:
         key_pts: int,
         key_dts: int,
         last_dts: int,
-        convert: Callable[[av.VideoFrame], Any],
+        convert: Callable[..., Any],
         result: GroupResult,
         packets: Iterable[av.Packet],
     ) -> bool:
@@ -200,7 +200,7 @@ class GroupDecoder:
         self,
         packet: av.Packet | None,
         want: dict[int, int],
-        convert: Callable[[av.VideoFrame], Any],
+        convert: Callable[..., Any],
         result: GroupResult,
     ) -> None:
         stats = result.stats
@@ -217,7 +217,9 @@ class GroupDecoder:
             stats.frames_decoded += 1
             d = want.pop(frame.pts, None) if frame.pts is not None else None
             if d is not None:
-                result.frames[d] = convert(frame)
+                # The decoder's aspect is the frame's own (a frame-threaded decoder's is
+                # brought up to date as each frame comes out).
+                result.frames[d] = convert(frame, self.cc.sample_aspect_ratio)
 
 
 def missing_error(index: PacketIndex, missing: list[int]) -> ResourceContentBad:
