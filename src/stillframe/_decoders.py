@@ -280,7 +280,7 @@ class DecoderPool:
             rows = Rows()
             rows.add(self.first_key)
             idx = rows.index(time_base_of(dec.stream))
-            trial = dec.run(Group(0, [0], intra=True), lambda f: f, idx, [self.first_key])
+            trial = dec.run(Group(0, [0], intra=True), lambda f, sar=None: f, idx, [self.first_key])
             if trial.missing:
                 self.input.close(dec.container)  # the context is not lent again
                 i = self.info
