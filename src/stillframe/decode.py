@@ -11,7 +11,7 @@ from typing import Any, cast
 import av
 from av.video.codeccontext import VideoCodecContext
 
-from stillframe._index import PacketIndex
+from stillframe._index import PacketIndex, decode_time
 from stillframe._skipframe import skip_behaviour
 from stillframe.devices import Backend
 from stillframe.errors import ResourceContentBad, SnapshotTimeOut
@@ -169,17 +169,17 @@ class GroupDecoder:
             if packet.size == 0:
                 break  # end of file: drain below
             pts = packet.pts if packet.pts is not None else packet.dts
+            dts = decode_time(packet)
             if first:
                 first = False
-                dts = packet.dts if packet.dts is not None else pts
-                if dts is not None and dts > key_dts:
+                if dts is not None and dts > key_dts and pts != key_pts:
                     return False  # the seek went past the keyframe: nothing sent yet
             if intra:
                 if not packet.is_keyframe or pts != key_pts:
                     continue
             elif skips:
                 cc.skip_frame = "DEFAULT" if pts in want else "NONREF"
-            last = packet.dts is not None and packet.dts >= last_dts and pts in want
+            last = dts is not None and dts >= last_dts and pts in want
             self._decode(packet, want, convert, result)
             if not want:
                 break
@@ -187,7 +187,7 @@ class GroupDecoder:
                 # Every target is in the decoder now: drain it rather than feed more
                 # packets, which could be reference frames decoded for nothing.
                 break
-            if packet.dts is not None and packet.dts > last_dts:
+            if dts is not None and dts > last_dts:
                 past += 1
                 if past > _REORDER_SLACK:
                     break
