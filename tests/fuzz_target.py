@@ -14,16 +14,18 @@ from stillframe.errors import StillframeError
 
 def main(path: str, out: str) -> dict:
     stage = "probe"
+    said: dict = {}
     try:
         info = sf.probe(path)
+        said["duration"] = info.duration
         stage = "frames"
         with sf.open(path) as video:
             video.frames_at([0.0, info.duration * 0.5, max(0.0, info.duration - 0.01)])
         stage = "sprite"
         sf.snapshot(path, sf.Quantity(6), Path(out) / "{Count}.jpg", width=64, sprite=sf.Sprite(3, 2))
-        return {"ended": "ok"}
+        return {"ended": "ok", **said}
     except StillframeError as exc:
-        return {"ended": "error", "stage": stage, "error": f"{type(exc).__name__}: {exc}"[:300]}
+        return {"ended": "error", "stage": stage, "error": f"{type(exc).__name__}: {exc}"[:300], **said}
     except Exception as exc:  # what the test is looking for
         return {"ended": "stray", "stage": stage, "error": f"{type(exc).__name__}: {exc}"[:300],
                 "traceback": traceback.format_exc()[-2000:]}  # fmt: skip

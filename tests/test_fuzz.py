@@ -1,6 +1,6 @@
 """Damaged files end in a clear error from the error tree, never a stray exception,
 a crash, a hang or a half-written file. Mutated copies (bit flips, truncations,
-zeroed and duplicated ranges) of small clips in every container the engine reads,
+zeroed and duplicated ranges, one timestamp made wild) of small clips in every container the engine reads,
 each probed, sampled and made into a sprite in a process of its own with a time
 limit. Seeded; STILLFRAME_FUZZ=N runs N files (default 300), STILLFRAME_FUZZ_SEED
 another seed."""
@@ -17,7 +17,10 @@ from pathlib import Path
 
 import pytest
 
+import stillframe as sf
 from stillframe import testsrc
+
+from .timestamp_damage import wild
 
 TARGET = Path(__file__).with_name("fuzz_target.py")
 X265 = "keyint=30:min-keyint=30:scenecut=0:open-gop=1:bframes=4:log-level=error"
@@ -41,9 +44,14 @@ def originals(tmp_path_factory) -> list[Path]:
     ]  # fmt: skip
 
 
-def mutate(data: bytes, rng: random.Random) -> tuple[str, bytes]:
+def mutate(data: bytes, rng: random.Random, suffix: str = "") -> tuple[str, bytes]:
+    kind = rng.choice(["flip", "truncate", "zero", "duplicate", "wild"])
+    if kind == "wild":  # one timestamp far off: the duration must still be the stream's
+        damaged, what = wild(data, suffix, rng)
+        if what is not None:
+            return kind, damaged
+        kind = "flip"
     out = bytearray(data)
-    kind = rng.choice(["flip", "truncate", "zero", "duplicate"])
     if kind == "flip":
         for _ in range(rng.randint(1, 50)):
             i = rng.randrange(len(out))
@@ -64,14 +72,18 @@ def test_damaged_files_end_in_clear_errors(originals, tmp_path):
     count = int(os.environ.get("STILLFRAME_FUZZ", "300"))
     rng = random.Random(int(os.environ.get("STILLFRAME_FUZZ_SEED", "20261201")))
     cases = []
+    wild_cases: dict[str, float] = {}
+    durations = {src: sf.probe(src).duration for src in originals}
     for k in range(count):
         src = rng.choice(originals)
-        kind, data = mutate(src.read_bytes(), rng)
+        kind, data = mutate(src.read_bytes(), rng, src.suffix)
         case = tmp_path / f"{k:05d}"
         case.mkdir()
         path = case / f"damaged{src.suffix}"
         path.write_bytes(data)
         cases.append((f"{src.name} {kind} #{k}", path, case / "out"))
+        if kind == "wild":
+            wild_cases[f"{src.name} {kind} #{k}"] = durations[src]
 
     def run(case):
         name, path, out = case
@@ -90,6 +102,14 @@ def test_damaged_files_end_in_clear_errors(originals, tmp_path):
     assert not bad, "\n".join(f"{name}: {r}" for name, r in bad[:5])
     half_written = [p for _, _, out in cases for p in out.rglob("*.part")] if cases else []
     assert not half_written
+    # A wild timestamp is damage, not time: a file that still opens says the duration it had.
+    off = [
+        (name, r["duration"], wild_cases[name])
+        for name, r in results
+        if name in wild_cases and r.get("duration") is not None and abs(r["duration"] - wild_cases[name]) > 0.5
+    ]
+    assert not off, "\n".join(f"{name}: {got:.3f} s, not {want:.3f} s" for name, got, want in off[:5])
+    assert wild_cases, "no case had a wild timestamp"
     ended = [r["ended"] for _, r in results]
     # The mutations must bite: some files still work, many fail cleanly.
     assert ended.count("error") > count // 10 and ended.count("ok") > 0

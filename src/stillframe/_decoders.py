@@ -25,6 +25,7 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
+from fractions import Fraction
 from typing import Any, Protocol
 
 import av
@@ -71,9 +72,9 @@ class Convert(Protocol):
     """A decoded frame to what a Frame holds: `__call__` on the CPU (swscale),
     `on_device` for a resident lane's frames (the device pipeline)."""
 
-    def __call__(self, frame: av.VideoFrame) -> Any: ...
+    def __call__(self, frame: av.VideoFrame, sar: Fraction | None = None) -> Any: ...
 
-    def on_device(self, frame: av.VideoFrame) -> Any: ...
+    def on_device(self, frame: av.VideoFrame, sar: Fraction | None = None) -> Any: ...
 
 
 class DecoderPool:
@@ -279,7 +280,7 @@ class DecoderPool:
             rows = Rows()
             rows.add(self.first_key)
             idx = rows.index(time_base_of(dec.stream))
-            trial = dec.run(Group(0, [0], intra=True), lambda f: f, idx, [self.first_key])
+            trial = dec.run(Group(0, [0], intra=True), lambda f, sar=None: f, idx, [self.first_key])
             if trial.missing:
                 self.input.close(dec.container)  # the context is not lent again
                 i = self.info
@@ -343,7 +344,7 @@ class DecoderPool:
 
     @staticmethod
     def _run_on(
-        pool: Pool, group: Group, convert: Callable[[av.VideoFrame], Any], idx, packets, deadline
+        pool: Pool, group: Group, convert: Callable[..., Any], idx, packets, deadline
     ) -> tuple[GroupResult, str]:
         with pool.borrow() as dec:
             dec.deadline = deadline

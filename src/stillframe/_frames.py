@@ -8,19 +8,23 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
 
 import av
 import numpy as np
 
 from stillframe._cost import Job
 from stillframe._decoders import DecoderPool
+from stillframe._deinterlace import deinterlace, neighbours
 from stillframe._gpu.picture import DevicePicture
 from stillframe._indexes import FrameIndex, Unit
 from stillframe.decode import GroupResult, missing_error
 from stillframe.frame import Frame
-from stillframe.geometry import OutputGeometry, scale
+from stillframe.geometry import OutputGeometry, display_size, plan_geometry, scale
+from stillframe.info import VideoInfo
 from stillframe.options import FrameOptions
-from stillframe.plan import Pick, group_targets, pick_frames
+from stillframe.plan import Group, Pick, group_targets, pick_frames
 from stillframe.records import Stats
 
 __all__ = ["WINDOW", "FrameRun", "Pictures", "windows"]
@@ -57,18 +61,61 @@ def windows(
 class Pictures:
     """What a Frame holds, made from a decoded frame at the request's geometry: on
     the CPU, swscale's (the format kept when no scaling is needed, converted on
-    first use); for frames kept on a device, an RGB picture made there."""
+    first use); for frames kept on a device, an RGB picture made there. Each comes
+    with its geometry: a frame of another stored size or sample aspect than the
+    stream's (the picture changed mid-stream) is sized from its own display size.
 
-    def __init__(self, geometry: OutputGeometry) -> None:
+    `raw`: frames are kept as decoded, with their sample aspect ratio, and made
+    into pictures by `finish` once their neighbours are in (deinterlacing)."""
+
+    def __init__(self, options: FrameOptions, info: VideoInfo, geometry: OutputGeometry, raw: bool = False) -> None:
+        self.options = options
         self.geometry = geometry
+        self.stored = (info.coded_width, info.coded_height)
+        self.rotation = info.rotation
+        self.raw = raw
+        self.others: dict[tuple[int, int, Fraction | None], OutputGeometry] = {}
 
-    def __call__(self, frame: av.VideoFrame) -> av.VideoFrame:
-        return scale(frame, self.geometry, keep_format=True)
+    def geometry_of(self, frame: av.VideoFrame, sar: Fraction | None) -> OutputGeometry:
+        """The geometry for this frame: the request's, or one from the frame's own size."""
+        if (frame.width, frame.height) == self.stored:
+            return self.geometry
+        key = (frame.width, frame.height, sar)
+        geo = self.others.get(key)
+        if geo is None:
+            w, h = display_size(frame.width, frame.height, sar)
+            if self.rotation % 180:
+                w, h = h, w
+            o = self.options
+            geo = plan_geometry(
+                w, h, self.rotation, width=o.width, height=o.height, max_length=o.max_length,
+                aspect_ratio=o.aspect_ratio,
+            )  # fmt: skip
+            self.others[key] = geo
+        return geo
 
-    def on_device(self, frame: av.VideoFrame) -> DevicePicture:
+    def __call__(self, frame: av.VideoFrame, sar: Fraction | None = None) -> Any:
+        if self.raw:
+            return frame, sar
+        return self.convert(frame, sar)
+
+    def convert(self, frame: av.VideoFrame, sar: Fraction | None) -> tuple[av.VideoFrame, OutputGeometry]:
+        geo = self.geometry_of(frame, sar)
+        return scale(frame, geo, keep_format=True), geo
+
+    def on_device(self, frame: av.VideoFrame, sar: Fraction | None = None) -> tuple[DevicePicture, OutputGeometry]:
         from stillframe._gpu.pixels import picture
 
-        return picture(frame, self.geometry)
+        geo = self.geometry_of(frame, sar)
+        return picture(frame, geo), geo
+
+    def finish(self, frames: dict[int, Any], d: int, around: tuple[int | None, int | None]) -> Any:
+        """Frame `d` of a raw decode as a picture, deinterlaced with the neighbours
+        (`around`: decode indices before and after it) that were decoded."""
+        frame, sar = frames[d]
+        before, after = (frames[x][0] if x is not None and x in frames else None for x in around)
+        seq = [f for f in (before, frame, after) if f is not None]
+        return self.convert(deinterlace(seq, 0 if before is None else 1), sar)
 
 
 @dataclass
@@ -97,7 +144,10 @@ class FrameRun:
         self.options = options
         self.geometry = geometry
         self.deadline = deadline
-        self.pictures = Pictures(geometry)
+        info = index.info
+        # Neighbours are decoded for bwdif only where the stream says it is interlaced.
+        self.deinterlacing = options.deinterlace == "auto" and info.interlaced
+        self.pictures = Pictures(options, info, geometry, raw=self.deinterlacing)
         self.on_device = decoders.hw is not None  # until the request is known
         self.lanes = decoders.lanes
 
@@ -115,6 +165,8 @@ class FrameRun:
                 first = False
                 job = self.job(units)
                 self.on_device = self.decoders.prepare(job)
+                if self.deinterlacing and self.decoders.resident:
+                    self.on_device = False  # bwdif runs on the CPU: frames kept on a device would come back anyway
                 hw = self.decoders.hw
                 # A device lane holds a decoder an engine; a request keeps as many busy as it has groups.
                 self.lanes = min(hw.limit, job.groups) if self.on_device and hw else self.decoders.cpu.limit
@@ -162,17 +214,26 @@ class FrameRun:
             by_target.setdefault(p.target, []).append(p)
         answers = []
         for group in groups:
+            around: dict[int, tuple[int | None, int | None]] = {}
+            if self.deinterlacing:
+                group = Group(group.key, list(group.targets), group.intra)
+                around = neighbours(idx, group)
             result = self.decoders.decode(group, self.pictures, idx, region.packets, self.deadline, self.on_device)
             stats.merge(result.stats)
-            if result.missing:
-                raise missing_error(idx, result.missing)
+            missing = [d for d in result.missing if d in by_target]  # a neighbour missing: bwdif does without
+            if missing:
+                raise missing_error(idx, missing)
             for d in group.targets:
-                for pick in by_target.get(d, []):
-                    answers.append((pick, self.frame(pick, result, d, idx)))
+                if d not in by_target:
+                    continue
+                picture = self.pictures.finish(result.frames, d, around[d]) if around else result.frames[d]
+                for pick in by_target[d]:
+                    answers.append((pick, self.frame(pick, result, picture, idx)))
         answers.sort(key=lambda pf: pf[0].time)
         return Done(answers, stats, region.packets is not None)
 
-    def frame(self, pick: Pick, result: GroupResult, d: int, idx) -> Frame:
+    def frame(self, pick: Pick, result: GroupResult, made: tuple[Any, OutputGeometry], idx) -> Frame:
+        picture, geometry = made
         return Frame(
             requested_time=pick.time,
             time=float(idx.seconds(idx.pts[pick.target])),
@@ -181,6 +242,6 @@ class FrameRun:
             rule=pick.rule,
             decoder=result.decoder,
             fallback=result.fallback or self.decoders.decoding.fallback,
-            _picture=result.frames[d],
-            _geometry=self.geometry,
+            _picture=picture,
+            _geometry=geometry,
         )

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 import av
+import numpy as np
 
-from stillframe._index import PacketIndex, Rows
+from stillframe._index import PacketIndex, Rows, decode_time, jump
 from stillframe._table import ContainerIndex
 from stillframe.errors import ResourceContentBad
 from stillframe.plan import EPSILON
@@ -153,12 +154,14 @@ class RegionReader:
             bound = hi + self._eps
 
             def stop(p: av.Packet) -> bool:
-                return p.dts is not None and p.dts > bound
+                dts = decode_time(p)
+                return dts is not None and dts > bound
         else:
             found = [math.inf]  # the first frame at or after the latest time, once read
 
             def stop(p: av.Packet) -> bool:
-                if p.dts is not None and p.dts > found[0]:
+                dts = decode_time(p)
+                if dts is not None and dts > found[0]:
                     return True
                 if not p.is_discard and p.pts is not None and p.pts >= hi - self._eps:
                     found[0] = min(found[0], p.pts)
@@ -224,7 +227,16 @@ class RegionReader:
             if rows.pts or (stamp is not None and stamp >= want):
                 rows.add(packet)
         got = len(rows.pts)
-        return rows.index(self.time_base, self.start_pts), got > 0 and (expected is None or got == expected)
+        index = rows.index(self.time_base, self.start_pts)
+        if got:
+            # The tail starts at the index's entry `want`: a packet far past where this
+            # many frames could reach from there is damage (a wild timestamp), not the end.
+            stamps = index.pts if self.table.by_pts else index.dts
+            steps = np.diff(index.dts)
+            step = int(np.median(steps[steps > 0])) if (steps > 0).any() else 0
+            reach = jump(index.dts, self.time_base) + got * step
+            index = replace(index, shown=index.shown & (np.abs(stamps - want) <= reach))
+        return index, got > 0 and (expected is None or got == expected)
 
 
 def _pts(packet: av.Packet) -> int:

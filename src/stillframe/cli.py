@@ -200,6 +200,8 @@ def add_snapshot_options(parser: argparse.ArgumentParser, helps: Mapping[str, st
     add("--max-length", "longest side in pixels", type=int)
     add("--aspect", "16:9 pads with black to that shape, never cropping (default: %(default)s)",
         choices=("keep", "16:9"), default="keep")  # fmt: skip
+    add("--deinterlace", "auto: frames flagged interlaced go through FFmpeg's bwdif, one picture a frame "
+        "(default: off)", choices=("auto",), default=None)  # fmt: skip
     add("--quality", "JPEG quality 1..100 (default: %(default)s)", type=int_arg(1, 100), default=85, metavar="Q")
     add("--sprite", "sprite sheets of C columns and L lines, e.g. 10x10", metavar="CxL")
     add("--cell-size", "sprite cell size (default: the snapshot size)", metavar="WxH")
@@ -240,7 +242,8 @@ def snapshot_options(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit("stillframe: error: --vtt-base-url applies only with --vtt or --storyboard")
     return {
         "frame_type": args.frame_type, "snap": args.snap, "tolerance": args.tolerance, "width": args.width,
-        "height": args.height, "max_length": args.max_length, "aspect_ratio": args.aspect, "quality": args.quality,
+        "height": args.height, "max_length": args.max_length, "aspect_ratio": args.aspect,
+        "deinterlace": args.deinterlace or False, "quality": args.quality,
         "sprite": _sprite(args), "sprite_output": args.sprite_output, "webvtt": args.vtt,
         "storyboard": args.storyboard, "vtt_base_url": args.vtt_base_url, "black_level": args.black_level,
         "pixel_black_threshold": args.pixel_black_threshold, "cover": args.cover,

@@ -11,7 +11,8 @@ from typing import Any, cast
 import av
 from av.video.codeccontext import VideoCodecContext
 
-from stillframe._index import PacketIndex
+from stillframe._index import PacketIndex, decode_time
+from stillframe._skipframe import skip_behaviour
 from stillframe.devices import Backend
 from stillframe.errors import ResourceContentBad, SnapshotTimeOut
 from stillframe.plan import Group
@@ -97,6 +98,11 @@ class GroupDecoder:
             self.cc = stream.codec_context
         self.label = backend.label if backend is not None else self.cc.name
         self.deadline = deadline
+        # Whether this decoder may be told to skip frames packet by packet. One that
+        # latches skip_frame when it opens (libdav1d) is only ever given DEFAULT, so
+        # it can serve exact frames whatever it decoded first; one that ignores it
+        # is not told at all.
+        self.skip = skip_behaviour(self.cc.name)
 
     def check_deadline(self) -> None:
         """Raise SnapshotTimeOut once the run's deadline (time.monotonic()) has passed."""
@@ -111,7 +117,7 @@ class GroupDecoder:
     def run(
         self,
         group: Group,
-        convert: Callable[[av.VideoFrame], Any],
+        convert: Callable[..., Any],
         idx: PacketIndex,
         packets: Sequence[av.Packet] | None = None,
     ) -> GroupResult:
@@ -144,7 +150,7 @@ class GroupDecoder:
         key_pts: int,
         key_dts: int,
         last_dts: int,
-        convert: Callable[[av.VideoFrame], Any],
+        convert: Callable[..., Any],
         result: GroupResult,
         packets: Iterable[av.Packet],
     ) -> bool:
@@ -152,7 +158,10 @@ class GroupDecoder:
         False if they start past the group's keyframe (nothing decoded then)."""
         cc = self.cc
         intra = group.intra
-        cc.skip_frame = "NONKEY" if intra else "DEFAULT"
+        skips = self.skip.per_packet
+        # Only keyframes are fed to an intra group, so NONKEY is a saving only where
+        # it is honoured packet by packet; never one a decoder could latch.
+        cc.skip_frame = "NONKEY" if intra and self.skip.nonkey == "per_packet" else "DEFAULT"
         first = True
         past = 0
         for packet in packets:
@@ -160,17 +169,17 @@ class GroupDecoder:
             if packet.size == 0:
                 break  # end of file: drain below
             pts = packet.pts if packet.pts is not None else packet.dts
+            dts = decode_time(packet)
             if first:
                 first = False
-                dts = packet.dts if packet.dts is not None else pts
-                if dts is not None and dts > key_dts:
+                if dts is not None and dts > key_dts and pts != key_pts:
                     return False  # the seek went past the keyframe: nothing sent yet
             if intra:
                 if not packet.is_keyframe or pts != key_pts:
                     continue
-            else:
+            elif skips:
                 cc.skip_frame = "DEFAULT" if pts in want else "NONREF"
-            last = packet.dts is not None and packet.dts >= last_dts and pts in want
+            last = dts is not None and dts >= last_dts and pts in want
             self._decode(packet, want, convert, result)
             if not want:
                 break
@@ -178,7 +187,7 @@ class GroupDecoder:
                 # Every target is in the decoder now: drain it rather than feed more
                 # packets, which could be reference frames decoded for nothing.
                 break
-            if packet.dts is not None and packet.dts > last_dts:
+            if dts is not None and dts > last_dts:
                 past += 1
                 if past > _REORDER_SLACK:
                     break
@@ -191,7 +200,7 @@ class GroupDecoder:
         self,
         packet: av.Packet | None,
         want: dict[int, int],
-        convert: Callable[[av.VideoFrame], Any],
+        convert: Callable[..., Any],
         result: GroupResult,
     ) -> None:
         stats = result.stats
@@ -208,7 +217,9 @@ class GroupDecoder:
             stats.frames_decoded += 1
             d = want.pop(frame.pts, None) if frame.pts is not None else None
             if d is not None:
-                result.frames[d] = convert(frame)
+                # The decoder's aspect is the frame's own (a frame-threaded decoder's is
+                # brought up to date as each frame comes out).
+                result.frames[d] = convert(frame, self.cc.sample_aspect_ratio)
 
 
 def missing_error(index: PacketIndex, missing: list[int]) -> ResourceContentBad:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 import av
 import numpy as np
@@ -34,6 +35,33 @@ class OutputGeometry:
     def padded(self) -> bool:
         """Whether black padding surrounds the picture (an aspect ratio was asked for)."""
         return (self.width, self.height) != (self.image_w, self.image_h)
+
+
+def display_size(width: int, height: int, sar: Fraction | None) -> tuple[int, int]:
+    """The stored `width` x `height` as shown with sample aspect ratio `sar`: the
+    side the pixels are long along is stretched, never one shrunk (as players do),
+    so 720x576 at 16:15 shows as 768x576 and 720x480 at 8:9 as 720x540."""
+    if not sar or sar <= 0 or sar == 1:
+        return width, height
+    if sar > 1:
+        return max(1, round(width * sar)), height
+    return width, max(1, round(height / sar))
+
+
+def aspect_text(sar: Fraction | None) -> str:
+    """ "16:15" for a sample aspect ratio; "1:1" when there is none."""
+    if not sar or sar <= 0:
+        return "1:1"
+    return f"{sar.numerator}:{sar.denominator}"
+
+
+def letterbox(planes_h: int, planes_w: int, w: int, h: int) -> tuple[int, int, int, int]:
+    """(x, y, width, height) of a picture of `planes_w` x `planes_h` fitted whole
+    inside a `w` x `h` cell, centred, even-sided and even-placed (4:2:0)."""
+    k = min(w / planes_w, h / planes_h)
+    iw = min(w, max(2, int(planes_w * k / 2 + 0.5) * 2))
+    ih = min(h, max(2, int(planes_h * k / 2 + 0.5) * 2))
+    return (w - iw) // 2 & ~1, (h - ih) // 2 & ~1, iw, ih
 
 
 def check_sizes(width: int | None, height: int | None, max_length: int | None, aspect_ratio: str) -> None:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
+from fractions import Fraction
 from typing import Any
 
 import av
 import numpy as np
 
 from stillframe._index import PacketIndex
+from stillframe.geometry import aspect_text, display_size
 
 __all__ = ["Deferred", "VideoInfo"]
 
@@ -61,6 +63,15 @@ class VideoInfo:
     container's index, `frame_count` (Matroska) and `keyframe_times` are worked
     out when first read.
 
+    The display size is the stored picture's size stretched by its sample aspect
+    ratio (`sample_aspect_ratio`, "16:15" for a PAL DVD's 4:3, "1:1" for square
+    pixels), then turned: a 720x576 picture at 16:15 is 768x576. `coded_width` and
+    `coded_height` are the stored picture's own pixels (before either).
+    `interlaced`: the first frame is flagged interlaced (see the `deinterlace`
+    option). `size_changes`: frames of another stored size were seen where the
+    video was read when it opened (a scan decodes its last keyframe too); each frame
+    keeps its own size and aspect whatever this says.
+
     `index` says how frames are found: "container" (the file's own sample table:
     opening reads the header and the packets at both ends, and a request reads
     only the regions it needs) or "scan" (every packet demuxed once when the video
@@ -87,6 +98,9 @@ class VideoInfo:
     index: str = "scan"
     index_note: str = ""
     decoder: str = ""  # the software decoder FFmpeg uses for it ("libdav1d" for AV1)
+    sample_aspect_ratio: str = "1:1"
+    interlaced: bool = False
+    size_changes: bool = False
 
     def __getattribute__(self, name: str) -> Any:
         value = object.__getattribute__(self, name)
@@ -130,15 +144,29 @@ def header_duration(container: av.container.InputContainer, stream) -> float | N
     return None
 
 
+def stream_aspect(stream) -> Fraction | None:
+    """The stream's sample aspect ratio: the container's where it says one (MP4's
+    pasp, Matroska's display size), else the bitstream's as probed."""
+    try:
+        sar = stream.sample_aspect_ratio
+    except (ZeroDivisionError, ValueError):
+        return None
+    return sar if sar and sar > 0 else None
+
+
 def frame_facts(container, stream, first: av.VideoFrame) -> dict[str, Any]:
     """What the first decoded frame and the stream header say."""
     rotation = int(round((getattr(first, "rotation", 0) or 0) / 90.0)) * 90 % 360
     w, h = first.width, first.height
+    sar = stream_aspect(stream)
+    dw, dh = display_size(w, h, sar)
     fmt = first.format
     depth = max((c.bits for c in fmt.components), default=8) if fmt.components else 8
     return dict(
-        width=h if rotation % 180 else w,
-        height=w if rotation % 180 else h,
+        width=dh if rotation % 180 else dw,
+        height=dw if rotation % 180 else dh,
+        sample_aspect_ratio=aspect_text(sar),
+        interlaced=bool(first.interlaced_frame),
         rotation=rotation,
         codec=stream.codec_context.codec.canonical_name,
         decoder=stream.codec_context.name,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from stillframe._deinterlace import check_mode
 from stillframe.geometry import check_sizes
 from stillframe.plan import check_choices
 
@@ -26,7 +27,9 @@ class FrameOptions:
     (seconds): a keyframe that near the exact frame is taken instead. `width`,
     `height`, `max_length` (pixels, display orientation) and `aspect_ratio`
     ("keep" or "16:9", padded with black) size the output; none given keeps the
-    video's display size.
+    video's display size (each frame's own, where the size changes mid-stream).
+    `deinterlace`: False, or "auto" (frames flagged interlaced go through FFmpeg's
+    bwdif, one picture a frame).
     """
 
     frame_type: str = "normal"
@@ -36,10 +39,12 @@ class FrameOptions:
     height: int | None = None
     max_length: int | None = None
     aspect_ratio: str = "keep"
+    deinterlace: bool | str = False
 
     def __post_init__(self) -> None:
         check_choices(self.frame_type, self.snap, self.tolerance)
         check_sizes(self.width, self.height, self.max_length, self.aspect_ratio)
+        check_mode(self.deinterlace)
         object.__setattr__(self, "tolerance", float(self.tolerance))
 
     @classmethod

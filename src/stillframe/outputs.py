@@ -176,14 +176,15 @@ class Batch:
             return self._jpegs[k]
         return frame_jpegs([self.frames[k]], self.quality, lambda _: self.plane(k), encode_jpegs)[0]
 
-    def cell(self, k: int, w: int, h: int) -> YUV420Planes | DevicePicture:
-        """Frame `k` at a sprite cell's size: on its device when its picture is there."""
+    def cell(self, k: int, w: int, h: int, keep_shape: bool = False) -> YUV420Planes | DevicePicture:
+        """Frame `k` at a sprite cell's size: on its device when its picture is there.
+        `keep_shape`: letterboxed, not stretched (a frame of another shape)."""
         picture = getattr(self.frames[k], "_picture", None)
         if isinstance(picture, DevicePicture):
             from stillframe._gpu.sheets import fit
 
-            return fit(picture, w, h)
-        return fit_cell(self.plane(k), w, h)
+            return fit(picture, w, h, keep_shape)
+        return fit_cell(self.plane(k), w, h, keep_shape)
 
     def use_jpegs(self, jpegs: Sequence[bytes]) -> None:
         """Take JPEGs already encoded elsewhere (a worker, say), one a frame in order,
@@ -250,6 +251,7 @@ class SpriteSheets(Writer):
     def __init__(self, sprite: Sprite, count: int, snap_w: int, snap_h: int, pattern: str | os.PathLike[str]) -> None:
         check_placeholders(os.fspath(pattern), "sprite output")
         self.layout: SpriteLayout = sprite.layout(snap_w, snap_h)
+        self.snap = (snap_w, snap_h)  # the run's size; a frame of another (its picture changed) is letterboxed
         self.color = parse_color(sprite.color)
         self.step = sprite.cell_sel_step
         self.selected = range(0, count, self.step)
@@ -276,7 +278,9 @@ class SpriteSheets(Writer):
         for i, request in enumerate(batch.requests):
             k = self.slot(request)
             if k is not None:
-                self.cells[k] = batch.cell(i, self.layout.cell_w, self.layout.cell_h)
+                frame = batch.frames[i]
+                other = (frame.width, frame.height) != self.snap
+                self.cells[k] = batch.cell(i, self.layout.cell_w, self.layout.cell_h, other)
                 pages.add(k // self.layout.per_page)
         self._flush(sorted(pages), batch.quality, ledger)
 

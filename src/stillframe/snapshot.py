@@ -53,6 +53,7 @@ def snapshot(
     height: int | None = None,
     max_length: int | None = None,
     aspect_ratio: str = "keep",
+    deinterlace: bool | str = False,
     quality: int = 85,
     sprite: Sprite | None = None,
     sprite_output: str | os.PathLike[str] | None = None,
@@ -110,7 +111,7 @@ def snapshot(
 
     (Long for its options alone: what runs is one RunPlan, as in snapshot_split.)
     """
-    frame = FrameOptions(frame_type, snap, tolerance, width, height, max_length, aspect_ratio)
+    frame = FrameOptions(frame_type, snap, tolerance, width, height, max_length, aspect_ratio, deinterlace)
     outputs = Outputs(
         quality,
         sprite,

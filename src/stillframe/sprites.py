@@ -14,6 +14,7 @@ import numpy as np
 
 from stillframe import _native
 from stillframe.errors import InvalidParameter
+from stillframe.geometry import letterbox
 from stillframe.jpeg import YUV420Planes
 
 __all__ = ["Sprite", "SpriteLayout", "parse_color"]
@@ -148,11 +149,24 @@ class SpriteLayout:
         return 2 * self.margin + rows * self.cell_h + (rows - 1) * self.padding
 
 
-def fit_cell(planes: YUV420Planes, w: int, h: int) -> YUV420Planes:
-    """The snapshot's planes at the cell size (swscale, area when shrinking)."""
+def fit_cell(planes: YUV420Planes, w: int, h: int, keep_shape: bool = False) -> YUV420Planes:
+    """The snapshot's planes at the cell size (swscale, area when shrinking).
+    `keep_shape`: a picture of another shape than the cell is letterboxed into it
+    (black bars) rather than stretched; for a frame whose size changed mid-stream."""
     y = np.asarray(planes.y)
     if y.shape == (h, w):
         return planes
+    if keep_shape:
+        x0, y0, iw, ih = letterbox(y.shape[0], y.shape[1], w, h)
+        if (iw, ih) != (w, h):
+            inner = fit_cell(planes, iw, ih)
+            Y = np.full((h, w), 0 if planes.full_range else 16, np.uint8)
+            U = np.full((h // 2, w // 2), 128, np.uint8)
+            V = U.copy()
+            Y[y0 : y0 + ih, x0 : x0 + iw] = inner.y
+            U[y0 // 2 : (y0 + ih) // 2, x0 // 2 : (x0 + iw) // 2] = inner.u
+            V[y0 // 2 : (y0 + ih) // 2, x0 // 2 : (x0 + iw) // 2] = inner.v
+            return YUV420Planes(Y, U, V, planes.full_range, planes.matrix)
     frame = av.VideoFrame(y.shape[1], y.shape[0], "yuv420p")
     for plane, data in zip(frame.planes, (planes.y, planes.u, planes.v)):
         rows, cols = data.shape

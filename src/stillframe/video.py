@@ -305,11 +305,12 @@ class Video:
         height: int | None = None,
         max_length: int | None = None,
         aspect_ratio: str = "keep",
+        deinterlace: bool | str = False,
     ) -> list[Frame]:
         """One Frame per requested time (seconds), in the order asked (repeated times
         are decoded once); options as FrameOptions. Raises InvalidParameter for
         negative, NaN or past-the-end times."""
-        options = FrameOptions(frame_type, snap, tolerance, width, height, max_length, aspect_ratio)
+        options = FrameOptions(frame_type, snap, tolerance, width, height, max_length, aspect_ratio, deinterlace)
         frames: dict[int, Frame] = dict(self.stream(times, options, ordered=False))
         return [frames[i] for i in range(len(frames))]
 
@@ -324,6 +325,7 @@ class Video:
         height: int | None = None,
         max_length: int | None = None,
         aspect_ratio: str = "keep",
+        deinterlace: bool | str = False,
     ) -> Frame:
         """The frame for one time (seconds); options as FrameOptions."""
         return self.frames_at(
@@ -335,6 +337,7 @@ class Video:
             height=height,
             max_length=max_length,
             aspect_ratio=aspect_ratio,
+            deinterlace=deinterlace,
         )[0]
 
     def iter_frames_at(
@@ -348,10 +351,11 @@ class Video:
         height: int | None = None,
         max_length: int | None = None,
         aspect_ratio: str = "keep",
+        deinterlace: bool | str = False,
     ) -> Iterator[Frame]:
         """The same frames, yielded in time order as they are decoded; memory stays
         bounded by the workers' window, not by how many times are asked."""
-        options = FrameOptions(frame_type, snap, tolerance, width, height, max_length, aspect_ratio)
+        options = FrameOptions(frame_type, snap, tolerance, width, height, max_length, aspect_ratio, deinterlace)
         for _, frame in self.stream(times, options):
             yield frame
 

@@ -13,10 +13,20 @@ from stillframe._gpu.picture import DevicePicture
 __all__ = ["compose", "fit"]
 
 
-def fit(picture: DevicePicture, w: int, h: int) -> DevicePicture:
-    """The picture at the cell size (area averages when shrinking, bilinear when growing)."""
+def fit(picture: DevicePicture, w: int, h: int, keep_shape: bool = False) -> DevicePicture:
+    """The picture at the cell size (area averages when shrinking, bilinear when
+    growing); `keep_shape`: letterboxed into it, black around, as sprites.fit_cell."""
     if (picture.height, picture.width) == (h, w):
         return picture
+    if keep_shape:
+        from stillframe.geometry import letterbox
+
+        x0, y0, iw, ih = letterbox(picture.height, picture.width, w, h)
+        if (iw, ih) != (w, h):
+            inner = fit(picture, iw, ih).rgb
+            page = torch.zeros((3, h, w), dtype=torch.uint8, device=inner.device)
+            page[:, y0 : y0 + ih, x0 : x0 + iw] = inner
+            return DevicePicture(page)
     x = picture.rgb.float().unsqueeze(0)
     shrinking = h * w < picture.height * picture.width
     if shrinking:

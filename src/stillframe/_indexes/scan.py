@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
+from dataclasses import replace
 
 import av
 import numpy as np
@@ -43,6 +44,31 @@ def first_frame(container, stream, name: str) -> tuple[av.VideoFrame, av.Packet]
     raise ResourceContentBad(f"{name}: no frame of the video stream decodes")
 
 
+def last_keyframe(container, stream, idx: PacketIndex) -> av.VideoFrame | None:
+    """The last keyframe, decoded alone (a stream whose picture changed size says
+    so there), or None when it is the first or does not decode."""
+    keys = np.flatnonzero(idx.key & idx.shown)
+    if keys.size < 2:
+        return None
+    pts = int(idx.pts[keys[-1]])
+    cc = stream.codec_context
+    try:
+        # From the keyframe before: a seek by time may land a little past its target (TS).
+        container.seek(int(idx.dts[keys[-2]]), stream=stream, backward=True)
+        for packet in container.demux(stream):
+            if packet.pts is None or packet.pts < pts or not packet.is_keyframe:
+                if packet.size == 0 or (packet.pts is not None and packet.pts > pts):
+                    return None
+                continue
+            frames = cc.decode(packet) or cc.decode(None)
+            return frames[0] if frames else None
+    except av.error.FFmpegError:
+        return None
+    finally:
+        cc.flush_buffers()
+    return None
+
+
 class ScanIndex(FrameIndex):
     """Every packet in decode order (a PacketIndex)."""
 
@@ -66,7 +92,11 @@ class ScanIndex(FrameIndex):
             raise ResourceContentBad(f"{name}: the video stream holds no frames")
         container.seek(index.start_pts, stream=stream, backward=True)
         first, key = first_frame(container, stream, name)
-        return cls(index, info_from_scan(container, stream, index, first, note), key)
+        info = info_from_scan(container, stream, index, first, note)
+        last = last_keyframe(container, stream, index)
+        if last is not None and (last.width, last.height) != (first.width, first.height):
+            info = replace(info, size_changes=True)
+        return cls(index, info, key)
 
     def plan(self, times: Sequence[tuple[int, float]], options: FrameOptions, borrow: Borrow) -> list[Unit]:
         """One unit a group: the frames are chosen here, over every packet."""

@@ -97,6 +97,8 @@ class RegionIndex(FrameIndex):
 
     def serves(self, options: FrameOptions) -> bool:
         """Whether regions can answer requests with these options exactly."""
+        if options.deinterlace == "auto" and self.info.interlaced:
+            return False  # bwdif takes each frame's neighbours, which a region may stop short of
         return options.tolerance == 0  # a tolerance may pick a keyframe in another region
 
     def plan(self, times: Sequence[tuple[int, float]], options: FrameOptions, borrow: Borrow) -> list[Unit]:

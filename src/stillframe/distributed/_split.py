@@ -46,6 +46,16 @@ class PartFrame(Provenance):
         """The planes, as Frame.planes gives them."""
         return self.picture
 
+    @property
+    def width(self) -> int:
+        """The output width in pixels, upright, as Frame.width."""
+        return int(self.picture.width or self.picture.y.shape[1])
+
+    @property
+    def height(self) -> int:
+        """The output height in pixels, upright, as Frame.height."""
+        return int(self.picture.height or self.picture.y.shape[0])
+
 
 @dataclass
 class Part:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from stillframe._deinterlace import check_mode
 from stillframe.devices import parse_device
 from stillframe.errors import InvalidParameter
 from stillframe.options import FrameOptions
@@ -63,9 +64,11 @@ class SnapshotConfig:
     cover_position: int | None = None
     device: str = "cpu"  # where the job decodes (see stillframe.Video); not a cloud field
     fallback: bool = False
+    deinterlace: bool | str = False  # "auto": frames flagged interlaced through bwdif; not a cloud field
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "device", str(parse_device(self.device)))
+        check_mode(self.deinterlace)
         if self.type not in TYPES:
             raise InvalidParameter(f"Type must be one of {TYPES}, not {self.type!r}")
         if self.frame_type not in ("normal", "intra"):
@@ -82,7 +85,7 @@ class SnapshotConfig:
     def frame_options(self) -> FrameOptions:
         """The job's frame options, as the engine takes them."""
         return FrameOptions(self.frame_type, self.snap, self.tolerance, self.width, self.height, self.max_length,
-                            self.aspect_ratio)  # fmt: skip
+                            self.aspect_ratio, self.deinterlace)  # fmt: skip
 
     @property
     def synchronous(self) -> bool:
@@ -120,6 +123,15 @@ def _int(d: Mapping[str, Any], key: str) -> int | None:
         raise InvalidParameter(f"{key} must be an integer, not {v!r}") from None
 
 
+def _deinterlace(value: Any) -> bool | str:
+    """A service dict's deinterlace key: "auto", or absent/"false"/"off" (False)."""
+    if value is None or value is False or str(value).lower() in ("", "false", "off", "none"):
+        return False
+    if str(value).lower() == "auto":
+        return "auto"
+    raise InvalidParameter(f"Deinterlace must be 'auto' or 'false', not {value!r}")
+
+
 def _tile(tile: Mapping[str, Any]) -> Sprite:
     keep = tile.get("IsKeepCellPic", True)
     return Sprite(
@@ -151,6 +163,7 @@ def _pascal_config(
         pixel_black_threshold=_int(c, "PixelBlackThreshold"),
         device=str(c.get("Device") or "cpu"),
         fallback=str(c.get("Fallback", "false")).lower() == "true",
+        deinterlace=_deinterlace(c.get("Deinterlace")),
     )
 
 
@@ -206,6 +219,7 @@ def from_huawei_para(p: Mapping[str, Any]) -> SnapshotConfig:
         cover_position=_int(p, "cover_position") or 1,
         device=str(p.get("device") or "cpu"),
         fallback=str(p.get("fallback", "false")).lower() == "true",
+        deinterlace=_deinterlace(p.get("deinterlace")),
     )
 
 

@@ -163,6 +163,7 @@ def _snapshot(source: str | RangeSource, cfg: SnapshotConfig, output: str, stora
         height=frame.height,
         max_length=frame.max_length,
         aspect_ratio=frame.aspect_ratio,
+        deinterlace=frame.deinterlace,
         quality=cfg.quality,
         sprite=plan.get("sprite"),
         sprite_output=plan.get("sprite_output"),
