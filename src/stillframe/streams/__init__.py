@@ -18,7 +18,7 @@ from stillframe.streams._reader import (
 from stillframe.streams._variants import choose_variant
 from stillframe.streams.concat import SegmentStream
 from stillframe.streams.dash import read_dash
-from stillframe.streams.ebml import read_matroska
+from stillframe.streams.ebml import cues_listed, read_matroska
 from stillframe.streams.fmp4 import read_fmp4, sidx_segments
 from stillframe.streams.heads import first_timestamp
 from stillframe.streams.hls import read_hls
@@ -38,6 +38,7 @@ __all__ = [
     "StreamIndex",
     "Variant",
     "choose_variant",
+    "cues_listed",
     "first_timestamp",
     "read_dash",
     "read_fmp4",

@@ -56,9 +56,10 @@ class ReadStats:
 class RangeReader(Protocol):
     """What the parsers read through. `read` returns at most `length` bytes from
     `start` (fewer only at the end of the resource); `size` is the resource's
-    length in bytes."""
+    length in bytes; `stats` what it has fetched."""
 
-    stats: ReadStats
+    @property
+    def stats(self) -> ReadStats: ...
 
     def read(self, uri: str, start: int, length: int) -> bytes: ...
 
@@ -307,6 +308,13 @@ class FsspecReader:
         self._fs: dict[str, Any] = {}
         self._sizes: dict[str, int] = {}
 
+    @classmethod
+    def on(cls, fs: Any, scheme: str) -> FsspecReader:
+        """A reader of `scheme`'s URIs through `fs`, an fsspec file system already made."""
+        reader = cls()
+        reader._fs[scheme] = fs
+        return reader
+
     def _target(self, uri: str) -> tuple[Any, str]:
         try:
             import fsspec
@@ -361,7 +369,7 @@ class AnyReader:
         self._readers: dict[str, RangeReader] = {}
 
     @property
-    def stats(self) -> ReadStats:  # type: ignore[override]
+    def stats(self) -> ReadStats:
         total = ReadStats()
         for r in self._readers.values():
             total.requests += r.stats.requests
@@ -380,6 +388,10 @@ class AnyReader:
                 else FsspecReader(**self.storage_options)
             )
         return self._readers[kind]
+
+    def use(self, scheme: str, reader: RangeReader) -> None:
+        """Read `scheme`'s URIs through `reader` (an object store's, with its credentials)."""
+        self._readers[scheme] = reader
 
     def read(self, uri: str, start: int, length: int) -> bytes:
         return self._for(uri).read(uri, start, length)
