@@ -156,9 +156,7 @@ def open_index(probe: Probe, mode: str) -> FrameIndex:
     from stillframe._indexes.segments import SegmentIndex, SegmentInput, segment_index
 
     if isinstance(probe.input, SegmentInput):  # a playlist or a manifest: its segments, whatever the mode
-        if mode == "scan":
-            return SegmentIndex.build(probe, probe.input.segments, "scan", "asked", scan=True)
-        return SegmentIndex.open(probe)
+        return SegmentIndex.build(probe, probe.input.segments, scan=mode == "scan")
     note = "asked"
     if mode == "auto":
         kinds = [cls for cls in indexes() if cls.accepts(probe.container)]

@@ -24,7 +24,6 @@ import math
 import os
 import threading
 import urllib.parse
-import weakref
 from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import Any
 
@@ -48,6 +47,7 @@ from stillframe.streams import (
     SegmentStream,
     StreamIndex,
     cues_listed,
+    is_fragmented,
     read_dash,
     read_fmp4,
     read_hls,
@@ -59,6 +59,8 @@ __all__ = ["SegmentIndex", "SegmentInput", "Segments", "manifest_kind", "segment
 
 BLOCK = 256 << 10  # a view's first read of a segment; reading on grows it (SegmentStream)
 MANIFESTS = {".m3u8": "hls", ".m3u": "hls", ".mpd": "dash"}
+MP4_BOXES = (b"ftyp", b"styp", b"moov", b"free", b"skip", b"wide", b"sidx")
+NO_CUES = "the file has no Cues (written to a pipe or by a live recorder)"
 
 
 def manifest_kind(source: Any) -> str | None:
@@ -109,11 +111,16 @@ class Segments:
     cached reader every view shares, and how segments are laid out (`fill`:
     "mp4" or "matroska" for one file read in place, None to concatenate)."""
 
-    def __init__(self, index: StreamIndex, reader: RangeReader, name: str, fill: str | None = None) -> None:
+    def __init__(
+        self, index: StreamIndex, reader: RangeReader, name: str, fill: str | None = None, kind: str = "container",
+        note: str = "",
+    ) -> None:  # fmt: skip
         self.index = index
         self.reader = reader if isinstance(reader, CachedReader) else CachedReader(reader)
         self.name = name
         self.fill = fill
+        self.kind = kind  # VideoInfo.index: "container", or "scan" for clusters found by their headers
+        self.note = note or _how(index)
         self.keys: dict[str, bytes] = {}  # AES-128 keys, fetched once
 
     @classmethod
@@ -125,6 +132,33 @@ class Segments:
             raise InvalidParameter(f"{name}: a playlist or manifest is read from a path, a URL or a RangeSource")
         index = (read_hls if kind == "hls" else read_dash)(reader, _uri(name), variant=variant)
         return cls(index, reader, name)
+
+    @classmethod
+    def of_file(cls, source: Any, timeout: float | None) -> Segments | None:
+        """A fragmented MP4's fragments, or a Matroska file's clusters when it has
+        no cues, from their headers (read before FFmpeg opens the file: its mov
+        demuxer would read every fragment's header, its Matroska demuxer from the
+        last keyframe it saw to the end); None for any other file, or one whose
+        headers cannot be read (FFmpeg then opens it and says what is wrong)."""
+        reader = source_reader(source, timeout)
+        if reader is None:
+            return None
+        name = source.name if isinstance(source, RangeSource) else os.fspath(source)
+        uri = _uri(name)
+        try:
+            head = reader.read(uri, 0, 8)
+            if head[:4] == b"\x1a\x45\xdf\xa3":
+                if cues_listed(reader, uri):
+                    return None
+                index = read_matroska(reader, uri)
+                note = f"{NO_CUES}; its clusters are found by their headers"
+                return cls(index, reader, name, "matroska", "scan", note)
+            if head[4:8] in MP4_BOXES and is_fragmented(reader, uri):
+                index = read_fmp4(reader, uri)
+                return cls(index, reader, name, "mp4", note=f"fragmented MP4: fragments from its {index.how}")
+        except StillframeError:
+            return None
+        return None
 
     @property
     def segments(self) -> tuple:
@@ -160,14 +194,15 @@ def stream_input(source: Any, timeout: float | None, variant: str | int | None) 
     """The source as a SegmentInput when it names a playlist or a manifest; else
     None (and `variant`, which chooses a rendition of one, refused)."""
     kind = manifest_kind(source)
-    if kind is None:
-        if variant is not None:
-            raise InvalidParameter(
-                f"variant={variant!r} chooses a rendition of an HLS master playlist or a DASH manifest; "
-                f"{getattr(source, 'name', source)} is neither"
-            )
-        return None
-    return SegmentInput(source, Segments.of_manifest(source, kind, timeout, variant), timeout)
+    if kind is not None:
+        return SegmentInput(source, Segments.of_manifest(source, kind, timeout, variant), timeout)
+    if variant is not None:
+        raise InvalidParameter(
+            f"variant={variant!r} chooses a rendition of an HLS master playlist or a DASH manifest; "
+            f"{getattr(source, 'name', source)} is neither"
+        )
+    segments = Segments.of_file(source, timeout)
+    return SegmentInput(source, segments, timeout) if segments is not None else None
 
 
 def segment_index(probe: Probe, note: str) -> SegmentIndex | None:
@@ -175,7 +210,7 @@ def segment_index(probe: Probe, note: str) -> SegmentIndex | None:
     index of fragments, or a Matroska file's clusters by their headers; None
     (a scan then) when neither can be read."""
     names = probe.container.format.name.split(",")
-    reader = _reader_of(probe.input)
+    reader = source_reader(probe.input.source, probe.input.timeout) if probe.input.reopenable else None
     if reader is None or not ("mov" in names or "matroska" in names):
         return None
     try:
@@ -187,42 +222,13 @@ def segment_index(probe: Probe, note: str) -> SegmentIndex | None:
             kind, why = "scan", f"{note}; its clusters are found by their headers"
     except StillframeError:
         return None
-    segments = Segments(index, reader, probe.input.name, "mp4" if "mov" in names else "matroska")
+    segments = Segments(index, reader, probe.input.name, "mp4" if "mov" in names else "matroska", kind, why)
     try:
-        found = SegmentIndex.build(probe, segments, kind, why)
+        found = SegmentIndex.build(probe, segments)
     except StillframeError:
         return None  # its first fragment or cluster does not decode alone: the scan says what is wrong
     found.decoder_input = SegmentInput(probe.input.source, segments, probe.input.timeout)
     return found
-
-
-def cue_check(probe: Probe) -> str | None:
-    """Why a Matroska file's cues cannot serve (it has none), or None."""
-    reader = _reader_of(probe.input)
-    if reader is None:
-        return None
-    try:
-        listed = cues_listed(reader, _uri(probe.input.name))
-    except StillframeError:
-        return None
-    if listed:
-        return None
-    return "the file has no Cues (written to a pipe or by a live recorder): FFmpeg knows only the keyframes it saw"
-
-
-_READERS: weakref.WeakKeyDictionary[Input, RangeReader] = weakref.WeakKeyDictionary()
-
-
-def _reader_of(input: Input) -> RangeReader | None:
-    """The range reader of a file source (one an input, so the cue check and the walk share it)."""
-    if not input.reopenable:
-        return None
-    if input not in _READERS:
-        reader = source_reader(input.source, input.timeout)
-        if reader is None:
-            return None
-        _READERS[input] = reader
-    return _READERS[input]
 
 
 def _uri(name: str) -> str:
@@ -251,13 +257,15 @@ class SegmentIndex(FrameIndex):
     @classmethod
     def open(cls, probe: Probe) -> SegmentIndex:
         if not isinstance(probe.input, SegmentInput):
-            raise Unsuitable("not a playlist or manifest")
-        return cls.build(probe, probe.input.segments, "container", _how(probe.input.segments.index))
+            raise Unsuitable("not a source read by its segments")
+        return cls.build(probe, probe.input.segments)
 
     @classmethod
-    def build(cls, probe: Probe, segments: Segments, kind: str, note: str, scan: bool = False) -> SegmentIndex:
+    def build(cls, probe: Probe, segments: Segments, scan: bool = False) -> SegmentIndex:
         """The index, its first frame and VideoInfo: the first segment's head, and
-        for HLS the last one's (EXTINF durations are rounded; its timestamps are not)."""
+        for HLS the last one's (EXTINF durations are rounded; its timestamps are
+        not). `scan`: every segment is read now (index="scan")."""
+        kind, note = ("scan", "asked") if scan else (segments.kind, segments.note)
         index = cls(probe, segments, kind)
         name = segments.name
         with contextlib.closing(segments.container(0, min(1, len(index.segs) - 1))) as c:
@@ -285,7 +293,7 @@ class SegmentIndex(FrameIndex):
             frame_count=index._all.count if index._all is not None else count,
             start_time=index.start_pts * index._tb,
             keyframe_times=Deferred(index.keyframe_times),  # type: ignore[arg-type]
-            index="scan" if scan else kind,
+            index=kind,
             index_note=note,
             **facts,
         )

@@ -19,7 +19,7 @@ from stillframe.streams._variants import choose_variant
 from stillframe.streams.concat import SegmentStream
 from stillframe.streams.dash import read_dash
 from stillframe.streams.ebml import cues_listed, read_matroska
-from stillframe.streams.fmp4 import read_fmp4, sidx_segments
+from stillframe.streams.fmp4 import is_fragmented, read_fmp4, sidx_segments
 from stillframe.streams.heads import first_timestamp
 from stillframe.streams.hls import read_hls
 
@@ -40,6 +40,7 @@ __all__ = [
     "choose_variant",
     "cues_listed",
     "first_timestamp",
+    "is_fragmented",
     "read_dash",
     "read_fmp4",
     "read_hls",

@@ -25,7 +25,7 @@ from stillframe.streams._boxes import Box, find, full_box, parse_header, parse_s
 from stillframe.streams._model import ByteRange, InitSection, Segment, StreamIndex
 from stillframe.streams._reader import RangeReader
 
-__all__ = ["Track", "read_fmp4", "sidx_segments"]
+__all__ = ["Track", "is_fragmented", "read_fmp4", "sidx_segments"]
 
 WINDOW = 4096  # one read at a box: its header, a typical moof, the next header
 MAX_MOOV = 64 << 20
@@ -91,6 +91,26 @@ class _Bytes:
         if box.type == b"moof":
             self.guess = box.size + 32
         return self.get(box.offset, box.size + 16)  # the next box's header with it
+
+
+def is_fragmented(reader: RangeReader, uri: str) -> bool:
+    """Whether the MP4 at `uri` holds its samples in fragments (a `moof`, `sidx`
+    or `styp` follows its `moov`), from the top-level box headers up to there:
+    two small reads. False for what is not an MP4, or one with a `mdat` first."""
+    src = _Bytes(reader, uri)
+    pos, moov = 0, False
+    for _ in range(32):
+        if pos >= src.size:
+            return False
+        box = src.box(pos)
+        if box is None or box.type == b"mdat":
+            return False
+        if box.type == b"moov":
+            moov = True
+        elif moov and box.type in (b"moof", b"sidx", b"styp"):
+            return True
+        pos = box.end
+    return False
 
 
 def read_fmp4(reader: RangeReader, uri: str) -> StreamIndex:
