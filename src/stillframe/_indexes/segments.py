@@ -58,6 +58,7 @@ from stillframe.streams._cache import CachedReader
 __all__ = ["SegmentIndex", "SegmentInput", "Segments", "manifest_kind", "segment_index", "source_reader"]
 
 BLOCK = 256 << 10  # a view's first read of a segment; reading on grows it (SegmentStream)
+LIGHT = {"probesize": "32", "analyzeduration": "0"}  # the streams from the headers alone
 MANIFESTS = {".m3u8": "hls", ".m3u": "hls", ".mpd": "dash"}
 MP4_BOXES = (b"ftyp", b"styp", b"moov", b"free", b"skip", b"wide", b"sidx")
 NO_CUES = "the file has no Cues (written to a pipe or by a live recorder)"
@@ -164,13 +165,16 @@ class Segments:
     def segments(self) -> tuple:
         return self.index.segments
 
-    def container(self, first: int, last: int, hwaccel: Any = None) -> av.container.InputContainer:
+    def container(self, first: int, last: int, hwaccel: Any = None, light: bool = False) -> av.container.InputContainer:
         """Segments `first`..`last` opened by PyAV as one file. A concatenated view
-        is read straight on (no look at its end), one laid out in place may seek."""
+        is read straight on (no look at its end), one laid out in place may seek.
+        `light`: for packets only (not a decoder's parameters), FFmpeg reads no
+        packets ahead to work out the streams (what would be a third of a
+        segment read before the first packet)."""
         view = SegmentStream(self.reader, self.segments[first : last + 1], BLOCK, fill=self.fill,
                              seekable=self.fill is not None, keys=self.keys)  # fmt: skip
         try:
-            return av.open(view, "r", hwaccel=hwaccel)
+            return av.open(view, "r", options=LIGHT if light else None, hwaccel=hwaccel)
         except StillframeError:
             raise
         except Exception as exc:  # PyAV raises a wide family; map every one
@@ -268,7 +272,7 @@ class SegmentIndex(FrameIndex):
         kind, note = ("scan", "asked") if scan else (segments.kind, segments.note)
         index = cls(probe, segments, kind)
         name = segments.name
-        with contextlib.closing(segments.container(0, min(1, len(index.segs) - 1))) as c:
+        with contextlib.closing(segments.container(0, 0)) as c:
             stream = c.streams[index.stream_index]
             first, key = first_frame(c, stream, name)
             if key.pts is None:
@@ -292,7 +296,7 @@ class SegmentIndex(FrameIndex):
             fps=fps_,
             frame_count=index._all.count if index._all is not None else count,
             start_time=index.start_pts * index._tb,
-            keyframe_times=Deferred(index.keyframe_times),  # type: ignore[arg-type]
+            keyframe_times=index.keyframe_times() if scan else Deferred(index.keyframe_times),  # type: ignore[arg-type]
             index=kind,
             index_note=note,
             **facts,
@@ -331,7 +335,7 @@ class SegmentIndex(FrameIndex):
 
     def first_pts(self, k: int) -> int:
         """The first video timestamp in segment `k` (its own, not shifted)."""
-        with contextlib.closing(self.source.container(k, k)) as c:
+        with contextlib.closing(self.source.container(k, k, light=True)) as c:
             stream = c.streams[self.stream_index]
             try:
                 for p in c.demux(stream):
@@ -381,7 +385,9 @@ class SegmentIndex(FrameIndex):
         more while the answer is not."""
         lo_p = self.start_pts + lo / self._tb
         stop = _stop(self.start_pts + hi / self._tb, EPSILON / self._tb, snap, wide)
-        first, last = k, min(len(self.segs) - 1, self.locate(hi) + 1)
+        # A file laid out in place ends with the segments asked for: on a seekable
+        # file, FFmpeg's mov demuxer reads every moof it can reach before the first packet.
+        first, last = k, min(len(self.segs) - 1, self.locate(hi) + (0 if self.source.fill else 1))
         while True:
             packets, done = self._demux(first, last, stop())
             key = next((i for i, p in enumerate(packets) if p.is_keyframe), None)
@@ -422,7 +428,7 @@ class SegmentIndex(FrameIndex):
                 a = k + 1
 
     def _packets(self, a: int, b: int) -> Generator[av.Packet, None, None]:
-        with contextlib.closing(self.source.container(a, b)) as c:
+        with contextlib.closing(self.source.container(a, b, light=True)) as c:
             stream = c.streams[self.stream_index]
             try:
                 for p in c.demux(stream):

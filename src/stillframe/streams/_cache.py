@@ -18,7 +18,7 @@ class CachedReader:
     read through `inner` (least recently used dropped first). Safe to share
     between threads; `stats` are the inner reader's (what was fetched)."""
 
-    def __init__(self, inner: RangeReader, block: int = 256 << 10, keep: int = 96 << 20) -> None:
+    def __init__(self, inner: RangeReader, block: int = 64 << 10, keep: int = 96 << 20) -> None:
         self.inner, self.block, self.keep = inner, block, keep
         self._blocks: OrderedDict[tuple[str, int], bytes] = OrderedDict()
         self._held = 0
