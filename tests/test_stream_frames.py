@@ -149,8 +149,8 @@ def test_snapshots_of_a_playlist(stream_media, clip_frames, tmp_path):
 
 def test_a_sample_aes_segment_is_refused_in_one_line(stream_media, tmp_path):
     folder = stream_media.hls("ts").parent
-    text = (folder / "index.m3u8").read_text().replace(
-        "#EXTINF", '#EXT-X-KEY:METHOD=SAMPLE-AES,URI="key.bin"\n#EXTINF', 1
+    text = (
+        (folder / "index.m3u8").read_text().replace("#EXTINF", '#EXT-X-KEY:METHOD=SAMPLE-AES,URI="key.bin"\n#EXTINF', 1)
     )
     playlist = folder / "sample-aes.m3u8"
     playlist.write_text(text)
@@ -242,6 +242,8 @@ def test_hls_and_fmp4_from_an_object_store(long_forms):
             with sf.open(source) as video:
                 assert video.info.index == "container", video.info.index_note
                 check_frames(video.frames_at([7.25, 22.0]), want, [7.25, 22.0])
+            whole = total_bytes(forms["hls" if url.endswith(".m3u8") else "fmp4"])
+            assert 0 < source.bytes_read < 0.25 * whole, (source.bytes_read, whole)  # what the store sent, counted
 
 
 def test_a_missing_segment_says_which_in_one_line(long_forms, tmp_path):

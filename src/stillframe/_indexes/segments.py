@@ -44,6 +44,7 @@ from stillframe.streams import (
     FsspecReader,
     HttpReader,
     RangeReader,
+    ReadStats,
     SegmentStream,
     StreamIndex,
     cues_listed,
@@ -93,7 +94,7 @@ def source_reader(source: Any, timeout: float | None = None) -> RangeReader | No
     if isinstance(source, RangeSource):
         scheme = source.name.partition("://")[0].lower()
         reader = AnyReader()
-        reader.use(scheme, FsspecReader.on(source.fs, scheme))
+        reader.use(scheme, _Counted(FsspecReader.on(source.fs, scheme), source))
         return reader
     if not isinstance(source, (str, os.PathLike)):
         return None
@@ -105,6 +106,25 @@ def source_reader(source: Any, timeout: float | None = None) -> RangeReader | No
     reader.use("http", HttpReader(timeout=min(timeout, 30.0) if timeout else 30.0))
     reader.use("file", FileReader())
     return reader
+
+
+class _Counted:
+    """An object store's reader whose bytes the RangeSource counts (bytes_read)."""
+
+    def __init__(self, inner: RangeReader, source: RangeSource) -> None:
+        self.inner, self.source = inner, source
+
+    @property
+    def stats(self) -> ReadStats:
+        return self.inner.stats
+
+    def read(self, uri: str, start: int, length: int) -> bytes:
+        data = self.inner.read(uri, start, length)
+        self.source.record(len(data))
+        return data
+
+    def size(self, uri: str) -> int:
+        return self.inner.size(uri)
 
 
 class Segments:
