@@ -25,7 +25,7 @@ import os
 import threading
 import urllib.parse
 from collections.abc import Callable, Generator, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import av
 import numpy as np
@@ -38,23 +38,9 @@ from stillframe.errors import InvalidParameter, ResourceContentBad, StillframeEr
 from stillframe.info import Deferred, VideoInfo, frame_facts
 from stillframe.options import FrameOptions
 from stillframe.plan import EPSILON
-from stillframe.streams import (
-    AnyReader,
-    FileReader,
-    FsspecReader,
-    HttpReader,
-    RangeReader,
-    ReadStats,
-    SegmentStream,
-    StreamIndex,
-    cues_listed,
-    is_fragmented,
-    read_dash,
-    read_fmp4,
-    read_hls,
-    read_matroska,
-)
-from stillframe.streams._cache import CachedReader
+
+if TYPE_CHECKING:
+    from stillframe.streams import RangeReader, ReadStats, StreamIndex
 
 __all__ = ["SegmentIndex", "SegmentInput", "Segments", "manifest_kind", "segment_index", "source_reader"]
 
@@ -63,6 +49,7 @@ LIGHT = {"probesize": "32", "analyzeduration": "0"}  # the streams from the head
 MANIFESTS = {".m3u8": "hls", ".m3u": "hls", ".mpd": "dash"}
 MP4_BOXES = (b"ftyp", b"styp", b"moov", b"free", b"skip", b"wide", b"sidx")
 NO_CUES = "the file has no Cues (written to a pipe or by a live recorder)"
+SNIFF_BYTES = 64 << 10  # what a file's head is read by: its first boxes, or Matroska's SeekHead
 
 
 def manifest_kind(source: Any) -> str | None:
@@ -91,6 +78,8 @@ def manifest_kind(source: Any) -> str | None:
 def source_reader(source: Any, timeout: float | None = None) -> RangeReader | None:
     """A range reader on `source` and what it names (segments beside a playlist),
     or None for a source read only by FFmpeg (a file object, rtmp://...)."""
+    from stillframe.streams import AnyReader, FileReader, FsspecReader, HttpReader
+
     if isinstance(source, RangeSource):
         scheme = source.name.partition("://")[0].lower()
         reader = AnyReader()
@@ -136,6 +125,8 @@ class Segments:
         self, index: StreamIndex, reader: RangeReader, name: str, fill: str | None = None, kind: str = "container",
         note: str = "",
     ) -> None:  # fmt: skip
+        from stillframe.streams._cache import CachedReader
+
         self.index = index
         self.reader = reader if isinstance(reader, CachedReader) else CachedReader(reader)
         self.name = name
@@ -147,6 +138,8 @@ class Segments:
     @classmethod
     def of_manifest(cls, source: Any, kind: str, timeout: float | None, variant: str | int | None) -> Segments:
         """The segments an HLS playlist or a DASH manifest lists (the variant chosen)."""
+        from stillframe.streams import read_dash, read_hls
+
         reader = source_reader(source, timeout)
         name = source.name if isinstance(source, RangeSource) else os.fspath(source)
         if reader is None:
@@ -167,16 +160,24 @@ class Segments:
         name = source.name if isinstance(source, RangeSource) else os.fspath(source)
         uri = _uri(name)
         try:
-            head = reader.read(uri, 0, 8)
+            head = reader.read(uri, 0, SNIFF_BYTES)
             if head[:4] == b"\x1a\x45\xdf\xa3":
+                from stillframe.streams import cues_listed, read_matroska
+
                 if cues_listed(reader, uri):
                     return None
                 index = read_matroska(reader, uri)
                 note = f"{NO_CUES}; its clusters are found by their headers"
                 return cls(index, reader, name, "matroska", "scan", note)
-            if head[4:8] in MP4_BOXES and is_fragmented(reader, uri):
-                index = read_fmp4(reader, uri)
-                return cls(index, reader, name, "mp4", note=f"fragmented MP4: fragments from its {index.how}")
+            if head[4:8] in MP4_BOXES:
+                from stillframe.streams._boxes import fragmented
+
+                size = reader.size(uri)  # known from the read (HTTP's Content-Range, fsspec's size)
+                if fragmented(lambda offset, length: reader.read(uri, offset, length), size, uri, head):
+                    from stillframe.streams import read_fmp4
+
+                    index = read_fmp4(reader, uri)
+                    return cls(index, reader, name, "mp4", note=f"fragmented MP4: fragments from its {index.how}")
         except StillframeError:
             return None
         return None
@@ -191,6 +192,8 @@ class Segments:
         `light`: for packets only (not a decoder's parameters), FFmpeg reads no
         packets ahead to work out the streams (what would be a third of a
         segment read before the first packet)."""
+        from stillframe.streams import SegmentStream
+
         view = SegmentStream(self.reader, self.segments[first : last + 1], BLOCK, fill=self.fill,
                              seekable=self.fill is not None, keys=self.keys)  # fmt: skip
         try:
@@ -237,6 +240,8 @@ def segment_index(probe: Probe, note: str) -> SegmentIndex | None:
     reader = source_reader(probe.input.source, probe.input.timeout) if probe.input.reopenable else None
     if reader is None or not ("mov" in names or "matroska" in names):
         return None
+    from stillframe.streams import read_fmp4, read_matroska
+
     try:
         if "mov" in names:
             index = read_fmp4(reader, _uri(probe.input.name))

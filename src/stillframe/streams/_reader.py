@@ -10,14 +10,13 @@ a walk cost.
 
 from __future__ import annotations
 
-import http.client
 import os
 import posixpath
 import threading
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from stillframe.errors import (
     InvalidParameter,
@@ -26,6 +25,9 @@ from stillframe.errors import (
     ResourceNotFound,
     TransientNetworkError,
 )
+
+if TYPE_CHECKING:
+    import http.client
 
 __all__ = [
     "AnyReader",
@@ -174,6 +176,8 @@ class HttpReader:
         self._redirects: dict[str, str] = {}
 
     def _connection(self, parts: urllib.parse.SplitResult) -> http.client.HTTPConnection:
+        import http.client  # here: a program reading local files only never pays for it
+
         conns: dict[tuple[str, str], http.client.HTTPConnection] = self._local.__dict__.setdefault("conns", {})
         key = (parts.scheme, parts.netloc)
         if key not in conns:
@@ -188,6 +192,8 @@ class HttpReader:
             conn.close()
 
     def _get(self, uri: str, start: int, length: int) -> tuple[http.client.HTTPResponse, urllib.parse.SplitResult]:
+        import http.client
+
         parts = urllib.parse.urlsplit(uri)
         if parts.scheme not in _REMOTE or not parts.netloc:
             raise InvalidParameter(f"{uri}: not an http(s) URL")
@@ -230,6 +236,8 @@ class HttpReader:
     def _answer(
         self, uri: str, resp: http.client.HTTPResponse, parts: urllib.parse.SplitResult, start: int, length: int
     ) -> tuple[bytes, int | None]:
+        import http.client
+
         status = resp.status
         if status == 416:
             resp.read()

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from stillframe.errors import ResourceContentBad
-from stillframe.streams._boxes import Box, find, full_box, parse_header, parse_sidx, parse_tfra
+from stillframe.streams._boxes import Box, find, fragmented, full_box, parse_header, parse_sidx, parse_tfra
 from stillframe.streams._model import ByteRange, InitSection, Segment, StreamIndex
 from stillframe.streams._reader import RangeReader
 
@@ -94,23 +94,9 @@ class _Bytes:
 
 
 def is_fragmented(reader: RangeReader, uri: str) -> bool:
-    """Whether the MP4 at `uri` holds its samples in fragments (a `moof`, `sidx`
-    or `styp` follows its `moov`), from the top-level box headers up to there:
-    two small reads. False for what is not an MP4, or one with a `mdat` first."""
-    src = _Bytes(reader, uri)
-    pos, moov = 0, False
-    for _ in range(32):
-        if pos >= src.size:
-            return False
-        box = src.box(pos)
-        if box is None or box.type == b"mdat":
-            return False
-        if box.type == b"moov":
-            moov = True
-        elif moov and box.type in (b"moof", b"sidx", b"styp"):
-            return True
-        pos = box.end
-    return False
+    """Whether the MP4 at `uri` holds its samples in fragments (see _boxes.fragmented)."""
+    head = reader.read(uri, 0, 64 << 10)
+    return fragmented(lambda offset, length: reader.read(uri, offset, length), reader.size(uri), uri, head)
 
 
 def read_fmp4(reader: RangeReader, uri: str) -> StreamIndex:
@@ -120,6 +106,8 @@ def read_fmp4(reader: RangeReader, uri: str) -> StreamIndex:
     ResourceContentBad for a file that is not a fragmented MP4 with video."""
     src = _Bytes(reader, uri)
     track, first_moof, sidx = _head(src)
+    if track.samples_in_moov:
+        raise ResourceContentBad(f"{uri}: the moov holds {track.samples_in_moov} samples besides the fragments")
     segments, how = None, "sidx"
     if sidx is not None:
         segments = _from_sidx(src, sidx, track)
