@@ -10,7 +10,9 @@ segments, never the stream."""
 from __future__ import annotations
 
 import bisect
+import json
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,6 +141,19 @@ def test_a_master_playlist_chooses_its_variant(stream_media):
         sf.probe(master, variant="1080p")
     with pytest.raises(InvalidParameter, match="variant='720p' chooses a rendition"):
         sf.probe(str(stream_media.clip()), variant="720p")
+
+
+def test_the_command_line_chooses_a_variant(stream_media, tmp_path):
+    master = str(stream_media.hls_master())
+    run = [sys.executable, "-m", "stillframe.cli"]
+    probed = subprocess.run([*run, "probe", master, "--variant", "lowest"], capture_output=True, text=True, check=True)
+    assert (json.loads(probed.stdout)["width"], json.loads(probed.stdout)["index"]) == (160, "container")
+    out = tmp_path / "one.jpg"
+    subprocess.run([*run, "snapshot", master, "--variant", "320x192", "-o", str(out), "--dots", "2.5"], check=True,
+                   capture_output=True)  # fmt: skip
+    assert out.exists() and sf.probe(str(out)).width == 320
+    bad = subprocess.run([*run, "probe", master, "--variant", "4k"], capture_output=True, text=True)
+    assert bad.returncode != 0 and bad.stderr.strip().count("\n") == 0 and "no variant matches '4k'" in bad.stderr
 
 
 def test_snapshots_of_a_playlist(stream_media, clip_frames, tmp_path):
