@@ -227,6 +227,20 @@ def test_one_frame_over_http_reads_a_few_segments(long_forms, tmp_path, form):
     assert statuses == {206}  # Range requests only, never a whole file
 
 
+@pytest.mark.parametrize("form", ["hls", "dash", "fmp4"])
+def test_probe_reads_the_index_and_a_segment_head_or_two(long_forms, tmp_path, form):
+    root, clip, forms = long_forms
+    path = forms[form]
+    with nginx_files(root, tmp_path) as server:
+        before = settled_bytes(server)
+        info = sf.probe(f"{server.url}/{path.relative_to(root).as_posix()}")
+        sent = settled_bytes(server) - before
+    assert info.duration == pytest.approx(LONG_FRAMES / FPS, abs=2e-3) and info.index == "container"
+    # The playlist (or mfra, or manifest), the first segment's head and, for HLS, the
+    # last one's: under two of the thirty one-second segments.
+    assert sent < 2 * total_bytes(path) / 30, (sent, total_bytes(path))
+
+
 @pytest.mark.parametrize("form", ["hls", "fmp4"])
 def test_many_frames_over_http_each_segment_once(long_forms, tmp_path, form):
     root, clip, forms = long_forms
