@@ -49,6 +49,7 @@ LIGHT = {"probesize": "32", "analyzeduration": "0"}  # the streams from the head
 MANIFESTS = {".m3u8": "hls", ".m3u": "hls", ".mpd": "dash"}
 MP4_BOXES = (b"ftyp", b"styp", b"moov", b"free", b"skip", b"wide", b"sidx")
 NO_CUES = "the file has no Cues (written to a pipe or by a live recorder)"
+EBML_MAGIC = b"\x1a\x45\xdf\xa3"
 SNIFF_BYTES = 64 << 10  # what a file's head is read by: its first boxes, or Matroska's SeekHead
 
 
@@ -154,30 +155,30 @@ class Segments:
         demuxer would read every fragment's header, its Matroska demuxer from the
         last keyframe it saw to the end); None for any other file, or one whose
         headers cannot be read (FFmpeg then opens it and says what is wrong)."""
-        reader = source_reader(source, timeout)
-        if reader is None:
+        if not isinstance(source, (str, os.PathLike, RangeSource)):
             return None
         name = source.name if isinstance(source, RangeSource) else os.fspath(source)
         uri = _uri(name)
         try:
-            head = reader.read(uri, 0, SNIFF_BYTES)
-            if head[:4] == b"\x1a\x45\xdf\xa3":
-                from stillframe.streams import cues_listed, read_matroska
-
-                if cues_listed(reader, uri):
+            if not isinstance(source, RangeSource) and "://" not in uri:
+                kind = _local_kind(uri)  # a progressive MP4 costs two reads, and no import
+                if kind is None:
                     return None
+            reader = source_reader(source, timeout)
+            if reader is None:
+                return None
+            kind = _file_kind(reader, uri)
+            if kind == "matroska":
+                from stillframe.streams import read_matroska
+
                 index = read_matroska(reader, uri)
                 note = f"{NO_CUES}; its clusters are found by their headers"
                 return cls(index, reader, name, "matroska", "scan", note)
-            if head[4:8] in MP4_BOXES:
-                from stillframe.streams._boxes import fragmented
+            if kind == "mp4":
+                from stillframe.streams import read_fmp4
 
-                size = reader.size(uri)  # known from the read (HTTP's Content-Range, fsspec's size)
-                if fragmented(lambda offset, length: reader.read(uri, offset, length), size, uri, head):
-                    from stillframe.streams import read_fmp4
-
-                    index = read_fmp4(reader, uri)
-                    return cls(index, reader, name, "mp4", note=f"fragmented MP4: fragments from its {index.how}")
+                index = read_fmp4(reader, uri)
+                return cls(index, reader, name, "mp4", note=f"fragmented MP4: fragments from its {index.how}")
         except StillframeError:
             return None
         return None
@@ -258,6 +259,45 @@ def segment_index(probe: Probe, note: str) -> SegmentIndex | None:
         return None  # its first fragment or cluster does not decode alone: the scan says what is wrong
     found.decoder_input = SegmentInput(probe.input.source, segments, probe.input.timeout)
     return found
+
+
+def _local_kind(path: str) -> str | None:
+    """ "mp4" for a local fragmented MP4, "matroska" for a Matroska file (cues or
+    not), else None, by plain reads."""
+    try:
+        with open(path, "rb") as f:
+            head, size = f.read(SNIFF_BYTES), os.fstat(f.fileno()).st_size
+
+            def read(offset: int, length: int) -> bytes:
+                f.seek(offset)
+                return f.read(length)
+
+            return _kind(head, size, read, path)
+    except OSError:
+        return None
+
+
+def _file_kind(reader: RangeReader, uri: str) -> str | None:
+    """ "mp4" for a fragmented MP4, "matroska" for a Matroska file without cues,
+    else None, from the file's head (and the box after an MP4's moov)."""
+    head = reader.read(uri, 0, SNIFF_BYTES)
+    size = reader.size(uri) if head else 0  # known from the read (HTTP's Content-Range, fsspec's size)
+    kind = _kind(head, size, lambda offset, length: reader.read(uri, offset, length), uri)
+    if kind == "matroska":
+        from stillframe.streams import cues_listed
+
+        return None if cues_listed(reader, uri) else "matroska"
+    return kind
+
+
+def _kind(head: bytes, size: int, read: Callable[[int, int], bytes], where: str) -> str | None:
+    if head[:4] == EBML_MAGIC:
+        return "matroska"
+    if head[4:8] in MP4_BOXES:
+        from stillframe.streams._sniff import fragmented
+
+        return "mp4" if fragmented(read, size, where, head) else None
+    return None
 
 
 def _uri(name: str) -> str:

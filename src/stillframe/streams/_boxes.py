@@ -6,7 +6,7 @@ the bytes that hold it, so a hostile file ends in ResourceContentBad."""
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from stillframe.errors import ResourceContentBad
@@ -52,27 +52,6 @@ def parse_header(data: bytes, pos: int, limit: int, where: str) -> Box | None:
     if size < header or pos + size > limit:
         raise ResourceContentBad(f"{where}: a damaged {_name(kind)} box at byte {pos} (size {size})")
     return Box(kind, pos, header, size)
-
-
-def fragmented(read: Callable[[int, int], bytes], size: int, where: str, head: bytes = b"") -> bool:
-    """Whether an MP4 of `size` bytes holds its samples in fragments: a `moof`,
-    `sidx` or `styp` follows its `moov`. Reads the top-level box headers up to
-    there through `read(offset, length)`, from `head` (the file's first bytes)
-    while they reach. False for what is not an MP4, or one with a `mdat` first."""
-    pos, moov = 0, False
-    for _ in range(32):
-        if pos + 8 > size:
-            return False
-        data = head[pos : pos + 16] if pos + 16 <= len(head) else read(pos, 16)
-        box = parse_header(data, 0, size - pos, where)
-        if box is None or box.type == b"mdat":
-            return False
-        if box.type == b"moov":
-            moov = True
-        elif moov and box.type in (b"moof", b"sidx", b"styp"):
-            return True
-        pos += box.size
-    return False
 
 
 def children(data: bytes, parent: Box, where: str, depth: int = 0) -> Iterator[Box]:

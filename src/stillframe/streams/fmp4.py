@@ -21,9 +21,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from stillframe.errors import ResourceContentBad
-from stillframe.streams._boxes import Box, find, fragmented, full_box, parse_header, parse_sidx, parse_tfra
+from stillframe.streams._boxes import Box, find, full_box, parse_header, parse_sidx, parse_tfra
 from stillframe.streams._model import ByteRange, InitSection, Segment, StreamIndex
 from stillframe.streams._reader import RangeReader
+from stillframe.streams._sniff import fragmented
 
 __all__ = ["Track", "is_fragmented", "read_fmp4", "sidx_segments"]
 
@@ -94,7 +95,7 @@ class _Bytes:
 
 
 def is_fragmented(reader: RangeReader, uri: str) -> bool:
-    """Whether the MP4 at `uri` holds its samples in fragments (see _boxes.fragmented)."""
+    """Whether the MP4 at `uri` holds its samples in fragments (see _sniff.fragmented)."""
     head = reader.read(uri, 0, 64 << 10)
     return fragmented(lambda offset, length: reader.read(uri, offset, length), reader.size(uri), uri, head)
 
