@@ -2,9 +2,11 @@
 
     python -m benchmarks.longfile                 # 5 min, 1 h and 10 h; local and over HTTP
     python -m benchmarks.longfile --lengths 1,12  # 5 min and 1 h only (copies of the 5 min clip)
-    python -m benchmarks.longfile --quick         # a 10 s clip and 10 minutes of it: CI's form
+    python -m benchmarks.longfile --quick         # a 10 s clip and 10 minutes of it, the 10 minutes as streams too: CI's form
     python -m benchmarks.longfile --lengths 12 --forms mp4,hls,dash,fmp4   # the 1 h file as streams too
     python -m benchmarks.longfile --quick --forms hls --tools ffmpeg-seek,pyav_loop   # some peers only
+    python -m benchmarks.longfile --source long.mp4 --forms mp4,hls,dash,fmp4 --tools stillframe,ffmpeg-seek,pyav_loop
+                                                  # one long clip of your own, as it is and as streams
 
 The long files are copies of one clip joined by stream copy (seconds a gigabyte, as
 `ffmpeg -f concat -c copy` does), faststart. The clip is FFmpeg's testsrc2 at
@@ -14,11 +16,15 @@ frame (a keyframe) however many copies there are. `--forms` adds the same long
 file packaged as streaming services hold it, each by stream copy with the ffmpeg
 CLI: HLS (8 s TS segments, a VOD playlist), DASH (8 s fMP4 segments,
 SegmentTemplate with SegmentTimeline) and fragmented MP4 (`frag_keyframe+
-empty_moov`, one fragment a GOP, an mfra at the end). Over HTTP the files
-are served by nginx on loopback (Range requests as a CDN answers them) and the
-bytes each tool read are summed from nginx's log. Every output is checked against
-a full decode of the clip: "right" counts outputs that are the frame the tool's
-own rule names (the frame shown at t, or the first at or after t).
+empty_moov`, one fragment a GOP, an mfra at the end). `--source` takes one long
+clip as it is instead of copies (its full decode is the reference). Over HTTP
+the files are served by nginx on loopback (Range requests as a CDN answers them)
+and the bytes each tool read are summed from nginx's log. Every output is checked
+against a full decode of the clip: "right" counts outputs that are the frame the
+tool's own rule names (the frame shown at t, or the first at or after t). With
+streaming forms and `ffmpeg -ss` measured, the table ends with the streaming
+goals: one frame over HTTP from HLS and DASH in at most 1.5x `ffmpeg -ss`'s bytes
+and its time, from the fragmented MP4 in at most 64 MB.
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ CACHE = videos.CACHE
 WIDTH, QUALITY = 480, 85
 PEERS = ("stillframe", "ffmpeg-seek", "pyav_loop", "decord", "torchcodec")
 FORMS = ("mp4", "hls", "dash", "fmp4")
+STREAM_PEERS = ("stillframe", "ffmpeg-seek", "pyav_loop")  # the quick form's peers on the streaming forms
 SEGMENT_SECONDS = 8
 
 
@@ -192,6 +199,34 @@ def _fmt_bytes(n: list[int]) -> str:
     return f"{statistics.median(n) / 1e6:.1f} MB" if n else ""
 
 
+def goals(cells: list[Cell]) -> list[str]:
+    """The streaming goals, checked on every long file's one frame over HTTP:
+    HLS and DASH within 1.5x `ffmpeg -ss`'s bytes and its time, fMP4 64 MB."""
+    out = []
+    for c in cells:
+        if c.where != "HTTP" or c.form == "mp4" or not c.task.startswith("1 frame") or c.tool != "stillframe":
+            continue
+        peer = next((p for p in cells if (p.length, p.where, p.form, p.task) == (c.length, c.where, c.form, c.task)
+                     and p.tool.startswith("ffmpeg -ss")), None)  # fmt: skip
+        if c.error or not c.bytes_read:
+            out.append(f"- {c.length} {c.form}: stillframe did not run ({c.error})")
+            continue
+        ours = statistics.median(c.bytes_read)
+        if c.form == "fmp4":
+            verdict = "met" if ours <= 64e6 else "missed"
+            out.append(f"- {c.length} fmp4, one frame over HTTP: {ours / 1e6:.1f} MB (goal <= 64 MB): {verdict}")
+            continue
+        if peer is None or peer.error or not peer.bytes_read or not peer.wall:
+            out.append(f"- {c.length} {c.form}: no ffmpeg -ss figure to compare with")
+            continue
+        theirs = statistics.median(peer.bytes_read)
+        bytes_ok, time_ok = ours <= 1.5 * theirs, (c.wall or 0) <= peer.wall
+        out.append(f"- {c.length} {c.form}, one frame over HTTP: {ours / theirs:.2f}x ffmpeg -ss's bytes (goal <= 1.5x): "
+                   f"{'met' if bytes_ok else 'missed'}; {c.wall:.2f} s against {peer.wall:.2f} s (goal <=): "
+                   f"{'met' if time_ok else 'missed'}")  # fmt: skip
+    return ["", "Goals:", *out] if out else []
+
+
 def markdown(header: str, cells: list[Cell], unavailable: dict[str, str]) -> str:
     tools = [t for t in dict.fromkeys(c.tool for c in cells)]
     lines = [header, "", "| file | where | task | " + " | ".join(tools) + " |",
@@ -214,19 +249,21 @@ def markdown(header: str, cells: list[Cell], unavailable: dict[str, str]) -> str
                 inproc = f" [{statistics.median(c.inproc):.2f} in process]" if c.inproc else ""
                 out.append(f"{c.wall:.2f} s{ratio}{inproc}{size}, right {c.right}/{c.requested}")
         lines.append(f"| {length} | {where} | {task} | " + " | ".join(out) + " |")
+    lines += goals(cells)
     if unavailable:
         lines += ["", "Not run: " + "; ".join(f"{k}: {v}" for k, v in unavailable.items())]
     return "\n".join(lines) + "\n"
 
 
 def measure_form(label: str, form: str, path: Path, tasks: list[Task], tools: list[Tool],
-                 server: livesrc.HttpServer | None, scoring: tuple, runs: int, timeout: float) -> list[Cell]:  # fmt: skip
-    """Every tool on every task for one form of one long file, local and over HTTP.
-    `scoring` is (reference, the clip's span, output size)."""
+                 server: livesrc.HttpServer | None, scoring: tuple, runs: int, timeout: float,
+                 root: Path = CACHE) -> list[Cell]:  # fmt: skip
+    """Every tool on every task for one form of one long file, local and over HTTP
+    (`server` serves `root`). `scoring` is (reference, the clip's span, output size)."""
     ref, span, size = scoring
     cells = []
     places = [("local", str(path))] + (
-        [("HTTP", f"{server.url}/{path.relative_to(CACHE).as_posix()}")] if server else []
+        [("HTTP", f"{server.url}/{path.relative_to(root).as_posix()}")] if server else []
     )
     for where, video in places:
         for task in tasks:
@@ -250,15 +287,25 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds before a cell is cut off")
     ap.add_argument("--out", type=Path, default=None, help="write longfile.md and longfile.json here")
-    ap.add_argument("--forms", default="mp4", help=f"comma-separated, of {', '.join(FORMS)} (default mp4)")
+    ap.add_argument("--forms", default=None,
+                    help=f"comma-separated, of {', '.join(FORMS)} (default mp4; --quick: mp4, and every form of the "
+                         "10 minutes with stillframe, ffmpeg -ss and the PyAV loop)")  # fmt: skip
     ap.add_argument("--tools", default=",".join(PEERS), help="tool keys, comma-separated (default: all peers)")
+    ap.add_argument("--source", type=Path, default=None, help="one long clip to measure as it is (no copies)")
     args = ap.parse_args()
-    forms = [f for f in args.forms.split(",") if f]
+    forms = [f for f in (args.forms or "mp4").split(",") if f]
     if unknown := set(forms) - set(FORMS):
         ap.error(f"unknown forms: {', '.join(sorted(unknown))}")
+    # The quick form measures the streaming forms of its long file too, against the two peers that read them.
+    quick_streams = args.quick and args.forms is None and args.source is None
     runs = 1 if args.quick else args.runs
     copies = [int(x) for x in (args.lengths or ("1,60" if args.quick else "1,12,120")).split(",")]
-    base = base_clip(args.quick)
+    if args.source is not None:
+        if not args.source.is_file():
+            ap.error(f"{args.source}: no such file")
+        base, copies = args.source.resolve(), [1]
+    else:
+        base = base_clip(args.quick)
     spec = videos.VideoSpec("long-base", base.name, shared=True)  # shared: compare by pixels
     ref = videos.reference(spec, base)
     info = sf.probe(str(base))
@@ -272,8 +319,9 @@ def main() -> None:
     started = time.monotonic()
     with contextlib.ExitStack() as stack:
         logs = stack.enter_context(tempfile.TemporaryDirectory())
+        root = base.parent if args.source is not None else CACHE
         try:
-            server: livesrc.HttpServer | None = stack.enter_context(livesrc.http_server(CACHE, logs))
+            server: livesrc.HttpServer | None = stack.enter_context(livesrc.http_server(root, logs))
         except livesrc.NginxUnavailable as exc:
             server, unavailable["HTTP rows"] = None, str(exc)
         for n in copies:
@@ -283,11 +331,15 @@ def main() -> None:
                      else f"{duration:.3g} s")  # fmt: skip
             tasks = [Task("1 frame at 51.7 %", (round(duration * 0.517, 3),)),
                      Task("30 spread evenly", tuple(round(duration * (i + 0.517) / 30, 3) for i in range(30)))]  # fmt: skip
-            for form in forms:
+            here = forms + ([f for f in FORMS if f != "mp4"] if quick_streams and n == copies[-1] else [])
+            for form in here:
                 path = stream_form(long, form)
-                cells += measure_form(label, form, path, tasks, tools, server, (ref, span, size), runs, args.timeout)
+                peers = [t for t in tools if form == "mp4" or not quick_streams or t.key in STREAM_PEERS]
+                cells += measure_form(label, form, path, tasks, peers, server, (ref, span, size), runs, args.timeout,
+                                      root)  # fmt: skip
+    what = f"{base.name}, as it is" if args.source is not None else "copies of"
     header = (
-        f"Run {time.strftime('%Y-%m-%d')}: one frame and 30 from long files (copies of a {span:.0f} s "
+        f"Run {time.strftime('%Y-%m-%d')}: one frame and 30 from long files ({what} a {span:.0f} s "
         f"{info.width}x{info.height} clip, {base.stat().st_size / span * 3600 / 1e9:.1f} GB an hour), {WIDTH} px "
         f"JPEG q{QUALITY}; wall = whole process, median of {runs}; [in process] = the work alone for Python tools; "
         f"bytes = what nginx sent over HTTP; took {(time.monotonic() - started) / 60:.1f} min."

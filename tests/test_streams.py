@@ -103,6 +103,18 @@ def test_hls_master_playlist_variants(stream_media):
         assert read_hls(FileReader(), master, variant=rule).variant.name == name, rule  # type: ignore[union-attr]
     with pytest.raises(InvalidParameter, match="offered: v0.m3u8 .*160x96"):
         read_hls(FileReader(), master, variant="1080p")
+    # An audio-only rendition (a player's fallback for slow links) is never chosen for frames.
+    text = (
+        Path(master)
+        .read_text()
+        .replace(
+            "#EXT-X-STREAM-INF", '#EXT-X-STREAM-INF:BANDWIDTH=64000,CODECS="mp4a.40.2"\nv0.m3u8\n#EXT-X-STREAM-INF', 1
+        )
+    )
+    with_audio = Path(master).with_name("with-audio.m3u8")
+    with_audio.write_text(text)
+    assert len(read_hls(FileReader(), str(with_audio)).variants) == 2
+    assert read_hls(FileReader(), str(with_audio), variant="lowest").variant.resolution == (160, 96)  # type: ignore[union-attr]
 
 
 def test_hls_aes_128(stream_media):

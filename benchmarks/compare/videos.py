@@ -110,6 +110,7 @@ THUMB = (64, 36)
 
 
 def reference(spec: VideoSpec, path: Path) -> Reference:
+    CACHE.mkdir(parents=True, exist_ok=True)
     cache = CACHE / f"{path.name}.ref.json"
     thumbs_file = CACHE / f"{path.name}.ref.npy"
     if cache.exists() and (not spec.shared or thumbs_file.exists()):

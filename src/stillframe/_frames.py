@@ -206,7 +206,8 @@ class FrameRun:
         if unit.picks is not None and unit.group is not None:
             picks, groups = unit.picks, [unit.group]
         else:
-            chosen = pick_frames(idx, [t for _, t in unit.requests], frame_type=opts.frame_type, snap=opts.snap)
+            chosen = pick_frames(idx, [t for _, t in unit.requests], frame_type=opts.frame_type, snap=opts.snap,
+                                 tolerance=opts.tolerance)  # fmt: skip
             picks = [Pick(unit.requests[p.request][0], p.time, p.target, p.rule) for p in chosen]
             groups = group_targets(idx, picks)
         by_target: dict[int, list[Pick]] = {}

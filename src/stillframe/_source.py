@@ -97,6 +97,12 @@ class RangeSource:
         with contextlib.suppress(Exception):
             f.close()
 
+    def record(self, n: int) -> None:
+        """Count `n` bytes fetched from the store by a reader of another kind (the
+        range reads a stream's index and segments are fetched by)."""
+        with self._lock:
+            self._closed_bytes += n
+
     @property
     def bytes_read(self) -> int:
         """Bytes fetched from the store by every reader, open or closed."""

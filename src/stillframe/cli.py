@@ -267,7 +267,7 @@ def _input(args: argparse.Namespace) -> Any:
 def _probe(args: argparse.Namespace) -> int:
     from stillframe.video import probe
 
-    info = probe(_input(args), stream=args.stream, index=args.index)
+    info = probe(_input(args), stream=args.stream, index=args.index, variant=args.variant)
     print(json.dumps(info.to_dict(work_out=args.all), indent=2))
     return 0
 
@@ -289,6 +289,7 @@ def _snapshot(args: argparse.Namespace) -> int:
             device=args.device,
             fallback=args.fallback,
             index=args.index,
+            variant=args.variant,
             **snapshot_options(args),
         )
     finally:
@@ -391,8 +392,13 @@ def _demo(args: argparse.Namespace) -> int:
 
 INDEX_CHOICES = ("auto", "scan")
 INDEX_HELP = (
-    "auto: find frames through the file's own index (MP4/MOV sample tables, Matroska cues), reading only "
-    "what is needed; scan: demux every packet first (default: %(default)s)"
+    "auto: find frames through the file's own index (MP4/MOV sample tables, Matroska cues; an HLS playlist's or "
+    "a DASH manifest's segments, a fragmented MP4's fragments), reading only what is needed; scan: demux every "
+    "packet first (default: %(default)s)"
+)
+VARIANT_HELP = (
+    "the rendition of an HLS master playlist or a DASH manifest: highest (the default), lowest, 720p, 1280x720, "
+    "a bandwidth cap in bits a second (<=N), or its playlist's name or Representation id"
 )
 
 
@@ -425,6 +431,7 @@ def _parser(core_only: bool = False) -> argparse.ArgumentParser:
     probe.add_argument("source", help="a video: a path, a file:// or http(s):// URL, or s3://, oss://... (fsspec)")
     probe.add_argument("--stream", type=int, default=None, help="the video stream's index (default: FFmpeg's best)")
     probe.add_argument("--index", choices=INDEX_CHOICES, default="auto", help=INDEX_HELP)
+    probe.add_argument("--variant", default=None, metavar="RULE", help=VARIANT_HELP)
     probe.add_argument(
         "--all", action="store_true",
         help="also what needs every keyframe read (keyframe_times; a Matroska file's frame_count), "
@@ -447,6 +454,7 @@ def _parser(core_only: bool = False) -> argparse.ArgumentParser:
     )  # fmt: skip
     snap.add_argument("--stream", type=int, default=None, help="the video stream's index (default: FFmpeg's best)")
     snap.add_argument("--index", choices=INDEX_CHOICES, default="auto", help=INDEX_HELP)
+    snap.add_argument("--variant", default=None, metavar="RULE", help=VARIANT_HELP)
     snap.add_argument("--workers", type=int_arg(1), default=None, metavar="N",
                       help="parallel decoders (default: one a core; 1 for one snapshot)")  # fmt: skip
     snap.add_argument("--timeout", type=seconds_arg, default=None, metavar="TIME",

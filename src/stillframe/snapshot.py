@@ -73,6 +73,7 @@ def snapshot(
     device: str | None = None,
     fallback: bool = False,
     index: str = "auto",
+    variant: str | int | None = None,
     progress: Callable[[int, int], None] | None = None,
     storage_options: Mapping[str, Any] | None = None,
 ) -> SnapshotResult:
@@ -107,7 +108,8 @@ def snapshot(
     `device`/`fallback` choose the decoder (see Video); `result.decoding` and each
     snapshot's `decoder`/`fallback` say what ran. `index="scan"` demuxes every
     packet first instead of reading the container's own index (see Video);
-    `result.stats["index"]` says which way the frames were found.
+    `result.stats["index"]` says which way the frames were found. `variant`
+    chooses the rendition of an HLS master playlist or a DASH manifest (see Video).
 
     (Long for its options alone: what runs is one RunPlan, as in snapshot_split.)
     """
@@ -136,7 +138,14 @@ def snapshot(
     run: RunPlan | None = None
     try:
         with Video(
-            source, stream, workers=workers, timeout=timeout, device=device, fallback=fallback, index=index
+            source,
+            stream,
+            workers=workers,
+            timeout=timeout,
+            device=device,
+            fallback=fallback,
+            index=index,
+            variant=variant,
         ) as video:
             run = RunPlan(video, plan, output, outputs, frame, deadline=deadline, timeout=timeout, progress=progress,
                           storage_options=storage_options)  # fmt: skip

@@ -23,6 +23,7 @@ from stillframe._decoders import DecoderPool, Decoding
 from stillframe._frames import FrameRun, windows
 from stillframe._index import PacketIndex
 from stillframe._indexes import FrameIndex, Probe, open_index
+from stillframe._indexes.segments import stream_input
 from stillframe._native import cpu_count
 from stillframe._workers import in_order
 from stillframe.decode import GroupDecoder, configure
@@ -54,12 +55,16 @@ def _pick_stream(container: av.container.InputContainer, stream: int | None, nam
     )
 
 
-def probe(source: _source.Source, stream: int | None = None, index: str = "auto") -> VideoInfo:
+def probe(
+    source: _source.Source, stream: int | None = None, index: str = "auto", variant: str | int | None = None
+) -> VideoInfo:
     """Describe a video (see VideoInfo). An MP4/MOV or a Matroska/WebM file with
-    cues is described from its own index and the packets at its two ends (facts
-    that need more are worked out when first read); other containers, or
-    `index="scan"`, are demuxed once. Decodes one frame."""
-    with open(source, stream=stream, index=index) as video:
+    cues is described from its own index and the packets at its two ends, an HLS
+    playlist or a DASH manifest from itself and its first segment's head (and, for
+    HLS, its last one's), a fragmented MP4 from its fragments' index (facts that
+    need more are worked out when first read); other containers, or
+    `index="scan"`, are demuxed once. Decodes one frame. `variant`: see Video."""
+    with open(source, stream=stream, index=index, variant=variant) as video:
         return video.info
 
 
@@ -72,9 +77,18 @@ class Video:
     HardwareUnavailable unless `fallback=True`. `decoding` says what runs and why.
 
     `index="auto"` finds frames through the container's own index where it has one
-    (MP4/MOV sample tables, Matroska/WebM cues), reading only what each request
-    needs; `index="scan"` demuxes every packet when the video opens. Both give the
-    same frames.
+    (MP4/MOV sample tables, Matroska/WebM cues; a fragmented MP4's sidx, mfra or
+    fragment headers; a Matroska file without cues by its cluster headers), or
+    the stream's (an HLS playlist, a DASH manifest), reading only what each
+    request needs; `index="scan"` demuxes every packet when the video opens. Both
+    give the same frames.
+
+    An HLS playlist or a DASH manifest (named `.m3u8` or `.mpd`, a path, an
+    http(s) URL or a RangeSource, its segments resolved beside it) is read
+    segment by segment. `variant` chooses one rendition of a master playlist or a
+    manifest: None or "highest" (bandwidth), "lowest", "720p", "1280x720", a
+    bandwidth cap in bits a second (an int, or "<=N"), or the variant's URI or
+    Representation id.
 
     `workers` decoders run groups in parallel, each with cores / workers threads;
     `workers=1` gives one decoder frame threads on every core, the fastest way to
@@ -99,10 +113,11 @@ class Video:
         device: str | devices.DeviceSpec | None = None,
         fallback: bool = False,
         index: str = "auto",
+        variant: str | int | None = None,
     ) -> None:
         if index not in ("auto", "scan"):
             raise InvalidParameter(f"index must be 'auto' or 'scan', not {index!r}")
-        self._input = _source.Input(source, timeout)
+        self._input = stream_input(source, timeout, variant) or _source.Input(source, timeout)
         self._name = self._input.name
         spec = devices.parse_device(device)
         cores = cpu_count()
@@ -118,6 +133,7 @@ class Video:
         # group (one frame) runs on it alone; more groups open more decoders.
         threads = cores if sized else max(1, cores // self.workers)
         chosen, self._index = self._open_index(container, stream, index, threads)
+        self._input = self._index.decoder_input or self._input
         self.info: VideoInfo = self._index.info
         self.stats = Stats(workers=self.workers, index=self.info.index)
         self._decoders = DecoderPool(
@@ -369,10 +385,12 @@ def open(  # noqa: A001
     device: str | devices.DeviceSpec | None = None,
     fallback: bool = False,
     index: str = "auto",
+    variant: str | int | None = None,
 ) -> Video:
     """Open `source` (a path, a pathlib.Path, a binary file object, a URL PyAV
-    opens, or a RangeSource) and index its video stream (`stream=None`: the best
-    one). `workers` parallel decoders (default every CPU, or 4 on a hardware
-    device), `timeout` seconds (network), `device` and `fallback`, `index` ("auto"
-    or "scan"): see Video."""
-    return Video(source, stream, workers=workers, timeout=timeout, device=device, fallback=fallback, index=index)
+    opens, an HLS playlist or a DASH manifest, or a RangeSource) and index its
+    video stream (`stream=None`: the best one). `workers` parallel decoders
+    (default every CPU, or 4 on a hardware device), `timeout` seconds (network),
+    `device` and `fallback`, `index` ("auto" or "scan"), `variant`: see Video."""
+    return Video(source, stream, workers=workers, timeout=timeout, device=device, fallback=fallback, index=index,
+                 variant=variant)  # fmt: skip

@@ -101,6 +101,9 @@ class FrameIndex(ABC):
     kind: ClassVar[str]
     info: VideoInfo
     first_key: av.Packet  # the first keyframe's packet: a device decoder is proven on it
+    # Where more decoders open their containers, when not on the source as FFmpeg
+    # reads it (an index that reads segments opens them on its cached first one).
+    decoder_input: Input | None = None
 
     @classmethod
     def accepts(cls, container: av.container.InputContainer) -> bool:
@@ -150,7 +153,10 @@ def open_index(probe: Probe, mode: str) -> FrameIndex:
     """The index for `probe`'s video: `mode` "auto" tries each container index that
     accepts the format, "scan" goes straight to a scan. The scan's note says why."""
     from stillframe._indexes.scan import ScanIndex
+    from stillframe._indexes.segments import SegmentIndex, SegmentInput, segment_index
 
+    if isinstance(probe.input, SegmentInput):  # a playlist or a manifest: its segments, whatever the mode
+        return SegmentIndex.build(probe, probe.input.segments, scan=mode == "scan")
     note = "asked"
     if mode == "auto":
         kinds = [cls for cls in indexes() if cls.accepts(probe.container)]
@@ -161,4 +167,7 @@ def open_index(probe: Probe, mode: str) -> FrameIndex:
             except Unsuitable as why:
                 note = str(why)
                 break  # the container was read as this kind: the scan starts from where it was left
+        found = segment_index(probe, note)
+        if found is not None:
+            return found
     return ScanIndex.open(probe, note)

@@ -1,27 +1,49 @@
 """Streaming formats' own indexes: HLS playlists, DASH manifests, fragmented MP4
 (`sidx`, `mfra`, `moof` headers) and Matroska clusters, each read by small byte
-ranges through a `RangeReader` and returned as a `StreamIndex` of `Segment`s."""
+ranges through a `RangeReader` and returned as a `StreamIndex` of `Segment`s.
+
+Names are imported when first used: the engine imports this package for every
+video, and a video that is none of these formats never pays for the HTTP client,
+the playlist and the XML parsers."""
 
 from __future__ import annotations
 
-from stillframe.streams._model import ByteRange, InitSection, Key, Segment, StreamIndex, Variant
-from stillframe.streams._reader import (
-    AnyReader,
-    FileReader,
-    FsspecReader,
-    HttpReader,
-    RangeReader,
-    ReadStats,
-    reader_for,
-    resolve,
-)
-from stillframe.streams._variants import choose_variant
-from stillframe.streams.concat import SegmentStream
-from stillframe.streams.dash import read_dash
-from stillframe.streams.ebml import read_matroska
-from stillframe.streams.fmp4 import read_fmp4, sidx_segments
-from stillframe.streams.heads import first_timestamp
-from stillframe.streams.hls import read_hls
+import importlib
+import typing
+
+if typing.TYPE_CHECKING:
+    from stillframe.streams._model import ByteRange, InitSection, Key, Segment, StreamIndex, Variant
+    from stillframe.streams._reader import (
+        AnyReader,
+        FileReader,
+        FsspecReader,
+        HttpReader,
+        RangeReader,
+        ReadStats,
+        reader_for,
+        resolve,
+    )
+    from stillframe.streams._variants import choose_variant
+    from stillframe.streams.concat import SegmentStream
+    from stillframe.streams.dash import read_dash
+    from stillframe.streams.ebml import cues_listed, read_matroska
+    from stillframe.streams.fmp4 import is_fragmented, read_fmp4, sidx_segments
+    from stillframe.streams.heads import first_timestamp
+    from stillframe.streams.hls import read_hls
+
+_WHERE = {
+    "_model": ("ByteRange", "InitSection", "Key", "Segment", "StreamIndex", "Variant"),
+    "_reader": ("AnyReader", "FileReader", "FsspecReader", "HttpReader", "RangeReader", "ReadStats", "reader_for",
+                "resolve"),
+    "_variants": ("choose_variant",),
+    "concat": ("SegmentStream",),
+    "dash": ("read_dash",),
+    "ebml": ("cues_listed", "read_matroska"),
+    "fmp4": ("is_fragmented", "read_fmp4", "sidx_segments"),
+    "heads": ("first_timestamp",),
+    "hls": ("read_hls",),
+}  # fmt: skip
+_MODULE = {name: module for module, names in _WHERE.items() for name in names}
 
 __all__ = [
     "AnyReader",
@@ -38,7 +60,9 @@ __all__ = [
     "StreamIndex",
     "Variant",
     "choose_variant",
+    "cues_listed",
     "first_timestamp",
+    "is_fragmented",
     "read_dash",
     "read_fmp4",
     "read_hls",
@@ -47,3 +71,16 @@ __all__ = [
     "resolve",
     "sidx_segments",
 ]
+
+
+def __getattr__(name: str) -> typing.Any:
+    module = _MODULE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -10,14 +10,13 @@ a walk cost.
 
 from __future__ import annotations
 
-import http.client
 import os
 import posixpath
 import threading
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from stillframe.errors import (
     InvalidParameter,
@@ -26,6 +25,9 @@ from stillframe.errors import (
     ResourceNotFound,
     TransientNetworkError,
 )
+
+if TYPE_CHECKING:
+    import http.client
 
 __all__ = [
     "AnyReader",
@@ -56,9 +58,10 @@ class ReadStats:
 class RangeReader(Protocol):
     """What the parsers read through. `read` returns at most `length` bytes from
     `start` (fewer only at the end of the resource); `size` is the resource's
-    length in bytes."""
+    length in bytes; `stats` what it has fetched."""
 
-    stats: ReadStats
+    @property
+    def stats(self) -> ReadStats: ...
 
     def read(self, uri: str, start: int, length: int) -> bytes:
         """At most `length` bytes of `uri` from byte `start` (fewer only at its end)."""
@@ -179,6 +182,8 @@ class HttpReader:
         self._redirects: dict[str, str] = {}
 
     def _connection(self, parts: urllib.parse.SplitResult) -> http.client.HTTPConnection:
+        import http.client  # here: a program reading local files only never pays for it
+
         conns: dict[tuple[str, str], http.client.HTTPConnection] = self._local.__dict__.setdefault("conns", {})
         key = (parts.scheme, parts.netloc)
         if key not in conns:
@@ -193,6 +198,8 @@ class HttpReader:
             conn.close()
 
     def _get(self, uri: str, start: int, length: int) -> tuple[http.client.HTTPResponse, urllib.parse.SplitResult]:
+        import http.client
+
         parts = urllib.parse.urlsplit(uri)
         if parts.scheme not in _REMOTE or not parts.netloc:
             raise InvalidParameter(f"{uri}: not an http(s) URL")
@@ -235,6 +242,8 @@ class HttpReader:
     def _answer(
         self, uri: str, resp: http.client.HTTPResponse, parts: urllib.parse.SplitResult, start: int, length: int
     ) -> tuple[bytes, int | None]:
+        import http.client
+
         status = resp.status
         if status == 416:
             resp.read()
@@ -315,6 +324,13 @@ class FsspecReader:
         self._fs: dict[str, Any] = {}
         self._sizes: dict[str, int] = {}
 
+    @classmethod
+    def on(cls, fs: Any, scheme: str) -> FsspecReader:
+        """A reader of `scheme`'s URIs through `fs`, an fsspec file system already made."""
+        reader = cls()
+        reader._fs[scheme] = fs
+        return reader
+
     def _target(self, uri: str) -> tuple[Any, str]:
         try:
             import fsspec
@@ -371,7 +387,7 @@ class AnyReader:
         self._readers: dict[str, RangeReader] = {}
 
     @property
-    def stats(self) -> ReadStats:  # type: ignore[override]
+    def stats(self) -> ReadStats:
         """What every scheme's reader has fetched, added up."""
         total = ReadStats()
         for r in self._readers.values():
@@ -391,6 +407,10 @@ class AnyReader:
                 else FsspecReader(**self.storage_options)
             )
         return self._readers[kind]
+
+    def use(self, scheme: str, reader: RangeReader) -> None:
+        """Read `scheme`'s URIs through `reader` (an object store's, with its credentials)."""
+        self._readers[scheme] = reader
 
     def read(self, uri: str, start: int, length: int) -> bytes:
         """At most `length` bytes of `uri` from `start`, through its scheme's reader."""

@@ -268,8 +268,11 @@ def _timeline(
         count = math.ceil(ctx.length * timescale / duration - 1e-9)
     if count > MAX_SEGMENTS:
         raise ResourceContentBad(f"{ctx.mpd}: {count} segments, over the limit of {MAX_SEGMENTS}")
+    # The last segment ends with the Period, not a whole `duration` after its start.
+    end = pto + round(ctx.length * timescale) if ctx.length is not None else None
     for k in range(count):
-        yield start_number + k, pto + k * duration, duration
+        t = pto + k * duration
+        yield start_number + k, t, max(1, min(duration, end - t)) if end is not None else duration
 
 
 def _scale(ctx: _Context, elements: list[ET.Element]) -> int:

@@ -8,13 +8,13 @@ element."""
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from stillframe.errors import ResourceContentBad
-from stillframe.streams._model import ByteRange, Segment, StreamIndex
+from stillframe.streams._model import ByteRange, InitSection, Segment, StreamIndex
 from stillframe.streams._reader import RangeReader
 
-__all__ = ["read_matroska"]
+__all__ = ["cues_listed", "read_matroska"]
 
 EBML = 0x1A45DFA3
 SEGMENT = 0x18538067
@@ -22,6 +22,7 @@ CLUSTER = 0x1F43B675
 INFO = 0x1549A966
 TRACKS = 0x1654AE6B
 CUES = 0x1C53BB6B
+SEEK_HEAD, SEEK, SEEK_ID = 0x114D9B74, 0x4DBB, 0x53AB
 # The Segment's children: what ends a Cluster of unknown size.
 TOP_LEVEL = {CLUSTER, INFO, TRACKS, CUES, 0x114D9B74, 0x1254C367, 0x1043A770, 0x1941A469}
 TIMECODE, SIMPLE_BLOCK, BLOCK_GROUP, BLOCK = 0xE7, 0xA3, 0xA0, 0xA1
@@ -155,6 +156,9 @@ def read_matroska(reader: RangeReader, uri: str) -> StreamIndex:
     if video is None:
         raise ResourceContentBad(f"{uri}: no video track")
     segments = _segments(w, clusters, scale, duration, video, frame / scale)
+    if clusters:  # what a cluster needs before it: the EBML header, the Segment's, Info and Tracks
+        init = InitSection(uri, ByteRange(0, clusters[0][0].offset))
+        segments = tuple(replace(s, init=init) for s in segments)
     notes = ("the file has Cues (its own index); its clusters were walked all the same",) if cues else ()
     return StreamIndex("matroska", uri, segments, "cluster walk", timescale=1_000_000_000 // scale, notes=notes)
 
@@ -287,3 +291,29 @@ def _last_block_end(w: _Walker, el: _Element, time: int, video: int, frame: floa
     times.sort()
     gaps = [b - a for a, b in zip(times, times[1:]) if b > a]
     return times[-1] + (frame or min(gaps, default=0))
+
+
+def cues_listed(reader: RangeReader, uri: str, head: int = 64 << 10) -> bool:
+    """Whether the Matroska/WebM file at `uri` has Cues, from its first `head`
+    bytes: a SeekHead entry naming them, or Cues before the first Cluster. A
+    file written to a pipe, or by a live recorder, has neither: FFmpeg then
+    seeks by the few keyframes it saw while probing."""
+    w = _Walker(reader, uri)
+    data = w.read(0, head)
+    top = _element(data, 0, 0, uri)
+    seg = _element(data, top.end, 0, uri) if top is not None and top.id == EBML else None
+    if seg is None or seg.id != SEGMENT:
+        raise ResourceContentBad(f"{uri}: not a Matroska/WebM file")
+    pos = seg.payload
+    while (el := _element(data, pos, 0, uri)) is not None and el.size != UNKNOWN:
+        if el.id == CUES:
+            return True
+        if el.id == CLUSTER:
+            return False
+        if el.id == SEEK_HEAD and el.end <= len(data):
+            for entry, body in _children(data[el.payload : el.end], uri):
+                if entry.id == SEEK and any(e.id == SEEK_ID and p == CUES.to_bytes(4, "big")
+                                            for e, p in _children(body, uri)):  # fmt: skip
+                    return True
+        pos = el.end
+    return False

@@ -58,11 +58,17 @@ def _load(reader: RangeReader, uri: str) -> Any:
         raise ResourceContentBad(f"{uri}: a malformed playlist ({type(exc).__name__}: {exc})") from exc
 
 
+# What an audio-only rendition's CODECS name (a player's fallback for slow links): never the picture.
+AUDIO_CODECS = ("mp4a", "ac-3", "ec-3", "opus", "flac", "mhm1", "mhm2", "dtsc", "dtse", "alac", "fLaC", "Opus")
+
+
 def _variants(playlist: Any, uri: str) -> list[Variant]:
     out = []
     for p in playlist.playlists:
         info = p.stream_info
         if info is None or not p.uri:
+            continue
+        if info.codecs and all(c.strip().split(".")[0] in AUDIO_CODECS for c in info.codecs.split(",")):
             continue
         resolution = tuple(info.resolution) if info.resolution else None
         out.append(
