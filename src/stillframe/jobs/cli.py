@@ -11,14 +11,19 @@ import time
 from typing import Any
 
 
-def _service(args: argparse.Namespace, workers: int = 0):
+def _jobs() -> Any:
+    """The stillframe.jobs package; one line naming the extra where it is not installed."""
     try:
-        from stillframe.jobs import JobService
+        import stillframe.jobs
     except ImportError as exc:
         from stillframe.errors import InternalError
 
         raise InternalError(f"jobs need the jobs extra: pip install 'stillframe[jobs]' ({exc})") from None
+    return stillframe.jobs
 
+
+def _service(args: argparse.Namespace, workers: int = 0):
+    JobService = _jobs().JobService
     options = json.loads(args.storage_options) if args.storage_options else None
     return JobService(args.store, workers=workers, storage_options=options, lease_seconds=args.lease)
 
@@ -33,8 +38,24 @@ def _config(text: str | None) -> Any:
     return json.loads(text)
 
 
+def migrate_command(args: argparse.Namespace) -> int:
+    """`stillframe jobs migrate`: bring the store's schema to this stillframe's revision."""
+    _jobs()
+    from stillframe.jobs import schema, store
+
+    engine = store.connect(args.store, prepare=False)
+    try:
+        was, now = schema.migrate(engine)
+    finally:
+        engine.dispose()
+    _print({"Store": engine.url.render_as_string(hide_password=True), "From": was, "To": now})
+    return 0
+
+
 def jobs_command(args: argparse.Namespace) -> int:
     """Run a `stillframe jobs` action with its parsed arguments; returns the exit status."""
+    if args.action == "migrate":
+        return migrate_command(args)
     svc = _service(args)
     try:
         act = args.action
@@ -223,7 +244,7 @@ def add_parsers(sub: Any) -> None:
     worker.add_argument("--no-live", dest="live", action="store_false", help="leave live snapshot jobs to others")
     worker.set_defaults(run=worker_command)
 
-    jobs = sub.add_parser("jobs", help="snapshot jobs: submit, get, list, wait, urls, templates, pipelines")
+    jobs = sub.add_parser("jobs", help="snapshot jobs: submit, get, list, wait, urls, templates, pipelines, migrate")
     jsub = jobs.add_subparsers(dest="action", required=True)
     p = jsub.add_parser("submit", help="queue a snapshot job (one snapshot with no Interval/Num runs now)")
     common(p)
@@ -259,6 +280,12 @@ def add_parsers(sub: Any) -> None:
                    help="(default: %(default)s)")  # fmt: skip
     q.add_argument("--page-size", type=int, default=20, help="1..100 (default: %(default)s)")
     q.add_argument("--token", help="NextPageToken from the previous page")
+    q = jsub.add_parser(
+        "migrate", help="bring the store's tables to this release's schema (servers and workers refuse an older one)",
+        description="Upgrade the store to this release's schema revision, adopting a store made before revisions "
+        "were kept. Stop every server and worker on the store first, and keep a backup: revisions go forward only.",
+    )  # fmt: skip
+    q.add_argument("--store", default=None, help="path or SQLAlchemy URL (default: STILLFRAME_DB or the user data dir)")
     for name in ("templates", "pipelines"):
         q = jsub.add_parser(name, help=f"create, get, list, update or delete snapshot {name}")
         common(q)
