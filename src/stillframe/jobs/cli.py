@@ -76,7 +76,9 @@ def jobs_command(args: argparse.Namespace) -> int:
             )  # fmt: skip
             _print(page.to_dict())
         elif act == "urls":
-            _print(svc.get_snapshot_urls(args.job_id))
+            job = svc.get_snapshot_job(args.job_id)
+            urls = job.outputs()
+            _print({"Total": len(urls), "SnapshotUrls": urls, "WebVTTUrl": (job.result or {}).get("webvtt")})
         elif act == "templates":
             if args.op == "create":
                 _print({"TemplateId": svc.create_snapshot_template(args.name, _config(args.config) or {}, args.type)})

@@ -1,5 +1,5 @@
-"""Live snapshot jobs on JobService (ICE's live snapshot family): templates, jobs,
-start/stop/restart, and the files each job has written."""
+"""Live snapshot jobs (ICE's live snapshot family), a service of JobService: templates,
+jobs, start/stop/restart, and the files each job has written."""
 
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ from stillframe.errors import (
 )
 from stillframe.jobs import store as t
 from stillframe.jobs.capture import stream_is_live
-from stillframe.jobs.catalog import mine, owner
 from stillframe.jobs.live_model import (
     COMMANDS,
     LIVE_STATUSES,
@@ -40,6 +39,7 @@ from stillframe.jobs.live_model import (
 )
 from stillframe.jobs.model import parse_iso
 from stillframe.jobs.notify import Notifier
+from stillframe.jobs.repository import mine, owner
 from stillframe.jobs.storage import LiveOutput, Storage
 from stillframe.jobs.supervisor import LiveSupervisor
 
@@ -65,22 +65,28 @@ def _sort(sort_by: str) -> bool:
     return sort_by == "desc"
 
 
-class LiveSnapshots:
-    """The live half of JobService. Jobs capture on the service's workers (or on
-    `stillframe worker` processes sharing the store); `live_job_limit` caps how many
-    may capture at once (ICE: 100 an account); `stream_timeout` bounds the check
-    that a stream is live when a job is submitted or started."""
+class LiveJobs:
+    """Live snapshot templates, jobs and their files. Jobs capture on a LiveSupervisor
+    (`supervisor`, once this process runs one, which start and stop commands then
+    reach at once) or on `stillframe worker` processes sharing the store;
+    `live_job_limit` caps how many may capture at once (ICE: 100 an account);
+    `stream_timeout` bounds the check that a stream is live when a job is submitted
+    or started; `notifier` sends each snapshot's callback."""
 
-    engine: Engine
-    storage: Storage
-    live_notifier: Notifier
-    live_supervisor: LiveSupervisor | None
-    live_job_limit: int
-    stream_timeout: float
+    def __init__(
+        self, engine: Engine, storage: Storage, notifier: Notifier, *, live_job_limit: int = 100,
+        stream_timeout: float = 5.0,
+    ) -> None:  # fmt: skip
+        self.engine = engine
+        self.storage = storage
+        self.notifier = notifier
+        self.live_job_limit = live_job_limit
+        self.stream_timeout = stream_timeout
+        self.supervisor: LiveSupervisor | None = None
 
     def on_live_snapshot(self, callback: Callable[[dict[str, Any]], None]) -> None:
         """Call `callback(message)` (the CallbackUrl message) for every live snapshot."""
-        self.live_notifier.callbacks.append(callback)
+        self.notifier.callbacks.append(callback)
 
     def _page_of(self, table: Any, conds: list[Any], desc: bool, page_no: int, page_size: int) -> tuple[int, list]:
         """(how many rows match, the rows of page `page_no`), newest first when `desc`."""
@@ -218,8 +224,8 @@ class LiveSnapshots:
                 create_time=now, modified_time=now))  # fmt: skip
             if live:
                 t.announce(conn, t.LIVE_CHANNEL)  # supervisors of other processes (PostgreSQL), at commit
-        if live and self.live_supervisor is not None:
-            self.live_supervisor.wake()
+        if live and self.supervisor is not None:
+            self.supervisor.wake()
         return self.get_live_snapshot_job(job_id)
 
     def _check_limit(self, conn: Any, account: str) -> None:
@@ -303,8 +309,8 @@ class LiveSnapshots:
                     reason="stopped by command" if row.status != "init" else row.reason,
                     modified_time=time.time()))  # fmt: skip
                 t.announce(conn, t.LIVE_CHANNEL)
-            if self.live_supervisor is not None:
-                self.live_supervisor.halt(job_id)
+            if self.supervisor is not None:
+                self.supervisor.halt(job_id)
             return self.get_live_snapshot_job(job_id)
         if command == "start" and row.want:
             raise JobAlreadyStarted(f"live snapshot job {job_id} is {row.status} already")
@@ -319,8 +325,8 @@ class LiveSnapshots:
             conn.execute(update(t.live_jobs).where(t.live_jobs.c.id == job_id).values(
                 want=True, status="started", reason=None, epoch=current.epoch + 1, modified_time=time.time()))  # fmt: skip
             t.announce(conn, t.LIVE_CHANNEL)
-        if self.live_supervisor is not None:
-            self.live_supervisor.halt(job_id)  # a restart begins anew at once; a start is claimed at the next tick
+        if self.supervisor is not None:
+            self.supervisor.halt(job_id)  # a restart begins anew at once; a start is claimed at the next tick
         return self.get_live_snapshot_job(job_id)
 
     # -- files ---------------------------------------------------------------------------

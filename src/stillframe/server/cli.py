@@ -156,7 +156,7 @@ def serve_command(args: argparse.Namespace) -> int:
     # files outside the buckets are not the server's to list or serve.
     store = args.store or data_dir() / "serve.db"
     service = JobService(store, workers=args.workers, storage_options=options,
-                         snapshot_limit=args.max_snapshots or SNAPSHOT_LIMIT)  # fmt: skip
+                         snapshot_limit=args.max_snapshots or SNAPSHOT_LIMIT).start()  # fmt: skip
     ctx = ServerContext(
         service, keys, buckets, project_id=args.project_id, region=args.region, insecure=args.insecure_local,
         accounts=accounts, private_urls=private,
