@@ -15,6 +15,7 @@ from stillframe.jobs import store as t
 from stillframe.jobs.access import Access
 from stillframe.jobs.catalog import Catalog
 from stillframe.jobs.live import LiveJobs
+from stillframe.jobs.live_repository import LiveRepository
 from stillframe.jobs.notify import Notifier
 from stillframe.jobs.repository import Repository
 from stillframe.jobs.snapshots import SNAPSHOT_LIMIT, SnapshotJobs, known_count
@@ -92,7 +93,7 @@ class JobService:
         self.catalog = Catalog(self.repository, self.storage, self.runner.wakeup.ring)
         self.jobs = SnapshotJobs(self.repository, self.catalog, self.runner, t.secret(self.engine),
                                  sync_timeout=sync_timeout, snapshot_limit=snapshot_limit)  # fmt: skip
-        self.live = LiveJobs(self.engine, self.storage, self.live_notifier, live_job_limit=live_job_limit,
+        self.live = LiveJobs(LiveRepository(self.engine), self.storage, self.live_notifier, live_job_limit=live_job_limit,
                              stream_timeout=stream_timeout)  # fmt: skip
         self.access = Access(self.engine)
         self._capture_options = capture_options
