@@ -6,6 +6,7 @@ PostgreSQL; the revisions from empty give the tables a new store has."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -168,8 +169,16 @@ def test_a_store_of_a_newer_release_is_refused(tmp_path):
     engine.dispose()
 
 
-@pytest.mark.parametrize("command", [["worker", "--drain"], ["serve", "--insecure-local", "--port", "0"]])
+def _free_port() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return str(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("command", [["worker", "--drain"], ["serve", "--insecure-local", "--port"]])
 def test_servers_and_workers_refuse_an_old_store_in_one_line(tmp_path, tiny, command):
+    if command[0] == "serve":
+        command = [*command, _free_port()]
     db = tmp_path / "jobs.db"
     fill_legacy(str(db), tiny, str(tmp_path / "{Count}.jpg"))
     done = subprocess.run(
