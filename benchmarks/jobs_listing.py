@@ -8,7 +8,8 @@ as it does it now, on SQLite and on PostgreSQL.
 - before: the whole jobs table read, newest first, then the asset filter and the page
   cut in Python (what list_thumbnails did once).
 - after: JobService.find_snapshot_jobs: the filter, the order, the offset and the limit
-  in SQL, and the total a COUNT.
+  in SQL, and the total a COUNT; one asset's jobs read along the (input_media, seq)
+  index.
 
 "rows read" are the rows the store sent back to Python for one call. The jobs are
 spread over 200 assets (100 each); the PostgreSQL server is started for the run as
@@ -53,7 +54,8 @@ def fill(url: str, n: int) -> list[str]:
     now = time.time()
     rows = [
         dict(id=uuid.uuid4().hex, account=t.DEFAULT_ACCOUNT, type="Normal", trigger_source="API",
-             input={"Type": "Media", "Media": assets[i % ASSETS]}, output={"Type": "File", "Media": f"/o/{i}/{{Count}}.jpg"},
+             input={"Type": "Media", "Media": assets[i % ASSETS]}, input_media=assets[i % ASSETS],
+             output={"Type": "File", "Media": f"/o/{i}/{{Count}}.jpg"},
              config=cfg, is_async=True, status="Success", count=3, result={"files": [], "times": [0.0, 1.0, 2.0]},
              create_time=now + i, submit_time=now + i, modified_time=now + i, finish_time=now + i, attempts=1, runs=1,
              snapshot_limit=20000)

@@ -1,5 +1,6 @@
 """The job store's schema revisions: a store made by the release before versions were
-kept (tests/legacy_store.py), with jobs in it, is refused in one line, upgraded by
+kept (tests/legacy_store.py) or by the releases with accounts after it
+(legacy_store_accounts.py), with jobs in it, is refused in one line, upgraded by
 `stillframe jobs migrate` and then read and run with its jobs intact, on SQLite and on
 PostgreSQL; the revisions from empty give the tables a new store has."""
 
@@ -16,12 +17,13 @@ import pytest
 from sqlalchemy import insert, inspect, select, text
 
 from stillframe.cli import main
-from stillframe.errors import StoreOutdated
+from stillframe.errors import JobNotFound, StoreOutdated
 from stillframe.jobs import JobService, schema
 from stillframe.jobs import store as t
 from stillframe.jobs.config import config_from
 
 from . import legacy_store as old
+from . import legacy_store_accounts as accounts
 
 
 def shape(engine) -> dict:
@@ -35,6 +37,16 @@ def shape(engine) -> dict:
         idx = sorted((i["name"], tuple(i["column_names"]), bool(i["unique"])) for i in seen.get_indexes(table))
         out[table] = (cols, idx)
     return out
+
+
+def fresh_shape(store: str, tmp_path, request) -> dict:
+    """The tables of a new store of the same kind as `store`, made at the newest revision."""
+    other = str(tmp_path / "fresh.db") if "://" not in store else request.getfixturevalue("postgres_url")
+    fresh = t.connect(other)
+    try:
+        return shape(fresh)
+    finally:
+        fresh.dispose()
 
 
 def _old_config(cfg: dict) -> dict:
@@ -87,17 +99,23 @@ def fill_legacy(url: str, tiny: str, out: str) -> dict:
     return ids
 
 
-def test_a_store_of_the_release_before_versions_is_refused_then_migrated_with_its_jobs_intact(store, tiny, tmp_path):
+def test_a_store_of_the_release_before_versions_is_refused_then_migrated_with_its_jobs_intact(
+    store, tiny, tmp_path, request
+):
     ids = fill_legacy(store, tiny, str(tmp_path / "out" / "{Count}.jpg"))
     with pytest.raises(StoreOutdated, match=r"run `stillframe jobs migrate --store "):
         JobService(store, workers=0)
     assert main(["jobs", "migrate", "--store", store]) == 0
     with JobService(store, workers=0) as svc:
+        assert shape(svc.engine) == fresh_shape(store, tmp_path, request)
         with svc.engine.connect() as conn:
             assert schema.revision(conn) == schema.head()
             assert conn.execute(select(t.meta.c.value).where(t.meta.c.key == "token_key")).scalar() == "ab" * 32
             limits = dict(conn.execute(select(t.jobs.c.id, t.jobs.c.snapshot_limit)).all())
+            inputs = dict(conn.execute(select(t.jobs.c.id, t.jobs.c.input_media)).all())
         assert limits == {ids["queued"]: 20000, ids["done"]: None}  # the queued job gets the default cap
+        assert inputs == {ids["queued"]: ids["media"], ids["done"]: tiny}  # filled from each job's input
+        assert [j.id for j in svc.find_snapshot_jobs(media=ids["media"]).items] == [ids["queued"]]
         done = svc.get_snapshot_job(ids["done"], account="default")  # the old rows are the default account's
         assert (done.status, done.count, done.user_data, done.result["times"]) == ("Success", 1, "kept", [0.0])
         assert [j.id for j in svc.list_snapshot_jobs(account="default").jobs] == [ids["queued"], ids["done"]]
@@ -114,36 +132,35 @@ def test_a_store_of_the_release_before_versions_is_refused_then_migrated_with_it
     assert main(["jobs", "migrate", "--store", store]) == 0  # at the newest already: nothing to do
 
 
-def test_a_store_made_with_todays_tables_but_no_version_is_adopted(store, tiny, tmp_path):
+def test_a_store_of_the_releases_with_accounts_but_no_version_is_adopted(store, tiny, tmp_path, request):
     engine = t.connect(store, prepare=False)
-    t.metadata.create_all(engine)  # as the releases since accounts made a store: every table, no version
+    accounts.make(engine)  # as the releases from accounts until revisions made a store
     with engine.begin() as conn:
-        conn.execute(insert(t.jobs).values(
+        conn.execute(insert(accounts.jobs).values(
             id="a" * 32, account="acme", type="Normal", trigger_source="API", input={"Type": "File", "Media": tiny},
             output={"Type": "File", "Media": str(tmp_path / "x.jpg")}, config=config_from({"Time": 0}).to_dict(),
             is_async=False, status="Success", create_time=1.0, submit_time=1.0, modified_time=1.0, attempts=1,
             runs=1, snapshot_limit=5))  # fmt: skip
+        conn.execute(insert(accounts.nonces).values(key="k", expire_time=2.0))
     with pytest.raises(StoreOutdated, match="kept no schema version"):
         JobService(store, workers=0)
     assert schema.migrate(engine) == (None, schema.head())
+    assert shape(engine) == fresh_shape(store, tmp_path, request)
     engine.dispose()
     with JobService(store, workers=0) as svc:
         assert svc.get_snapshot_job("a" * 32, account="acme").status == "Success"
-        with pytest.raises(Exception, match="does not exist"):
+        with pytest.raises(JobNotFound):
             svc.get_snapshot_job("a" * 32, account="default")
+        assert [j.id for j in svc.find_snapshot_jobs(media=tiny, account="acme").items] == ["a" * 32]
+        with svc.engine.connect() as conn:
+            assert conn.execute(select(t.nonces.c.key)).scalars().all() == ["k"]
 
 
 def test_the_revisions_from_empty_give_the_tables_a_new_store_has(store, tmp_path, request):
     migrated = t.connect(store, prepare=False)
     assert schema.migrate(migrated) == (None, schema.head())
-    # A new store of the same kind, made directly at the newest revision.
-    other = str(tmp_path / "fresh.db") if "://" not in store else request.getfixturevalue("postgres_url")
-    fresh = t.connect(other)
-    with fresh.connect() as conn:
-        assert schema.revision(conn) == schema.head()
-    assert shape(migrated) == shape(fresh)
+    assert shape(migrated) == fresh_shape(store, tmp_path, request)
     migrated.dispose()
-    fresh.dispose()
 
 
 def test_the_baseline_revision_is_the_schema_of_the_release_before_versions(tmp_path):

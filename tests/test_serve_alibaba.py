@@ -571,7 +571,7 @@ def test_unexpected_errors_are_json_and_logged(caplog):
 def test_cli_refuses_to_serve_without_keys(capsys):
     from stillframe.cli import main
 
-    assert main(["serve", "--port", "0"]) == 2
+    assert main(["serve", "--port", "8080"]) == 2
     assert "--access-key" in capsys.readouterr().err
     assert main(["serve", "--insecure-local", "--host", "0.0.0.0"]) == 2
     assert "loopback" in capsys.readouterr().err

@@ -260,7 +260,8 @@ class LiveJobs:
         if command == "stop":
             self.repo.stop_job(job_id, dict(
                 status="init" if row.status == "init" else "paused",
-                reason="stopped by command" if row.status != "init" else row.reason, modified_time=time.time()))  # fmt: skip
+                reason="stopped by command" if row.status != "init" else row.reason,
+                modified_time=time.time()))  # fmt: skip
             if self.supervisor is not None:
                 self.supervisor.halt(job_id)
             return self.get_live_snapshot_job(job_id)

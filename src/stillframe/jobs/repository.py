@@ -60,7 +60,7 @@ class JobFilter:
         if self.pipeline_id is not None:
             conds.append(c.pipeline_id == self.pipeline_id)
         if self.media is not None:
-            conds.append(c.input["Media"].as_string() == self.media)
+            conds.append(c.input_media == self.media)
         if self.created_from is not None:
             conds.append(c.create_time >= self.created_from)
         if self.created_to is not None:
@@ -80,6 +80,7 @@ class Repository:
         """Store a new job. `lease`: the job is taken by its submitter (a synchronous
         job) for that many seconds by the store's clock; else it is queued and idle
         workers of every process are told."""
+        row = {"input_media": row["input"].get("Media"), **row}  # the input's column of its own, indexed
         with self.engine.begin() as conn:
             if lease is not None:
                 row = {**row, "lease_until": t.db_now(conn) + lease}

@@ -81,21 +81,25 @@ class JobService:
     ) -> None:
         self.workers = 1 if workers is None else workers
         self.engine = t.connect(store)
-        self._abandon = threading.Event()  # set by close(abandon=True): running jobs are given up
-        self.storage = Storage(storage_options)
-        self.notifier = Notifier()
-        self.live_notifier = Notifier()
-        self.runner = JobRunner(
-            self.engine, self.storage, self.notifier, lease_seconds=lease_seconds, job_timeout=job_timeout,
-            stopping=self._abandon,
-        )  # fmt: skip
-        self.repository = Repository(self.engine)
-        self.catalog = Catalog(self.repository, self.storage, self.runner.wakeup.ring)
-        self.jobs = SnapshotJobs(self.repository, self.catalog, self.runner, t.secret(self.engine),
-                                 sync_timeout=sync_timeout, snapshot_limit=snapshot_limit)  # fmt: skip
-        self.live = LiveJobs(LiveRepository(self.engine), self.storage, self.live_notifier, live_job_limit=live_job_limit,
-                             stream_timeout=stream_timeout)  # fmt: skip
-        self.access = Access(self.engine)
+        try:
+            self._abandon = threading.Event()  # set by close(abandon=True): running jobs are given up
+            self.storage = Storage(storage_options)
+            self.notifier = Notifier()
+            self.live_notifier = Notifier()
+            self.runner = JobRunner(
+                self.engine, self.storage, self.notifier, lease_seconds=lease_seconds, job_timeout=job_timeout,
+                stopping=self._abandon,
+            )  # fmt: skip
+            self.repository = Repository(self.engine)
+            self.catalog = Catalog(self.repository, self.storage, self.runner.wakeup.ring)
+            self.jobs = SnapshotJobs(self.repository, self.catalog, self.runner, t.secret(self.engine),
+                                     sync_timeout=sync_timeout, snapshot_limit=snapshot_limit)  # fmt: skip
+            self.live = LiveJobs(LiveRepository(self.engine), self.storage, self.live_notifier,
+                                 live_job_limit=live_job_limit, stream_timeout=stream_timeout)  # fmt: skip
+            self.access = Access(self.engine)
+        except BaseException:  # a setting refused: the store's connections go with it
+            self.engine.dispose()
+            raise
         self._capture_options = capture_options
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []

@@ -15,10 +15,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from stillframe.errors import Conflict, InvalidParameter, JobNotFound, MissingParameter, SnapshotTimeOut
-from stillframe.jobs.catalog import Catalog, owner
+from stillframe.jobs.catalog import Catalog
 from stillframe.jobs.config import SnapshotConfig, config_from
 from stillframe.jobs.model import FINISHED, STATUSES, Found, Page, SnapshotJob, location_type, parse_iso
-from stillframe.jobs.repository import JobFilter, Repository
+from stillframe.jobs.repository import JobFilter, Repository, owner
 from stillframe.jobs.storage import normalise_location
 from stillframe.jobs.worker import JobRunner
 from stillframe.sampling import Dots, Interval, Quantity

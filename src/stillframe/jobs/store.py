@@ -78,10 +78,13 @@ jobs = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("runs", Integer, nullable=False, default=0),  # times a worker started it
     Column("snapshot_limit", Integer),  # the most snapshots it may make (the service's cap when submitted)
+    Column("input_media", Text),  # input["Media"], kept apart to be indexed: one asset's jobs
 )
 # Claims read the oldest few jobs of one status in order: without this index each
 # claim sorts the whole backlog.
 CLAIM_INDEX = Index("jobs_status_seq", jobs.c.status, jobs.c.seq)
+# Huawei's listing of one asset's jobs, newest first, reads that asset's rows along this.
+Index("jobs_input_media_seq", jobs.c.input_media, jobs.c.seq)
 
 templates = Table(
     "templates",
