@@ -110,3 +110,16 @@ def test_a_service_runs_nothing_until_it_is_started(tmp_path, tiny):
     finally:
         svc.close()
     assert [n for n in _job_threads() if n not in before] == []
+
+
+def test_the_urls_command_lists_what_a_job_wrote(tmp_path, tiny, capsys):
+    import json
+
+    from stillframe.cli import main
+
+    db = str(tmp_path / "jobs.db")
+    with JobService(db, workers=0) as svc:
+        job = svc.submit_snapshot_job(tiny, tmp_path / "one.jpg", {"Time": 0})  # synchronous: done on return
+    assert main(["jobs", "urls", job.id, "--store", db]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown == {"Total": 1, "SnapshotUrls": [str(tmp_path / "one.jpg")], "WebVTTUrl": None}
