@@ -4,6 +4,9 @@ as it does it now, on SQLite and on PostgreSQL.
 
     python -m benchmarks.jobs_listing            # 20,000 jobs, median of 21 calls a cell
     python -m benchmarks.jobs_listing --quick    # the same store, median of 5
+    python -m benchmarks.jobs_listing --out benchmarks/results   # the published figures
+
+The results go to a new temporary folder unless --out names one.
 
 - before: the whole jobs table read, newest first, then the asset filter and the page
   cut in Python (what list_thumbnails did once).
@@ -40,7 +43,6 @@ from stillframe.jobs import JobService
 from stillframe.jobs import store as t
 from stillframe.jobs.config import config_from
 
-RESULTS = Path(__file__).parent / "results"
 JOBS = 20000
 ASSETS = 200
 # (name, asset filter, offset, limit): the first page, one asset's first page, a deep page.
@@ -128,9 +130,11 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="median of 5 calls a cell")
     ap.add_argument("--jobs", type=int, default=JOBS, help="jobs in the store (default %(default)s)")
     ap.add_argument("--repeat", type=int, default=None, help="calls a cell, the median kept (default 21; quick 5)")
-    ap.add_argument("--out", type=Path, default=RESULTS, help="folder for jobs_listing.md and .json")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="folder for jobs_listing.md and .json (default: a new temporary one)")  # fmt: skip
     args = ap.parse_args()
     args.repeat = args.repeat or (5 if args.quick else 21)
+    args.out = args.out or Path(tempfile.mkdtemp(prefix="stillframe-jobs-listing-"))
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from tests import pg  # the tests' own throwaway server
 
@@ -155,6 +159,7 @@ def main() -> None:
     (args.out / "jobs_listing.md").write_text(text)
     (args.out / "jobs_listing.json").write_text(json.dumps({"header": header, "stores": stores}, indent=1) + "\n")
     print(text)
+    print(f"written to {args.out}/jobs_listing.md and .json")
 
 
 if __name__ == "__main__":
