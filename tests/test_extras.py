@@ -23,12 +23,19 @@ def test_importing_jobs_names_the_extra():
     assert "pip install 'stillframe[jobs]'" in last
 
 
-@pytest.mark.parametrize("args", [["jobs", "list"], ["worker", "--drain"], ["live", "get", "x"]])
+@pytest.mark.parametrize("args", [["jobs", "list"], ["jobs", "migrate"], ["worker", "--drain"], ["live", "get", "x"]])
 def test_job_commands_name_the_extra_in_one_line(args):
     r = _run("from stillframe import cli; sys.exit(cli.main(sys.argv[1:]))", *args)
     assert r.returncode == 1
     assert r.stderr.strip().count("\n") == 0, r.stderr
     assert "pip install 'stillframe[jobs]'" in r.stderr
+
+
+def test_importing_jobs_without_alembic_names_the_extra():
+    code = "import sys; sys.modules['alembic'] = None\nfrom stillframe.jobs import JobService"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 1
+    assert "pip install 'stillframe[jobs]'" in r.stderr.strip().splitlines()[-1]
 
 
 def test_help_lists_the_job_commands_as_not_installed():

@@ -31,7 +31,7 @@ ASYNC_ONE = {"Interval": 1, "Num": 1}  # one snapshot, but Interval/Num given: a
 
 @pytest.fixture
 def svc(store):
-    service = JobService(store, workers=2, lease_seconds=5)
+    service = JobService(store, workers=2, lease_seconds=5).start()
     yield service
     service.close()
 
@@ -96,9 +96,9 @@ def test_validation(svc, tiny, tmp_path):
         with pytest.raises(InvalidParameter, match="PageSize"):
             svc.list_snapshot_jobs(page_size=bad)
     with pytest.raises(InvalidParameter, match="offset"):
-        svc.list_thumbnails(offset=20001)
+        svc.find_snapshot_jobs(offset=-1)
     with pytest.raises(InvalidParameter, match="limit"):
-        svc.list_thumbnails(limit=0)
+        svc.find_snapshot_jobs(limit=0)
     with pytest.raises(InvalidParameter, match="OrderBy"):
         svc.list_snapshot_jobs(order_by="Newest")
 
@@ -273,23 +273,18 @@ def test_templates_pipelines_media_and_urls(svc, tiny, tmp_path):
     done = svc.wait(job.id, timeout=30)
     assert done.status == "Success" and done.type == "Sprite" and done.tile_count == 1
     assert done.to_dict()["Input"] == {"Type": "Media", "Media": media}
-    urls = svc.get_snapshot_urls(job.id)
-    assert urls["Total"] == 5 and urls["SnapshotUrls"][0].endswith("sprite-00001.jpg")
-    assert svc.get_snapshot_urls(job.id, page_size=2, page_number=2, order_by="Desc")["SnapshotUrls"] == [
-        str(tmp_path / "sp/sprite-cell-00002.jpg"),
-        str(tmp_path / "sp/sprite-cell-00001.jpg"),
+    assert done.outputs() == [str(tmp_path / "sp/sprite-00001.jpg")] + [
+        str(tmp_path / f"sp/sprite-cell-0000{i}.jpg") for i in range(1, 5)
     ]
     assert sorted(os.listdir(tmp_path / "sp")) == ["sprite-00001.jpg"] + [
         f"sprite-cell-0000{i}.jpg" for i in range(1, 5)
     ]
     vtt = svc.submit_snapshot_job(tiny, str(tmp_path / "v/thumbs.vtt"), {"Interval": 0.5, "Num": 2, "Format": "vtt"})
-    assert svc.get_snapshot_urls(svc.wait(vtt.id, 30).id)["WebVTTUrl"].endswith("thumbs.vtt")
-    listing = svc.list_thumbnails(task_id=job.id)
-    assert listing["total"] == 1 and listing["thumbnails"][0]["thumbnail_count"] == 4
-    assert svc.list_thumbnails(asset_id=media)["total"] == 1
-    details = svc.list_thumbnail_details(job.id)
-    assert [d["offset"] for d in details] == pytest.approx([0.0, 7 / 30, 15 / 30, 22 / 30])  # frames shown then
-    assert details[0]["url"].endswith("sprite-cell-00001.jpg")
+    assert svc.wait(vtt.id, 30).result["webvtt"].endswith("thumbs.vtt")
+    listing = svc.find_snapshot_jobs(ids=[job.id])
+    assert listing.total == 1 and listing.items[0].count == 4
+    assert svc.find_snapshot_jobs(media=media).total == 1
+    assert done.result["times"] == pytest.approx([0.0, 7 / 30, 15 / 30, 22 / 30])  # frames shown then
     svc.delete_snapshot_template(tid)
     with pytest.raises(TemplateNotFound):
         svc.get_snapshot_template(tid)

@@ -231,7 +231,7 @@ def test_work_is_found_while_the_listening_connection_is_down_and_it_comes_back(
 
 
 def test_an_idle_service_and_runner_stop_at_once(store):
-    svc = JobService(store, workers=2)
+    svc = JobService(store, workers=2).start()
     backed_off()
     # A loop run with its own stop event, as `stillframe worker` does.
     stop = threading.Event()

@@ -60,7 +60,7 @@ def server(tmp_path_factory, clips):
     media = root / "media"
     media.mkdir()
     shutil.copy(clips("access.mp4", frames=30, size=(64, 48)), media / "clip.mp4")
-    svc = JobService(root / "jobs.db", workers=1, stream_timeout=0.5)
+    svc = JobService(root / "jobs.db", workers=1, stream_timeout=0.5).start()
     ctx = ServerContext(svc, dict(KEYS), Buckets([parse_bucket(f"media={media}")]), accounts=dict(ACCOUNTS))
     with ServerThread(ctx) as st:
         yield SimpleNamespace(st=st, svc=svc, ctx=ctx, media=media, root=root)

@@ -49,7 +49,7 @@ def server(tmp_path_factory, clips):
     out.mkdir()
     clip = clips("serve.mp4", frames=90, size=(160, 120), fps=30, gop=30)
     (media / "clip.mp4").write_bytes(clip.read_bytes())
-    svc = JobService(root / "jobs.db", workers=1, capture_options={"max_backoff": 1.0, "read_timeout": 5.0})
+    svc = JobService(root / "jobs.db", workers=1, capture_options={"max_backoff": 1.0, "read_timeout": 5.0}).start()
     buckets = Buckets([Bucket("media", str(media)), Bucket("out", str(out))])
     # Loopback callbacks and streams (the test's own servers) allowed, as a self-hosted setup would.
     ctx = ServerContext(svc, {AK: SK}, buckets, private_urls=PrivateUrls.parse("127.0.0.0/8"))
@@ -571,7 +571,7 @@ def test_unexpected_errors_are_json_and_logged(caplog):
 def test_cli_refuses_to_serve_without_keys(capsys):
     from stillframe.cli import main
 
-    assert main(["serve", "--port", "0"]) == 2
+    assert main(["serve", "--port", "8080"]) == 2
     assert "--access-key" in capsys.readouterr().err
     assert main(["serve", "--insecure-local", "--host", "0.0.0.0"]) == 2
     assert "loopback" in capsys.readouterr().err

@@ -59,7 +59,7 @@ def server(tmp_path_factory, clips):
     clip = clips("confine.mp4", frames=60, size=(96, 64), gop=15)
     shutil.copy(clip, media / "clip.mp4")
     (outside / "secret.jpg").write_bytes(b"\xff\xd8 a secret outside every bucket")
-    svc = JobService(root / "jobs.db", workers=1)
+    svc = JobService(root / "jobs.db", workers=1).start()
     buckets = Buckets([parse_bucket(f"media={media}"), parse_bucket(f"out={out}")])
     ctx = ServerContext(svc, {AK: SK}, buckets, project_id=PROJECT)
     with ServerThread(ctx) as st:
@@ -355,7 +355,7 @@ def test_object_store_outputs_stay_under_their_buckets_prefix(tmp_path, clips):
     shutil.copy(clips("confine.mp4", frames=60, size=(96, 64), gop=15), media / "clip.mp4")
     with s3_server("store") as (endpoint, s3):
         options = {"endpoint_url": endpoint, "key": "testing", "secret": "testing"}
-        svc = JobService(tmp_path / "jobs.db", workers=1, storage_options=options)
+        svc = JobService(tmp_path / "jobs.db", workers=1, storage_options=options).start()
         buckets = Buckets([parse_bucket(f"media={media}"), parse_bucket("out=s3://store/stills")])
         ctx = ServerContext(svc, {AK: SK}, buckets, project_id=PROJECT)
         try:

@@ -95,6 +95,15 @@ def test_the_extension_links_no_libjpeg(wheel: Path, tmp_path: Path) -> None:
     assert libs and not [n for n in libs if "jpeg" in n], libs
 
 
+def test_the_wheel_carries_the_job_stores_migrations(wheel: Path) -> None:
+    shipped = ROOT / "src" / "stillframe" / "jobs" / "migrations"
+    wanted = {f"stillframe/jobs/migrations/{p.relative_to(shipped).as_posix()}" for p in shipped.rglob("*")
+              if p.is_file() and "__pycache__" not in p.parts}  # fmt: skip
+    assert {"stillframe/jobs/migrations/env.py", "stillframe/jobs/migrations/versions/v0001_baseline.py"} <= wanted
+    with zipfile.ZipFile(wheel) as zf:
+        assert wanted <= set(zf.namelist()), wanted - set(zf.namelist())
+
+
 def test_the_installed_wheel_snapshots_without_a_system_libjpeg(installed: Path, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "LD_LIBRARY_PATH", "LD_PRELOAD")}
     run = subprocess.run(

@@ -26,6 +26,7 @@ as well as ``except stillframe.errors.ResourceNotFound`` does::
     │   └── JobAlreadyStarted               JobAlreadyStarted (409)
     ├── JobLimitExceeded                    JobLimitExceeded (400)
     └── InternalError, RuntimeError         InternalError (500)
+        └── StoreOutdated                   StoreOutdated (503)
 
 ``TransientNetWorkError`` keeps the services' own spelling; the class is named
 ``TransientNetworkError``. Every class here is also importable from ``stillframe``.
@@ -56,6 +57,7 @@ __all__ = [
     "ResourceNotFound",
     "SnapshotTimeOut",
     "StillframeError",
+    "StoreOutdated",
     "StreamNotFound",
     "TemplateNotFound",
     "TransientNetworkError",
@@ -211,6 +213,14 @@ class InternalError(StillframeError, RuntimeError):
 
     code = "InternalError"
     http_status = 500
+
+
+class StoreOutdated(InternalError):
+    """The job store's schema is older (or newer) than this stillframe's: `stillframe
+    jobs migrate` brings an older one up to date."""
+
+    code = "StoreOutdated"
+    http_status = 503
 
 
 def _leaves(cls: type[StillframeError]) -> list[type[StillframeError]]:

@@ -3,10 +3,11 @@ Huawei VOD): submit, get, list with filters and page tokens, templates, pipeline
 media, and workers in this process or in others sharing the store."""
 
 try:
-    import sqlalchemy  # noqa: F401 - the jobs extra
+    import alembic  # noqa: F401 - the jobs extra: the store's schema revisions
+    import sqlalchemy  # noqa: F401
 except ImportError as exc:
     raise ModuleNotFoundError(
-        "stillframe.jobs needs the jobs extra (SQLAlchemy): pip install 'stillframe[jobs]' "
+        "stillframe.jobs needs the jobs extra (SQLAlchemy, Alembic): pip install 'stillframe[jobs]' "
         "('stillframe[s3]' for s3:// and oss://)",
         name=exc.name,
     ) from exc

@@ -43,10 +43,11 @@ class UiSession:
 
 
 class Access:
-    """Nonces and sessions; mixed into JobService."""
+    """Nonces and sessions, kept in the store of `engine`."""
 
-    engine: Engine
-    _purged: float = 0.0
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._purged = 0.0
 
     @property
     def shared_store(self) -> bool:

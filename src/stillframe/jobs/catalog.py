@@ -1,4 +1,5 @@
-"""What jobs refer to by ID, on JobService: snapshot templates, pipelines and media.
+"""What jobs refer to by ID: snapshot templates, pipelines and media (a service of
+JobService, over the store's Repository).
 
 Each belongs to an account. `account=None` (the library, the CLI) sees every
 account's and makes the default account's; a server passes the caller's account,
@@ -9,12 +10,9 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-
-from sqlalchemy import Table, delete, insert, select, update
-from sqlalchemy.engine import Engine
 
 from stillframe.errors import (
     InvalidParameter,
@@ -23,22 +21,12 @@ from stillframe.errors import (
     ResourceNotFound,
     TemplateNotFound,
 )
-from stillframe.jobs import store as t
 from stillframe.jobs.config import SnapshotConfig, from_ice_config
-from stillframe.jobs.model import Pipeline, Template
+from stillframe.jobs.model import Found, Pipeline, Template
+from stillframe.jobs.repository import Repository, owner
 from stillframe.jobs.storage import Storage, normalise_location
 
-__all__ = ["Catalog", "Media", "mine", "owner"]
-
-
-def owner(account: str | None) -> str:
-    """The account a new object goes to."""
-    return account or t.DEFAULT_ACCOUNT
-
-
-def mine(table: Table, account: str | None) -> list[Any]:
-    """The condition that keeps `account`'s rows (none for account=None: all rows)."""
-    return [] if account is None else [table.c.account == account]
+__all__ = ["Catalog", "Media"]
 
 
 @dataclass(frozen=True)
@@ -51,11 +39,13 @@ class Media:
 
 
 class Catalog:
-    """Templates, pipelines and media; mixed into JobService."""
+    """Templates, pipelines and media. `ring` wakes this process's idle workers (a
+    pipeline resumed or given room may have claimable jobs)."""
 
-    engine: Engine
-    storage: Storage
-    runner: Any  # JobRunner
+    def __init__(self, repo: Repository, storage: Storage, ring: Callable[[], None] = lambda: None) -> None:
+        self.repo = repo
+        self.storage = storage
+        self._ring = ring
 
     # -- templates ---------------------------------------------------------------------
 
@@ -76,28 +66,30 @@ class Catalog:
         now = time.time()
         tid = uuid.uuid4().hex
         stored = {"stillframe": cfg.to_dict(), "source": dict(config) if isinstance(config, Mapping) else None}
-        with self.engine.begin() as conn:
-            conn.execute(insert(t.templates).values(id=tid, account=owner(account), name=name, type=cfg.type,
-                                                    config=stored, create_time=now, modified_time=now))  # fmt: skip
+        self.repo.insert_template(dict(id=tid, account=owner(account), name=name, type=cfg.type, config=stored,
+                                       create_time=now, modified_time=now))  # fmt: skip
         return tid
 
     def get_snapshot_template(self, template_id: str, *, account: str | None = None) -> Template:
         """The snapshot template with that id; TemplateNotFound when there is none."""
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(t.templates).where(t.templates.c.id == template_id, *mine(t.templates, account))
-            ).first()
+        row = self.repo.template(template_id, account)
         if row is None:
             raise TemplateNotFound(f"template {template_id} does not exist")
         return Template.from_row(row)
 
     def list_snapshot_templates(self, type: str | None = None, *, account: str | None = None) -> list[Template]:
         """Every snapshot template (of one Type, when given), oldest first."""
-        q = select(t.templates).where(*mine(t.templates, account)).order_by(t.templates.c.seq)
-        if type is not None:
-            q = q.where(t.templates.c.type == type)
-        with self.engine.connect() as conn:
-            return [Template.from_row(r) for r in conn.execute(q)]
+        return self.find_snapshot_templates(type, account=account).items
+
+    def find_snapshot_templates(
+        self, type: str | None = None, *, ids: Iterable[str] | None = None, name: str | None = None,
+        newest_first: bool = False, offset: int = 0, limit: int | None = None, account: str | None = None,
+    ) -> Found[Template]:  # fmt: skip
+        """Snapshot templates of one Type, among `ids`, whose name holds `name`, oldest
+        first (or newest), from `offset` on, at most `limit`; with how many match."""
+        total, rows = self.repo.template_page(account, type=type, ids=ids, name=name, desc=newest_first,
+                                              offset=offset, limit=limit)  # fmt: skip
+        return Found(total, [Template.from_row(r) for r in rows])
 
     def update_snapshot_template(
         self,
@@ -115,15 +107,13 @@ class Catalog:
         if config is not None:
             cfg = from_ice_config(config, current.type)
             values["config"] = {"stillframe": cfg.to_dict(), "source": dict(config)}
-        with self.engine.begin() as conn:
-            conn.execute(update(t.templates).where(t.templates.c.id == template_id).values(**values))
+        self.repo.update_template(template_id, values)
         return self.get_snapshot_template(template_id, account=account)
 
     def delete_snapshot_template(self, template_id: str, *, account: str | None = None) -> None:
         """Delete the snapshot template with that id; TemplateNotFound when there is none."""
         self.get_snapshot_template(template_id, account=account)
-        with self.engine.begin() as conn:
-            conn.execute(delete(t.templates).where(t.templates.c.id == template_id))
+        self.repo.delete_template(template_id)
 
     # -- pipelines -----------------------------------------------------------------------
 
@@ -136,10 +126,9 @@ class Catalog:
         self._check_pipeline(max_concurrency, notify_url)
         now = time.time()
         pid = uuid.uuid4().hex
-        with self.engine.begin() as conn:
-            conn.execute(insert(t.pipelines).values(id=pid, account=owner(account), name=name,
-                                                    max_concurrency=max_concurrency, notify_url=notify_url,
-                                                    state="Active", create_time=now, modified_time=now))  # fmt: skip
+        self.repo.insert_pipeline(dict(id=pid, account=owner(account), name=name, max_concurrency=max_concurrency,
+                                       notify_url=notify_url, state="Active", create_time=now,
+                                       modified_time=now))  # fmt: skip
         return pid
 
     @staticmethod
@@ -151,19 +140,23 @@ class Catalog:
 
     def get_pipeline(self, pipeline_id: str, *, account: str | None = None) -> Pipeline:
         """The pipeline with that id; PipelineNotFound when there is none."""
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(t.pipelines).where(t.pipelines.c.id == pipeline_id, *mine(t.pipelines, account))
-            ).first()
+        row = self.repo.pipeline(pipeline_id, account)
         if row is None:
             raise PipelineNotFound(f"pipeline {pipeline_id} does not exist")
         return Pipeline.from_row(row)
 
     def list_pipelines(self, *, account: str | None = None) -> list[Pipeline]:
         """Every pipeline, oldest first."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(t.pipelines).where(*mine(t.pipelines, account)).order_by(t.pipelines.c.seq))
-            return [Pipeline.from_row(r) for r in rows]
+        return self.find_pipelines(account=account).items
+
+    def find_pipelines(
+        self, *, ids: Iterable[str] | None = None, state: str | None = None, offset: int = 0,
+        limit: int | None = None, account: str | None = None,
+    ) -> Found[Pipeline]:  # fmt: skip
+        """Pipelines among `ids`, in `state` (Active or Paused), oldest first, from
+        `offset` on, at most `limit`; with how many match."""
+        total, rows = self.repo.pipeline_page(account, ids=ids, state=state, offset=offset, limit=limit)
+        return Found(total, [Pipeline.from_row(r) for r in rows])
 
     def update_pipeline(self, pipeline_id: str, name: str | None = None, max_concurrency: int | None = None,
                         notify_url: str | None = None, state: str | None = None, *,
@@ -179,17 +172,14 @@ class Catalog:
             if v is not None
         }
         values["modified_time"] = time.time()
-        with self.engine.begin() as conn:
-            conn.execute(update(t.pipelines).where(t.pipelines.c.id == pipeline_id).values(**values))
-            t.announce(conn)  # resumed, or given more room: its waiting jobs may be claimable now
-        self.runner.wakeup.ring()
+        self.repo.update_pipeline(pipeline_id, values)  # resumed, or given more room: workers are told
+        self._ring()
         return self.get_pipeline(pipeline_id, account=account)
 
     def delete_pipeline(self, pipeline_id: str, *, account: str | None = None) -> None:
         """Delete the pipeline with that id; PipelineNotFound when there is none."""
         self.get_pipeline(pipeline_id, account=account)
-        with self.engine.begin() as conn:
-            conn.execute(delete(t.pipelines).where(t.pipelines.c.id == pipeline_id))
+        self.repo.delete_pipeline(pipeline_id)
 
     # -- media -----------------------------------------------------------------------------
 
@@ -199,15 +189,12 @@ class Catalog:
         resolve inside whenever a job reads it (its bucket)."""
         url = normalise_location(path_or_url, "media")
         mid = uuid.uuid4().hex
-        with self.engine.begin() as conn:
-            conn.execute(insert(t.media).values(id=mid, account=owner(account), url=url, root=root,
-                                                create_time=time.time()))  # fmt: skip
+        self.repo.insert_media(mid, account, url, root)
         return mid
 
     def get_media(self, media_id: str, *, account: str | None = None) -> Media:
         """A registered media, or ResourceNotFound (InvalidParameter.ResourceNotFound)."""
-        with self.engine.connect() as conn:
-            row = conn.execute(select(t.media).where(t.media.c.id == media_id, *mine(t.media, account))).first()
+        row = self.repo.media(media_id, account)
         if row is None:
             raise ResourceNotFound(f"media {media_id} is not registered")
         return Media(row.id, row.url, row.root)

@@ -46,12 +46,17 @@ def store_errors(store: str | None) -> Iterator[None]:
         raise InternalError(f"job store {name}: {first_line(exc)}") from None
 
 
-def _service(args: argparse.Namespace, workers: int = 0):
+def _jobs() -> Any:
+    """The stillframe.jobs package; one line naming the extra where it is not installed."""
     try:
-        from stillframe.jobs import JobService
+        import stillframe.jobs
     except ImportError as exc:
         raise InternalError(f"jobs need the jobs extra: pip install 'stillframe[jobs]' ({exc})") from None
+    return stillframe.jobs
 
+
+def _service(args: argparse.Namespace, workers: int = 0):
+    JobService = _jobs().JobService
     with store_errors(args.store):
         return JobService(args.store, workers=workers, storage_options=args.storage_options,
                           lease_seconds=args.lease)  # fmt: skip
@@ -67,8 +72,25 @@ def _needs_id(args: argparse.Namespace) -> None:
         raise MissingParameter(f"{args.op} needs --id")
 
 
+def migrate_command(args: argparse.Namespace) -> int:
+    """`stillframe jobs migrate`: bring the store's schema to this stillframe's revision."""
+    _jobs()
+    from stillframe.jobs import schema, store
+
+    with store_errors(args.store):
+        engine = store.connect(args.store, prepare=False)
+        try:
+            was, now = schema.migrate(engine)
+        finally:
+            engine.dispose()
+    _print({"Store": engine.url.render_as_string(hide_password=True), "From": was, "To": now})
+    return 0
+
+
 def jobs_command(args: argparse.Namespace) -> int:
     """Run a `stillframe jobs` action with its parsed arguments; returns the exit status."""
+    if args.action == "migrate":
+        return migrate_command(args)
     if args.action in ("templates", "pipelines"):
         _needs_id(args)
     svc = _service(args)
@@ -91,7 +113,9 @@ def jobs_command(args: argparse.Namespace) -> int:
             )  # fmt: skip
             _print(page.to_dict())
         elif act == "urls":
-            _print(svc.get_snapshot_urls(args.job_id))
+            job = svc.get_snapshot_job(args.job_id)
+            urls = job.outputs()
+            _print({"Total": len(urls), "SnapshotUrls": urls, "WebVTTUrl": (job.result or {}).get("webvtt")})
         elif act == "templates":
             if args.op == "create":
                 _print({"TemplateId": svc.create_snapshot_template(args.name, args.config or {}, args.type)})
@@ -264,7 +288,7 @@ def add_parsers(sub: Any) -> None:
     worker.add_argument("--no-live", dest="live", action="store_false", help="leave live snapshot jobs to others")
     worker.set_defaults(run=worker_command)
 
-    jobs = sub.add_parser("jobs", help="snapshot jobs: submit, get, list, wait, urls, templates, pipelines")
+    jobs = sub.add_parser("jobs", help="snapshot jobs: submit, get, list, wait, urls, templates, pipelines, migrate")
     jsub = jobs.add_subparsers(dest="action", required=True)
     p = jsub.add_parser("submit", help="queue a snapshot job (one snapshot with no Interval/Num runs now)")
     common(p)
@@ -299,6 +323,12 @@ def add_parsers(sub: Any) -> None:
                    help="(default: %(default)s)")  # fmt: skip
     q.add_argument("--page-size", type=int, default=20, help="1..100 (default: %(default)s)")
     q.add_argument("--token", help="NextPageToken from the previous page")
+    q = jsub.add_parser(
+        "migrate", help="bring the store's tables to this release's schema (servers and workers refuse an older one)",
+        description="Upgrade the store to this release's schema revision, adopting a store made before revisions "
+        "were kept. Stop every server and worker on the store first, and keep a backup: revisions go forward only.",
+    )  # fmt: skip
+    q.add_argument("--store", default=None, help="path or SQLAlchemy URL (default: STILLFRAME_DB or the user data dir)")
     for name in ("templates", "pipelines"):
         q = jsub.add_parser(name, help=f"create, get, list, update or delete snapshot {name}")
         common(q)

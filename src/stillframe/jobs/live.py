@@ -1,5 +1,5 @@
-"""Live snapshot jobs on JobService (ICE's live snapshot family): templates, jobs,
-start/stop/restart, and the files each job has written."""
+"""Live snapshot jobs (ICE's live snapshot family), a service of JobService: templates,
+jobs, start/stop/restart, and the files each job has written."""
 
 from __future__ import annotations
 
@@ -8,21 +8,15 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text, update
-from sqlalchemy.engine import Engine
-
 from stillframe.errors import (
     InvalidParameter,
     JobAlreadyStarted,
-    JobLimitExceeded,
     JobNotFound,
     MissingParameter,
     StreamNotFound,
     TemplateNotFound,
 )
-from stillframe.jobs import store as t
 from stillframe.jobs.capture import stream_is_live
-from stillframe.jobs.catalog import mine, owner
 from stillframe.jobs.live_model import (
     COMMANDS,
     LIVE_STATUSES,
@@ -38,13 +32,14 @@ from stillframe.jobs.live_model import (
     iso_ms,
     ms,
 )
+from stillframe.jobs.live_repository import LiveRepository
 from stillframe.jobs.model import parse_iso
 from stillframe.jobs.notify import Notifier
+from stillframe.jobs.repository import owner
 from stillframe.jobs.storage import LiveOutput, Storage
 from stillframe.jobs.supervisor import LiveSupervisor
 
 DAY = 86400.0
-LIMIT_LOCK = 0x5F11F4A40  # PostgreSQL advisory lock key held while a job is counted against the limit
 LIST_WINDOW = 30 * DAY
 LIST_DEFAULT_SPAN = 7 * DAY
 PAGE_NO_MAX = 1_000_000
@@ -65,32 +60,28 @@ def _sort(sort_by: str) -> bool:
     return sort_by == "desc"
 
 
-class LiveSnapshots:
-    """The live half of JobService. Jobs capture on the service's workers (or on
-    `stillframe worker` processes sharing the store); `live_job_limit` caps how many
-    may capture at once (ICE: 100 an account); `stream_timeout` bounds the check
-    that a stream is live when a job is submitted or started."""
+class LiveJobs:
+    """Live snapshot templates, jobs and their files. Jobs capture on a LiveSupervisor
+    (`supervisor`, once this process runs one, which start and stop commands then
+    reach at once) or on `stillframe worker` processes sharing the store;
+    `live_job_limit` caps how many may capture at once (ICE: 100 an account);
+    `stream_timeout` bounds the check that a stream is live when a job is submitted
+    or started; `notifier` sends each snapshot's callback."""
 
-    engine: Engine
-    storage: Storage
-    live_notifier: Notifier
-    live_supervisor: LiveSupervisor | None
-    live_job_limit: int
-    stream_timeout: float
+    def __init__(
+        self, repo: LiveRepository, storage: Storage, notifier: Notifier, *, live_job_limit: int = 100,
+        stream_timeout: float = 5.0,
+    ) -> None:  # fmt: skip
+        self.repo = repo
+        self.storage = storage
+        self.notifier = notifier
+        self.live_job_limit = live_job_limit
+        self.stream_timeout = stream_timeout
+        self.supervisor: LiveSupervisor | None = None
 
     def on_live_snapshot(self, callback: Callable[[dict[str, Any]], None]) -> None:
         """Call `callback(message)` (the CallbackUrl message) for every live snapshot."""
-        self.live_notifier.callbacks.append(callback)
-
-    def _page_of(self, table: Any, conds: list[Any], desc: bool, page_no: int, page_size: int) -> tuple[int, list]:
-        """(how many rows match, the rows of page `page_no`), newest first when `desc`."""
-        order = table.c.seq.desc() if desc else table.c.seq.asc()
-        with self.engine.connect() as conn:
-            total = conn.execute(select(func.count()).select_from(table).where(*conds)).scalar() or 0
-            rows = conn.execute(
-                select(table).where(*conds).order_by(order).offset((page_no - 1) * page_size).limit(page_size)
-            ).all()
-        return total, list(rows)
+        self.notifier.callbacks.append(callback)
 
     # -- templates -----------------------------------------------------------------------
 
@@ -112,18 +103,14 @@ class LiveSnapshots:
         over, seq = check_formats(overwrite_format, sequence_format)
         now = time.time()
         tid = uuid.uuid4().hex
-        with self.engine.begin() as conn:
-            conn.execute(insert(t.live_templates).values(
-                id=tid, account=owner(account), name=name, time_interval=interval, overwrite_format=over, sequence_format=seq,
-                create_time=now, modified_time=now))  # fmt: skip
+        self.repo.insert_template(dict(
+            id=tid, account=owner(account), name=name, time_interval=interval, overwrite_format=over,
+            sequence_format=seq, create_time=now, modified_time=now))  # fmt: skip
         return tid
 
     def get_live_snapshot_template(self, template_id: str, *, account: str | None = None) -> LiveTemplate:
         """The live snapshot template with that id; TemplateNotFound when there is none."""
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(t.live_templates).where(t.live_templates.c.id == template_id, *mine(t.live_templates, account))
-            ).first()
+        row = self.repo.template(template_id, account)
         if row is None:
             raise TemplateNotFound(f"live snapshot template {template_id} does not exist")
         return LiveTemplate.from_row(row)
@@ -142,12 +129,10 @@ class LiveSnapshots:
         newest first by default; `search_keyword` matches names, whatever their case."""
         page_no, page_size = _page(page_no, page_size)
         desc = _sort(sort_by)
-        conds = mine(t.live_templates, account)
-        if search_keyword:
-            conds.append(t.live_templates.c.name.icontains(search_keyword, autoescape=True))
-        if template_ids is not None:
-            conds.append(t.live_templates.c.id.in_(list(template_ids)))
-        total, rows = self._page_of(t.live_templates, conds, desc, page_no, page_size)
+        total, rows = self.repo.template_page(
+            account, keyword=search_keyword, ids=None if template_ids is None else list(template_ids), desc=desc,
+            offset=(page_no - 1) * page_size, limit=page_size,
+        )  # fmt: skip
         return {"TemplateList": [LiveTemplate.from_row(r).to_dict() for r in rows], "PageNo": page_no,
                 "PageSize": page_size, "TotalCount": total}  # fmt: skip
 
@@ -172,15 +157,13 @@ class LiveSnapshots:
             over = cur.overwrite_format if overwrite_format is None else overwrite_format
             seq = cur.sequence_format if sequence_format is None else sequence_format
             values["overwrite_format"], values["sequence_format"] = check_formats(over or "", seq or "")
-        with self.engine.begin() as conn:
-            conn.execute(update(t.live_templates).where(t.live_templates.c.id == template_id).values(**values))
+        self.repo.update_template(template_id, values)
         return self.get_live_snapshot_template(template_id, account=account)
 
     def delete_live_snapshot_template(self, template_id: str, *, account: str | None = None) -> None:
         """Delete the live snapshot template with that id; TemplateNotFound when there is none."""
         self.get_live_snapshot_template(template_id, account=account)
-        with self.engine.begin() as conn:
-            conn.execute(delete(t.live_templates).where(t.live_templates.c.id == template_id))
+        self.repo.delete_template(template_id)
 
     # -- jobs ----------------------------------------------------------------------------
 
@@ -207,46 +190,28 @@ class LiveSnapshots:
         live = stream_is_live(stream["Url"], self.stream_timeout)
         now = time.time()
         job_id = uuid.uuid4().hex
-        with self.engine.begin() as conn:
-            if live:
-                self._check_limit(conn, owner(account))
-            conn.execute(insert(t.live_jobs).values(
-                id=job_id, account=owner(account), name=name, template_id=tpl.id, template_name=tpl.name, time_interval=tpl.time_interval,
-                overwrite_format=tpl.overwrite_format, sequence_format=tpl.sequence_format, stream_input=stream,
-                snapshot_output=output, callback_url=callback, status="started" if live else "init", want=live,
-                epoch=0, reason=None if live else "the stream was not live at submission", sequence=0,
-                create_time=now, modified_time=now))  # fmt: skip
-            if live:
-                t.announce(conn, t.LIVE_CHANNEL)  # supervisors of other processes (PostgreSQL), at commit
-        if live and self.live_supervisor is not None:
-            self.live_supervisor.wake()
+        # A job that starts at once counts against the limit; supervisors of other
+        # processes (PostgreSQL) are told at commit.
+        self.repo.insert_job(dict(
+            id=job_id, account=owner(account), name=name, template_id=tpl.id, template_name=tpl.name,
+            time_interval=tpl.time_interval, overwrite_format=tpl.overwrite_format,
+            sequence_format=tpl.sequence_format, stream_input=stream, snapshot_output=output, callback_url=callback,
+            status="started" if live else "init", want=live, epoch=0,
+            reason=None if live else "the stream was not live at submission", sequence=0, create_time=now,
+            modified_time=now), self.live_job_limit)  # fmt: skip
+        if live and self.supervisor is not None:
+            self.supervisor.wake()
         return self.get_live_snapshot_job(job_id)
 
-    def _check_limit(self, conn: Any, account: str) -> None:
-        """JobLimitExceeded if `live_job_limit` of `account`'s jobs are wanted (ICE: a
-        limit an account); call it in the transaction that then sets `want`."""
-        if conn.dialect.name == "postgresql":
-            # Under READ COMMITTED, transactions counting at once would each see room
-            # for one more; this lock makes them count in turn, each after the last
-            # one's commit (SQLite's BEGIN IMMEDIATE does the same).
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LIMIT_LOCK})
-        c = t.live_jobs.c
-        running = conn.execute(
-            select(func.count()).select_from(t.live_jobs).where(c.want.is_(True), c.account == account)
-        )
-        if running.scalar() >= self.live_job_limit:
-            raise JobLimitExceeded(f"{self.live_job_limit} live snapshot jobs are running already")
-
-    def _live_row(self, conn: Any, job_id: str, account: str | None = None) -> Any:
-        row = conn.execute(select(t.live_jobs).where(t.live_jobs.c.id == job_id, *mine(t.live_jobs, account))).first()
+    def _live_row(self, job_id: str, account: str | None = None) -> Any:
+        row = self.repo.job(job_id, account)
         if row is None:
             raise JobNotFound(f"live snapshot job {job_id} does not exist")
         return row
 
     def get_live_snapshot_job(self, job_id: str, *, account: str | None = None) -> LiveSnapshotJob:
         """The live snapshot job with that id; JobNotFound when there is none."""
-        with self.engine.connect() as conn:
-            return LiveSnapshotJob.from_row(self._live_row(conn, job_id, account))
+        return LiveSnapshotJob.from_row(self._live_row(job_id, account))
 
     def list_live_snapshot_jobs(
         self,
@@ -275,13 +240,10 @@ class LiveSnapshots:
             raise InvalidParameter("EndTime is before StartTime")
         if end - start > LIST_WINDOW:
             raise InvalidParameter("StartTime and EndTime may be at most 30 days apart")
-        c = t.live_jobs.c
-        conds = [c.create_time >= start, c.create_time <= end, *mine(t.live_jobs, account)]
-        if status is not None:
-            conds.append(c.status == status)
-        if search_keyword:
-            conds.append(c.name.icontains(search_keyword, autoescape=True))
-        total, rows = self._page_of(t.live_jobs, conds, desc, page_no, page_size)
+        total, rows = self.repo.job_page(
+            account, created_from=start, created_to=end, status=status, keyword=search_keyword, desc=desc,
+            offset=(page_no - 1) * page_size, limit=page_size,
+        )  # fmt: skip
         return {"JobList": [LiveSnapshotJob.from_row(r).to_dict() for r in rows], "PageNo": page_no,
                 "PageSize": page_size, "TotalCount": total}  # fmt: skip
 
@@ -294,33 +256,22 @@ class LiveSnapshots:
             raise MissingParameter("Command is required")
         if command not in COMMANDS:
             raise InvalidParameter(f"Command must be one of {COMMANDS}, not {command!r}")
-        with self.engine.connect() as conn:
-            row = self._live_row(conn, job_id, account)
+        row = self._live_row(job_id, account)
         if command == "stop":
-            with self.engine.begin() as conn:
-                conn.execute(update(t.live_jobs).where(t.live_jobs.c.id == job_id).values(
-                    want=False, status="init" if row.status == "init" else "paused",
-                    reason="stopped by command" if row.status != "init" else row.reason,
-                    modified_time=time.time()))  # fmt: skip
-                t.announce(conn, t.LIVE_CHANNEL)
-            if self.live_supervisor is not None:
-                self.live_supervisor.halt(job_id)
+            self.repo.stop_job(job_id, dict(
+                status="init" if row.status == "init" else "paused",
+                reason="stopped by command" if row.status != "init" else row.reason,
+                modified_time=time.time()))  # fmt: skip
+            if self.supervisor is not None:
+                self.supervisor.halt(job_id)
             return self.get_live_snapshot_job(job_id)
         if command == "start" and row.want:
             raise JobAlreadyStarted(f"live snapshot job {job_id} is {row.status} already")
         if not stream_is_live(row.stream_input["Url"], self.stream_timeout):
             raise StreamNotFound(f"{row.stream_input['Url']}: the stream is not live")
-        with self.engine.begin() as conn:
-            current = self._live_row(conn, job_id)
-            if command == "start" and current.want:
-                raise JobAlreadyStarted(f"live snapshot job {job_id} is {current.status} already")
-            if not current.want:
-                self._check_limit(conn, current.account)
-            conn.execute(update(t.live_jobs).where(t.live_jobs.c.id == job_id).values(
-                want=True, status="started", reason=None, epoch=current.epoch + 1, modified_time=time.time()))  # fmt: skip
-            t.announce(conn, t.LIVE_CHANNEL)
-        if self.live_supervisor is not None:
-            self.live_supervisor.halt(job_id)  # a restart begins anew at once; a start is claimed at the next tick
+        self.repo.start_job(job_id, restart=command == "restart", limit=self.live_job_limit, now=time.time())
+        if self.supervisor is not None:
+            self.supervisor.halt(job_id)  # a restart begins anew at once; a start is claimed at the next tick
         return self.get_live_snapshot_job(job_id)
 
     # -- files ---------------------------------------------------------------------------
@@ -352,20 +303,15 @@ class LiveSnapshots:
             raise InvalidParameter("EndTime is before StartTime")
         if end - start > DAY:
             raise InvalidParameter("StartTime and EndTime may be at most a day apart")
-        with self.engine.connect() as conn:
-            job = self._live_row(conn, job_id, account)
-            c = t.live_files.c
-            lo, hi = ms(start), ms(end)
-            cursor = parse_iso(next_start_time)
-            if cursor is not None:
-                if desc:
-                    hi = min(hi, ms(cursor))
-                else:
-                    lo = max(lo, ms(cursor))
-            rows = conn.execute(
-                select(t.live_files).where(c.job_id == job_id, c.create_ms >= lo, c.create_ms <= hi)
-                .order_by(c.create_ms.desc() if desc else c.create_ms.asc()).limit(limit + 1)
-            ).all()  # fmt: skip
+        job = self._live_row(job_id, account)
+        lo, hi = ms(start), ms(end)
+        cursor = parse_iso(next_start_time)
+        if cursor is not None:
+            if desc:
+                hi = min(hi, ms(cursor))
+            else:
+                lo = max(lo, ms(cursor))
+        rows = self.repo.files(job_id, lo, hi, desc=desc, limit=limit + 1)
         # One entry per snapshot and at least 5 s between snapshots: timestamps are
         # unique within a job, so the next page starts exactly at the first one left.
         files = [LiveFile.from_row(r, job.snapshot_output).to_dict() for r in rows[:limit]]
@@ -384,23 +330,13 @@ class LiveSnapshots:
         if len(stamps) > 200 or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 1 << 62
                                         for s in stamps):  # fmt: skip
             raise InvalidParameter("CreateTimestampList takes up to 200 whole millisecond timestamps")
-        with self.engine.connect() as conn:
-            job = self._live_row(conn, job_id, account)
+        job = self._live_row(job_id, account)
         output = LiveOutput(job.snapshot_output, self.storage.options) if delete_file else None
         results = []
         for stamp in stamps:
-            with self.engine.begin() as conn:
-                c = t.live_files.c
-                rows = conn.execute(select(t.live_files).where(c.job_id == job_id, c.create_ms == stamp)).all()
-                conn.execute(delete(t.live_files).where(c.job_id == job_id, c.create_ms == stamp))
-                # An overwrite file is shared by its entries: removed with the last of them.
-                if output is not None:
-                    for r in rows:
-                        left = conn.execute(
-                            select(func.count()).select_from(t.live_files).where(c.job_id == job_id,
-                                                                                 c.object == r.object)
-                        ).scalar()  # fmt: skip
-                        if not left:
-                            output.remove(r.object)
+            rows, unused = self.repo.delete_files(job_id, stamp)  # an overwrite file goes with its last entry
+            if output is not None:
+                for name in unused:
+                    output.remove(name)
             results.append({"CreateTimestamp": stamp, "Result": "SUCCESS" if rows else "NOT_FOUND"})
         return {"DeleteFileResultList": results}

@@ -6,7 +6,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+_T = TypeVar("_T")
 
 STATUSES = ("Init", "Processing", "Success", "Fail")
 FINISHED = ("Success", "Fail")
@@ -81,6 +83,13 @@ class SnapshotJob:
         """Whether the job has ended (Success or Fail)."""
         return self.status in FINISHED
 
+    def outputs(self) -> list[str]:
+        """The pictures the job wrote, in order: a sprite job's sheets, then its cells
+        (none before it succeeds). Its WebVTT track is `result["webvtt"]`."""
+        r = self.result or {}
+        sheets = list(r.get("sprites") or []) if self.type == "Sprite" else []
+        return sheets + list(r.get("files") or [])
+
     def to_dict(self) -> dict[str, Any]:
         """The ICE job shape (GetSnapshotJob / ListSnapshotJobs), plus Code, Message
         and UserData; times ISO 8601 UTC."""
@@ -129,6 +138,14 @@ class Page:
     def to_dict(self) -> dict[str, Any]:
         """The ICE shape (ListSnapshotJobs)."""
         return {"Jobs": [j.to_dict() for j in self.jobs], "NextPageToken": self.next_page_token}
+
+
+@dataclass
+class Found(Generic[_T]):
+    """One page of a listing (`items`), and how many match in all (`total`)."""
+
+    total: int
+    items: list[_T]
 
 
 @dataclass

@@ -31,6 +31,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from stillframe.jobs import schema
+
 metadata = MetaData()
 
 # The account a resource belongs to: every read through the server is filtered by it.
@@ -39,7 +41,10 @@ DEFAULT_ACCOUNT = "default"
 
 
 def _account() -> Column:
-    return Column("account", String(64), nullable=False, default=DEFAULT_ACCOUNT, index=True)
+    # The server default fills the rows of stores made before accounts (migrations, 0002).
+    return Column(
+        "account", String(64), nullable=False, default=DEFAULT_ACCOUNT, server_default=DEFAULT_ACCOUNT, index=True
+    )
 
 
 jobs = Table(
@@ -73,10 +78,13 @@ jobs = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("runs", Integer, nullable=False, default=0),  # times a worker started it
     Column("snapshot_limit", Integer),  # the most snapshots it may make (the service's cap when submitted)
+    Column("input_media", Text),  # input["Media"], kept apart to be indexed: one asset's jobs
 )
 # Claims read the oldest few jobs of one status in order: without this index each
 # claim sorts the whole backlog.
 CLAIM_INDEX = Index("jobs_status_seq", jobs.c.status, jobs.c.seq)
+# Huawei's listing of one asset's jobs, newest first, reads that asset's rows along this.
+Index("jobs_input_media_seq", jobs.c.input_media, jobs.c.seq)
 
 templates = Table(
     "templates",
@@ -206,7 +214,6 @@ meta = Table(
 HEARTBEAT_EVERY = 2.0
 HEARTBEAT_STALE = 10.0
 
-SCHEMA_LOCK = 0x5F11F4A3E  # PostgreSQL advisory lock key held while the tables are made
 WAKE_CHANNEL = "stillframe_jobs"  # PostgreSQL NOTIFY channel: a job may be claimable
 LIVE_CHANNEL = "stillframe_live"  # and: a live job was started, restarted or stopped
 
@@ -264,8 +271,10 @@ def default_url() -> str:
     return f"sqlite:///{data_dir() / 'jobs.db'}"
 
 
-def connect(store: str | os.PathLike[str] | None) -> Engine:
-    """An engine for `store`: None (the default), a path, or an SQLAlchemy URL."""
+def connect(store: str | os.PathLike[str] | None, *, prepare: bool = True) -> Engine:
+    """An engine for `store`: None (the default), a path, or an SQLAlchemy URL. With
+    `prepare`, an empty store is made and any other checked to be at the schema this
+    stillframe reads (StoreOutdated otherwise: see stillframe.jobs.schema)."""
     if store is None:
         url = default_url()
     else:
@@ -292,14 +301,12 @@ def connect(store: str | os.PathLike[str] | None) -> Engine:
             Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
     else:
         engine = create_engine(url, pool_pre_ping=True)
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            # Workers started at once on an empty database would race to create the same
-            # tables; DDL is transactional there, so one lock makes them take turns.
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
-        metadata.create_all(conn)
-        # A store made before the claim index has its tables, and create_all adds no index to those.
-        CLAIM_INDEX.create(conn, checkfirst=True)
+    if prepare:
+        try:
+            schema.prepare(engine)
+        except BaseException:
+            engine.dispose()
+            raise
     return engine
 
 

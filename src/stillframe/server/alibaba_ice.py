@@ -135,13 +135,20 @@ def list_snapshot_jobs(call: Call) -> dict[str, Any]:
 def get_snapshot_urls(call: Call) -> dict[str, Any]:
     """The Alibaba ICE GetSnapshotUrls action: the URLs of a job's snapshots, a page at a time."""
     p = call.params
-    got = call.service.get_snapshot_urls(
-        p.get("JobId", required=True), page_size=p.integer("PageSize", 10), page_number=p.integer("PageNumber", 1),
-        order_by=p.get("OrderBy") or "Asc",
-    )  # fmt: skip
+    size, number, order = p.integer("PageSize", 10), p.integer("PageNumber", 1), p.get("OrderBy") or "Asc"
+    if not isinstance(size, int) or not 1 <= size <= 30:
+        raise InvalidParameter(f"PageSize must be in 1..30, not {size!r}")
+    if order not in ("Asc", "Desc"):
+        raise InvalidParameter(f"OrderBy must be Asc or Desc, not {order!r}")
+    if not isinstance(number, int) or number < 1:
+        raise InvalidParameter(f"PageNumber must be >= 1, not {number!r}")
+    job = call.service.get_snapshot_job(p.get("JobId", required=True))
+    urls = job.outputs()  # a job's own result: its pages are cut here, not in the store
+    if order == "Desc":
+        urls.reverse()
     oss = call.ctx.buckets.oss_url
-    vtt = got.get("WebVTTUrl")
-    return {"Total": got["Total"], "SnapshotUrls": [oss(u) for u in got["SnapshotUrls"]],
+    vtt = (job.result or {}).get("webvtt")
+    return {"Total": len(urls), "SnapshotUrls": [oss(u) for u in urls[(number - 1) * size : number * size]],
             "WebVTTUrl": oss(vtt) if vtt else None}  # fmt: skip
 
 
@@ -203,15 +210,12 @@ def list_custom_templates(call: Call) -> dict[str, Any]:
     number, size = p.integer("PageNumber", 1) or 1, p.integer("PageSize", 20) or 20
     if number < 1 or not 1 <= size <= 100:
         raise InvalidParameter("PageNumber must be >= 1 and PageSize in 1..100")
-    templates = call.service.list_snapshot_templates(_subtype(call))
-    if p.get("TemplateId"):
-        templates = [t for t in templates if t.id == p.get("TemplateId")]
-    if p.get("Name"):
-        templates = [t for t in templates if p.get("Name") in t.name]
-    if (p.get("OrderBy") or "CreateTimeDesc") == "CreateTimeDesc":
-        templates.reverse()
-    page = templates[(number - 1) * size : number * size]
-    return {"CustomTemplateList": [_custom_template(t) for t in page], "Total": len(templates)}
+    found = call.service.find_snapshot_templates(
+        _subtype(call), ids=[p.get("TemplateId")] if p.get("TemplateId") else None, name=p.get("Name") or None,
+        newest_first=(p.get("OrderBy") or "CreateTimeDesc") == "CreateTimeDesc", offset=(number - 1) * size,
+        limit=size,
+    )  # fmt: skip
+    return {"CustomTemplateList": [_custom_template(t) for t in found.items], "Total": found.total}
 
 
 @action(ICE, "UpdateCustomTemplate")

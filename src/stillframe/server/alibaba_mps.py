@@ -135,15 +135,12 @@ def query_snapshot_job_list(call: Call) -> dict[str, Any]:
         page = call.service.list_snapshot_jobs(
             status=STATUS_OF.get(state) if state else None, start_of_create_time=p.get("StartOfJobCreatedTimeRange"),
             end_of_create_time=p.get("EndOfJobCreatedTimeRange"), page_size=min(SERVICE_PAGE_MAX, size - len(jobs)),
-            next_page_token=token,
+            next_page_token=token, pipeline_id=p.get("PipelineId") or None,
         )  # fmt: skip
         jobs += page.jobs
         token = page.next_page_token
         if token is None or len(jobs) >= size:
             break
-    pipeline = p.get("PipelineId")
-    if pipeline:  # a filter over the page: a page may come back short
-        jobs = [j for j in jobs if j.pipeline_id == pipeline]
     return {"SnapshotJobList": {"SnapshotJob": [mps_job(call, j) for j in jobs]}, "NextPageToken": token,
             "NonExistSnapshotJobIds": {"String": []}}  # fmt: skip
 
@@ -194,7 +191,7 @@ def update_pipeline(call: Call) -> dict[str, Any]:
 def query_pipeline_list(call: Call) -> dict[str, Any]:
     """The Alibaba MPS QueryPipelineList action: pipelines by id, with those not found."""
     ids = [i.strip() for i in (call.params.get("PipelineIds", required=True) or "").split(",") if i.strip()]
-    known = {pipe.id: pipe for pipe in call.service.list_pipelines()}
+    known = {pipe.id: pipe for pipe in call.service.find_pipelines(ids=ids).items}
     return {
         "PipelineList": {"Pipeline": [mps_pipeline(known[i]) for i in ids if i in known]},
         "NonExistPids": {"String": [i for i in ids if i not in known]},
@@ -208,9 +205,10 @@ def search_pipeline(call: Call) -> dict[str, Any]:
     number, size = p.integer("PageNumber", 1) or 1, p.integer("PageSize", 10) or 10
     if number < 1 or not 1 <= size <= 100:
         raise InvalidParameter("PageNumber must be >= 1 and PageSize in 1..100")
-    pipes = [x for x in call.service.list_pipelines() if p.get("State") in (None, "All", x.state)]
-    page = pipes[(number - 1) * size : number * size]
-    return {"PipelineList": {"Pipeline": [mps_pipeline(x) for x in page]}, "TotalCount": len(pipes),
+    state = p.get("State")
+    found = call.service.find_pipelines(state=None if state in (None, "All") else state, offset=(number - 1) * size,
+                                        limit=size)  # fmt: skip
+    return {"PipelineList": {"Pipeline": [mps_pipeline(x) for x in found.items]}, "TotalCount": found.total,
             "PageNumber": number, "PageSize": size}  # fmt: skip
 
 

@@ -13,9 +13,6 @@ the action the signature covers), which endpoints read as scope["state"]["princi
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import deque
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -32,6 +29,7 @@ from stillframe.server.acs_sign import AcsRequest, scheme_for
 from stillframe.server.answers import error_response
 from stillframe.server.context import DEFAULT_ACCOUNT, ServerContext
 from stillframe.server.huawei_sign import SdkHmacSha256, SignedRequest
+from stillframe.server.limits import SignInLimiter
 
 __all__ = [
     "COOKIE",
@@ -242,35 +240,6 @@ class SessionBackend:
         back = scope["path"] + (f"?{scope['query_string'].decode('latin-1')}" if scope.get("query_string") else "")
         target = f"{root}/signin?{urlencode({'next': back})}" if scope["method"] == "GET" else f"{root}/signin"
         return RedirectResponse(target, status_code=303, headers=_NO_STORE)
-
-
-class SignInLimiter:
-    """At most `attempts` failed sign-ins from one client address within `window`
-    seconds; then it waits until the oldest of them leaves the window."""
-
-    def __init__(self, attempts: int = 10, window: float = 300.0) -> None:
-        self.attempts, self.window = attempts, window
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def wait(self, client: str) -> float:
-        """Seconds `client` must wait before trying again (0: it may try now)."""
-        now = time.monotonic()
-        with self._lock:
-            seen = self._failures.get(client)
-            while seen and now - seen[0] > self.window:
-                seen.popleft()
-            if not seen:
-                self._failures.pop(client, None)
-                return 0.0
-            return max(0.0, seen[0] + self.window - now) if len(seen) >= self.attempts else 0.0
-
-    def failed(self, client: str) -> None:
-        """Count a failed sign-in from `client`."""
-        with self._lock:
-            if len(self._failures) > 100_000:  # a flood of addresses: forget the quietest
-                self._failures.clear()
-            self._failures.setdefault(client, deque(maxlen=self.attempts)).append(time.monotonic())
 
 
 def client_address(scope: Scope) -> str:

@@ -162,6 +162,7 @@ def serve_command(args: argparse.Namespace) -> int:
     with store_errors(store):
         service = JobService(store, workers=args.workers, storage_options=args.storage_options,
                              snapshot_limit=args.max_snapshots or SNAPSHOT_LIMIT)  # fmt: skip
+    service.start()  # its job workers and live capture, in this process
     ctx = ServerContext(
         service, keys, buckets, project_id=args.project_id, region=args.region, insecure=args.insecure_local,
         accounts=accounts, private_urls=private,

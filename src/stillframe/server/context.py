@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stillframe.server.buckets import Buckets
-from stillframe.server.limits import Limits
+from stillframe.server.limits import Limits, SignInLimiter
 from stillframe.server.replay import ReplayGuard
 from stillframe.server.tenant import PrivateUrls, Tenant
 
@@ -29,6 +29,7 @@ class ServerContext:
     accounts: dict[str, str] = field(default_factory=dict)  # access key id -> account (else the default)
     limits: Limits = field(default_factory=Limits)
     private_urls: PrivateUrls = field(default_factory=PrivateUrls)  # --allow-private-urls
+    signins: SignInLimiter = field(default_factory=SignInLimiter)  # failed sign-ins to the preview pages
 
     def __post_init__(self) -> None:
         if self.replay is None:

@@ -311,25 +311,16 @@ def mpc_list(call: HwCall) -> dict[str, Any]:
                 continue
         tasks = [_mpc_task(ctx, j) for j in jobs]
         return {"task_array": tasks, "is_truncated": 0, "total": len(tasks)}
-    start = _parse_stamp(q.get("start_time"), "start_time")
-    end = _parse_stamp(q.get("end_time"), "end_time")
-    jobs, token = [], None
-    while True:  # JobService pages by token; MPC by number, with a total
-        listed = call.service.list_snapshot_jobs(
-            status=wanted.get(status) if status else None, start_of_create_time=start,
-            end_of_create_time=end, page_size=100, next_page_token=token,
-        )  # fmt: skip
-        jobs += listed.jobs
-        token = listed.next_page_token
-        if not token:
-            break
-    if status is not None:
-        jobs = [j for j in jobs if (j.code == CANCELED) == (status == "CANCELED")]
-    chosen = jobs[page * size : (page + 1) * size]
+    found = call.service.find_snapshot_jobs(
+        status=wanted.get(status) if status else None, code=CANCELED if status == "CANCELED" else None,
+        not_code=CANCELED if status == "FAILED" else None,
+        start_of_create_time=_parse_stamp(q.get("start_time"), "start_time"),
+        end_of_create_time=_parse_stamp(q.get("end_time"), "end_time"), offset=page * size, limit=size,
+    )  # fmt: skip
     return {
-        "task_array": [_mpc_task(ctx, j) for j in chosen],
-        "is_truncated": int(len(jobs) > (page + 1) * size),
-        "total": len(jobs),
+        "task_array": [_mpc_task(ctx, j) for j in found.items],
+        "is_truncated": int(found.total > (page + 1) * size),
+        "total": found.total,
     }
 
 
@@ -417,20 +408,18 @@ def vod_process(call: HwCall) -> dict[str, Any]:
 
 def vod_list(call: HwCall) -> dict[str, Any]:
     q = call.query
-    listed = call.service.list_thumbnails(
-        asset_id=q.get("asset_id") or None,
-        task_id=q.get("task_id") or None,
-        offset=_qint(q, "offset", 0, 0, 20000),
-        limit=_qint(q, "limit", 10, 1, 100),
-    )
+    task_id = q.get("task_id") or None
+    found = call.service.find_snapshot_jobs(
+        ids=None if task_id is None else [task_id], media=q.get("asset_id") or None,
+        offset=_qint(q, "offset", 0, 0, 20000), limit=_qint(q, "limit", 10, 1, 100),
+    )  # fmt: skip
     return {
-        "total": listed["total"],
+        "total": found.total,
         "thumbnails": [
-            {"task_id": th["task_id"], "thumbnail_para": vod_thumbnail_para(th["thumbnail_para"]),
-             "thumbnail_count": th["thumbnail_count"]}
-            for th in listed["thumbnails"]
+            {"task_id": job.id, "thumbnail_para": vod_thumbnail_para(job.config), "thumbnail_count": job.count or 0}
+            for job in found.items
         ],
-    }  # fmt: skip
+    }
 
 
 def vod_details(call: HwCall) -> dict[str, Any]:
@@ -439,11 +428,12 @@ def vod_details(call: HwCall) -> dict[str, Any]:
     if not task_id:
         raise MissingParameter("task_id is required")
     offset, limit = _qint(q, "offset", 0, 0, 20000), _qint(q, "limit", 10, 1, 100)
-    shots = call.service.list_thumbnail_details(task_id)
+    result = call.service.get_snapshot_job(task_id).result or {}
+    shots = list(zip(result.get("times") or [], result.get("files") or []))  # a job's own result, cut here
     return {
         "total": len(shots),
         "thumbnail_result": [
-            {"offset": round(s["offset"]), "url": _obs_url(ctx, str(s["url"]))} for s in shots[offset : offset + limit]
+            {"offset": round(at), "url": _obs_url(ctx, str(url))} for at, url in shots[offset : offset + limit]
         ],
     }
 

@@ -2,7 +2,7 @@
 request: one body cap for every route, enforced while the body is read (and before
 the request is authenticated), and one on the bodies held at once; a time limit on a
 request's headers and on each part of its body; a cap on connections; and JSON
-nesting.
+nesting; and failed sign-ins to the preview pages from one address.
 
 `BodyLimit` is the outermost ASGI middleware after the request id: it reads the
 whole body (at most `body_max` bytes), refuses more with 413 in the caller's error
@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +26,7 @@ from stillframe.errors import InvalidParameter, StillframeError
 from stillframe.server.answers import error_response
 from stillframe.server.buckets import Buckets
 
-__all__ = ["BodyLimit", "BodyTooLarge", "Limits", "RequestTimeout", "h11_protocol", "parse_json"]
+__all__ = ["BodyLimit", "BodyTooLarge", "Limits", "RequestTimeout", "SignInLimiter", "h11_protocol", "parse_json"]
 
 
 @dataclass(frozen=True)
@@ -203,3 +206,32 @@ def h11_protocol(limits: Limits) -> type:
             super().connection_lost(exc)
 
     return GuardedH11
+
+
+class SignInLimiter:
+    """At most `attempts` failed sign-ins from one client address within `window`
+    seconds; then it waits until the oldest of them leaves the window."""
+
+    def __init__(self, attempts: int = 10, window: float = 300.0) -> None:
+        self.attempts, self.window = attempts, window
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def wait(self, client: str) -> float:
+        """Seconds `client` must wait before trying again (0: it may try now)."""
+        now = time.monotonic()
+        with self._lock:
+            seen = self._failures.get(client)
+            while seen and now - seen[0] > self.window:
+                seen.popleft()
+            if not seen:
+                self._failures.pop(client, None)
+                return 0.0
+            return max(0.0, seen[0] + self.window - now) if len(seen) >= self.attempts else 0.0
+
+    def failed(self, client: str) -> None:
+        """Count a failed sign-in from `client`."""
+        with self._lock:
+            if len(self._failures) > 100_000:  # a flood of addresses: forget the quietest
+                self._failures.clear()
+            self._failures.setdefault(client, deque(maxlen=self.attempts)).append(time.monotonic())

@@ -79,10 +79,10 @@ class Tenant:
     through the service's own methods for its caller's account."""
 
     SCOPED = frozenset({
-        "submit_snapshot_job", "get_snapshot_job", "cancel_snapshot_job", "list_snapshot_jobs", "list_thumbnails",
-        "list_thumbnail_details", "get_snapshot_urls", "create_snapshot_template", "get_snapshot_template",
-        "list_snapshot_templates", "update_snapshot_template", "delete_snapshot_template", "get_pipeline",
-        "list_pipelines", "delete_pipeline", "register_media", "get_media", "create_live_snapshot_template",
+        "submit_snapshot_job", "get_snapshot_job", "cancel_snapshot_job", "list_snapshot_jobs", "find_snapshot_jobs",
+        "create_snapshot_template", "get_snapshot_template", "list_snapshot_templates", "find_snapshot_templates",
+        "update_snapshot_template", "delete_snapshot_template", "get_pipeline", "list_pipelines", "find_pipelines",
+        "delete_pipeline", "register_media", "get_media", "create_live_snapshot_template",
         "get_live_snapshot_template", "list_live_snapshot_templates", "update_live_snapshot_template",
         "delete_live_snapshot_template", "get_live_snapshot_job", "list_live_snapshot_jobs",
         "send_live_snapshot_job_command", "list_live_snapshot_files", "delete_live_snapshot_files",

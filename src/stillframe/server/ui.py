@@ -42,7 +42,6 @@ from stillframe.server.auth import (
     SESSION_MAX_AGE,
     Authenticate,
     SessionBackend,
-    SignInLimiter,
     client_address,
     same_origin,
 )
@@ -134,214 +133,256 @@ def _vtt_for_browser(vtt: str, files: Mapping[str, list[str]], url: Callable[[st
     return "\n".join(out)
 
 
+# -- what the routes share -----------------------------------------------------------------
+# Each route is a plain function of its request; what the server shares (the service,
+# the keys, the buckets) is the app's ServerContext, `request.app.state.ctx`.
+
+
+def _ctx(request: Request) -> ServerContext:
+    ctx: ServerContext = request.app.state.ctx
+    return ctx
+
+
+def _base(request: Request) -> str:
+    return str(request.scope.get("root_path", ""))
+
+
+def _tenant(request: Request) -> Tenant:
+    return _ctx(request).tenant(_who(request).account)
+
+
+async def _run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    # The service talks to its database synchronously: keep it off the event loop.
+    return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+def _safe_next(request: Request, value: str | None) -> str:
+    root = _base(request)
+    if value and value.startswith(root + "/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return f"{root}/jobs"
+
+
+def _signin_page(request: Request, nxt: str, error: str | None, status: int = 200) -> Response:
+    token = secrets.token_urlsafe(32)
+    response = _html(request, "Sign in", pages.signin_form(_base(request), nxt, error, token), status=status)
+    response.set_cookie(SIGNIN_COOKIE, token, max_age=3600, path=_base(request) or "/", httponly=True,
+                        samesite="strict", secure=request.url.scheme == "https")  # fmt: skip
+    return response
+
+
+async def _find(request: Request, job_id: str) -> SnapshotJob | None:
+    try:
+        return await _run(_tenant(request).get_snapshot_job, job_id)
+    except NotFound:
+        return None
+
+
+def _data_url(request: Request, job_id: str) -> Callable[[str, int], str]:
+    return lambda kind, i: f"{_base(request)}/data/jobs/{job_id}/{kind}/{i}"
+
+
+def _latest_path(request: Request, job_id: str) -> str | None:
+    """The file of a local live job's latest snapshot, inside a served bucket, else None."""
+    scoped = _tenant(request)
+    found = scoped.get_live_snapshot_job(job_id)
+    out = found.snapshot_output
+    if out.get("StorageType") != "local":
+        return None
+    if found.overwrite_format:
+        path = os.path.join(out["Bucket"], render(found.overwrite_format, found.id, 0, 0))
+    else:
+        now = time.time()
+        listed = scoped.list_live_snapshot_files(found.id, now - 86400, now + 60, limit=1, sort_by="desc")
+        if not listed["FileList"]:
+            return None
+        path = os.path.join(out["Bucket"], listed["FileList"][0]["OssObject"])
+    return _ctx(request).buckets.confined(path)
+
+
+# -- the routes ------------------------------------------------------------------------------
+
+
+async def home(request: Request) -> Response:
+    """/ui/: the job list."""
+    return RedirectResponse(f"{_base(request)}/jobs", status_code=303)
+
+
+async def signin(request: Request) -> Response:
+    """The sign-in form (GET) and its answer (POST): a session for a key of this server."""
+    ctx = _ctx(request)
+    if ctx.insecure:
+        return RedirectResponse(f"{_base(request)}/jobs", status_code=303)
+    if request.method == "GET":
+        return _signin_page(request, _safe_next(request, request.query_params.get("next")), None)
+    form = await request.form()
+    nxt = _safe_next(request, str(form.get("next") or ""))
+    paired = request.cookies.get(SIGNIN_COOKIE) or ""
+    if (
+        not same_origin(request.scope)
+        or not paired
+        or not hmac.compare_digest(paired.encode(), str(form.get("csrf") or "").encode())
+    ):
+        return PlainTextResponse("sign in from this site's own sign-in page", status_code=403, headers=_NO_STORE)
+    client = client_address(request.scope)
+    wait = ctx.signins.wait(client)
+    if wait:
+        error = f"Too many failed sign-ins: try again in {wait:.0f} s."
+        return _signin_page(request, nxt, error, status=429)
+    ak, sk = str(form.get("access_key_id") or ""), str(form.get("access_key_secret") or "")
+    known = ctx.keys.get(ak)
+    # Digests compare in the same time whatever the lengths.
+    if known is None or not hmac.compare_digest(_digest(known), _digest(sk)):
+        ctx.signins.failed(client)
+        error = "That access key id and secret do not match a key of this server."
+        return _signin_page(request, nxt, error, status=401)
+    token, _ = await _run(ctx.service.create_ui_session, ak, ctx.account_of(ak), known, SESSION_MAX_AGE)
+    response = RedirectResponse(nxt, status_code=303)
+    response.set_cookie(
+        COOKIE, token, max_age=SESSION_MAX_AGE, path=_base(request) or "/", httponly=True, samesite="strict",
+        secure=request.url.scheme == "https",
+    )  # fmt: skip
+    response.delete_cookie(SIGNIN_COOKIE, path=_base(request) or "/", httponly=True, samesite="strict")
+    return response
+
+
+async def signout(request: Request) -> Response:
+    """End the session, for every server sharing the store."""
+    who = _who(request)
+    if who is not None and who.session:
+        await _run(_ctx(request).service.end_ui_session, who.session)
+    response = RedirectResponse(f"{_base(request)}/signin", status_code=303)
+    response.delete_cookie(COOKIE, path=_base(request) or "/", httponly=True, samesite="strict")
+    return response
+
+
+async def jobs(request: Request) -> Response:
+    """The caller's snapshot jobs, newest first, by status, a page at a time."""
+    status = request.query_params.get("status") or None
+    token = request.query_params.get("token") or None
+    size = request.query_params.get("size") or None
+    try:
+        if status is not None and status not in STATUSES:
+            raise InvalidParameter(f"status must be one of {', '.join(STATUSES)}")
+        if size is not None and (not size.isdigit() or len(size) > 3):
+            raise InvalidParameter("size must be a whole number of jobs, 1..100")
+        listing = await _run(_tenant(request).list_snapshot_jobs, status=status, page_size=int(size or PAGE_SIZE),
+                             next_page_token=token)  # fmt: skip
+    except InvalidParameter as exc:
+        return _html(request, "Jobs", pages.message(str(exc)), status=400)
+    query = {k: v for k, v in (("status", status), ("size", size)) if v}
+    return _html(request, "Jobs", pages.job_list(_base(request), listing.jobs, query, listing.next_page_token))
+
+
+async def job(request: Request) -> Response:
+    """One job: its fields, snapshots, sprite sheets and a player with its thumbnail track."""
+    ctx = _ctx(request)
+    found = await _find(request, request.path_params["job_id"])
+    if found is None:
+        return _html(request, "Job not found", pages.message("There is no such job."), status=404)
+    files, url = _files(found, ctx.buckets), _data_url(request, found.id)
+    urls = {
+        "snapshots": [url("snapshot", i) for i in range(len(files["snapshot"]))],
+        "sprites": [url("sprite", i) for i in range(len(files["sprite"]))],
+        "cover": url("cover", 0) if files["cover"] else None,
+        "vtt": url("vtt", 0) if files["vtt"] else None,
+        "input": url("input", 0) if files["input"] else None,
+    }
+    times = (found.result or {}).get("times") or []
+    times = times if len(times) == len(files["snapshot"]) else []
+    named = {"Input": ctx.buckets.oss_url(str(found.input.get("Media") or "")),
+             "Output": ctx.buckets.oss_url(str(found.output.get("Media") or "")),
+             "Message": ctx.buckets.scrub(found.message)}  # fmt: skip
+    body = pages.job_page(found, urls, times, GALLERY_MAX, named)
+    script = pages.PLAYER_JS if urls["input"] and urls["vtt"] else ""
+    return _html(request, f"Job {found.id}", body, script=script)
+
+
+async def job_file(request: Request) -> Response:
+    """A job's file by kind and position in its result, when it lies inside a served bucket."""
+    ctx = _ctx(request)
+    p = request.path_params
+    found = await _find(request, p["job_id"])
+    files = _files(found, ctx.buckets) if found is not None else {}
+    listed = files.get(p["kind"], [])
+    real = ctx.buckets.confined(listed[p["index"]]) if 0 <= p["index"] < len(listed) else None
+    if real is None or not os.path.isfile(real):
+        return PlainTextResponse("not found", status_code=404, headers=_NO_STORE)
+    headers = {"Cache-Control": "private, no-cache", "X-Content-Type-Options": "nosniff"}
+    if p["kind"] == "vtt":
+        assert found is not None
+        text = await _run(_vtt_for_browser, real, files, _data_url(request, found.id))
+        return Response(text, media_type="text/vtt; charset=utf-8", headers=headers)
+    if p["kind"] == "input":
+        media_type = PLAYABLE[Path(real).suffix.lower()]
+    else:
+        media_type = mimetypes.guess_type(real)[0] or "application/octet-stream"
+    # FileResponse answers Range requests (206), which <video> seeking needs.
+    return FileResponse(real, media_type=media_type, headers=headers)
+
+
+async def live_jobs(request: Request) -> Response:
+    """The caller's live jobs of the last 30 days, by status, a page at a time."""
+    status = request.query_params.get("status") or None
+    try:
+        raw = request.query_params.get("page") or "1"
+        if not raw.isdigit() or len(raw) > 7:
+            raise InvalidParameter("page must be a whole number, 1..1000000")
+        if status is not None and status not in LIVE_STATUSES:
+            raise InvalidParameter(f"status must be one of {', '.join(LIVE_STATUSES)}")
+        now = time.time()
+        listing = await _run(_tenant(request).list_live_snapshot_jobs, page_no=int(raw), page_size=20,
+                             status=status, start_time=now - LIVE_WINDOW, end_time=now)  # fmt: skip
+    except InvalidParameter as exc:
+        return _html(request, "Live jobs", pages.message(str(exc)), status=400)
+    return _html(request, "Live jobs", pages.live_list(_base(request), listing, status, LIVE_STATUSES))
+
+
+async def live_job(request: Request) -> Response:
+    """One live job, with its latest snapshot when it writes to a local bucket."""
+    try:
+        found = await _run(_tenant(request).get_live_snapshot_job, request.path_params["job_id"])
+    except NotFound:
+        return _html(request, "Live job not found", pages.message("There is no such live job."), status=404)
+    local = found.snapshot_output.get("StorageType") == "local"
+    latest = f"{_base(request)}/data/live/{found.id}/latest" if local else None
+    shown = found.to_dict()
+    shown["SnapshotOutput"] = {"Bucket": _bucket_of(_ctx(request).buckets, found.snapshot_output.get("Bucket", ""))}
+    body = pages.live_page(shown, latest, min(max(found.time_interval, 2), 60))
+    return _html(request, f"Live job {found.name}", body, script=pages.LIVE_JS if local else "")
+
+
+async def live_latest(request: Request) -> Response:
+    """A live job's latest snapshot, read whole."""
+    try:
+        path = await _run(_latest_path, request, request.path_params["job_id"])
+        # Read whole: the capture replaces the file by rename, and a streamed
+        # response could mix its length with the next snapshot's bytes.
+        data = await _run(Path(path).read_bytes) if path is not None else None
+    except (NotFound, FileNotFoundError, IsADirectoryError):
+        data = None
+    if data is None:
+        return PlainTextResponse("no snapshot yet", status_code=404, headers=_NO_STORE)
+    return Response(data, media_type="image/jpeg", headers={**_NO_STORE, "X-Content-Type-Options": "nosniff"})
+
+
+PAGES: list[BaseRoute] = [
+    Route("/", home, methods=["GET"]),
+    Route("/signin", signin, methods=["GET", "POST"]),
+    Route("/signout", signout, methods=["POST"]),
+    Route("/jobs", jobs, methods=["GET"]),
+    Route("/jobs/{job_id}", job, methods=["GET"]),
+    Route("/live", live_jobs, methods=["GET"]),
+    Route("/live/{job_id}", live_job, methods=["GET"]),
+    Route("/data/jobs/{job_id}/{kind}/{index:int}", job_file, methods=["GET", "HEAD"]),
+    Route("/data/live/{job_id}/latest", live_latest, methods=["GET", "HEAD"]),
+]
+
+
 def routes(ctx: ServerContext) -> list[BaseRoute]:
-    """The preview site, mounted at /ui."""
-    svc = ctx.service
-    limiter = SignInLimiter()
-
-    def base(request: Request) -> str:
-        return str(request.scope.get("root_path", ""))
-
-    def tenant(request: Request) -> Tenant:
-        return ctx.tenant(_who(request).account)
-
-    async def run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        # The service talks to its database synchronously: keep it off the event loop.
-        return await asyncio.to_thread(fn, *args, **kwargs)
-
-    def safe_next(request: Request, value: str | None) -> str:
-        root = base(request)
-        if value and value.startswith(root + "/") and not value.startswith("//") and "\\" not in value:
-            return value
-        return f"{root}/jobs"
-
-    async def home(request: Request) -> Response:
-        return RedirectResponse(f"{base(request)}/jobs", status_code=303)
-
-    def signin_page(request: Request, nxt: str, error: str | None, status: int = 200) -> Response:
-        token = secrets.token_urlsafe(32)
-        response = _html(request, "Sign in", pages.signin_form(base(request), nxt, error, token), status=status)
-        response.set_cookie(SIGNIN_COOKIE, token, max_age=3600, path=base(request) or "/", httponly=True,
-                            samesite="strict", secure=request.url.scheme == "https")  # fmt: skip
-        return response
-
-    async def signin(request: Request) -> Response:
-        if ctx.insecure:
-            return RedirectResponse(f"{base(request)}/jobs", status_code=303)
-        if request.method == "GET":
-            return signin_page(request, safe_next(request, request.query_params.get("next")), None)
-        form = await request.form()
-        nxt = safe_next(request, str(form.get("next") or ""))
-        paired = request.cookies.get(SIGNIN_COOKIE) or ""
-        if (
-            not same_origin(request.scope)
-            or not paired
-            or not hmac.compare_digest(paired.encode(), str(form.get("csrf") or "").encode())
-        ):
-            return PlainTextResponse("sign in from this site's own sign-in page", status_code=403, headers=_NO_STORE)
-        client = client_address(request.scope)
-        wait = limiter.wait(client)
-        if wait:
-            error = f"Too many failed sign-ins: try again in {wait:.0f} s."
-            return signin_page(request, nxt, error, status=429)
-        ak, sk = str(form.get("access_key_id") or ""), str(form.get("access_key_secret") or "")
-        known = ctx.keys.get(ak)
-        # Digests compare in the same time whatever the lengths.
-        if known is None or not hmac.compare_digest(_digest(known), _digest(sk)):
-            limiter.failed(client)
-            error = "That access key id and secret do not match a key of this server."
-            return signin_page(request, nxt, error, status=401)
-        token, _ = await run(svc.create_ui_session, ak, ctx.account_of(ak), known, SESSION_MAX_AGE)
-        response = RedirectResponse(nxt, status_code=303)
-        response.set_cookie(
-            COOKIE, token, max_age=SESSION_MAX_AGE, path=base(request) or "/", httponly=True, samesite="strict",
-            secure=request.url.scheme == "https",
-        )  # fmt: skip
-        response.delete_cookie(SIGNIN_COOKIE, path=base(request) or "/", httponly=True, samesite="strict")
-        return response
-
-    async def signout(request: Request) -> Response:
-        who = _who(request)
-        if who is not None and who.session:
-            await run(svc.end_ui_session, who.session)
-        response = RedirectResponse(f"{base(request)}/signin", status_code=303)
-        response.delete_cookie(COOKIE, path=base(request) or "/", httponly=True, samesite="strict")
-        return response
-
-    async def jobs(request: Request) -> Response:
-        status = request.query_params.get("status") or None
-        token = request.query_params.get("token") or None
-        size = request.query_params.get("size") or None
-        try:
-            if status is not None and status not in STATUSES:
-                raise InvalidParameter(f"status must be one of {', '.join(STATUSES)}")
-            if size is not None and (not size.isdigit() or len(size) > 3):
-                raise InvalidParameter("size must be a whole number of jobs, 1..100")
-            listing = await run(tenant(request).list_snapshot_jobs, status=status, page_size=int(size or PAGE_SIZE),
-                                next_page_token=token)  # fmt: skip
-        except InvalidParameter as exc:
-            return _html(request, "Jobs", pages.message(str(exc)), status=400)
-        query = {k: v for k, v in (("status", status), ("size", size)) if v}
-        return _html(request, "Jobs", pages.job_list(base(request), listing.jobs, query, listing.next_page_token))
-
-    async def find(request: Request, job_id: str) -> SnapshotJob | None:
-        try:
-            return await run(tenant(request).get_snapshot_job, job_id)
-        except NotFound:
-            return None
-
-    def data_url(request: Request, job_id: str) -> Callable[[str, int], str]:
-        return lambda kind, i: f"{base(request)}/data/jobs/{job_id}/{kind}/{i}"
-
-    async def job(request: Request) -> Response:
-        found = await find(request, request.path_params["job_id"])
-        if found is None:
-            return _html(request, "Job not found", pages.message("There is no such job."), status=404)
-        files, url = _files(found, ctx.buckets), data_url(request, found.id)
-        urls = {
-            "snapshots": [url("snapshot", i) for i in range(len(files["snapshot"]))],
-            "sprites": [url("sprite", i) for i in range(len(files["sprite"]))],
-            "cover": url("cover", 0) if files["cover"] else None,
-            "vtt": url("vtt", 0) if files["vtt"] else None,
-            "input": url("input", 0) if files["input"] else None,
-        }
-        times = (found.result or {}).get("times") or []
-        times = times if len(times) == len(files["snapshot"]) else []
-        named = {"Input": ctx.buckets.oss_url(str(found.input.get("Media") or "")),
-                 "Output": ctx.buckets.oss_url(str(found.output.get("Media") or "")),
-                 "Message": ctx.buckets.scrub(found.message)}  # fmt: skip
-        body = pages.job_page(found, urls, times, GALLERY_MAX, named)
-        script = pages.PLAYER_JS if urls["input"] and urls["vtt"] else ""
-        return _html(request, f"Job {found.id}", body, script=script)
-
-    async def job_file(request: Request) -> Response:
-        p = request.path_params
-        found = await find(request, p["job_id"])
-        files = _files(found, ctx.buckets) if found is not None else {}
-        listed = files.get(p["kind"], [])
-        real = ctx.buckets.confined(listed[p["index"]]) if 0 <= p["index"] < len(listed) else None
-        if real is None or not os.path.isfile(real):
-            return PlainTextResponse("not found", status_code=404, headers=_NO_STORE)
-        headers = {"Cache-Control": "private, no-cache", "X-Content-Type-Options": "nosniff"}
-        if p["kind"] == "vtt":
-            assert found is not None
-            text = await run(_vtt_for_browser, real, files, data_url(request, found.id))
-            return Response(text, media_type="text/vtt; charset=utf-8", headers=headers)
-        if p["kind"] == "input":
-            media_type = PLAYABLE[Path(real).suffix.lower()]
-        else:
-            media_type = mimetypes.guess_type(real)[0] or "application/octet-stream"
-        # FileResponse answers Range requests (206), which <video> seeking needs.
-        return FileResponse(real, media_type=media_type, headers=headers)
-
-    async def live_jobs(request: Request) -> Response:
-        status = request.query_params.get("status") or None
-        try:
-            raw = request.query_params.get("page") or "1"
-            if not raw.isdigit() or len(raw) > 7:
-                raise InvalidParameter("page must be a whole number, 1..1000000")
-            if status is not None and status not in LIVE_STATUSES:
-                raise InvalidParameter(f"status must be one of {', '.join(LIVE_STATUSES)}")
-            now = time.time()
-            listing = await run(tenant(request).list_live_snapshot_jobs, page_no=int(raw), page_size=20,
-                                status=status, start_time=now - LIVE_WINDOW, end_time=now)  # fmt: skip
-        except InvalidParameter as exc:
-            return _html(request, "Live jobs", pages.message(str(exc)), status=400)
-        return _html(request, "Live jobs", pages.live_list(base(request), listing, status, LIVE_STATUSES))
-
-    async def live_job(request: Request) -> Response:
-        try:
-            found = await run(tenant(request).get_live_snapshot_job, request.path_params["job_id"])
-        except NotFound:
-            return _html(request, "Live job not found", pages.message("There is no such live job."), status=404)
-        local = found.snapshot_output.get("StorageType") == "local"
-        latest = f"{base(request)}/data/live/{found.id}/latest" if local else None
-        shown = found.to_dict()
-        shown["SnapshotOutput"] = {"Bucket": _bucket_of(ctx.buckets, found.snapshot_output.get("Bucket", ""))}
-        body = pages.live_page(shown, latest, min(max(found.time_interval, 2), 60))
-        return _html(request, f"Live job {found.name}", body, script=pages.LIVE_JS if local else "")
-
-    def latest_path(request: Request, job_id: str) -> str | None:
-        scoped = tenant(request)
-        found = scoped.get_live_snapshot_job(job_id)
-        out = found.snapshot_output
-        if out.get("StorageType") != "local":
-            return None
-        if found.overwrite_format:
-            path = os.path.join(out["Bucket"], render(found.overwrite_format, found.id, 0, 0))
-        else:
-            now = time.time()
-            listed = scoped.list_live_snapshot_files(found.id, now - 86400, now + 60, limit=1, sort_by="desc")
-            if not listed["FileList"]:
-                return None
-            path = os.path.join(out["Bucket"], listed["FileList"][0]["OssObject"])
-        return ctx.buckets.confined(path)
-
-    async def live_latest(request: Request) -> Response:
-        try:
-            path = await run(latest_path, request, request.path_params["job_id"])
-            # Read whole: the capture replaces the file by rename, and a streamed
-            # response could mix its length with the next snapshot's bytes.
-            data = await run(Path(path).read_bytes) if path is not None else None
-        except (NotFound, FileNotFoundError, IsADirectoryError):
-            data = None
-        if data is None:
-            return PlainTextResponse("no snapshot yet", status_code=404, headers=_NO_STORE)
-        return Response(data, media_type="image/jpeg", headers={**_NO_STORE, "X-Content-Type-Options": "nosniff"})
-
-    inner: list[BaseRoute] = [
-        Route("/", home, methods=["GET"]),
-        Route("/signin", signin, methods=["GET", "POST"]),
-        Route("/signout", signout, methods=["POST"]),
-        Route("/jobs", jobs, methods=["GET"]),
-        Route("/jobs/{job_id}", job, methods=["GET"]),
-        Route("/live", live_jobs, methods=["GET"]),
-        Route("/live/{job_id}", live_job, methods=["GET"]),
-        Route("/data/jobs/{job_id}/{kind}/{index:int}", job_file, methods=["GET", "HEAD"]),
-        Route("/data/live/{job_id}/latest", live_latest, methods=["GET", "HEAD"]),
-    ]
+    """The preview site, mounted at /ui behind the session gate (`ctx`'s keys and sessions)."""
     gate = Middleware(Authenticate, backend=SessionBackend(ctx))
-    return [Mount("/ui", routes=inner, middleware=[gate])]
+    return [Mount("/ui", routes=PAGES, middleware=[gate])]
 
 
 def _digest(text: str) -> bytes:
