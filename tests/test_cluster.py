@@ -42,6 +42,8 @@ from alibabacloud_tea_openapi.models import Config  # noqa: E402
 from .cluster import AK, LEASE, SK, Cluster, batch_clips, dask_processing, run_batch, run_split  # noqa: E402
 from .s3proxy import shares  # noqa: E402
 
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]  # a cluster of hosts, PostgreSQL on one
+
 SAMPLING = sf.Interval(0.25)
 OPTIONS: dict[str, Any] = dict(width=96, quality=80, sprite=sf.Sprite(columns=2, lines=2))
 N_VIDEOS = 40

@@ -35,6 +35,8 @@ from stillframe.jobs.storage import LiveOutput
 from .servers import Publisher, nginx_rtmp, post_receiver, s3_server, static_http, wait_for
 from .wakeups import LISTENER, WakeupLog
 
+pytestmark = pytest.mark.live
+
 FPS, GOP = 30, 30  # a keyframe every second
 SEED_FIELDS = [
     "JobId", "JobName", "TemplateId", "TemplateName", "Status", "StreamInput", "SnapshotOutput", "OverwriteFormat",
