@@ -126,10 +126,15 @@ def _in_readme_smoke(item: pytest.Item) -> bool:
     return item.nodeid in README_SMOKE or item.nodeid.split("[")[0] in README_SMOKE
 
 
+README_CHECK = "tests/test_readme_commands.py::test_the_readme_commands_work_verbatim_in_a_new_venv"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if "postgres_server" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.postgres)  # so that -m "not postgres" leaves every one out
+    # The README check last: its commands run meanwhile (tests/readme_run.py).
+    items.sort(key=lambda item: item.nodeid == README_CHECK)
     if os.environ.get("STILLFRAME_README_RUN") == "1":
         kept = [i for i in items if _in_readme_smoke(i)]
         missing = [n for n in README_SMOKE if not any(i.nodeid == n or i.nodeid.startswith(n + "[") for i in kept)]
@@ -165,3 +170,16 @@ def pytest_make_collect_report(collector: pytest.Collector):
     report = yield
     _fail_in_ci(report, gpu=False)
     return report
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if not session.config.option.collectonly and any(item.nodeid == README_CHECK for item in session.items):
+        from . import readme_run
+
+        readme_run.start()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    from . import readme_run
+
+    readme_run.stop()
