@@ -1,5 +1,5 @@
 """Live snapshot jobs against real streams: nginx-rtmp fed by a publisher the test
-runs in real time, and live HLS served over HTTP. Every clip carries its frame
+runs (at PACE times real time), and live HLS served over HTTP. Every clip carries its frame
 index as a barcode, so each snapshot says which frame it is. Whatever uses the store
 runs on an SQLite file and on a PostgreSQL database."""
 
@@ -43,6 +43,9 @@ SEED_FIELDS = [
     "SequenceFormat", "TimeInterval", "CallbackUrl", "LastModified", "CreateTime",
 ]  # fmt: skip
 FAST = {"max_backoff": 1.0, "read_timeout": 5.0}
+# The publisher plays the clip this many times as fast as real time: snapshots follow
+# the stream's own clock, 5 s of it apart, which then pass in 5 / PACE s.
+PACE = 4.0
 SUPERVISOR = "stillframe-live"  # the thread of a service's live supervisor
 
 
@@ -80,7 +83,7 @@ def test_rtmp_job_end_to_end(tmp_path, clip, stream, store, monkeypatch):
     out = tmp_path / "out"
     with (
         post_receiver() as (callback, received),
-        Publisher(clip, stream),
+        Publisher(clip, stream, speed=PACE),
         JobService(store, workers=1, capture_options=FAST) as svc,
     ):
         tid = svc.create_live_snapshot_template("every 5 s", 5)
@@ -159,7 +162,7 @@ def test_rtmp_job_end_to_end(tmp_path, clip, stream, store, monkeypatch):
 
 
 def test_reconnects_when_the_publisher_returns(tmp_path, clip, stream, store):
-    publisher = Publisher(clip, stream).start()
+    publisher = Publisher(clip, stream, speed=PACE).start()
     try:
         with JobService(store, workers=1, capture_options=FAST) as svc:
             shots: list[dict] = []
@@ -188,7 +191,7 @@ def test_reconnects_when_the_publisher_returns(tmp_path, clip, stream, store):
 
 
 def test_worker_process_captures_and_a_restarted_service_resumes(tmp_path, clip, stream, store):
-    with Publisher(clip, stream):
+    with Publisher(clip, stream, speed=PACE):
         with JobService(store, workers=0) as svc:
             tid = svc.create_live_snapshot_template("t", 5, overwrite_format="latest/{JobId}.jpg",
                                                     sequence_format="seq/{Date}/{Sequence}.jpg")  # fmt: skip
@@ -224,7 +227,7 @@ def test_hls_over_http(tmp_path, clip, store):
     hls = tmp_path / "hls"
     hls.mkdir()
     options = {"hls_time": "1", "hls_list_size": "6", "hls_flags": "delete_segments"}
-    with Publisher(clip, str(hls / "live.m3u8"), options=options), static_http(hls) as base:
+    with Publisher(clip, str(hls / "live.m3u8"), options=options, speed=PACE), static_http(hls) as base:
         wait_for(lambda: (hls / "live.m3u8").exists(), 10, "the playlist")
         with JobService(store, workers=1, capture_options=FAST) as svc:
             shots: list[dict] = []
@@ -240,7 +243,7 @@ def test_hls_over_http(tmp_path, clip, store):
 
 
 def test_stream_checks_and_the_job_limit(tmp_path, clip, stream, rtmp, store):
-    with Publisher(clip, stream), JobService(store, workers=0, live_job_limit=1) as svc:
+    with Publisher(clip, stream, speed=PACE), JobService(store, workers=0, live_job_limit=1) as svc:
         tid = svc.create_live_snapshot_template("t", 5)
         idle = svc.submit_live_snapshot_job("idle", {"Url": f"{rtmp}/nobody-here"}, tid, local(tmp_path))
         assert idle.status == "init" and "not live" in idle.reason
@@ -269,7 +272,7 @@ def claimed_by(svc: JobService, job_id: str) -> str | None:
 def test_an_idle_supervisor_takes_a_job_submitted_here_at_once(tmp_path, clip, stream, store, monkeypatch):
     """Its waits are held (tests/wakeups.py): only the submission's ring can end one."""
     log = WakeupLog(monkeypatch, speed=20.0)
-    with Publisher(clip, stream), JobService(store, workers=1, capture_options=FAST) as svc:
+    with Publisher(clip, stream, speed=PACE), JobService(store, workers=1, capture_options=FAST) as svc:
         assert svc.live_supervisor is not None
         tid = svc.create_live_snapshot_template("t", 5)
         wait_for(lambda: stream_is_live(stream, 5.0), 10, "the stream")
@@ -290,7 +293,7 @@ def test_another_process_s_start_and_stop_reach_an_idle_supervisor_at_once(
     capturing supervisor would otherwise tick every 0.5 s anyway)."""
     log = WakeupLog(monkeypatch, speed=20.0)
     with (
-        Publisher(clip, stream),
+        Publisher(clip, stream, speed=PACE),
         JobService(postgres_url, workers=1, capture_options=FAST) as worker,
         JobService(postgres_url, workers=0) as front,
     ):
@@ -317,7 +320,7 @@ def test_the_job_limit_holds_when_starts_race(tmp_path, clip, stream, store):
     with JobService(store, workers=0, live_job_limit=2) as svc:
         tid = svc.create_live_snapshot_template("t", 5)
         ids = [svc.submit_live_snapshot_job(f"j{i}", {"Url": stream}, tid, local(tmp_path)).id for i in range(6)]
-        with Publisher(clip, stream):
+        with Publisher(clip, stream, speed=PACE):
             wait_for(lambda: stream_is_live(stream, 2), 10, "the stream")
             gate = threading.Barrier(len(ids))
             outcomes: list[str] = []
