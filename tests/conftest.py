@@ -1,7 +1,8 @@
 """Shared fixtures: generated clips (made once per session) and the real-world media
 in ../shared/media; the markers tests get from the fixtures they use; CI mode
-(STILLFRAME_CI=1), where a skip for a missing component fails; and the README
-check's inner run (STILLFRAME_README_RUN=1), which collects the suite and runs a few."""
+(STILLFRAME_CI=1, tests/ci_mode.py), where a skip for a missing component fails; and
+the README check: its commands started early, and its inner run
+(STILLFRAME_README_RUN=1), which collects the suite and runs a few."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from stillframe import testsrc
+
+from .ci_mode import pytest_make_collect_report, pytest_runtest_makereport  # noqa: F401
 
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media" / "torchcodec"
 
@@ -96,18 +99,7 @@ def codec_clips(tmp_path_factory: pytest.TempPathFactory):
     return lambda name: make(root, name)
 
 
-# -- markers, CI mode, the README check's inner run ---------------------------------------
-
-
-# In CI every component a test needs is installed (.ci/run), so there a skip saying one
-# is missing (PostgreSQL, nginx-rtmp, Chromium, ffmpeg, network namespaces, an extra...)
-# fails the run. These skips stay skips: the `gpu` marker's (CI has no GPU), and those
-# whose reason holds one of the following.
-SKIPS_CI_ALLOWS = (
-    "shared media",  # media(): real-world files from outside the checkout, where someone put them
-    "STILLFRAME_WHEEL_TEST=1",  # test_wheel: .ci/run builds the wheel and runs these in a later step
-    "root writes into any folder",  # test_files: as root, its /proc test stands in
-)
+# -- markers, the README check ------------------------------------------------------------
 
 # The README check (tests/test_readme_commands.py) runs the README's test command, as
 # printed, in a new venv with STILLFRAME_README_RUN=1. That run collects the whole suite
@@ -142,34 +134,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             raise pytest.UsageError(f"README_SMOKE names tests the suite does not have: {', '.join(missing)}")
         config.hook.pytest_deselected(items=[i for i in items if not _in_readme_smoke(i)])
         items[:] = kept
-
-
-def _skip_reason(report: pytest.CollectReport | pytest.TestReport) -> str:
-    longrepr = report.longrepr
-    return str(longrepr[2] if isinstance(longrepr, tuple) else longrepr)
-
-
-def _fail_in_ci(report: pytest.CollectReport | pytest.TestReport, gpu: bool) -> None:
-    if os.environ.get("STILLFRAME_CI") != "1" or not report.skipped or hasattr(report, "wasxfail") or gpu:
-        return
-    reason = _skip_reason(report)
-    if not any(allowed in reason for allowed in SKIPS_CI_ALLOWS):
-        report.outcome = "failed"
-        report.longrepr = f"STILLFRAME_CI=1: skipped, and CI has every component installed: {reason}"
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
-    report = yield
-    _fail_in_ci(report, gpu=item.get_closest_marker("gpu") is not None)
-    return report
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_make_collect_report(collector: pytest.Collector):
-    report = yield
-    _fail_in_ci(report, gpu=False)
-    return report
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

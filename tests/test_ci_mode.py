@@ -1,4 +1,4 @@
-"""CI mode (STILLFRAME_CI=1, tests/conftest.py): a skip for a missing component fails
+"""CI mode (STILLFRAME_CI=1, tests/ci_mode.py): a skip for a missing component fails
 the run, while the GPU's skips and those CI allows stay skips. Shown on a small suite
 of its own, run by pytest in a process of its own with this suite's hooks."""
 
@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 SUITE = {
     "conftest.py": """
-from tests.conftest import pytest_make_collect_report, pytest_runtest_makereport  # noqa: F401
+from tests.ci_mode import pytest_make_collect_report, pytest_runtest_makereport  # noqa: F401
 """,
     "test_parts.py": """
 import pytest
