@@ -149,6 +149,7 @@ def test_mpc_time_is_1_to_100_seconds(proc):
     assert "1..100" in answer.json()["error_msg"]
 
 
+@pytest.mark.slow
 def test_sigterm_stops_the_server_in_seconds(tmp_path, long_clip):
     """A job writing many snapshots when SIGTERM comes: the server exits within a few
     seconds, the job's files are removed and its lease handed back, and the next
