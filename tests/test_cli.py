@@ -78,11 +78,15 @@ def test_jobs_help_describes_its_subcommands():
         (["--quantity", "3", "--start", "5"], "--start applies only with --interval"),
         (["--dots", "1", "--count", "5"], "--count applies only with --interval"),
         (["--interval", "1", "--quantity-time", "2"], "--quantity-time applies only with --quantity"),
+        (["--interval", "1", "--sprites-only"], "--sprites-only applies only with --sprite"),
+        (["--interval", "1", "--cell-size", "80x45"], "--cell-size applies only with --sprite"),
+        (["--interval", "1", "--sprite-output", "s-{TileCount}.jpg"], "--sprite-output applies only with --sprite"),
+        (["--interval", "1", "--vtt-base-url", "https://cdn/"], "--vtt-base-url applies only with --vtt or"),
     ],
 )
 def test_flags_that_do_not_apply_are_refused(clip, tmp_path, args, complaint):
     r = cli("snapshot", clip, "-o", str(tmp_path / "{Count}.jpg"), *args)
-    assert r.returncode != 0 and complaint in r.stderr
+    assert r.returncode != 0 and complaint in r.stderr and r.stderr.count("\n") == 1
     assert not list(tmp_path.glob("*.jpg"))
 
 
@@ -151,6 +155,9 @@ def test_every_flag_says_what_it_does_and_its_default():
         (["--dots", "1,5 s"], "argument --dots: '5 s' is not a time"),
         (["--interval", "1:75"], "argument --interval: '1:75' is not a time: minutes and seconds run 0..59"),
         (["--dots", "1", "--cover-position", "first"], "argument --cover-position: 'first' is not a 1-based"),
+        (["--dots", "1", "--workers", "0"], "argument --workers: '0' is not a whole number >= 1"),
+        (["--dots", "1", "--quality", "0"], "argument --quality: '0' is not a whole number in 1..100"),
+        (["--dots", "1", "--storage-options", "{bad"], "argument --storage-options: not JSON"),
     ],
 )
 def test_a_bad_value_is_one_line_naming_the_flag(clip, tmp_path, args, said):

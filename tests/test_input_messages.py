@@ -66,3 +66,47 @@ def test_a_server_that_ignores_range_is_named(clips, tmp_path):
     assert str(caught.value).startswith(f"{url}: the server does not answer byte-range requests")
     assert "download it first" in str(caught.value) and "Errno" not in str(caught.value)
     assert not (tmp_path / "one.jpg").exists()
+
+
+def _no_aws(tmp_path) -> dict[str, str]:
+    """The environment without any AWS credentials (nor a config to find them in,
+    nor the instance metadata service to ask)."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    return {**env, "HOME": str(tmp_path), "AWS_EC2_METADATA_DISABLED": "true"}
+
+
+def test_an_object_store_input_is_probed_and_missing_credentials_are_named(clips, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from .servers import s3_server
+
+    clip = clips("pictures.mp4", frames=10, size=(160, 90), gop=5)
+    with s3_server("media") as (endpoint, s3):
+        s3.upload_file(str(clip), "media", "in/clip.mp4")
+        url = "s3://media/in/clip.mp4"
+        keyed = json.dumps({"endpoint_url": endpoint, "key": "testing", "secret": "testing"})
+        run = [sys.executable, "-m", "stillframe.cli", "probe", url, "--storage-options"]
+        r = subprocess.run([*run, keyed], capture_output=True, text=True, timeout=120, env=_no_aws(tmp_path))
+        assert r.returncode == 0 and json.loads(r.stdout)["frame_count"] == 10, r.stderr
+        # Without credentials: one line saying what is missing, not botocore's traceback, nor six tries.
+        bare = json.dumps({"endpoint_url": endpoint})
+        for command in ([*run, bare], [sys.executable, "-m", "stillframe.cli", "snapshot", str(clip), "-o",
+                                       "s3://media/out/{Count}.jpg", "--storage-options", bare]):  # fmt: skip
+            r = subprocess.run(command, capture_output=True, text=True, timeout=120, env=_no_aws(tmp_path))
+            assert r.returncode == 1 and r.stderr.count("\n") == 1, r.stderr
+            assert r.stderr.startswith("stillframe: error: PermissionDenied.ResourceAccess: s3://media/")
+            assert "no credentials for the store" in r.stderr and "--storage-options" in r.stderr
+        assert "Contents" not in s3.list_objects_v2(Bucket="media", Prefix="out/")
+    # FFmpeg has no protocol for a store: the library says what to give instead.
+    with pytest.raises(sf.InvalidParameter, match=r"give sf\.RangeSource\.from_url\('s3://media/in/clip\.mp4'"):
+        sf.probe("s3://media/in/clip.mp4")
+
+
+def test_a_host_that_does_not_resolve_is_named():
+    # .invalid never resolves (RFC 6761); FFmpeg itself says only "input/output error".
+    with pytest.raises(sf.TransientNetworkError, match=r"the host nowhere\.invalid cannot be found"):
+        sf.probe("https://nowhere.invalid/clip.mp4")

@@ -265,6 +265,22 @@ def test_a_run_killed_outright_is_undone_by_the_next_run_into_its_names(store, b
     assert not kept()
 
 
+def test_a_probe_a_killed_run_left_is_removed_by_the_next_run_there(store, bucket, clip):
+    # A run killed between putting its probe object and deleting it leaves it; one still running keeps its own.
+    from stillframe._runs import RunLock
+
+    running = RunLock("5eed1e55")
+    running.hold()
+    try:
+        for token in ("0badc0de", "5eed1e55"):
+            store.s3.put_object(Bucket=bucket, Key=f"v/.stillframe-check-{token}", Body=b"")
+        sf.snapshot(clip, sf.Interval(1), f"s3://{bucket}/v/{{Count}}.jpg", width=64, storage_options=options(store))
+    finally:
+        running.release()
+    assert sorted(objects(store, bucket)) == ["v/.stillframe-check-5eed1e55", "v/00001.jpg", "v/00002.jpg",
+                                              "v/00003.jpg"]  # fmt: skip
+
+
 HELD_BEFORE_COMMIT = """
 import sys, time
 from pathlib import Path

@@ -34,7 +34,7 @@ from stillframe._names import Names
 from stillframe._runs import alive
 from stillframe.errors import InvalidParameter, PermissionDenied, StillframeError, TransientNetworkError
 
-__all__ = ["ATTEMPTS", "OBJECT_STORES", "UPLOADS", "ObjectStore", "Retry", "is_object_url", "transient"]
+__all__ = ["ATTEMPTS", "OBJECT_STORES", "UPLOADS", "ObjectStore", "Retry", "is_object_url", "store_error", "transient"]
 
 log = logging.getLogger("stillframe.outputs")
 
@@ -53,6 +53,11 @@ T = TypeVar("T")
 
 # `.NAME.TOKEN.keep`: what a run replaced, kept beside it until the run commits.
 KEEP = re.compile(r"^\.(?P<name>.+)\.(?P<token>[0-9a-f]{8})\.keep$")
+
+
+# `.stillframe-check-TOKEN`: the probe a run puts and deletes at once to learn that it may
+# write there; one killed between the two leaves it behind.
+PROBE = re.compile(r"^\.stillframe-check-(?P<token>[0-9a-f]{8})$")
 
 
 def keep_name(name: str, token: str) -> str:
@@ -78,6 +83,12 @@ def stale_keeps(names: Iterable[str], token: str) -> dict[str, str]:
     return out
 
 
+def stale_probes(names: Iterable[str], token: str) -> list[str]:
+    """Among a folder's `names`, the probes of runs other than `token`'s that are no
+    longer alive (killed between putting their probe and deleting it)."""
+    return sorted(n for n in names if (m := PROBE.match(n)) and m["token"] != token and not alive(m["token"]))
+
+
 def is_object_url(path: str | os.PathLike[str]) -> bool:
     """Whether an output names an object in a store (scheme://...) rather than a
     local path (file:// is local)."""
@@ -85,10 +96,18 @@ def is_object_url(path: str | os.PathLike[str]) -> bool:
     return "://" in text and not text.startswith("file://")
 
 
+def _no_credentials(exc: BaseException) -> bool:
+    """botocore's NoCredentialsError, PartialCredentialsError and the like, told by
+    name (botocore is optional): no answer from the store, and none to wait for."""
+    return type(exc).__module__.split(".")[0] in _NETWORK_MODULES and "Credential" in type(exc).__name__
+
+
 def transient(exc: BaseException) -> bool:
     """Whether trying again may succeed: the store was busy or the connection
-    failed, not a missing bucket, a refusal or a bad request."""
+    failed, not a missing bucket, a refusal, missing credentials or a bad request."""
     if isinstance(exc, (FileNotFoundError, PermissionError, FileExistsError, IsADirectoryError, NotADirectoryError)):
+        return False
+    if _no_credentials(exc):
         return False
     if isinstance(exc, (TimeoutError, ConnectionError)):
         return True
@@ -118,7 +137,7 @@ class Retry:
                 return fn()
             except Exception as exc:
                 if not transient(exc):
-                    raise _permanent(exc, url, doing) from exc
+                    raise store_error(exc, url, doing) from exc
                 if attempt == self.attempts:
                     raise TransientNetworkError(
                         f"{url}: cannot {doing}: the store still failed after {attempt} attempts ({_say(exc)})"
@@ -137,9 +156,15 @@ def _say(exc: BaseException) -> str:
     return text if len(text) < 300 else text[:300] + "..."
 
 
-def _permanent(exc: BaseException, url: str, doing: str) -> StillframeError:
+def store_error(exc: BaseException, url: str, doing: str) -> StillframeError:
+    """The error of the tree for a failure of the store that trying again would not
+    mend; `doing` says what was asked ("write there")."""
     if isinstance(exc, StillframeError):
         return exc
+    if _no_credentials(exc):
+        return PermissionDenied(f"{url}: cannot {doing}: no credentials for the store ({_say(exc)}); give key and "
+                                "secret in storage_options (--storage-options) or the store's environment "
+                                "variables (AWS_ACCESS_KEY_ID, ...)")  # fmt: skip
     if isinstance(exc, FileNotFoundError):
         bucket = url.split("://", 1)[-1].split("/", 1)[0]
         return InvalidParameter(f"{url}: cannot {doing}: the bucket {bucket} does not exist ({_say(exc)})")
@@ -264,7 +289,11 @@ class ObjectStore:
             if not inside(self.url(folder), self.root):
                 continue  # not the run's to touch (check has refused it already)
             listed = self._listed(folder, common)
-            stale = stale_keeps(self._listed(folder, ".") if self._prefixed and common else listed, self.token)
+            hidden = self._listed(folder, ".") if self._prefixed and common else listed
+            stale = stale_keeps(hidden, self.token)
+            for probe in stale_probes(hidden, self.token):
+                key = posixpath.join(folder, probe)
+                self.retry(partial(self.fs.rm_file, key), self.url(key), "remove what an earlier run left")
             found = {n for n in listed if wanted(n)}
             for name in [n for n in stale if wanted(n)]:
                 key, kept = posixpath.join(folder, name), posixpath.join(folder, stale[name])

@@ -14,6 +14,7 @@ from typing import IO, Any, Union
 
 import av
 
+from stillframe._objects import OBJECT_STORES, store_error, transient
 from stillframe.errors import (
     InvalidParameter,
     PermissionDenied,
@@ -65,6 +66,12 @@ class RangeSource:
             raise PermissionDenied(f"{self.name}: access refused") from exc
         except OSError as exc:
             raise TransientNetworkError(f"{self.name}: {exc}") from exc
+        except StillframeError:
+            raise
+        except Exception as exc:  # the store's own (botocore's missing credentials, say)
+            if transient(exc):
+                raise TransientNetworkError(f"{self.name}: {exc}") from exc
+            raise store_error(exc, self.name, "read it") from exc
 
     def check(self) -> RangeSource:
         """This source, once the store says the object is there and readable."""
@@ -220,12 +227,36 @@ def map_av_error(exc: BaseException, source: Any, name: str | None = None) -> St
     if isinstance(exc, av.error.HTTPClientError):
         return InvalidParameter(f"{name}: the server refused the request ({text})")
     if is_url(source) and isinstance(exc, (ConnectionError, TimeoutError, OSError)):
+        host = _unknown_host(source) if getattr(exc, "errno", None) == errno.EIO else None
+        if host is not None:  # FFmpeg says only "input/output error" for a name it cannot resolve
+            return TransientNetworkError(f"{name}: the host {host} cannot be found (not a name the DNS knows, or "
+                                         "no network)")  # fmt: skip
         return TransientNetworkError(f"{name}: {text}")
     if isinstance(exc, (av.error.InvalidDataError, av.error.EOFError)):
         return ResourceContentBad(f"{name}: not a readable media file (FFmpeg: {text})")
     if isinstance(exc, (av.error.FFmpegError, OSError)):
         return ResourceContentBad(f"{name}: {text}")
     return ResourceContentBad(f"{name}: {type(exc).__name__}: {text}")
+
+
+def _unknown_host(url: str) -> str | None:
+    """The host of `url` when it does not resolve, else None."""
+    import socket
+    from urllib.parse import urlsplit
+
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return None
+    if not host:
+        return None
+    try:
+        socket.getaddrinfo(host, None)
+    except (socket.gaierror, UnicodeError):
+        return host
+    except OSError:
+        return None
+    return None
 
 
 def open_input(
@@ -241,6 +272,11 @@ def open_input(
     if isinstance(target, RangeSource):
         name = name or target.name
         target = target.open()
+    if isinstance(target, str) and target.startswith(OBJECT_STORES):  # FFmpeg has no protocol for these
+        raise InvalidParameter(
+            f"{target}: an object store's URL is read through fsspec: give "
+            f"sf.RangeSource.from_url({target!r}, **storage_options) as the source"
+        )
     if isinstance(target, str) and not is_url(target):
         path = Path(target)
         if not path.exists():

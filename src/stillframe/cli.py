@@ -100,7 +100,12 @@ def _grid(text: str, what: str) -> tuple[int, int]:
 
 
 def _sprite(args: argparse.Namespace):
+    # The sheets' own flags are refused without sheets, not ignored.
+    stray = {"--cell-size": args.cell_size, "--sprites-only": args.sprites_only, "--sprite-output": args.sprite_output}
     if args.sprite is None:
+        flag = next((k for k, v in stray.items() if v), None)
+        if flag is not None:
+            raise SystemExit(f"stillframe: error: {flag} applies only with --sprite")
         return None
     from stillframe.sprites import Sprite
 
@@ -132,7 +137,25 @@ def cover_position_arg(text: str) -> int | str:
     return position
 
 
-def _json_object(text: str) -> dict[str, Any]:
+def int_arg(lowest: int, highest: int | None = None) -> Callable[[str], int]:
+    """argparse type: a whole number in lowest..highest (no upper bound without
+    `highest`), so that 0 workers or port 99999 is one line naming the flag."""
+
+    def whole(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = lowest - 1
+        if value < lowest or (highest is not None and value > highest):
+            bounds = f"in {lowest}..{highest}" if highest is not None else f">= {lowest}"
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number {bounds}")
+        return value
+
+    return whole
+
+
+def json_object_arg(text: str) -> dict[str, Any]:
+    """argparse type: a JSON object ({...}), a malformed one told in one line."""
     try:
         value = json.loads(text)
     except ValueError as exc:
@@ -176,7 +199,7 @@ def add_snapshot_options(parser: argparse.ArgumentParser, helps: Mapping[str, st
     add("--max-length", "longest side in pixels", type=int)
     add("--aspect", "16:9 pads with black to that shape, never cropping (default: %(default)s)",
         choices=("keep", "16:9"), default="keep")  # fmt: skip
-    add("--quality", "JPEG quality 1..100 (default: %(default)s)", type=int, default=85)
+    add("--quality", "JPEG quality 1..100 (default: %(default)s)", type=int_arg(1, 100), default=85, metavar="Q")
     add("--sprite", "sprite sheets of C columns and L lines, e.g. 10x10", metavar="CxL")
     add("--cell-size", "sprite cell size (default: the snapshot size)", metavar="WxH")
     add("--margin", "pixels around a sprite sheet's edge (default: %(default)s)", type=int, default=0)
@@ -204,7 +227,7 @@ def add_snapshot_options(parser: argparse.ArgumentParser, helps: Mapping[str, st
         "run's 00004.jpg when this one writes 3)", action="store_true")  # fmt: skip
     add("--storage-options", "JSON for fsspec, for s3://, oss://... inputs and outputs "
         '(e.g. \'{"endpoint_url": "http://127.0.0.1:9000", "key": "...", "secret": "..."}\')',
-        type=_json_object, metavar="JSON")  # fmt: skip
+        type=json_object_arg, metavar="JSON")  # fmt: skip
     if words:  # a misspelt key would leave the help it meant to change unchanged
         raise InvalidParameter(f"not flags of {SNAPSHOT_OPTIONS}: {', '.join(sorted(words))}")
 
@@ -212,6 +235,8 @@ def add_snapshot_options(parser: argparse.ArgumentParser, helps: Mapping[str, st
 def snapshot_options(args: argparse.Namespace) -> dict[str, Any]:
     """sf.snapshot's keyword arguments from add_snapshot_options' flags (the
     sampling aside: _sampling(args))."""
+    if args.vtt_base_url is not None and args.vtt is None and args.storyboard is None:
+        raise SystemExit("stillframe: error: --vtt-base-url applies only with --vtt or --storyboard")
     return {
         "frame_type": args.frame_type, "snap": args.snap, "tolerance": args.tolerance, "width": args.width,
         "height": args.height, "max_length": args.max_length, "aspect_ratio": args.aspect, "quality": args.quality,
@@ -223,23 +248,30 @@ def snapshot_options(args: argparse.Namespace) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _input(args: argparse.Namespace) -> Any:
+    """The command's source: an object store's URL read by byte range, as the library
+    does with a RangeSource; anything else as given."""
+    from stillframe._objects import OBJECT_STORES
+
+    if not args.source.startswith(OBJECT_STORES):
+        return args.source
+    from stillframe._source import RangeSource
+
+    return RangeSource.from_url(args.source, **(args.storage_options or {})).check()
+
+
 def _probe(args: argparse.Namespace) -> int:
     from stillframe.video import probe
 
-    info = probe(args.source, stream=args.stream, index=args.index)
+    info = probe(_input(args), stream=args.stream, index=args.index)
     print(json.dumps(info.to_dict(work_out=args.all), indent=2))
     return 0
 
 
 def _snapshot(args: argparse.Namespace) -> int:
-    from stillframe._objects import OBJECT_STORES
     from stillframe.snapshot import snapshot
 
-    source: Any = args.source
-    if args.source.startswith(OBJECT_STORES):  # read by byte range, as the library does
-        from stillframe._source import RangeSource
-
-        source = RangeSource.from_url(args.source, **(args.storage_options or {})).check()
+    source = _input(args)
     progress, close = _progress(not args.json)
     try:
         result = snapshot(
@@ -338,7 +370,10 @@ def _demo(args: argparse.Namespace) -> int:
     from stillframe.snapshot import snapshot
 
     out = Path(args.out)
-    video = testsrc.make_video(out / "demo.mp4", frames=300, size=(1280, 720), gop=60, bframes=2)
+    try:
+        video = testsrc.make_video(out / "demo.mp4", frames=300, size=(1280, 720), gop=60, bframes=2)
+    except OSError as exc:  # a folder that cannot be made or written (PyAV's errors are OSErrors too)
+        raise InvalidParameter(f"{out}: cannot write the demo there ({exc.strerror or exc})") from None
     # The demo's folder holds the demo's own files: a second run replaces them.
     result = snapshot(video, Interval(1.0), out / "{Count}.jpg", width=480, quality=args.quality, overwrite=True)
     print(
@@ -382,7 +417,7 @@ def _parser(core_only: bool = False) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     probe = sub.add_parser("probe", help="describe a video as JSON")
-    probe.add_argument("source", help="a video: a path, a file:// or http(s):// URL")
+    probe.add_argument("source", help="a video: a path, a file:// or http(s):// URL, or s3://, oss://... (fsspec)")
     probe.add_argument("--stream", type=int, default=None, help="the video stream's index (default: FFmpeg's best)")
     probe.add_argument("--index", choices=INDEX_CHOICES, default="auto", help=INDEX_HELP)
     probe.add_argument(
@@ -390,6 +425,8 @@ def _parser(core_only: bool = False) -> argparse.ArgumentParser:
         help="also what needs every keyframe read (keyframe_times; a Matroska file's frame_count), "
         "left out otherwise when the file's own index describes it",
     )  # fmt: skip
+    probe.add_argument("--storage-options", type=json_object_arg, metavar="JSON",
+                       help="JSON for fsspec, for an s3://, oss://... source")  # fmt: skip
     probe.set_defaults(run=_probe, parser=probe)
 
     snap = sub.add_parser(
@@ -405,9 +442,8 @@ def _parser(core_only: bool = False) -> argparse.ArgumentParser:
     )  # fmt: skip
     snap.add_argument("--stream", type=int, default=None, help="the video stream's index (default: FFmpeg's best)")
     snap.add_argument("--index", choices=INDEX_CHOICES, default="auto", help=INDEX_HELP)
-    snap.add_argument(
-        "--workers", type=int, default=None, help="parallel decoders (default: one a core; 1 for one snapshot)"
-    )
+    snap.add_argument("--workers", type=int_arg(1), default=None, metavar="N",
+                      help="parallel decoders (default: one a core; 1 for one snapshot)")  # fmt: skip
     snap.add_argument("--timeout", type=seconds_arg, default=None, metavar="TIME",
                       help="how long before giving up (SnapshotTimeOut; default: no limit)")  # fmt: skip
     snap.add_argument(
@@ -435,7 +471,8 @@ def _parser(core_only: bool = False) -> argparse.ArgumentParser:
         "(OUT/00001.jpg ...) and print the result as JSON. A second run replaces the demo's files.",
     )  # fmt: skip
     demo.add_argument("out", nargs="?", default="stillframe-demo", help="output folder (default: %(default)s)")
-    demo.add_argument("--quality", type=int, default=85, help="JPEG quality 1..100 (default: %(default)s)")
+    demo.add_argument("--quality", type=int_arg(1, 100), default=85, metavar="Q",
+                      help="JPEG quality 1..100 (default: %(default)s)")  # fmt: skip
     demo.set_defaults(run=_demo)
     return parser
 

@@ -40,7 +40,7 @@ CONNECT_TIMEOUT = 10.0
 
 def add_parser(sub: Any) -> None:
     """Add the `batch` command to the command line's subparsers."""
-    from stillframe.cli import INDEX_CHOICES, INDEX_HELP, add_snapshot_options, seconds_arg
+    from stillframe.cli import INDEX_CHOICES, INDEX_HELP, add_snapshot_options, int_arg, seconds_arg
 
     p = sub.add_parser(
         "batch", help="snapshots of many videos, over this machine's cores or a Dask cluster",
@@ -53,8 +53,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--scheduler", metavar="ADDRESS", help="a Dask scheduler, e.g. tcp://HOST:8786 (default: local)")
     p.add_argument("--connect-timeout", type=seconds_arg, default=CONNECT_TIMEOUT, metavar="TIME",
                    help="how long to try to reach the --scheduler (default: %(default)s s)")  # fmt: skip
-    p.add_argument("--workers", type=int, help="local worker processes (default: one a core)")
-    p.add_argument("--split", type=int, metavar="N", help="one video at a time, its frames decoded in N parts "
+    p.add_argument("--workers", type=int_arg(1), metavar="N", help="local worker processes (default: one a core)")
+    p.add_argument("--split", type=int_arg(1), metavar="N", help="one video at a time, its frames decoded in N parts "
                    "side by side (for a few long videos; sheets and tracks as from one process)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print every item and the summary as JSON")
     add_snapshot_options(p, BATCH_HELP)

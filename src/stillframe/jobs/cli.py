@@ -8,39 +8,75 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+
+from stillframe.errors import InternalError, InvalidParameter, MissingParameter, TransientNetworkError
+
+
+@contextmanager
+def store_errors(store: str | None) -> Iterator[None]:
+    """A job store that cannot be opened or reached (around opening it) told in one
+    line of the error tree, its URL without the password, not as the database
+    driver's traceback."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+    from stillframe.jobs.faults import first_line, unavailable
+    from stillframe.jobs.store import default_url
+
+    try:
+        yield
+    except (SQLAlchemyError, OSError, ImportError) as exc:
+        name = store or default_url()
+        try:
+            name = make_url(name).render_as_string(hide_password=True) if "://" in name else name
+        except ArgumentError:
+            pass
+        if isinstance(exc, ArgumentError):  # a malformed URL, or a dialect SQLAlchemy does not know
+            raise InvalidParameter(f"--store {name}: not a path or a database URL SQLAlchemy can use "
+                                   f"({first_line(exc)})") from None  # fmt: skip
+        if isinstance(exc, OSError):  # its folder cannot be made
+            raise InvalidParameter(f"job store {name}: cannot open it there ({exc.strerror or exc})") from None
+        if isinstance(exc, ImportError):  # the URL's driver (psycopg, say) is not installed
+            raise InternalError(f"job store {name}: its database driver is not installed ({exc})") from None
+        if unavailable(exc):
+            raise TransientNetworkError(f"job store {name} cannot be reached: {first_line(exc)}") from None
+        raise InternalError(f"job store {name}: {first_line(exc)}") from None
 
 
 def _service(args: argparse.Namespace, workers: int = 0):
     try:
         from stillframe.jobs import JobService
     except ImportError as exc:
-        from stillframe.errors import InternalError
-
         raise InternalError(f"jobs need the jobs extra: pip install 'stillframe[jobs]' ({exc})") from None
 
-    options = json.loads(args.storage_options) if args.storage_options else None
-    return JobService(args.store, workers=workers, storage_options=options, lease_seconds=args.lease)
+    with store_errors(args.store):
+        return JobService(args.store, workers=workers, storage_options=args.storage_options,
+                          lease_seconds=args.lease)  # fmt: skip
 
 
 def _print(obj: Any) -> None:
     print(json.dumps(obj, indent=2, default=str))
 
 
-def _config(text: str | None) -> Any:
-    if not text:
-        return None
-    return json.loads(text)
+def _needs_id(args: argparse.Namespace) -> None:
+    """--id for the ops that name one template or pipeline, asked for before the store is opened."""
+    if args.op in ("get", "update", "delete") and not args.id:
+        raise MissingParameter(f"{args.op} needs --id")
 
 
 def jobs_command(args: argparse.Namespace) -> int:
     """Run a `stillframe jobs` action with its parsed arguments; returns the exit status."""
+    if args.action in ("templates", "pipelines"):
+        _needs_id(args)
     svc = _service(args)
     try:
         act = args.action
         if act == "submit":
             job = svc.submit_snapshot_job(
-                args.input, args.output, _config(args.config), template_id=args.template, name=args.name,
+                args.input, args.output, args.config, template_id=args.template, name=args.name,
                 user_data=args.user_data, pipeline_id=args.pipeline,
             )  # fmt: skip
             _print(job.to_dict())
@@ -58,19 +94,20 @@ def jobs_command(args: argparse.Namespace) -> int:
             _print(svc.get_snapshot_urls(args.job_id))
         elif act == "templates":
             if args.op == "create":
-                _print({"TemplateId": svc.create_snapshot_template(args.name, _config(args.config) or {}, args.type)})
+                _print({"TemplateId": svc.create_snapshot_template(args.name, args.config or {}, args.type)})
             elif args.op == "get":
                 _print(svc.get_snapshot_template(args.id).to_dict())
             elif args.op == "list":
                 _print([x.to_dict() for x in svc.list_snapshot_templates()])
             elif args.op == "update":
-                _print(svc.update_snapshot_template(args.id, args.name, _config(args.config)).to_dict())
+                _print(svc.update_snapshot_template(args.id, args.name, args.config).to_dict())
             else:
                 svc.delete_snapshot_template(args.id)
                 _print({"Deleted": args.id})
         elif act == "pipelines":
             if args.op == "create":
-                _print({"PipelineId": svc.create_pipeline(args.name, args.max_concurrency or 10, args.notify_url)})
+                concurrency = 10 if args.max_concurrency is None else args.max_concurrency
+                _print({"PipelineId": svc.create_pipeline(args.name, concurrency, args.notify_url)})
             elif args.op == "get":
                 _print(svc.get_pipeline(args.id).to_dict())
             elif args.op == "list":
@@ -99,6 +136,8 @@ def _when(text: str | None) -> str | float | None:
 
 def live_command(args: argparse.Namespace) -> int:
     """Run a `stillframe live` action with its parsed arguments; returns the exit status."""
+    if args.action == "templates":
+        _needs_id(args)
     svc = _service(args)
     try:
         act = args.action
@@ -206,19 +245,21 @@ def worker_command(args: argparse.Namespace) -> int:
 
 def add_parsers(sub: Any) -> None:
     """Add the `jobs`, `worker` and `live` commands to the command line's subparsers."""
-    from stillframe.cli import seconds_arg
+    from stillframe.cli import int_arg, json_object_arg, seconds_arg
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--store", default=None, help="path or SQLAlchemy URL (default: STILLFRAME_DB or the user data dir)"
         )
-        p.add_argument("--storage-options", default=None, help="JSON for s3fs (endpoint_url, key, secret, ...)")
+        p.add_argument("--storage-options", type=json_object_arg, default=None, metavar="JSON",
+                       help="JSON for s3fs (endpoint_url, key, secret, ...)")  # fmt: skip
         p.add_argument("--lease", type=seconds_arg, default=30.0, metavar="TIME",
                        help="how long a claimed job stays claimed without renewal (default: %(default)g s)")  # fmt: skip
 
     worker = sub.add_parser("worker", help="run queued snapshot jobs from the store")
     common(worker)
-    worker.add_argument("--threads", type=int, default=1, help="jobs run at once (default: %(default)s)")
+    worker.add_argument("--threads", type=int_arg(1), default=1, metavar="N",
+                        help="jobs run at once (default: %(default)s)")  # fmt: skip
     worker.add_argument("--drain", action="store_true", help="stop when no job is left")
     worker.add_argument("--no-live", dest="live", action="store_false", help="leave live snapshot jobs to others")
     worker.set_defaults(run=worker_command)
@@ -230,12 +271,11 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("input", help="a path, URL, s3:// or oss:// object, or a media ID")
     p.add_argument("-o", "--output", required=True, help="where the JPEGs go; {Count} = 00001, ...")
     p.add_argument(
-        "--config",
-        help="JSON: MPS SnapshotConfig, ICE template config or Huawei thumbnail_para. As MPS documents, an MPS "
+        "--config", type=json_object_arg, metavar="JSON", help="JSON: MPS SnapshotConfig, ICE template config or Huawei thumbnail_para. As MPS documents, an MPS "
         'config takes keyframes unless it says {"FrameType": "normal"} (exact frames); the job result records '
         'the frame_type used. Times may be strings in FFmpeg\'s syntax ("Time": "00:01:30"). Relative paths '
         "are made absolute here, when the job is submitted. A job replaces files already at its outputs",
-    )
+    )  # fmt: skip
     p.add_argument("--template", help="a snapshot template's id (its config, overridden by --config)")
     p.add_argument("--name", help="the job's name")
     p.add_argument("--user-data", help="up to 1,024 bytes kept with the job and sent with its notification")
@@ -266,7 +306,8 @@ def add_parsers(sub: Any) -> None:
         q.add_argument("--id", help=f"the {name[:-1]}'s id (get, update, delete)")
         q.add_argument("--name", help=f"the {name[:-1]}'s name")
         if name == "templates":
-            q.add_argument("--config", help="JSON: an ICE template config (Type, Count, Interval, ...)")
+            q.add_argument("--config", type=json_object_arg, metavar="JSON",
+                           help="JSON: an ICE template config (Type, Count, Interval, ...)")  # fmt: skip
             q.add_argument("--type", help="Normal, Sprite or WebVtt (default: the config's Type, else Normal)")
         else:
             q.add_argument("--max-concurrency", type=int, help="jobs of the pipeline run at once (default: 10)")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import errno
 import ipaddress
-import json
 import logging
 import os
 import socket
@@ -29,13 +28,15 @@ one account see the same jobs; keys given without an account share one default a
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the `serve` command to the command line's subparsers."""
+    from stillframe.cli import int_arg, json_object_arg
+
     p = sub.add_parser(
         "serve", help="serve snapshot jobs over the Alibaba ICE/MPS and Huawei VOD/MPC HTTP APIs",
         description="Serve snapshot jobs over HTTP so that the vendors' SDKs can drive them unchanged.",
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES,
     )  # fmt: skip
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
-    p.add_argument("--port", type=int, default=8080, help="(default: %(default)s)")
+    p.add_argument("--port", type=int_arg(1, 65535), default=8080, help="(default: %(default)s)")
     p.add_argument(
         "--store", default=None,
         help="job store: path or SQLAlchemy URL (default: serve.db in the user data dir, the server's own)",
@@ -50,8 +51,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--project-id", default="stillframe", help="Huawei project id in paths (default: %(default)s)")
     p.add_argument("--region", default="local", help="region reported as Location (default: %(default)s)")
-    p.add_argument("--workers", type=int, default=1, help="job worker threads (default: %(default)s)")
-    p.add_argument("--storage-options", default=None, help="JSON for s3fs (endpoint_url, key, secret, ...)")
+    p.add_argument("--workers", type=int_arg(0), default=1, metavar="N",
+                   help="job worker threads; 0 leaves the jobs to `stillframe worker` processes on the same store "
+                   "(default: %(default)s)")  # fmt: skip
+    p.add_argument("--storage-options", type=json_object_arg, default=None, metavar="JSON",
+                   help="JSON for s3fs (endpoint_url, key, secret, ...)")  # fmt: skip
     p.add_argument(
         "--max-snapshots", type=int, default=None, metavar="N",
         help="the most snapshots one job may make (default: 20000)",
@@ -124,6 +128,7 @@ def serve_command(args: argparse.Namespace) -> int:
     except ImportError as exc:
         return _fail(f"serve needs the serve extra: pip install 'stillframe[serve]' ({exc})", 1)
     from stillframe.jobs import JobService
+    from stillframe.jobs.cli import store_errors
     from stillframe.jobs.service import SNAPSHOT_LIMIT
     from stillframe.jobs.store import data_dir
     from stillframe.server.app import run
@@ -147,16 +152,16 @@ def serve_command(args: argparse.Namespace) -> int:
     for b in buckets:
         if not b.remote and not os.path.isdir(b.root):
             return _fail(f"--bucket {b.name}: {b.root} is not a folder")
-    options = json.loads(args.storage_options) if args.storage_options else None
     taken = _cannot_listen(args.host, args.port)
     if taken is not None:
         return _fail(f"cannot listen on {args.host}:{args.port}: {taken}", 1)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # The server's own store by default: jobs the library or `stillframe jobs` ran on
     # files outside the buckets are not the server's to list or serve.
-    store = args.store or data_dir() / "serve.db"
-    service = JobService(store, workers=args.workers, storage_options=options,
-                         snapshot_limit=args.max_snapshots or SNAPSHOT_LIMIT)  # fmt: skip
+    store = args.store or str(data_dir() / "serve.db")
+    with store_errors(store):
+        service = JobService(store, workers=args.workers, storage_options=args.storage_options,
+                             snapshot_limit=args.max_snapshots or SNAPSHOT_LIMIT)  # fmt: skip
     ctx = ServerContext(
         service, keys, buckets, project_id=args.project_id, region=args.region, insecure=args.insecure_local,
         accounts=accounts, private_urls=private,
