@@ -438,7 +438,7 @@ def test_a_host_ten_minutes_fast_neither_steals_a_job_nor_holds_one_late(cluster
         for host in hosts:
             for name in [n for n in host.procs if n != "dask"]:
                 host.stop(name)
-            cluster.start_job_worker(host)
+        cluster.start_job_workers(hosts)
 
 
 def test_a_full_disk_is_one_error_naming_the_file_and_the_earlier_files_stay(cluster, job_clip):
