@@ -24,7 +24,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -164,8 +164,7 @@ class Cluster:
             )
         for host in self.servers:
             self.start_server(host)
-        for host in self.workers:
-            self.start_worker_host(host)
+        self.start_worker_hosts(self.workers)
         wait_port(self.client, self.storage.ip, S3_PORT, 60, moto, "the S3 server")
         wait_port(self.client, self.scheduler.ip, SCHEDULER_PORT, 60, sched, "the Dask scheduler")
         with self.client.entered():
@@ -212,6 +211,16 @@ class Cluster:
                             "--nthreads", "1", "--nworkers", "1", "--no-nanny", "--no-dashboard",
                             "--local-directory", "/tmp/dask"])  # fmt: skip
         self.start_job_worker(host)
+
+    def start_worker_hosts(self, hosts: Sequence[Host]) -> None:
+        """start_worker_host on each of `hosts` at once: their workers start side by side."""
+        with ThreadPoolExecutor(len(hosts)) as pool:
+            list(pool.map(self.start_worker_host, hosts))
+
+    def start_job_workers(self, hosts: Sequence[Host]) -> list[str]:
+        """start_job_worker on each of `hosts` at once; their identities."""
+        with ThreadPoolExecutor(len(hosts)) as pool:
+            return list(pool.map(self.start_job_worker, hosts))
 
     def revive(self, host: Host) -> None:
         """A worker host lost with kill() back: booted afresh, its workers started."""

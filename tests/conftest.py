@@ -1,5 +1,8 @@
 """Shared fixtures: generated clips (made once per session) and the real-world media
-in ../shared/media."""
+in ../shared/media; the markers tests get from the fixtures they use; CI mode
+(STILLFRAME_CI=1, tests/ci_mode.py), where a skip for a missing component fails; and
+the README check: its commands started early, and its inner run
+(STILLFRAME_README_RUN=1), which collects the suite and runs a few."""
 
 from __future__ import annotations
 
@@ -9,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from stillframe import testsrc
+
+from .ci_mode import pytest_make_collect_report, pytest_runtest_makereport  # noqa: F401
 
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media" / "torchcodec"
 
@@ -61,7 +66,7 @@ def postgres_url(postgres_server) -> str:
     return postgres_server.new_database()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def store(request, tmp_path) -> str:
     """The job store a test runs on: an SQLite file, then a PostgreSQL database."""
     if request.param == "sqlite":
@@ -92,3 +97,53 @@ def codec_clips(tmp_path_factory: pytest.TempPathFactory):
 
     root = tmp_path_factory.mktemp("codecs")
     return lambda name: make(root, name)
+
+
+# -- markers, the README check ------------------------------------------------------------
+
+# The README check (tests/test_readme_commands.py) runs the README's test command, as
+# printed, in a new venv with STILLFRAME_README_RUN=1. That run collects the whole suite
+# (an import or collection error fails it) and runs these few, one a layer, rather than
+# the whole suite a second time.
+README_SMOKE = (  # a test's every parametrisation, or the one named
+    "tests/test_public_surface.py::test_all_is_sorted_and_complete",  # the packages and their extras import
+    "tests/test_jpeg.py::test_batch_equals_single_calls_and_ignores_thread_count",  # the native core
+    "tests/test_snapshot.py::test_interval_snapshot_writes_exact_frames",  # the engine, end to end
+    "tests/test_snapshot.py::test_cli_probe_and_snapshot",  # the command line
+    "tests/test_jobs.py::test_sync_and_async_jobs[sqlite]",  # the job service
+)
+
+
+def _in_readme_smoke(item: pytest.Item) -> bool:
+    return item.nodeid in README_SMOKE or item.nodeid.split("[")[0] in README_SMOKE
+
+
+README_CHECK = "tests/test_readme_commands.py::test_the_readme_commands_work_verbatim_in_a_new_venv"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "postgres_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgres)  # so that -m "not postgres" leaves every one out
+    # The README check last: its commands run meanwhile (tests/readme_run.py).
+    items.sort(key=lambda item: item.nodeid == README_CHECK)
+    if os.environ.get("STILLFRAME_README_RUN") == "1":
+        kept = [i for i in items if _in_readme_smoke(i)]
+        missing = [n for n in README_SMOKE if not any(i.nodeid == n or i.nodeid.startswith(n + "[") for i in kept)]
+        if missing:
+            raise pytest.UsageError(f"README_SMOKE names tests the suite does not have: {', '.join(missing)}")
+        config.hook.pytest_deselected(items=[i for i in items if not _in_readme_smoke(i)])
+        items[:] = kept
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if not session.config.option.collectonly and any(item.nodeid == README_CHECK for item in session.items):
+        from . import readme_run
+
+        readme_run.start()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    from . import readme_run
+
+    readme_run.stop()

@@ -1,15 +1,21 @@
-"""Run by tests/test_fuzz.py in a process of its own: probe a (damaged) file, take
-three frames, make a sprite; print one JSON line saying how it ended."""
+"""Run by tests/test_fuzz.py in a process of its own: for each (damaged) file named on
+the command line, in turn, probe it, take three frames and make a sprite, and print one
+JSON line saying how it ended. Each file has TIME_LIMIT seconds: past it SIGALRM, left
+at its default, ends the process even inside native code, so a hang is told from a
+crash by the signal."""
 
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import traceback
 from pathlib import Path
 
 import stillframe as sf
 from stillframe.errors import StillframeError
+
+TIME_LIMIT = 60  # seconds a file may take
 
 
 def main(path: str, out: str) -> dict:
@@ -32,4 +38,8 @@ def main(path: str, out: str) -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(sys.argv[1], sys.argv[2])))
+    args = sys.argv[1:]
+    for path, out in zip(args[::2], args[1::2]):
+        signal.alarm(TIME_LIMIT)
+        print(json.dumps({"path": path, **main(path, out)}), flush=True)
+        signal.alarm(0)

@@ -177,11 +177,13 @@ def publish(
     loop: bool = True,
     format: str | None = None,
     options: dict[str, str] | None = None,
+    speed: float = 1.0,
 ) -> int:
     """Play a video file to a live URL in real time, as an encoder would (RTMP gets
-    FLV; a path ending .m3u8 gets live HLS). Packets are copied, not re-encoded, so
-    publishing costs next to nothing; with `loop` the file repeats with timestamps
-    carried on. Returns the packets sent, when `stop` is set or the file ends."""
+    FLV; a path ending .m3u8 gets live HLS), or `speed` times as fast: the stream's
+    own timestamps are unchanged. Packets are copied, not re-encoded, so publishing
+    costs next to nothing; with `loop` the file repeats with timestamps carried on.
+    Returns the packets sent, when `stop` is set or the file ends."""
     stop = stop or threading.Event()
     if format is None:
         format = "flv" if url.startswith(("rtmp://", "rtmps://")) else "hls" if url.endswith(".m3u8") else None
@@ -197,7 +199,7 @@ def publish(
             for packet in src.demux(ins):
                 if packet.dts is None:
                     continue
-                due = clock + float((packet.dts + offset) * ins.time_base)
+                due = clock + float((packet.dts + offset) * ins.time_base) / speed
                 if stop.wait(max(0.0, due - time.monotonic())):
                     return sent
                 last = max(last, packet.pts + (packet.duration or 0))

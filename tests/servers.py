@@ -61,8 +61,8 @@ def settled_bytes(server: livesrc.HttpServer) -> int:
 
 
 class Publisher:
-    """Plays a clip to a live URL in real time on a thread; stop() hangs up (the
-    stream ends), start() publishes again from the clip's beginning."""
+    """Plays a clip to a live URL in real time (or `speed` times as fast) on a thread;
+    stop() hangs up (the stream ends), start() publishes again from the clip's beginning."""
 
     def __init__(self, clip: Path, url: str, **options) -> None:
         self.clip, self.url, self.options = clip, url, options

@@ -4,7 +4,7 @@ decoder through DLPack. Its pictures and JPEGs are held to the CPU path's, decod
 back, against what two JPEG encoders give on the same pixels; and the lane that
 keeps frames on a device runs end to end (frames, DLPack, JPEGs, sprite sheets).
 
-Skips only where PyTorch is not installed (the `gpu` extra)."""
+Skips only where PyTorch is not installed (the `gpu` extra); marked `gpu` with the GPU's tests."""
 
 from __future__ import annotations
 
@@ -15,20 +15,29 @@ import sys
 import av
 import numpy as np
 import pytest
+from PIL import Image
 
 import stillframe as sf
 from stillframe import testsrc
+from stillframe._workers import Pool
 from stillframe.devices import Backend
 from stillframe.geometry import plan_geometry, scale
 from stillframe.outputs import Batch, Ledger, plan_writers
 
-torch = pytest.importorskip("torch", reason="PyTorch is not installed (the gpu extra): the device pipeline needs it")
-pytest.importorskip("torchvision", reason="torchvision is not installed (the gpu extra)")
-Image = pytest.importorskip("PIL.Image")
+try:
+    import torch
+    import torchvision  # noqa: F401
+except ImportError:
+    torch = None
 
-from stillframe._gpu import pixels, unavailable  # noqa: E402
-from stillframe._gpu.picture import DevicePicture  # noqa: E402
-from stillframe._workers import Pool  # noqa: E402
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(torch is None, reason="PyTorch and torchvision are not installed (the gpu extra)"),
+]
+
+if torch is not None:  # the GPU lane imports PyTorch
+    from stillframe._gpu import pixels, unavailable
+    from stillframe._gpu.picture import DevicePicture
 
 SIZES = {
     "480 wide": {"width": 480},

@@ -225,6 +225,7 @@ def test_a_device_that_fails_mid_run_falls_back_per_group(clip):
             v.frames_at([2.0])
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not USABLE, reason=f"no usable hardware decoder here: {REPORT.auto_reason}")
 @pytest.mark.parametrize("snap", ["displayed", "next"])
 def test_device_frames_match_the_cpu(clip, clips, snap):

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 
+import pytest
 from sqlalchemy import func, select
 
 from stillframe.jobs import JobService
@@ -65,6 +66,7 @@ def kill_mid_job(svc: JobService, proc: subprocess.Popen, ident: str, timeout: f
     raise AssertionError(f"worker {ident} never ran a job")
 
 
+@pytest.mark.slow
 def test_200_jobs_on_3_workers_one_killed_each_ends_once(postgres_url, tiny, tmp_path):
     with post_receiver() as (hook, received), workers(postgres_url, 3) as procs:
         # The workers made the tables and the page-token key at once on an empty database.
@@ -95,6 +97,7 @@ def test_200_jobs_on_3_workers_one_killed_each_ends_once(postgres_url, tiny, tmp
     assert all(finisher[i] != victim_id for i in lost)
 
 
+@pytest.mark.slow
 def test_pipeline_caps_hold_across_processes(postgres_url, clips, tmp_path):
     # Jobs long enough (six exact frames each) that a free thread is always holding one
     # when the store is looked at, even with every core busy.

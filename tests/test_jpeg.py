@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import sys
 import threading
 import time
 
@@ -13,7 +14,7 @@ from PIL import Image
 
 from stillframe import _native, testsrc
 from stillframe.errors import InvalidParameter
-from stillframe.jpeg import YUV420Planes, encode_jpeg, encode_jpegs
+from stillframe.jpeg import YUV420Planes, encode_jpeg, encode_jpegs, native_image
 
 from .conftest import media
 
@@ -209,34 +210,33 @@ def test_mixed_inputs_in_one_batch():
 
 
 def test_the_gil_is_released_during_a_batch():
-    frame = yuv_frame(smooth_rgb(1080, 1920))
-    batch = [frame] * 24
+    imgs = [native_image(yuv_frame(smooth_rgb(1080, 1920)))] * 8
     ticks = 0
-    done = threading.Event()
+    go, done = threading.Event(), threading.Event()
 
     def count():
         nonlocal ticks
+        go.wait()
         while not done.is_set():
             ticks += 1
-            time.sleep(0.001)
+            time.sleep(0.001)  # sleeping lets the GIL go, so the batch can take it back
 
-    # Python-side work alone, for scale: how many ticks a thread gets in that time.
-    started = time.perf_counter()
-    encode_jpegs(batch, threads=1)
-    alone = time.perf_counter() - started
+    # With a switch interval this long the interpreter never takes the GIL from this
+    # thread: the counter runs only where the native batch lets it go itself.
+    interval = sys.getswitchinterval()
     counter = threading.Thread(target=count)
     counter.start()
+    sys.setswitchinterval(1000.0)
     try:
-        started = time.perf_counter()
-        encode_jpegs(batch, threads=1)
-        elapsed = time.perf_counter() - started
+        go.set()
+        out = _native.encode_batch(imgs, 85, 420, False, 1, None)
+        during = ticks
     finally:
         done.set()
+        sys.setswitchinterval(interval)
         counter.join()
-    # With the GIL held the counter would be starved for the whole call.
-    assert elapsed > 0.05
-    assert ticks >= 0.3 * (elapsed / 0.0011)
-    assert alone > 0
+    assert len(out) == len(imgs)
+    assert during > 0  # had the batch held the GIL throughout, the counter could not have ticked once
 
 
 # ---- bad input -----------------------------------------------------------------------

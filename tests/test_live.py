@@ -1,5 +1,5 @@
 """Live snapshot jobs against real streams: nginx-rtmp fed by a publisher the test
-runs in real time, and live HLS served over HTTP. Every clip carries its frame
+runs (at PACE times real time), and live HLS served over HTTP. Every clip carries its frame
 index as a barcode, so each snapshot says which frame it is. Whatever uses the store
 runs on an SQLite file and on a PostgreSQL database."""
 
@@ -33,6 +33,9 @@ from stillframe.jobs.capture import stream_is_live
 from stillframe.jobs.storage import LiveOutput
 
 from .servers import Publisher, nginx_rtmp, post_receiver, s3_server, static_http, wait_for
+from .wakeups import LISTENER, WakeupLog
+
+pytestmark = pytest.mark.live
 
 FPS, GOP = 30, 30  # a keyframe every second
 SEED_FIELDS = [
@@ -40,6 +43,10 @@ SEED_FIELDS = [
     "SequenceFormat", "TimeInterval", "CallbackUrl", "LastModified", "CreateTime",
 ]  # fmt: skip
 FAST = {"max_backoff": 1.0, "read_timeout": 5.0}
+# The publisher plays the clip this many times as fast as real time: snapshots follow
+# the stream's own clock, 5 s of it apart, which then pass in 5 / PACE s.
+PACE = 4.0
+SUPERVISOR = "stillframe-live"  # the thread of a service's live supervisor
 
 
 @pytest.fixture(scope="module")
@@ -66,11 +73,17 @@ def local(tmp_path: Path) -> dict:
     return {"StorageType": "local", "Bucket": str(tmp_path / "out")}
 
 
-def test_rtmp_job_end_to_end(tmp_path, clip, stream, store):
+def capturing(job_id: str) -> bool:
+    """Whether a capture thread of `job_id` runs in this process."""
+    return any(th.name == f"stillframe-live-{job_id[:8]}" for th in threading.enumerate())
+
+
+def test_rtmp_job_end_to_end(tmp_path, clip, stream, store, monkeypatch):
+    log = WakeupLog(monkeypatch)
     out = tmp_path / "out"
     with (
         post_receiver() as (callback, received),
-        Publisher(clip, stream),
+        Publisher(clip, stream, speed=PACE),
         JobService(store, workers=1, capture_options=FAST) as svc,
     ):
         tid = svc.create_live_snapshot_template("every 5 s", 5)
@@ -114,13 +127,16 @@ def test_rtmp_job_end_to_end(tmp_path, clip, stream, store):
         desc = svc.list_live_snapshot_files(job.id, limit=100, sort_by="desc", **window)["FileList"]
         assert [f["CreateTimestamp"] for f in desc][: len(stamps)] == sorted(stamps, reverse=True)[: len(desc)]
 
-        # Stop: paused, nothing more is written.
+        # Stop: paused, its capture ends, and the supervisor's next ticks leave it be.
         stopped = svc.send_live_snapshot_job_command(job.id, "stop")
         assert stopped.status == "paused" and stopped.reason == "stopped by command"
-        time.sleep(0.5)
-        settled = len(received)
+        wait_for(lambda: not capturing(job.id), 15, "the capture to end")
+        settled = svc.get_live_snapshot_job(job.id).sequence
+        wait_for(lambda: len(received) == settled, 15, "the callbacks of its last snapshots")
         files = sorted((out / "snapshot" / job.id).iterdir())
-        time.sleep(6)
+        ticks = len(log.of(SUPERVISOR, ("tick",)))
+        wait_for(lambda: len(log.of(SUPERVISOR, ("tick",))) >= ticks + 2, 15, "two more ticks")
+        assert not capturing(job.id)
         assert len(received) == settled and sorted((out / "snapshot" / job.id).iterdir()) == files
         # The overwrite file is the latest snapshot.
         latest = max(received, key=lambda m: m["Sequence"])
@@ -146,7 +162,7 @@ def test_rtmp_job_end_to_end(tmp_path, clip, stream, store):
 
 
 def test_reconnects_when_the_publisher_returns(tmp_path, clip, stream, store):
-    publisher = Publisher(clip, stream).start()
+    publisher = Publisher(clip, stream, speed=PACE).start()
     try:
         with JobService(store, workers=1, capture_options=FAST) as svc:
             shots: list[dict] = []
@@ -175,7 +191,7 @@ def test_reconnects_when_the_publisher_returns(tmp_path, clip, stream, store):
 
 
 def test_worker_process_captures_and_a_restarted_service_resumes(tmp_path, clip, stream, store):
-    with Publisher(clip, stream):
+    with Publisher(clip, stream, speed=PACE):
         with JobService(store, workers=0) as svc:
             tid = svc.create_live_snapshot_template("t", 5, overwrite_format="latest/{JobId}.jpg",
                                                     sequence_format="seq/{Date}/{Sequence}.jpg")  # fmt: skip
@@ -211,7 +227,7 @@ def test_hls_over_http(tmp_path, clip, store):
     hls = tmp_path / "hls"
     hls.mkdir()
     options = {"hls_time": "1", "hls_list_size": "6", "hls_flags": "delete_segments"}
-    with Publisher(clip, str(hls / "live.m3u8"), options=options), static_http(hls) as base:
+    with Publisher(clip, str(hls / "live.m3u8"), options=options, speed=PACE), static_http(hls) as base:
         wait_for(lambda: (hls / "live.m3u8").exists(), 10, "the playlist")
         with JobService(store, workers=1, capture_options=FAST) as svc:
             shots: list[dict] = []
@@ -227,7 +243,7 @@ def test_hls_over_http(tmp_path, clip, store):
 
 
 def test_stream_checks_and_the_job_limit(tmp_path, clip, stream, rtmp, store):
-    with Publisher(clip, stream), JobService(store, workers=0, live_job_limit=1) as svc:
+    with Publisher(clip, stream, speed=PACE), JobService(store, workers=0, live_job_limit=1) as svc:
         tid = svc.create_live_snapshot_template("t", 5)
         idle = svc.submit_live_snapshot_job("idle", {"Url": f"{rtmp}/nobody-here"}, tid, local(tmp_path))
         assert idle.status == "init" and "not live" in idle.reason
@@ -253,40 +269,50 @@ def claimed_by(svc: JobService, job_id: str) -> str | None:
         return conn.execute(select(t.live_jobs.c.claimed_by).where(t.live_jobs.c.id == job_id)).scalar()
 
 
-def test_an_idle_supervisor_takes_a_job_submitted_here_at_once(tmp_path, clip, stream, store):
-    with Publisher(clip, stream), JobService(store, workers=1, capture_options=FAST) as svc:
+def test_an_idle_supervisor_takes_a_job_submitted_here_at_once(tmp_path, clip, stream, store, monkeypatch):
+    """Its waits are held (tests/wakeups.py): only the submission's ring can end one."""
+    log = WakeupLog(monkeypatch, speed=20.0)
+    with Publisher(clip, stream, speed=PACE), JobService(store, workers=1, capture_options=FAST) as svc:
+        assert svc.live_supervisor is not None
         tid = svc.create_live_snapshot_template("t", 5)
-        time.sleep(4)  # no captures: the supervisor's idle waits have grown to their 2 s cap
         wait_for(lambda: stream_is_live(stream, 5.0), 10, "the stream")
+        log.hold()
+        log.settle(svc.live_supervisor._wakeup, 1)
+        since = log.mark()
         job = svc.submit_live_snapshot_job("now", {"Url": stream}, tid, local(tmp_path))
-        submitted = time.monotonic()
-        wait_for(lambda: claimed_by(svc, job.id), 5, "the claim", poll=0.01)
-        assert time.monotonic() - submitted < 0.5
+        wait_for(lambda: claimed_by(svc, job.id), 30, "the claim")
+    woke = log.of(SUPERVISOR, ("woke",), since)
+    assert woke and woke[0].rung
 
 
-def test_another_process_s_start_and_stop_reach_an_idle_supervisor_at_once(tmp_path, clip, stream, postgres_url):
-    """On PostgreSQL, by NOTIFY: the submitting service runs no workers of its own."""
+def test_another_process_s_start_and_stop_reach_an_idle_supervisor_at_once(
+    tmp_path, clip, stream, postgres_url, monkeypatch
+):
+    """On PostgreSQL, by NOTIFY: the submitting service runs no workers of its own, and
+    the worker's waits are held (tests/wakeups.py), so only a notification ends one (a
+    capturing supervisor would otherwise tick every 0.5 s anyway)."""
+    log = WakeupLog(monkeypatch, speed=20.0)
     with (
-        Publisher(clip, stream),
+        Publisher(clip, stream, speed=PACE),
         JobService(postgres_url, workers=1, capture_options=FAST) as worker,
         JobService(postgres_url, workers=0) as front,
     ):
-        tid = front.create_live_snapshot_template("t", 5)
-        time.sleep(4)  # the worker's supervisor has captured nothing: its waits are at their 2 s cap
-        wait_for(lambda: stream_is_live(stream, 5.0), 10, "the stream")
         supervisor = worker.live_supervisor
         assert supervisor is not None
+        tid = front.create_live_snapshot_template("t", 5)
+        wait_for(lambda: stream_is_live(stream, 5.0), 10, "the stream")
+        log.hold()
+        log.settle(supervisor._wakeup, 1)
+        since = log.mark()
         job = front.submit_live_snapshot_job("elsewhere", {"Url": stream}, tid, local(tmp_path))
-        submitted = time.monotonic()
-        wait_for(lambda: job.id in supervisor.capturing(), 5, "the capture", poll=0.01)
-        assert time.monotonic() - submitted < 0.5
+        wait_for(lambda: job.id in supervisor.capturing(), 30, "the capture")
         assert claimed_by(front, job.id) == worker.runner.ident
-        time.sleep(1.0)
+        assert [e.wakeup for e in log.of(LISTENER, ("ring",), since)].count(supervisor._wakeup) >= 1
+        log.settle(supervisor._wakeup, 1)
+        since = log.mark()
         front.send_live_snapshot_job_command(job.id, "stop")
-        stopped = time.monotonic()
-        wait_for(lambda: job.id not in supervisor.capturing(), 5, "the capture to stop", poll=0.01)
-        # A capturing supervisor ticks every 0.5 s anyway: NOTIFY makes it at once.
-        assert time.monotonic() - stopped < 0.25
+        wait_for(lambda: job.id not in supervisor.capturing(), 30, "the capture to stop")
+        assert [e.wakeup for e in log.of(LISTENER, ("ring",), since)].count(supervisor._wakeup) >= 1
         assert worker.get_live_snapshot_job(job.id).status == "paused"
 
 
@@ -294,7 +320,7 @@ def test_the_job_limit_holds_when_starts_race(tmp_path, clip, stream, store):
     with JobService(store, workers=0, live_job_limit=2) as svc:
         tid = svc.create_live_snapshot_template("t", 5)
         ids = [svc.submit_live_snapshot_job(f"j{i}", {"Url": stream}, tid, local(tmp_path)).id for i in range(6)]
-        with Publisher(clip, stream):
+        with Publisher(clip, stream, speed=PACE):
             wait_for(lambda: stream_is_live(stream, 2), 10, "the stream")
             gate = threading.Barrier(len(ids))
             outcomes: list[str] = []

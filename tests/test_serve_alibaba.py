@@ -322,6 +322,7 @@ def test_v2_signature_clients(server):
 # -- live -----------------------------------------------------------------------------------
 
 
+@pytest.mark.live
 def test_live_snapshots(server, tmp_path_factory, clips):
     clip = clips("serve-live.mp4", frames=20 * 30, size=(160, 120), fps=30, gop=30)
     client = ice(server)

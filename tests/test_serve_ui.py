@@ -336,6 +336,7 @@ def cues_of(vtt: str) -> list[tuple[float, float, str]]:
             for i, ln in enumerate(lines) if " --> " in ln]  # fmt: skip
 
 
+@pytest.mark.browser
 def test_in_a_browser(served, browser, tmp_path):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By

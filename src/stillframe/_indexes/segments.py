@@ -294,7 +294,7 @@ def _kind(head: bytes, size: int, read: Callable[[int, int], bytes], where: str)
     if head[:4] == EBML_MAGIC:
         return "matroska"
     if head[4:8] in MP4_BOXES:
-        from stillframe.streams._sniff import fragmented
+        from stillframe._mp4sniff import fragmented
 
         return "mp4" if fragmented(read, size, where, head) else None
     return None

@@ -24,7 +24,7 @@ from stillframe.errors import ResourceContentBad
 from stillframe.streams._boxes import Box, find, full_box, parse_header, parse_sidx, parse_tfra
 from stillframe.streams._model import ByteRange, InitSection, Segment, StreamIndex
 from stillframe.streams._reader import RangeReader
-from stillframe.streams._sniff import fragmented
+from stillframe._mp4sniff import fragmented
 
 __all__ = ["Track", "is_fragmented", "read_fmp4", "sidx_segments"]
 
