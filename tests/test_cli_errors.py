@@ -29,7 +29,7 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
          "stillframe jobs list: error: argument --storage-options: not JSON: "),
         (["worker", "--threads", "0"], "stillframe worker: error: argument --threads: '0' is not a whole number >= 1"),
         (["serve", "--insecure-local", "--port", "99999"],
-         "stillframe serve: error: argument --port: '99999' is not a whole number in 1..65535"),
+         "stillframe serve: error: argument --port: '99999' is not a whole number in 0..65535"),
         (["serve", "--insecure-local", "--storage-options", "{'a': 1}"],
          "stillframe serve: error: argument --storage-options: not JSON: "),
         (["batch", "v.mp4", "--split", "0"], "stillframe batch: error: argument --split: '0' is not a whole number"),

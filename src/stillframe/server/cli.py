@@ -36,7 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES,
     )  # fmt: skip
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
-    p.add_argument("--port", type=int_arg(1, 65535), default=8080, help="(default: %(default)s)")
+    p.add_argument("--port", type=int_arg(0, 65535), default=8080, help="0 picks a free port (default: %(default)s)")
     p.add_argument(
         "--store", default=None,
         help="job store: path or SQLAlchemy URL (default: serve.db in the user data dir, the server's own)",
