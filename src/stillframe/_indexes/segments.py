@@ -139,13 +139,14 @@ class Segments:
     @classmethod
     def of_manifest(cls, source: Any, kind: str, timeout: float | None, variant: str | int | None) -> Segments:
         """The segments an HLS playlist or a DASH manifest lists (the variant chosen)."""
-        from stillframe.streams import read_dash, read_hls
+        import importlib
 
         reader = source_reader(source, timeout)
         name = source.name if isinstance(source, RangeSource) else os.fspath(source)
         if reader is None:
             raise InvalidParameter(f"{name}: a playlist or manifest is read from a path, a URL or a RangeSource")
-        index = (read_hls if kind == "hls" else read_dash)(reader, _uri(name), variant=variant)
+        read = getattr(importlib.import_module(f"stillframe.streams.{kind}"), f"read_{kind}")  # the one parser
+        index = read(reader, _uri(name), variant=variant)
         return cls(index, reader, name)
 
     @classmethod
