@@ -23,7 +23,7 @@ from stillframe._decoders import DecoderPool, Decoding
 from stillframe._frames import FrameRun, windows
 from stillframe._index import PacketIndex
 from stillframe._indexes import FrameIndex, Probe, open_index
-from stillframe._indexes.segments import stream_input
+from stillframe._indexes.sources import stream_input
 from stillframe._native import cpu_count
 from stillframe._workers import in_order
 from stillframe.decode import GroupDecoder, configure
