@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import contextlib
 import os
+import struct
 import urllib.parse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from stillframe._source import RangeSource
-from stillframe.errors import InvalidParameter
+from stillframe.errors import InvalidParameter, ResourceContentBad
 
 if TYPE_CHECKING:
     from stillframe._indexes.segments import SegmentInput
 
-__all__ = ["file_kind", "manifest_kind", "path_of", "stream_input"]
+__all__ = ["file_kind", "fragmented", "manifest_kind", "path_of", "stream_input"]
 
 MANIFESTS = {".m3u8": "hls", ".m3u": "hls", ".mpd": "dash"}
 MP4_BOXES = (b"ftyp", b"styp", b"moov", b"free", b"skip", b"wide", b"sidx")
@@ -94,8 +95,6 @@ def file_kind(head: bytes, size: int, read: Callable[[int, int], bytes], where: 
     if head[:4] == EBML_MAGIC:
         return "matroska"
     if head[4:8] in MP4_BOXES:
-        from stillframe.streams._sniff import fragmented
-
         return "mp4" if fragmented(read, size, where, head) else None
     return None
 
@@ -103,3 +102,33 @@ def file_kind(head: bytes, size: int, read: Callable[[int, int], bytes], where: 
 def path_of(name: str) -> str:
     """A source's name as the range readers take it (a file:// URL as its path)."""
     return name[len("file://") :] if name.startswith("file://") else name
+
+
+def fragmented(read: Callable[[int, int], bytes], size: int, where: str, head: bytes = b"") -> bool:
+    """Whether an MP4 of `size` bytes holds its samples in fragments: a `moof`,
+    `sidx` or `styp` follows its `moov`. Reads the top-level box headers up to
+    there through `read(offset, length)`, from `head` (the file's first bytes)
+    while they reach. False for one with a `mdat` first; ResourceContentBad for
+    a box whose size runs past the file."""
+    pos, moov = 0, False
+    for _ in range(32):
+        if pos + 8 > size:
+            return False
+        data = head[pos : pos + 16] if pos + 16 <= len(head) else read(pos, 16)
+        if len(data) < 8:
+            return False
+        length, kind = struct.unpack_from(">I4s", data)
+        if length == 1 and len(data) >= 16:
+            (length,) = struct.unpack_from(">Q", data, 8)
+        elif length == 0:
+            length = size - pos
+        if length < 8 or pos + length > size:
+            raise ResourceContentBad(f"{where}: a damaged box at byte {pos} (size {length})")
+        if kind == b"mdat":
+            return False
+        if kind == b"moov":
+            moov = True
+        elif moov and kind in (b"moof", b"sidx", b"styp"):
+            return True
+        pos += length
+    return False
