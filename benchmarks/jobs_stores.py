@@ -3,6 +3,9 @@ processes, and what the store costs per job.
 
     python -m benchmarks.jobs_stores            # 400 real and 2000 no-op jobs a row
     python -m benchmarks.jobs_stores --quick    # 60 and 300: under a minute
+    python -m benchmarks.jobs_stores --out benchmarks/results   # the published figures
+
+The results go to a new temporary folder unless --out names one.
 
 Every row starts from an empty store holding N queued one-snapshot jobs (a new
 SQLite file in WAL mode; a new database on a PostgreSQL server started for the run
@@ -57,7 +60,6 @@ from stillframe.jobs.store import live_workers
 
 ONE = {"Interval": 1, "Num": 1, "FrameType": "normal"}
 WORKERS = (1, 2, 4)
-RESULTS = Path(__file__).parent / "results"
 # A worker whose snapshot does nothing: the store's share of a job, alone.
 NOOP = (
     "import sys; from unittest import mock; from stillframe import cli; "
@@ -251,7 +253,8 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=None, help="real jobs a row (default 400)")
     ap.add_argument("--noop-jobs", type=int, default=None, help="no-op jobs a row (default 2000)")
     ap.add_argument("--repeat", type=int, default=None, help="runs a cell, the median kept (default 3; quick 1)")
-    ap.add_argument("--out", type=Path, default=RESULTS, help="folder for jobs_stores.md and .json")
+    out_help = "folder for jobs_stores.md and .json (default: a new temporary one)"
+    ap.add_argument("--out", type=Path, default=None, help=out_help)
     args = ap.parse_args()
     args.jobs = args.jobs or (60 if args.quick else 400)
     args.noop_jobs = args.noop_jobs or (300 if args.quick else 2000)
@@ -286,12 +289,15 @@ def main() -> None:
         f"{len(os.sched_getaffinity(0))} CPUs, {', '.join(versions)}; {args.jobs} real and "
         f"{args.noop_jobs} no-op jobs a row, median of {args.repeat}; took {(time.perf_counter() - began) / 60:.1f} min."
     )
+    # Never the tracked results unless asked: any run would rewrite them.
+    args.out = args.out or Path(tempfile.mkdtemp(prefix="stillframe-jobs-stores-"))
     args.out.mkdir(parents=True, exist_ok=True)
     text = table(stores, header, skipped, args.backlogs, args.running)
     (args.out / "jobs_stores.md").write_text(text)
     (args.out / "jobs_stores.json").write_text(json.dumps({"header": header, "stores": stores, "skipped": skipped},
                                                           indent=1) + "\n")  # fmt: skip
     print(text)
+    print(f"written to {args.out}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import shutil
 import statistics
 import subprocess
@@ -44,23 +45,34 @@ def commands(video: str, t: str, out: Path, stillframes: list[str]) -> dict[str,
     return cmds
 
 
-def measure(cmds: dict[str, list[str]], runs: int) -> dict[str, list[float]]:
-    """Wall seconds of each command, `runs` times, in turn."""
+def measure(cmds: dict[str, list[str]], runs: int) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Wall seconds and CPU seconds (user + system, every thread) of each command,
+    `runs` times, in turn."""
     walls: dict[str, list[float]] = {name: [] for name in cmds}
+    cpus: dict[str, list[float]] = {name: [] for name in cmds}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # as installed: bytecode cached
     for _ in range(runs):
         for name, cmd in cmds.items():
+            before = os.times()
             started = time.perf_counter()
-            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=env)
             walls[name].append(time.perf_counter() - started)
-    return walls
+            after = os.times()
+            used = after.children_user - before.children_user + after.children_system - before.children_system
+            cpus[name].append(used)
+    return walls, cpus
 
 
-def table(walls: dict[str, list[float]], title: str) -> str:
-    base = statistics.median(walls["ffmpeg -ss"])
-    lines = [f"{title}", "", "| command | median s | vs ffmpeg -ss | runs |", "| --- | ---: | ---: | --- |"]
+def table(walls: dict[str, list[float]], cpus: dict[str, list[float]], title: str) -> str:
+    """Median wall and CPU seconds of each command, and their ratios to ffmpeg's. On a
+    machine shared with other work the wall times spread; the CPU seconds much less."""
+    base, base_cpu = statistics.median(walls["ffmpeg -ss"]), statistics.median(cpus["ffmpeg -ss"])
+    head = "| command | median s | vs ffmpeg -ss | CPU s | CPU vs ffmpeg | runs (wall s) |"
+    lines = [title, "", head, "| --- | ---: | ---: | ---: | ---: | --- |"]
     for name, w in walls.items():
-        m = statistics.median(w)
-        lines.append(f"| {name} | {m:.3f} | {m / base:.2f}x | {' '.join(f'{x:.2f}' for x in w)} |")
+        m, c = statistics.median(w), statistics.median(cpus[name])
+        runs = " ".join(f"{x:.2f}" for x in w)
+        lines.append(f"| {name} | {m:.3f} | {m / base:.2f}x | {c:.3f} | {c / base_cpu:.2f}x | {runs} |")
     return "\n".join(lines)
 
 
@@ -82,9 +94,10 @@ def main() -> None:
 
             server = stack.enter_context(livesrc.http_server(args.video.parent, Path(tmp) / "nginx"))
             video = f"{server.url}/{args.video.name}"
-        walls = measure(commands(video, args.time, Path(tmp), stillframes), args.runs)
+        walls, cpus = measure(commands(video, args.time, Path(tmp), stillframes), args.runs)
     where = "over HTTP (nginx, loopback)" if args.http else "local"
-    print(table(walls, f"One frame at {args.time} s of {args.video.name}, {where}, 480 px JPEG; median of {args.runs}"))
+    title = f"One frame at {args.time} s of {args.video.name}, {where}, 480 px JPEG; median of {args.runs}"
+    print(table(walls, cpus, title))
 
 
 if __name__ == "__main__":

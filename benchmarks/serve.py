@@ -1,8 +1,9 @@
 """What `stillframe serve` costs on top of JobService, measured through the official
 Alibaba ICE and MPS SDKs on loopback.
 
-    python -m benchmarks.serve            # 2,000 calls a row; writes benchmarks/results/serve.md
+    python -m benchmarks.serve            # 2,000 calls a row, to a new temporary folder
     python -m benchmarks.serve --quick    # 200 calls a row: under half a minute
+    python -m benchmarks.serve --out benchmarks/results/serve.md   # the published figures
 
 The server is `stillframe serve` in its own process (request log on, to /dev/null);
 the clients are threads of this one.
@@ -43,7 +44,6 @@ from stillframe import __version__, testsrc
 from stillframe.jobs import JobService
 
 AK, SK = "bench-key", "bench-secret"
-RESULTS = Path(__file__).parent / "results" / "serve.md"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -139,7 +139,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="200 calls a row, 20 synchronous jobs")
     ap.add_argument("--calls", type=int, default=None, help="calls a row (default 2000; 200 with --quick)")
-    ap.add_argument("--out", type=Path, default=RESULTS)
+    out_help = "file for the table (default: serve.md in a new temporary folder; benchmarks/results has the published)"
+    ap.add_argument("--out", type=Path, default=None, help=out_help)
     args = ap.parse_args()
     calls = args.calls or (200 if args.quick else 2000)
     runs = 20 if args.quick else 100
@@ -174,8 +175,11 @@ def main() -> None:
     ]
     text = "\n".join(lines) + "\n"
     print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    # Never the tracked results unless asked: any run would rewrite them.
+    out = args.out or Path(tempfile.mkdtemp(prefix="stillframe-serve-")) / "serve.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print(f"written to {out}", file=sys.stderr)
 
 
 if __name__ == "__main__":

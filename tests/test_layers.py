@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -126,3 +127,84 @@ def test_probe_reads_no_keyframe_unless_asked(clips, capsys, monkeypatch):
     assert shown["frame_count"] == 120 and shown["index"] == "container"
     assert cli.main(["probe", clip, "--all"]) == 0
     assert json.loads(capsys.readouterr().out)["keyframe_times"] == [0.0, 1.0, 2.0, 3.0] and read == [1]
+
+
+# What the jobs, the server, the distributed runs, object stores, streaming formats
+# and the GPU path bring in: a snapshot or a probe of a local file needs none of it.
+HEAVY = set(
+    "sqlalchemy psycopg psycopg2 starlette uvicorn httpx dask distributed ray boto3 botocore aiobotocore "
+    "fsspec s3fs aiohttp requests m3u8 defusedxml torch PIL tqdm yaml".split()
+)
+
+
+def _imported(argv: list[str]) -> set[str]:
+    """Every module `python -m stillframe ARGV` imports, from start to exit, as the
+    interpreter's own import log (-X importtime) lists them."""
+    run = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "stillframe", *argv], capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    return {
+        line.rsplit("|", 1)[1].strip()
+        for line in run.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+
+
+@pytest.mark.parametrize("command", ["snapshot", "probe"])
+def test_the_command_line_imports_only_what_a_local_snapshot_or_probe_needs(command, clips, tmp_path):
+    clip = str(clips("imports.mp4", frames=30, size=(64, 48), gop=10))
+    argv = (
+        ["probe", clip] if command == "probe" else ["snapshot", clip, "-o", str(tmp_path / "one.jpg"), "--dots", "0.5"]
+    )
+    modules = _imported(argv)
+    assert "av" in modules and "stillframe.video" in modules  # the log is read right
+    tops = {m.split(".")[0] for m in modules}
+    assert sorted(tops & HEAVY) == []
+    assert sorted(m for m in modules if m.startswith((*HIGHER, "stillframe.streams", "stillframe._calibration"))) == []
+
+
+def test_the_package_loads_its_parts_when_first_used():
+    """`import stillframe` loads neither PyAV nor NumPy; each public name comes from
+    its module on first use, and `stillframe.snapshot` stays the function when the
+    module of that name is imported too."""
+    code = (
+        "import sys, json, stillframe as sf; before = sorted(m for m in ('av', 'numpy') if m in sys.modules);"
+        "import stillframe.snapshot; from stillframe import snapshot, PermissionDenied, errors;"
+        "print(json.dumps([before, callable(sf.snapshot), sf.snapshot is snapshot, sf.snapshot.__module__,"
+        " all(getattr(sf, n) is not None for n in sf.__all__), sf.PermissionDenied is errors.PermissionDenied,"
+        " 'Video' in dir(sf)]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert json.loads(out) == [[], True, True, "stillframe.snapshot", True, True, True]
+    import stillframe
+
+    assert set(stillframe._WHERE) <= set(stillframe.__all__)  # every name loaded on use is public
+    with pytest.raises(AttributeError, match="no attribute 'Nothing'"):
+        stillframe.Nothing  # noqa: B018
+
+
+@pytest.mark.parametrize(("given", "seen"), [(None, "1"), ("3", "3")])
+def test_an_engine_command_starts_numpy_with_one_blas_thread_unless_told(given, seen, clips):
+    """OpenBLAS starts a thread a core as NumPy loads, for algebra no engine command
+    does; a caller's own setting stands."""
+    clip = str(clips("blas.mp4", frames=10, size=(64, 48), gop=5))
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if given is not None:
+        env["OPENBLAS_NUM_THREADS"] = given
+    code = (
+        f"import os, sys; from stillframe import cli; code = cli.main(['probe', {clip!r}]);"
+        "print(code, os.environ.get('OPENBLAS_NUM_THREADS'), 'numpy' in sys.modules, file=sys.stderr)"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert run.stderr.split()[-3:] == ["0", seen, "True"]
+
+
+def test_the_version_is_told_without_loading_the_engine():
+    argv = [sys.executable, "-X", "importtime", "-m", "stillframe", "--version"]
+    run = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    from stillframe import __version__
+
+    assert run.returncode == 0 and run.stdout.strip() == f"stillframe {__version__}"
+    loaded = {line.rsplit("|", 1)[1].strip().split(".")[0] for line in run.stderr.splitlines() if "|" in line}
+    assert sorted(loaded & {"av", "numpy", "sqlalchemy", "starlette"}) == []

@@ -87,3 +87,32 @@ def test_every_public_function_has_a_docstring(name):
     except ImportError as exc:  # names loaded on first use, from an extra that is not installed
         pytest.skip(f"{name}: {exc}")
     assert undocumented == []
+
+
+def test_every_method_of_a_public_class_has_a_docstring():
+    """Classes too that a public module takes from a private one (sf.RangeSource,
+    the streams' readers): each public method or property documented, by its own
+    docstring or by the one of the method it overrides, as help() shows it."""
+    classes: dict[type, str] = {}
+    for name in public_modules():
+        try:
+            module = importlib.import_module(name)
+            values = [getattr(module, n) for n in _public_names(module)]
+        except ImportError:  # an optional extra that is not installed
+            continue
+        for value in values:
+            if inspect.isclass(value) and str(getattr(value, "__module__", "")).startswith("stillframe"):
+                classes.setdefault(value, name)
+    assert len(classes) > 100  # the walk found the surface
+    undocumented = set()
+    for cls in classes:
+        for klass in cls.__mro__:
+            if not klass.__module__.startswith("stillframe"):
+                continue
+            for attr, value in vars(klass).items():
+                fn = value.fget if isinstance(value, property) else getattr(value, "__func__", value)
+                if attr.startswith("_") or not inspect.isfunction(fn):
+                    continue
+                if not (inspect.getdoc(getattr(cls, attr, None)) or "").strip():
+                    undocumented.add(f"{klass.__module__}.{klass.__qualname__}.{attr}")
+    assert sorted(undocumented) == []

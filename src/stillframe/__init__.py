@@ -7,9 +7,12 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
+
 from stillframe import errors
-from stillframe._source import RangeSource
-from stillframe.devices import HardwareReport, hardware
 from stillframe.errors import (
     Conflict,
     HardwareUnavailable,
@@ -32,14 +35,76 @@ from stillframe.errors import (
     TemplateNotFound,
     TransientNetworkError,
 )
-from stillframe.frame import Frame
-from stillframe.jpeg import YUV420Planes, encode_jpeg, encode_jpegs
-from stillframe.options import FrameOptions
-from stillframe.records import Provenance, Stats
-from stillframe.sampling import Dots, Interval, Quantity, Schedule, Times, sampling_from_dict
-from stillframe.snapshot import Snapshot, SnapshotResult, snapshot
-from stillframe.sprites import Sprite
-from stillframe.video import Decoding, Video, VideoInfo, open, probe
+
+if TYPE_CHECKING:  # what the names below are, for the type checker; loaded when first used
+    from stillframe._source import RangeSource
+    from stillframe.devices import HardwareReport, hardware
+    from stillframe.frame import Frame
+    from stillframe.jpeg import YUV420Planes, encode_jpeg, encode_jpegs
+    from stillframe.options import FrameOptions
+    from stillframe.records import Provenance, Stats
+    from stillframe.sampling import Dots, Interval, Quantity, Schedule, Times, sampling_from_dict
+    from stillframe.snapshot import Snapshot, SnapshotResult, snapshot
+    from stillframe.sprites import Sprite
+    from stillframe.video import Decoding, Video, VideoInfo, open, probe
+
+# The engine's names, each loaded from its module when first used, so that a
+# program (the command line's probe, say) pays only for the parts it runs.
+_WHERE = {
+    "RangeSource": "stillframe._source",
+    "HardwareReport": "stillframe.devices",
+    "hardware": "stillframe.devices",
+    "Frame": "stillframe.frame",
+    "YUV420Planes": "stillframe.jpeg",
+    "encode_jpeg": "stillframe.jpeg",
+    "encode_jpegs": "stillframe.jpeg",
+    "FrameOptions": "stillframe.options",
+    "Provenance": "stillframe.records",
+    "Stats": "stillframe.records",
+    "Dots": "stillframe.sampling",
+    "Interval": "stillframe.sampling",
+    "Quantity": "stillframe.sampling",
+    "Schedule": "stillframe.sampling",
+    "Times": "stillframe.sampling",
+    "sampling_from_dict": "stillframe.sampling",
+    "Snapshot": "stillframe.snapshot",
+    "SnapshotResult": "stillframe.snapshot",
+    "snapshot": "stillframe.snapshot",
+    "Sprite": "stillframe.sprites",
+    "Decoding": "stillframe.video",
+    "Video": "stillframe.video",
+    "VideoInfo": "stillframe.video",
+    "open": "stillframe.video",
+    "probe": "stillframe.video",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """A public name, loaded from its module on first use (PEP 562)."""
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module 'stillframe' has no attribute {name!r}")
+    value = getattr(importlib.import_module(where), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))
+
+
+class _Facade(types.ModuleType):
+    """The package's module: `stillframe.snapshot` stays the function when the
+    module of the same name is imported (the import system would otherwise set
+    the package's attribute to the module)."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "snapshot" and isinstance(value, types.ModuleType):
+            value = value.snapshot
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Facade
 
 __all__ = [
     "Conflict",

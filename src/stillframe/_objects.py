@@ -14,7 +14,6 @@ reader sees the old object or the new one, never part of one.
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import posixpath
@@ -32,7 +31,8 @@ from typing import Any, TypeVar
 from stillframe._files import check_inside, inside
 from stillframe._names import Names
 from stillframe._runs import alive
-from stillframe.errors import InvalidParameter, PermissionDenied, StillframeError, TransientNetworkError
+from stillframe._store_errors import OBJECT_STORES, say, store_error, transient
+from stillframe.errors import InvalidParameter, StillframeError, TransientNetworkError
 
 __all__ = ["ATTEMPTS", "OBJECT_STORES", "UPLOADS", "ObjectStore", "Retry", "is_object_url", "store_error", "transient"]
 
@@ -41,14 +41,6 @@ log = logging.getLogger("stillframe.outputs")
 UPLOADS = 8  # objects in flight at once, per store of a run
 ATTEMPTS = 6  # tries of one request before the run fails: waits of about 0.2, 0.4, 0.8, 1.6, 3.2 s
 FIRST_WAIT, LONGEST_WAIT = 0.2, 5.0
-_TRANSIENT_ERRNOS = {errno.EBUSY, errno.EIO, errno.EAGAIN, errno.ETIMEDOUT, errno.ECONNRESET, errno.ECONNABORTED,
-                     errno.ECONNREFUSED, errno.EPIPE, getattr(errno, "EREMOTEIO", errno.EIO)}  # fmt: skip
-# Libraries whose own exceptions (not OSError) mean the connection or the server failed.
-_NETWORK_MODULES = {"botocore", "aiobotocore", "aiohttp", "urllib3", "requests", "http", "ssl", "google", "azure"}
-
-# Inputs read by byte range through fsspec (RangeSource); anything else with :// is FFmpeg's.
-OBJECT_STORES = ("s3://", "oss://", "gs://", "gcs://", "az://", "abfs://", "abfss://")
-
 T = TypeVar("T")
 
 # `.NAME.TOKEN.keep`: what a run replaced, kept beside it until the run commits.
@@ -96,30 +88,6 @@ def is_object_url(path: str | os.PathLike[str]) -> bool:
     return "://" in text and not text.startswith("file://")
 
 
-def _no_credentials(exc: BaseException) -> bool:
-    """botocore's NoCredentialsError, PartialCredentialsError and the like, told by
-    name (botocore is optional): no answer from the store, and none to wait for."""
-    return type(exc).__module__.split(".")[0] in _NETWORK_MODULES and "Credential" in type(exc).__name__
-
-
-def transient(exc: BaseException) -> bool:
-    """Whether trying again may succeed: the store was busy or the connection
-    failed, not a missing bucket, a refusal, missing credentials or a bad request."""
-    if isinstance(exc, (FileNotFoundError, PermissionError, FileExistsError, IsADirectoryError, NotADirectoryError)):
-        return False
-    if _no_credentials(exc):
-        return False
-    if isinstance(exc, (TimeoutError, ConnectionError)):
-        return True
-    if isinstance(exc, OSError):
-        return exc.errno is None or exc.errno in _TRANSIENT_ERRNOS
-    if type(exc).__module__.split(".")[0] in _NETWORK_MODULES:
-        status = getattr(exc, "response", None) or {}
-        code = status.get("ResponseMetadata", {}).get("HTTPStatusCode") if isinstance(status, dict) else None
-        return code is None or code >= 500 or code in (408, 429)
-    return False
-
-
 class Retry:
     """Calls with retries of transient failures; counts them (thread-safe)."""
 
@@ -140,37 +108,15 @@ class Retry:
                     raise store_error(exc, url, doing) from exc
                 if attempt == self.attempts:
                     raise TransientNetworkError(
-                        f"{url}: cannot {doing}: the store still failed after {attempt} attempts ({_say(exc)})"
+                        f"{url}: cannot {doing}: the store still failed after {attempt} attempts ({say(exc)})"
                     ) from exc
                 delay = min(self.longest, self.first * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
                 with self._lock:
                     self.retries += 1
                     self.waited += delay
-                log.info("%s: %s failed (%s); trying again in %.2f s", url, doing, _say(exc), delay)
+                log.info("%s: %s failed (%s); trying again in %.2f s", url, doing, say(exc), delay)
                 time.sleep(delay)
         raise AssertionError("unreachable")
-
-
-def _say(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text if len(text) < 300 else text[:300] + "..."
-
-
-def store_error(exc: BaseException, url: str, doing: str) -> StillframeError:
-    """The error of the tree for a failure of the store that trying again would not
-    mend; `doing` says what was asked ("write there")."""
-    if isinstance(exc, StillframeError):
-        return exc
-    if _no_credentials(exc):
-        return PermissionDenied(f"{url}: cannot {doing}: no credentials for the store ({_say(exc)}); give key and "
-                                "secret in storage_options (--storage-options) or the store's environment "
-                                "variables (AWS_ACCESS_KEY_ID, ...)")  # fmt: skip
-    if isinstance(exc, FileNotFoundError):
-        bucket = url.split("://", 1)[-1].split("/", 1)[0]
-        return InvalidParameter(f"{url}: cannot {doing}: the bucket {bucket} does not exist ({_say(exc)})")
-    if isinstance(exc, PermissionError):
-        return PermissionDenied(f"{url}: cannot {doing}: access refused ({_say(exc)})")
-    return InvalidParameter(f"{url}: cannot {doing}: {_say(exc)}")
 
 
 def open_filesystem(scheme: str, storage_options: Mapping[str, Any]) -> Any:

@@ -14,7 +14,7 @@ from typing import IO, Any, Union
 
 import av
 
-from stillframe._objects import OBJECT_STORES, store_error, transient
+from stillframe._store_errors import OBJECT_STORES, store_error, transient
 from stillframe.errors import (
     InvalidParameter,
     PermissionDenied,

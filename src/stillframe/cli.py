@@ -172,7 +172,8 @@ def add_snapshot_options(parser: argparse.ArgumentParser, helps: Mapping[str, st
     """The sampling and output flags of `stillframe snapshot`, as one group of
     `parser`: every command that snapshots videos (`batch` too) takes these, read
     back by _sampling() and snapshot_options(). `helps` rewords a flag's help for
-    a command, keyed by the flag ("--vtt"); names, types and defaults stay."""
+    a command, keyed by the flag ("--vtt"); names, types and defaults stay. (Long for
+    the flags alone.)"""
     group = parser.add_argument_group(SNAPSHOT_OPTIONS)
     words = dict(helps or {})
 
@@ -417,7 +418,8 @@ CORE_COMMANDS = ("probe", "snapshot", "hw", "demo")
 
 def _parser(core_only: bool = False) -> argparse.ArgumentParser:
     """The command line's parser; `core_only` leaves out the jobs, server and batch
-    commands (and what they import), for a run of one of CORE_COMMANDS."""
+    commands (and what they import), for a run of one of CORE_COMMANDS. (Long for the
+    flags alone.)"""
     parser = Parser(prog="stillframe", description="Exact still frames out of video, fast.")
     parser.add_argument("--version", action="version", version=f"stillframe {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -531,6 +533,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
         return EXIT_PIPE_CLOSED
+    finally:
+        if argv is None:  # the process's own command, which ends when this returns
+            _ending()
 
 
 def _main(argv: Sequence[str] | None) -> int:
@@ -541,7 +546,10 @@ def _main(argv: Sequence[str] | None) -> int:
         except ImportError as exc:  # one line naming the extra, whatever the arguments
             print(f"stillframe: error: {exc}", file=sys.stderr)
             return 1
-    parser = _parser(core_only=bool(argv) and argv[0] in CORE_COMMANDS)
+    core = bool(argv) and (argv[0] in CORE_COMMANDS or argv[0] == "--version")
+    if core:
+        _one_blas_thread()
+    parser = _parser(core_only=core)
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # the subcommand's own usage, not the top level's
         getattr(args, "parser", parser).error(f"unrecognized arguments: {' '.join(unknown)}")
@@ -561,6 +569,24 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 _WRITING_COMMANDS = ("snapshot", "batch")
+
+
+def _ending() -> None:
+    """The interpreter's last collections would visit every object of PyAV, NumPy and
+    the engine (a tenth of a one-frame run) for garbage that is about to go with the
+    process: leave them out. Everything written is closed by now, and Python never
+    promised finalizers at exit."""
+    import gc
+
+    gc.freeze()
+
+
+def _one_blas_thread() -> None:
+    """NumPy's OpenBLAS starts a thread a core as it loads (tens of milliseconds of
+    CPU, a third of NumPy's import), for linear algebra no engine command does: one
+    is enough, unless the caller says otherwise or NumPy is loaded already."""
+    if "numpy" not in sys.modules:
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 class Terminated(BaseException):

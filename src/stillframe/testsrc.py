@@ -128,6 +128,7 @@ def make_video(
     the first `black_frames` frames are video black (a fade-in, for cover tests);
     `grain` fills the picture below the barcode with noise, so the clip has a
     camera's bitrate rather than a cartoon's. Written to a temporary name first.
+    (Long for its options alone.)
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -129,28 +129,11 @@ class Video:
         self._executor_lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         container = self._input.open()
-        try:
-            chosen = _pick_stream(container, stream, self._name)
-            if chosen.codec_context is None:
-                raise ResourceContentBad(f"{self._name}: no decoder can be opened for its video stream")
-            # Sized to each request, the first decoder takes every core: a request of one
-            # group (one frame) runs on it alone; more groups open more decoders.
-            configure(chosen.codec_context, cores if sized else max(1, cores // self.workers))
-            self._index: FrameIndex = open_index(Probe(self._input, container, chosen), index)
-        except StillframeError as exc:
-            self._input.close(container)
-            raise self._input.explained(exc) from exc.__cause__
-        except (av.error.FFmpegError, IndexError, AttributeError) as exc:
-            # A damaged file can fail anywhere in PyAV while it opens (a seek refused
-            # with EPERM, a stream without a decoder, a stream list cut short).
-            self._input.close(container)
-            said = _source.av_words(exc) if isinstance(exc, av.error.FFmpegError) else f"{type(exc).__name__}: {exc}"
-            bad = ResourceContentBad(f"{self._name}: the file is damaged ({said})")
-            raise self._input.explained(bad) from exc
-        except BaseException:
-            self._input.close(container)
-            raise
-        self._input = self._index.decoder_input or self._input
+        # Sized to each request, the first decoder takes every core: a request of one
+        # group (one frame) runs on it alone; more groups open more decoders.
+        threads = cores if sized else max(1, cores // self.workers)
+        chosen, self._index = self._open_index(container, stream, index, threads)
+        self._input = self._index.decoder_input or self._input  # an index reading segments opens its own
         self.info: VideoInfo = self._index.info
         self.stats = Stats(workers=self.workers, index=self.info.index)
         self._decoders = DecoderPool(
@@ -166,6 +149,31 @@ class Video:
         )
         self.stats.workers = self._decoders.lanes
         self.device = spec
+
+    def _open_index(
+        self, container: av.container.InputContainer, stream: int | None, index: str, threads: int
+    ) -> tuple[av.video.stream.VideoStream, FrameIndex]:
+        """The video stream, its decoder set to `threads`, and how its frames are found;
+        any failure is one error of the tree, the container closed."""
+        try:
+            chosen = _pick_stream(container, stream, self._name)
+            if chosen.codec_context is None:
+                raise ResourceContentBad(f"{self._name}: no decoder can be opened for its video stream")
+            configure(chosen.codec_context, threads)
+            return chosen, open_index(Probe(self._input, container, chosen), index)
+        except StillframeError as exc:
+            self._input.close(container)
+            raise self._input.explained(exc) from exc.__cause__
+        except (av.error.FFmpegError, IndexError, AttributeError) as exc:
+            # A damaged file can fail anywhere in PyAV while it opens (a seek refused
+            # with EPERM, a stream without a decoder, a stream list cut short).
+            self._input.close(container)
+            said = _source.av_words(exc) if isinstance(exc, av.error.FFmpegError) else f"{type(exc).__name__}: {exc}"
+            bad = ResourceContentBad(f"{self._name}: the file is damaged ({said})")
+            raise self._input.explained(bad) from exc
+        except BaseException:
+            self._input.close(container)
+            raise
 
     @property
     def decoding(self) -> Decoding:

@@ -41,9 +41,11 @@ class BatchItem:
 
     @property
     def ok(self) -> bool:
+        """Whether the input's snapshots were written."""
         return self.error is None
 
     def to_dict(self) -> dict[str, Any]:
+        """The outcome as JSON-ready data: source, name, ok, and the result's or the error's dict."""
         return {
             "source": self.source,
             "name": self.name,

@@ -64,6 +64,7 @@ class Segment:
 
     @property
     def end(self) -> float:
+        """`start` + `duration`: where the segment ends, on `start`'s timeline."""
         return self.start + self.duration
 
 

@@ -63,9 +63,13 @@ class RangeReader(Protocol):
     @property
     def stats(self) -> ReadStats: ...
 
-    def read(self, uri: str, start: int, length: int) -> bytes: ...
+    def read(self, uri: str, start: int, length: int) -> bytes:
+        """At most `length` bytes of `uri` from byte `start` (fewer only at its end)."""
+        ...
 
-    def size(self, uri: str) -> int: ...
+    def size(self, uri: str) -> int:
+        """The length of `uri` in bytes."""
+        ...
 
 
 def _scheme(uri: str) -> str:
@@ -135,6 +139,7 @@ class FileReader:
         return ResourceContentBad(f"{uri}: {exc.strerror or exc}")
 
     def read(self, uri: str, start: int, length: int) -> bytes:
+        """At most `length` bytes of the file from byte `start`."""
         _check_range(uri, start, length)
         try:
             with open(_local(uri), "rb") as f:
@@ -147,6 +152,7 @@ class FileReader:
         return data
 
     def size(self, uri: str) -> int:
+        """The file's length in bytes (asked of the file system once)."""
         if uri not in self._sizes:
             try:
                 path = Path(_local(uri))
@@ -282,6 +288,7 @@ class HttpReader:
         return data[:length], total
 
     def read(self, uri: str, start: int, length: int) -> bytes:
+        """At most `length` bytes of the URL from byte `start`, by one Range request."""
         _check_range(uri, start, length)
         if length == 0:
             return b""
@@ -291,6 +298,7 @@ class HttpReader:
         return data
 
     def size(self, uri: str) -> int:
+        """The resource's length, as its server's Content-Range gives it."""
         if uri not in self._sizes:
             _, total = self._fetch(uri, 0, 1)
             if total is None:
@@ -349,6 +357,7 @@ class FsspecReader:
             raise TransientNetworkError(f"{uri}: {exc}") from exc
 
     def read(self, uri: str, start: int, length: int) -> bytes:
+        """At most `length` bytes of the object from byte `start` (fsspec's cat_file)."""
         _check_range(uri, start, length)
         if length == 0:
             return b""
@@ -362,6 +371,7 @@ class FsspecReader:
         return data[:length]
 
     def size(self, uri: str) -> int:
+        """The object's length in bytes, as its store gives it."""
         if uri not in self._sizes:
             fs, path = self._target(uri)
             self._sizes[uri] = int(self._call(uri, fs.size, path))
@@ -378,6 +388,7 @@ class AnyReader:
 
     @property
     def stats(self) -> ReadStats:
+        """What every scheme's reader has fetched, added up."""
         total = ReadStats()
         for r in self._readers.values():
             total.requests += r.stats.requests
@@ -402,9 +413,11 @@ class AnyReader:
         self._readers[scheme] = reader
 
     def read(self, uri: str, start: int, length: int) -> bytes:
+        """At most `length` bytes of `uri` from `start`, through its scheme's reader."""
         return self._for(uri).read(uri, start, length)
 
     def size(self, uri: str) -> int:
+        """The length of `uri` in bytes, through its scheme's reader."""
         return self._for(uri).size(uri)
 
 
