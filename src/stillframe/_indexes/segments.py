@@ -79,14 +79,17 @@ class _Counted:
 
     @property
     def stats(self) -> ReadStats:
+        """What the store's reader has fetched."""
         return self.inner.stats
 
     def read(self, uri: str, start: int, length: int) -> bytes:
+        """The store's bytes, counted in the RangeSource."""
         data = self.inner.read(uri, start, length)
         self.source.record(len(data))
         return data
 
     def size(self, uri: str) -> int:
+        """The object's length in bytes."""
         return self.inner.size(uri)
 
 

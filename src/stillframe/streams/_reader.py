@@ -61,7 +61,9 @@ class RangeReader(Protocol):
     length in bytes; `stats` what it has fetched."""
 
     @property
-    def stats(self) -> ReadStats: ...
+    def stats(self) -> ReadStats:
+        """The requests made and the bytes read so far."""
+        ...
 
     def read(self, uri: str, start: int, length: int) -> bytes:
         """At most `length` bytes of `uri` from byte `start` (fewer only at its end)."""
