@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from stillframe._source import RangeSource
-from stillframe.errors import InvalidParameter, ResourceContentBad
+from stillframe.errors import InvalidParameter
 
 if TYPE_CHECKING:
     from stillframe._indexes.segments import SegmentInput
@@ -108,8 +108,8 @@ def fragmented(read: Callable[[int, int], bytes], size: int, where: str, head: b
     """Whether an MP4 of `size` bytes holds its samples in fragments: a `moof`,
     `sidx` or `styp` follows its `moov`. Reads the top-level box headers up to
     there through `read(offset, length)`, from `head` (the file's first bytes)
-    while they reach. False for one with a `mdat` first; ResourceContentBad for
-    a box whose size runs past the file."""
+    while they reach. False for one with a `mdat` first, and for a box whose
+    size runs past the file."""
     pos, moov = 0, False
     for _ in range(32):
         if pos + 8 > size:
@@ -123,7 +123,7 @@ def fragmented(read: Callable[[int, int], bytes], size: int, where: str, head: b
         elif length == 0:
             length = size - pos
         if length < 8 or pos + length > size:
-            raise ResourceContentBad(f"{where}: a damaged box at byte {pos} (size {length})")
+            return False  # damaged or cut off: FFmpeg opens it and says what is wrong
         if kind == b"mdat":
             return False
         if kind == b"moov":
