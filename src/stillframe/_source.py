@@ -298,6 +298,14 @@ def open_input(
         io_timeout = min(timeout, 30.0) if timeout else 30.0
         if target.startswith(("http://", "https://")):
             options = {"reconnect": "1", "reconnect_streamed": "1"}
+    # An object in a store: a RangeSource, or the reader of one Input.open names.
+    stored = isinstance(source, RangeSource) or name is not None and not isinstance(target, str)
+    if (is_url(target) or stored) and _MP4_NAME.search(name or describe(source)):
+        # FFmpeg's mov demuxer would read every fragment's header of a fragmented MP4 to
+        # open it, a request (and a socket's worth of bytes) each: stillframe indexes
+        # the fragments itself (_indexes.segments). A progressive MP4's sample table is
+        # read all the same.
+        options["fflags"] = "+ignidx"
     try:
         container = av.open(target, "r", options=options, timeout=io_timeout, hwaccel=hwaccel)
         if container.format.name == "image2" and isinstance(target, str):
@@ -326,6 +334,7 @@ def _one_picture(container: av.container.InputContainer, target: str, **how: Any
 
 
 _PICTURE_DEMUXERS = {"mjpeg": "jpeg_pipe", "jpeg2000": "j2k_pipe"}
+_MP4_NAME = re.compile(r"\.(mp4|m4v|mov|m4s|cmfv|ismv|3gp)(\?|#|$)", re.I)
 
 
 def explained(exc: StillframeError, source: Any) -> StillframeError:

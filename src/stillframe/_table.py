@@ -107,6 +107,9 @@ class SampleTable(ContainerIndex):
         last = table._entries[table.size - 1]
         if size and size > 0 and last.pos + last.size > size:
             return None, "the sample table points past the end of the data (the file is cut off)"
+        if size and size > 0 and last.pos + last.size < size // 2 and size - last.pos - last.size > 1 << 20:
+            # A moov holding the first fragment's samples, the rest in fragments FFmpeg has not read.
+            return None, "the sample table covers only the start of the data (the rest is in fragments)"
         return table, ""
 
     def entry_at_or_before(self, ts: int) -> int:

@@ -23,7 +23,7 @@ from stillframe._decoders import DecoderPool, Decoding
 from stillframe._frames import FrameRun, windows
 from stillframe._index import PacketIndex
 from stillframe._indexes import FrameIndex, Probe, open_index
-from stillframe._indexes.segments import stream_input
+from stillframe._indexes.sources import stream_input
 from stillframe._native import cpu_count
 from stillframe._workers import in_order
 from stillframe.decode import GroupDecoder, configure
@@ -133,7 +133,7 @@ class Video:
         # group (one frame) runs on it alone; more groups open more decoders.
         threads = cores if sized else max(1, cores // self.workers)
         chosen, self._index = self._open_index(container, stream, index, threads)
-        self._input = self._index.decoder_input or self._input
+        self._input = self._index.decoder_input or self._input  # an index reading segments opens its own
         self.info: VideoInfo = self._index.info
         self.stats = Stats(workers=self.workers, index=self.info.index)
         self._decoders = DecoderPool(

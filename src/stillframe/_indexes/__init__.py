@@ -153,10 +153,12 @@ def open_index(probe: Probe, mode: str) -> FrameIndex:
     """The index for `probe`'s video: `mode` "auto" tries each container index that
     accepts the format, "scan" goes straight to a scan. The scan's note says why."""
     from stillframe._indexes.scan import ScanIndex
-    from stillframe._indexes.segments import SegmentIndex, SegmentInput, segment_index
 
-    if isinstance(probe.input, SegmentInput):  # a playlist or a manifest: its segments, whatever the mode
-        return SegmentIndex.build(probe, probe.input.segments, scan=mode == "scan")
+    segments = getattr(probe.input, "segments", None)
+    if segments is not None:  # a SegmentInput (a playlist, a manifest...): its segments, whatever the mode
+        from stillframe._indexes.segments import SegmentIndex
+
+        return SegmentIndex.build(probe, segments, scan=mode == "scan")
     note = "asked"
     if mode == "auto":
         kinds = [cls for cls in indexes() if cls.accepts(probe.container)]
@@ -167,7 +169,10 @@ def open_index(probe: Probe, mode: str) -> FrameIndex:
             except Unsuitable as why:
                 note = str(why)
                 break  # the container was read as this kind: the scan starts from where it was left
-        found = segment_index(probe, note)
-        if found is not None:
-            return found
+        if {"mov", "matroska"} & set(probe.container.format.name.split(",")):
+            from stillframe._indexes.segments import segment_index
+
+            found = segment_index(probe, note)  # a fragmented MP4, or Matroska without cues
+            if found is not None:
+                return found
     return ScanIndex.open(probe, note)

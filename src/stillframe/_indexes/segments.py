@@ -23,7 +23,6 @@ import contextlib
 import math
 import os
 import threading
-import urllib.parse
 from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +32,7 @@ import numpy as np
 from stillframe._index import PacketIndex, Rows, time_base_of
 from stillframe._indexes import Borrow, FrameIndex, Probe, Region, Unit, Unsuitable
 from stillframe._indexes.scan import first_frame, shown_times
+from stillframe._indexes.sources import SNIFF_BYTES, file_kind, path_of
 from stillframe._source import Input, RangeSource, map_av_error
 from stillframe.errors import InvalidParameter, ResourceContentBad, StillframeError
 from stillframe.info import Deferred, VideoInfo, frame_facts
@@ -42,38 +42,11 @@ from stillframe.plan import EPSILON
 if TYPE_CHECKING:
     from stillframe.streams import RangeReader, ReadStats, StreamIndex
 
-__all__ = ["SegmentIndex", "SegmentInput", "Segments", "manifest_kind", "segment_index", "source_reader"]
+__all__ = ["SegmentIndex", "SegmentInput", "Segments", "cue_check", "segment_index", "source_reader"]
 
-BLOCK = 256 << 10  # a view's first read of a segment; reading on grows it (SegmentStream)
+BLOCK = 128 << 10  # a view's first read of a segment; reading on grows it, to 8 times (SegmentStream)
 LIGHT = {"probesize": "32", "analyzeduration": "0"}  # the streams from the headers alone
-MANIFESTS = {".m3u8": "hls", ".m3u": "hls", ".mpd": "dash"}
-MP4_BOXES = (b"ftyp", b"styp", b"moov", b"free", b"skip", b"wide", b"sidx")
 NO_CUES = "the file has no Cues (written to a pipe or by a live recorder)"
-EBML_MAGIC = b"\x1a\x45\xdf\xa3"
-SNIFF_BYTES = 64 << 10  # what a file's head is read by: its first boxes, or Matroska's SeekHead
-
-
-def manifest_kind(source: Any) -> str | None:
-    """The kind ("hls" or "dash") when `source` names a playlist or a manifest (by its
-    extension, or a local file's first bytes), else None."""
-    if isinstance(source, RangeSource):
-        name = source.name
-    elif isinstance(source, (str, os.PathLike)):
-        name = os.fspath(source)
-    else:
-        return None
-    path = urllib.parse.urlsplit(name).path if "://" in name else name
-    kind = MANIFESTS.get(os.path.splitext(path)[1].lower())
-    if kind is not None or "://" in name and not name.startswith("file://"):
-        return kind
-    with contextlib.suppress(OSError):
-        with open(name[len("file://") :] if name.startswith("file://") else name, "rb") as f:
-            head = f.read(512).lstrip(b"\xef\xbb\xbf \t\r\n")
-        if head.startswith(b"#EXTM3U"):
-            return "hls"
-        if head.startswith(b"<?xml") and b"<MPD" in head or head.startswith(b"<MPD"):
-            return "dash"
-    return None
 
 
 def source_reader(source: Any, timeout: float | None = None) -> RangeReader | None:
@@ -106,14 +79,17 @@ class _Counted:
 
     @property
     def stats(self) -> ReadStats:
+        """What the store's reader has fetched."""
         return self.inner.stats
 
     def read(self, uri: str, start: int, length: int) -> bytes:
+        """The store's bytes, counted in the RangeSource."""
         data = self.inner.read(uri, start, length)
         self.source.record(len(data))
         return data
 
     def size(self, uri: str) -> int:
+        """The object's length in bytes."""
         return self.inner.size(uri)
 
 
@@ -139,31 +115,30 @@ class Segments:
     @classmethod
     def of_manifest(cls, source: Any, kind: str, timeout: float | None, variant: str | int | None) -> Segments:
         """The segments an HLS playlist or a DASH manifest lists (the variant chosen)."""
-        from stillframe.streams import read_dash, read_hls
+        import importlib
 
         reader = source_reader(source, timeout)
         name = source.name if isinstance(source, RangeSource) else os.fspath(source)
         if reader is None:
             raise InvalidParameter(f"{name}: a playlist or manifest is read from a path, a URL or a RangeSource")
-        index = (read_hls if kind == "hls" else read_dash)(reader, _uri(name), variant=variant)
+        read = getattr(importlib.import_module(f"stillframe.streams.{kind}"), f"read_{kind}")  # the one parser
+        index = read(reader, path_of(name), variant=variant)
         return cls(index, reader, name)
 
     @classmethod
     def of_file(cls, source: Any, timeout: float | None) -> Segments | None:
-        """A fragmented MP4's fragments, or a Matroska file's clusters when it has
-        no cues, from their headers (read before FFmpeg opens the file: its mov
-        demuxer would read every fragment's header, its Matroska demuxer from the
-        last keyframe it saw to the end); None for any other file, or one whose
-        headers cannot be read (FFmpeg then opens it and says what is wrong)."""
-        if not isinstance(source, (str, os.PathLike, RangeSource)):
+        """A local fragmented MP4's fragments, or a local Matroska file's clusters
+        when it has no cues, from their headers, before FFmpeg opens the file;
+        None for any other source, or a file whose headers cannot be read (FFmpeg
+        then opens it and says what is wrong). A remote file is opened by FFmpeg
+        first (told apart by its index: `segment_index`), so that a progressive MP4
+        over HTTP pays for no look of its own."""
+        if not isinstance(source, (str, os.PathLike)):
             return None
-        name = source.name if isinstance(source, RangeSource) else os.fspath(source)
-        uri = _uri(name)
+        uri = path_of(os.fspath(source))
+        if "://" in uri:
+            return None
         try:
-            if not isinstance(source, RangeSource) and "://" not in uri:
-                kind = _local_kind(uri)  # a progressive MP4 costs two reads, and no import
-                if kind is None:
-                    return None
             reader = source_reader(source, timeout)
             if reader is None:
                 return None
@@ -173,12 +148,13 @@ class Segments:
 
                 index = read_matroska(reader, uri)
                 note = f"{NO_CUES}; its clusters are found by their headers"
-                return cls(index, reader, name, "matroska", "scan", note)
+                return cls(index, reader, os.fspath(source), "matroska", "scan", note)
             if kind == "mp4":
                 from stillframe.streams import read_fmp4
 
                 index = read_fmp4(reader, uri)
-                return cls(index, reader, name, "mp4", note=f"fragmented MP4: fragments from its {index.how}")
+                note = f"fragmented MP4: fragments from its {index.how}"
+                return cls(index, reader, os.fspath(source), "mp4", note=note)
         except StillframeError:
             return None
         return None
@@ -218,21 +194,6 @@ class SegmentInput(Input):
         return self.segments.container(0, 0, hwaccel)
 
 
-def stream_input(source: Any, timeout: float | None, variant: str | int | None) -> SegmentInput | None:
-    """The source as a SegmentInput when it names a playlist or a manifest; else
-    None (and `variant`, which chooses a rendition of one, refused)."""
-    kind = manifest_kind(source)
-    if kind is not None:
-        return SegmentInput(source, Segments.of_manifest(source, kind, timeout, variant), timeout)
-    if variant is not None:
-        raise InvalidParameter(
-            f"variant={variant!r} chooses a rendition of an HLS master playlist or a DASH manifest; "
-            f"{getattr(source, 'name', source)} is neither"
-        )
-    segments = Segments.of_file(source, timeout)
-    return SegmentInput(source, segments, timeout) if segments is not None else None
-
-
 def segment_index(probe: Probe, note: str) -> SegmentIndex | None:
     """For a file its container's index could not serve: a fragmented MP4's own
     index of fragments, or a Matroska file's clusters by their headers; None
@@ -245,10 +206,10 @@ def segment_index(probe: Probe, note: str) -> SegmentIndex | None:
 
     try:
         if "mov" in names:
-            index = read_fmp4(reader, _uri(probe.input.name))
+            index = read_fmp4(reader, path_of(probe.input.name))
             kind, why = "container", f"fragmented MP4: fragments from its {index.how}"
         else:
-            index = read_matroska(reader, _uri(probe.input.name))
+            index = read_matroska(reader, path_of(probe.input.name))
             kind, why = "scan", f"{note}; its clusters are found by their headers"
     except StillframeError:
         return None
@@ -261,28 +222,12 @@ def segment_index(probe: Probe, note: str) -> SegmentIndex | None:
     return found
 
 
-def _local_kind(path: str) -> str | None:
-    """ "mp4" for a local fragmented MP4, "matroska" for a Matroska file (cues or
-    not), else None, by plain reads."""
-    try:
-        with open(path, "rb") as f:
-            head, size = f.read(SNIFF_BYTES), os.fstat(f.fileno()).st_size
-
-            def read(offset: int, length: int) -> bytes:
-                f.seek(offset)
-                return f.read(length)
-
-            return _kind(head, size, read, path)
-    except OSError:
-        return None
-
-
 def _file_kind(reader: RangeReader, uri: str) -> str | None:
     """ "mp4" for a fragmented MP4, "matroska" for a Matroska file without cues,
     else None, from the file's head (and the box after an MP4's moov)."""
     head = reader.read(uri, 0, SNIFF_BYTES)
     size = reader.size(uri) if head else 0  # known from the read (HTTP's Content-Range, fsspec's size)
-    kind = _kind(head, size, lambda offset, length: reader.read(uri, offset, length), uri)
+    kind = file_kind(head, size, lambda offset, length: reader.read(uri, offset, length), uri)
     if kind == "matroska":
         from stillframe.streams import cues_listed
 
@@ -290,18 +235,21 @@ def _file_kind(reader: RangeReader, uri: str) -> str | None:
     return kind
 
 
-def _kind(head: bytes, size: int, read: Callable[[int, int], bytes], where: str) -> str | None:
-    if head[:4] == EBML_MAGIC:
-        return "matroska"
-    if head[4:8] in MP4_BOXES:
-        from stillframe._mp4sniff import fragmented
+def cue_check(probe: Probe) -> str | None:
+    """Why a remote Matroska file's cues cannot serve (it has none), or None (a
+    local one without cues is read by its clusters before FFmpeg opens it)."""
+    source = probe.input.source
+    remote = isinstance(source, RangeSource) or isinstance(source, str) and "://" in path_of(source)
+    reader = source_reader(source, probe.input.timeout) if remote and probe.input.reopenable else None
+    if reader is None:
+        return None
+    from stillframe.streams import cues_listed
 
-        return "mp4" if fragmented(read, size, where, head) else None
-    return None
-
-
-def _uri(name: str) -> str:
-    return name[len("file://") :] if name.startswith("file://") else name
+    try:
+        listed = cues_listed(reader, path_of(probe.input.name))
+    except StillframeError:
+        return None
+    return None if listed else f"{NO_CUES}: FFmpeg knows only the keyframes it saw while probing"
 
 
 class SegmentIndex(FrameIndex):

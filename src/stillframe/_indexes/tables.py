@@ -205,8 +205,13 @@ class CueIndex(RegionIndex):
 
     @classmethod
     def refuse(cls, probe: Probe) -> None:
+        from stillframe._indexes.segments import cue_check
+
         if not probe.input.reopenable:
             raise Unsuitable("a file object is read once, in full, for a Matroska frame count")
+        why = cue_check(probe)  # without cues, FFmpeg takes the keyframes it saw while probing for them
+        if why is not None:
+            raise Unsuitable(why)
 
     def serves(self, options: FrameOptions) -> bool:
         # Cues need not name every keyframe: the nearest keyframe needs them all.

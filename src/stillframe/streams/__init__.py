@@ -27,7 +27,7 @@ if typing.TYPE_CHECKING:
     from stillframe.streams.concat import SegmentStream
     from stillframe.streams.dash import read_dash
     from stillframe.streams.ebml import cues_listed, read_matroska
-    from stillframe.streams.fmp4 import is_fragmented, read_fmp4, sidx_segments
+    from stillframe.streams.fmp4 import read_fmp4, sidx_segments
     from stillframe.streams.heads import first_timestamp
     from stillframe.streams.hls import read_hls
 
@@ -39,7 +39,7 @@ _WHERE = {
     "concat": ("SegmentStream",),
     "dash": ("read_dash",),
     "ebml": ("cues_listed", "read_matroska"),
-    "fmp4": ("is_fragmented", "read_fmp4", "sidx_segments"),
+    "fmp4": ("read_fmp4", "sidx_segments"),
     "heads": ("first_timestamp",),
     "hls": ("read_hls",),
 }  # fmt: skip
@@ -62,7 +62,6 @@ __all__ = [
     "choose_variant",
     "cues_listed",
     "first_timestamp",
-    "is_fragmented",
     "read_dash",
     "read_fmp4",
     "read_hls",

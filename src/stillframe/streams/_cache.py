@@ -26,12 +26,15 @@ class CachedReader:
 
     @property
     def stats(self) -> ReadStats:
+        """What the inner reader has fetched."""
         return self.inner.stats
 
     def size(self, uri: str) -> int:
+        """The length of `uri` in bytes."""
         return self.inner.size(uri)
 
     def read(self, uri: str, start: int, length: int) -> bytes:
+        """At most `length` bytes of `uri` from `start`, from kept blocks where it can."""
         if length <= 0:
             return b""
         first, last = start // self.block, (start + length - 1) // self.block

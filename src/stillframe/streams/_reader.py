@@ -62,7 +62,7 @@ class RangeReader(Protocol):
 
     @property
     def stats(self) -> ReadStats:
-        """The requests made and bytes fetched so far."""
+        """The requests made and the bytes read so far."""
         ...
 
     def read(self, uri: str, start: int, length: int) -> bytes:

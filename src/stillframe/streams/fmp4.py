@@ -24,9 +24,8 @@ from stillframe.errors import ResourceContentBad
 from stillframe.streams._boxes import Box, find, full_box, parse_header, parse_sidx, parse_tfra
 from stillframe.streams._model import ByteRange, InitSection, Segment, StreamIndex
 from stillframe.streams._reader import RangeReader
-from stillframe._mp4sniff import fragmented
 
-__all__ = ["Track", "is_fragmented", "read_fmp4", "sidx_segments"]
+__all__ = ["Track", "read_fmp4", "sidx_segments"]
 
 WINDOW = 4096  # one read at a box: its header, a typical moof, the next header
 MAX_MOOV = 64 << 20
@@ -92,12 +91,6 @@ class _Bytes:
         if box.type == b"moof":
             self.guess = box.size + 32
         return self.get(box.offset, box.size + 16)  # the next box's header with it
-
-
-def is_fragmented(reader: RangeReader, uri: str) -> bool:
-    """Whether the MP4 at `uri` holds its samples in fragments (see _sniff.fragmented)."""
-    head = reader.read(uri, 0, 64 << 10)
-    return fragmented(lambda offset, length: reader.read(uri, offset, length), reader.size(uri), uri, head)
 
 
 def read_fmp4(reader: RangeReader, uri: str) -> StreamIndex:
