@@ -269,29 +269,42 @@ def worker_command(args: argparse.Namespace) -> int:
 
 def add_parsers(sub: Any) -> None:
     """Add the `jobs`, `worker` and `live` commands to the command line's subparsers."""
-    from stillframe.cli import int_arg, json_object_arg, seconds_arg
+    _add_worker(sub)
+    _add_jobs(sub)
+    _add_live(sub)
 
-    def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--store", default=None, help="path or SQLAlchemy URL (default: STILLFRAME_DB or the user data dir)"
-        )
-        p.add_argument("--storage-options", type=json_object_arg, default=None, metavar="JSON",
-                       help="JSON for s3fs (endpoint_url, key, secret, ...)")  # fmt: skip
-        p.add_argument("--lease", type=seconds_arg, default=30.0, metavar="TIME",
-                       help="how long a claimed job stays claimed without renewal (default: %(default)g s)")  # fmt: skip
+
+def _common(p: argparse.ArgumentParser) -> None:
+    """The store options every jobs, worker and live command takes."""
+    from stillframe.cli import json_object_arg, seconds_arg
+
+    p.add_argument("--store", default=None, help="path or SQLAlchemy URL (default: STILLFRAME_DB or the user data dir)")
+    p.add_argument("--storage-options", type=json_object_arg, default=None, metavar="JSON",
+                   help="JSON for s3fs (endpoint_url, key, secret, ...)")  # fmt: skip
+    p.add_argument("--lease", type=seconds_arg, default=30.0, metavar="TIME",
+                   help="how long a claimed job stays claimed without renewal (default: %(default)g s)")  # fmt: skip
+
+
+def _add_worker(sub: Any) -> None:
+    from stillframe.cli import int_arg
 
     worker = sub.add_parser("worker", help="run queued snapshot jobs from the store")
-    common(worker)
+    _common(worker)
     worker.add_argument("--threads", type=int_arg(1), default=1, metavar="N",
                         help="jobs run at once (default: %(default)s)")  # fmt: skip
     worker.add_argument("--drain", action="store_true", help="stop when no job is left")
     worker.add_argument("--no-live", dest="live", action="store_false", help="leave live snapshot jobs to others")
     worker.set_defaults(run=worker_command)
 
+
+def _add_jobs(sub: Any) -> None:
+    """`stillframe jobs`: one subcommand per action, as the services name them."""
+    from stillframe.cli import json_object_arg, seconds_arg
+
     jobs = sub.add_parser("jobs", help="snapshot jobs: submit, get, list, wait, urls, templates, pipelines, migrate")
     jsub = jobs.add_subparsers(dest="action", required=True)
     p = jsub.add_parser("submit", help="queue a snapshot job (one snapshot with no Interval/Num runs now)")
-    common(p)
+    _common(p)
     p.add_argument("input", help="a path, URL, s3:// or oss:// object, or a media ID")
     p.add_argument("-o", "--output", required=True, help="where the JPEGs go; {Count} = 00001, ...")
     p.add_argument(
@@ -308,13 +321,13 @@ def add_parsers(sub: Any) -> None:
              "urls": "a finished job's output URLs (ICE GetSnapshotUrls)"}  # fmt: skip
     for name in ("get", "wait", "urls"):
         q = jsub.add_parser(name, help=helps[name])
-        common(q)
+        _common(q)
         q.add_argument("job_id", help="the JobId")
         if name == "wait":
             q.add_argument("--timeout", type=seconds_arg, default=None, metavar="TIME",
                            help="stop waiting after this long: exit 1 with SnapshotTimeOut (default: no limit)")  # fmt: skip
     q = jsub.add_parser("list", help="jobs by status and time, paged by token")
-    common(q)
+    _common(q)
     q.add_argument("--job-id", help="only this job")
     q.add_argument("--status", help="Init, Processing, Success or Fail")
     q.add_argument("--start", help="created at or after (ISO 8601)")
@@ -329,9 +342,17 @@ def add_parsers(sub: Any) -> None:
         "were kept. Stop every server and worker on the store first, and keep a backup: revisions go forward only.",
     )  # fmt: skip
     q.add_argument("--store", default=None, help="path or SQLAlchemy URL (default: STILLFRAME_DB or the user data dir)")
+    _add_catalog(jsub)
+    jobs.set_defaults(run=jobs_command)
+
+
+def _add_catalog(jsub: Any) -> None:
+    """`stillframe jobs templates|pipelines OP`: the catalog's create, get, list, update, delete."""
+    from stillframe.cli import json_object_arg
+
     for name in ("templates", "pipelines"):
         q = jsub.add_parser(name, help=f"create, get, list, update or delete snapshot {name}")
-        common(q)
+        _common(q)
         q.add_argument("op", choices=("create", "get", "list", "update", "delete"), help="what to do")
         q.add_argument("--id", help=f"the {name[:-1]}'s id (get, update, delete)")
         q.add_argument("--name", help=f"the {name[:-1]}'s name")
@@ -343,8 +364,10 @@ def add_parsers(sub: Any) -> None:
             q.add_argument("--max-concurrency", type=int, help="jobs of the pipeline run at once (default: 10)")
             q.add_argument("--notify-url", help="where each finished job's message is POSTed")
             q.add_argument("--state", help="Active or Paused")
-    jobs.set_defaults(run=jobs_command)
 
+
+def _add_live(sub: Any) -> None:
+    """`stillframe live`: templates, submit, get, list, command, files, delete-files."""
     live = sub.add_parser(
         "live", help="live snapshot jobs: templates, submit, get, list, command, files, delete-files",
         description="Live snapshot jobs. Captures run on `stillframe worker` processes (or a JobService "
@@ -352,7 +375,7 @@ def add_parsers(sub: Any) -> None:
     )  # fmt: skip
     lsub = live.add_subparsers(dest="action", required=True)
     q = lsub.add_parser("templates", help="create, get, list, update or delete live snapshot templates")
-    common(q)
+    _common(q)
     q.add_argument("op", choices=("create", "get", "list", "update", "delete"), help="what to do")
     q.add_argument("--id", help="the template's id (get, update, delete)")
     q.add_argument("--name", help="the template's name (list: a search keyword)")
@@ -361,7 +384,7 @@ def add_parsers(sub: Any) -> None:
     q.add_argument("--overwrite-format", help="e.g. snapshot/{JobId}.jpg ('' for none)")
     q.add_argument("--sequence-format", help="e.g. snapshot/{JobId}/{UnixTimestamp}.jpg ('' for none)")
     q = lsub.add_parser("submit", help="start a live snapshot job")
-    common(q)
+    _common(q)
     q.add_argument("--name", required=True, help="the job's name")
     q.add_argument("--url", required=True, help="the stream: rtmp://, an HLS .m3u8, http-flv, rtsp://, srt://...")
     q.add_argument("--type", default="rtmp", help="the stream's type, as ICE names it (default: %(default)s)")
@@ -371,10 +394,10 @@ def add_parsers(sub: Any) -> None:
     q.add_argument("--bucket", required=True, help="bucket, or a directory for --storage-type local")
     q.add_argument("--callback-url", help="where each snapshot's message is POSTed")
     q = lsub.add_parser("get", help="a live job as JSON")
-    common(q)
+    _common(q)
     q.add_argument("job_id", help="the JobId")
     q = lsub.add_parser("list", help="live jobs by status and keyword, paged")
-    common(q)
+    _common(q)
     q.add_argument("--status", choices=("init", "started", "paused"), help="only jobs in this state")
     q.add_argument("--keyword", help="part of the job's name, whatever its case")
     q.add_argument("--page", type=int, default=1, help="(default: %(default)s)")
@@ -383,11 +406,11 @@ def add_parsers(sub: Any) -> None:
     q.add_argument("--start", help="created at or after: ISO 8601 or Unix seconds (default: 7 days ago)")
     q.add_argument("--end", help="created before: ISO 8601 or Unix seconds (default: now)")
     q = lsub.add_parser("command", help="start, stop or restart a live job")
-    common(q)
+    _common(q)
     q.add_argument("job_id", help="the JobId")
     q.add_argument("command", choices=("start", "stop", "restart"), help="what to do")
     q = lsub.add_parser("files", help="a live job's snapshot files over a window of at most a day")
-    common(q)
+    _common(q)
     q.add_argument("job_id", help="the JobId")
     q.add_argument("--start", required=True, help="ISO 8601 or Unix seconds")
     q.add_argument("--end", required=True, help="ISO 8601 or Unix seconds")
@@ -395,7 +418,7 @@ def add_parsers(sub: Any) -> None:
     q.add_argument("--next", help="NextStartTime from the previous page")
     q.add_argument("--sort", default="asc", choices=("asc", "desc"), help="by time (default: %(default)s)")
     q = lsub.add_parser("delete-files", help="forget a live job's snapshot files (and remove them)")
-    common(q)
+    _common(q)
     q.add_argument("job_id", help="the JobId")
     q.add_argument("stamps", type=int, nargs="+", help="CreateTimestamp values (ms)")
     q.add_argument("--delete-file", action="store_true", help="remove the files too")

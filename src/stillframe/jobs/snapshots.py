@@ -44,6 +44,16 @@ def _new_id() -> str:
     return uuid.uuid4().hex
 
 
+def _place(url: str, media_id: str | None, spec: Any) -> dict[str, Any]:
+    """A job's input or output as stored: its type, its location and, when the
+    caller's dict named one, the `Root` it must resolve inside."""
+    place = {"Type": location_type(url, media_id), "Media": url}
+    root = _root(spec)
+    if root is not None:
+        place["Root"] = root
+    return place
+
+
 def _root(spec: Any) -> str | None:
     """The folder (or object-store prefix) a location given as a dict must stay in
     (its `Root`), if any."""
@@ -119,14 +129,7 @@ class SnapshotJobs:
             raise InvalidParameter(f"UserData must be a string, not {type(user_data).__name__}")
         if user_data is not None and len(user_data.encode("utf-8")) > USER_DATA_MAX:
             raise InvalidParameter(f"UserData is over {USER_DATA_MAX} bytes")
-        if template_id is not None:
-            template = self.catalog.get_snapshot_template(template_id, account=account)
-            # With both, `config` is the template's settings with the caller's changes
-            # applied (ICE's OverwriteParams); the job still records its template.
-            cfg = config_from(config) if config is not None else SnapshotConfig.from_dict(template.config["stillframe"])
-        else:
-            cfg = config_from(config)
-        self._check_count(cfg)
+        cfg = self._job_config(config, template_id, account)
         if pipeline_id is not None:
             self.catalog.get_pipeline(pipeline_id, account=account)
         in_url = _absolute(normalise_location(input, "Input"))
@@ -138,11 +141,7 @@ class SnapshotJobs:
         now = time.time()
         job_id = _new_id()
         sync = cfg.synchronous
-        places = [{"Type": location_type(url, mid), "Media": url} for url, mid in ((in_url, media_id), (out_url, None))]
-        for place, spec in zip(places, (input, output)):
-            root = _root(spec)
-            if root is not None:
-                place["Root"] = root
+        places = [_place(url, mid, spec) for url, mid, spec in ((in_url, media_id, input), (out_url, None, output))]
         row = dict(
             id=job_id, account=owner(account), name=name, type=cfg.type, trigger_source="API", input=places[0],
             output=places[1], config=cfg.to_dict(), template_id=template_id, pipeline_id=pipeline_id,
@@ -158,6 +157,20 @@ class SnapshotJobs:
             self.runner.wakeup.ring()  # and this process's, now that the job is visible
             return self.get_snapshot_job(job_id)
         return self._run_sync(job_id)
+
+    def _job_config(
+        self, config: SnapshotConfig | Mapping[str, Any] | None, template_id: str | None, account: str | None
+    ) -> SnapshotConfig:
+        """The job's settings: `config`, or its template's; with both, the template's
+        settings with the caller's changes applied (ICE's OverwriteParams; the job
+        still records its template). Over the per-job snapshot cap: refused."""
+        if template_id is not None:
+            template = self.catalog.get_snapshot_template(template_id, account=account)
+            cfg = config_from(config) if config is not None else SnapshotConfig.from_dict(template.config["stillframe"])
+        else:
+            cfg = config_from(config)
+        self._check_count(cfg)
+        return cfg
 
     def _check_count(self, cfg: SnapshotConfig) -> None:
         count = known_count(cfg)

@@ -104,27 +104,7 @@ class JobRunner:
                 t.jobs.c.status == "Init",
                 and_(t.jobs.c.status == "Processing", t.jobs.c.lease_until < now),
             )
-            # A first look, unlocked, to pass over pipelines that are plainly full.
-            busy: dict[str, int] = dict(
-                conn.execute(
-                    select(t.jobs.c.pipeline_id, func.count())
-                    .where(
-                        t.jobs.c.status == "Processing", t.jobs.c.lease_until > now, t.jobs.c.pipeline_id.is_not(None)
-                    )
-                    .group_by(t.jobs.c.pipeline_id)
-                ).all()
-            )
-            limits = {
-                r.id: (r.max_concurrency if r.state == "Active" else 0)
-                for r in conn.execute(select(t.pipelines.c.id, t.pipelines.c.max_concurrency, t.pipelines.c.state))
-            }
-            # Queued jobs and those whose lease ran out, each read oldest first along the
-            # (status, seq) index: one query with OR would sort the whole backlog.
-            oldest = select(t.jobs.c.seq, t.jobs.c.id, t.jobs.c.pipeline_id).order_by(t.jobs.c.seq).limit(64)
-            candidates = sorted(
-                [*conn.execute(oldest.where(t.jobs.c.status == "Init")),
-                 *conn.execute(oldest.where(t.jobs.c.status == "Processing", t.jobs.c.lease_until < now))],
-            )[:64]  # fmt: skip
+            busy, limits, candidates = self._candidates(conn, now)
             for cand in candidates:
                 pipe = cand.pipeline_id
                 if pipe is not None and busy.get(pipe, 0) >= limits.get(pipe, 1):
@@ -154,6 +134,31 @@ class JobRunner:
                 )
                 return conn.execute(select(t.jobs).where(t.jobs.c.id == row.id)).first()
         return None
+
+    @staticmethod
+    def _candidates(conn: Any, now: float) -> tuple[dict[str, int], dict[str, int], list[Any]]:
+        """What a claim looks at, unlocked: the running jobs of each pipeline, each
+        pipeline's cap (0 when paused) and the 64 oldest runnable jobs."""
+        # A first look, unlocked, to pass over pipelines that are plainly full.
+        busy: dict[str, int] = dict(
+            conn.execute(
+                select(t.jobs.c.pipeline_id, func.count())
+                .where(t.jobs.c.status == "Processing", t.jobs.c.lease_until > now, t.jobs.c.pipeline_id.is_not(None))
+                .group_by(t.jobs.c.pipeline_id)
+            ).all()
+        )
+        limits = {
+            r.id: (r.max_concurrency if r.state == "Active" else 0)
+            for r in conn.execute(select(t.pipelines.c.id, t.pipelines.c.max_concurrency, t.pipelines.c.state))
+        }
+        # Queued jobs and those whose lease ran out, each read oldest first along the
+        # (status, seq) index: one query with OR would sort the whole backlog.
+        oldest = select(t.jobs.c.seq, t.jobs.c.id, t.jobs.c.pipeline_id).order_by(t.jobs.c.seq).limit(64)
+        candidates = sorted(
+            [*conn.execute(oldest.where(t.jobs.c.status == "Init")),
+             *conn.execute(oldest.where(t.jobs.c.status == "Processing", t.jobs.c.lease_until < now))],
+        )[:64]  # fmt: skip
+        return busy, limits, candidates
 
     @staticmethod
     def _room(conn: Any, pipe: str, now: float, listed: bool = True) -> bool:

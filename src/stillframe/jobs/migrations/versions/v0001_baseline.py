@@ -25,6 +25,8 @@ def _key() -> list[sa.Column]:
 
 
 def upgrade() -> None:
+    """The first schema, table by table: long because it is the whole schema as
+    released, kept exactly so that later revisions apply to it unchanged."""
     op.create_table(
         "jobs",
         *_key(),
