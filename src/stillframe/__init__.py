@@ -42,7 +42,7 @@ if TYPE_CHECKING:  # what the names below are, for the type checker; loaded when
     from stillframe.devices import HardwareReport, hardware
     from stillframe.frame import Frame
     from stillframe.jpeg import YUV420Planes, encode_jpeg, encode_jpegs
-    from stillframe.options import FrameOptions
+    from stillframe.options import FrameOptions, SnapshotOptions, VideoOptions
     from stillframe.records import Provenance, Stats
     from stillframe.sampling import Dots, Interval, Quantity, Schedule, Times, sampling_from_dict
     from stillframe.snapshot import Snapshot, SnapshotResult, snapshot
@@ -60,6 +60,8 @@ _WHERE = {
     "encode_jpeg": "stillframe.jpeg",
     "encode_jpegs": "stillframe.jpeg",
     "FrameOptions": "stillframe.options",
+    "SnapshotOptions": "stillframe.options",
+    "VideoOptions": "stillframe.options",
     "Provenance": "stillframe.records",
     "Stats": "stillframe.records",
     "Dots": "stillframe.sampling",
@@ -134,6 +136,7 @@ __all__ = [
     "ResourceNotFound",
     "Schedule",
     "Snapshot",
+    "SnapshotOptions",
     "SnapshotResult",
     "SnapshotTimeOut",
     "Sprite",
@@ -146,6 +149,7 @@ __all__ = [
     "TransientNetworkError",
     "Video",
     "VideoInfo",
+    "VideoOptions",
     "YUV420Planes",
     "__version__",
     "encode_jpeg",

@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 from stillframe._ledger import check_destinations
@@ -20,6 +20,11 @@ from stillframe.errors import InternalError, InvalidParameter, StillframeError
 from stillframe.outputs import check_placeholders, output_names
 from stillframe.snapshot import SamplingLike, SnapshotResult, as_sampling, snapshot
 from stillframe.sprites import Sprite, parse_color
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from stillframe.options import SnapshotOptions
 
 __all__ = ["BatchItem", "check_outputs", "input_name", "open_source", "snapshot_many", "snapshot_one"]
 
@@ -209,7 +214,7 @@ def snapshot_many(
     storage_options: Mapping[str, Any] | None = None,
     progress: bool | None = None,
     split: int | None = None,
-    **snapshot_options: Any,
+    **options: Unpack[SnapshotOptions],
 ) -> list[BatchItem]:
     """sf.snapshot of every input, one task a video; a BatchItem per input, in the
     order given. A bad video fails its own item (`item.error`), never the batch.
@@ -229,8 +234,9 @@ def snapshot_many(
     results streamed back as they finish. `split=N` takes the videos one at a time
     instead, each cut into N keyframe-aligned parts decoded side by side
     (snapshot_split): for a few long videos. `progress`: a bar on stderr (default:
-    on a terminal). The other options are sf.snapshot's.
+    on a terminal). The other options are sf.snapshot's (SnapshotOptions).
     """
+    snapshot_options: dict[str, Any] = dict(options)
     check_options(sampling, os.fspath(output), snapshot_options)
     planned = plan_inputs(inputs, output, snapshot_options)
     runner = runner_for(client, processes)

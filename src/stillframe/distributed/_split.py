@@ -14,7 +14,7 @@ import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stillframe._run import BATCH, Outputs, RunPlan
 from stillframe.distributed._batch import check_options, open_source
@@ -25,6 +25,11 @@ from stillframe.options import FrameOptions
 from stillframe.records import Provenance, Stats
 from stillframe.snapshot import SamplingLike, SnapshotResult, as_sampling
 from stillframe.video import Video
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from stillframe.options import SnapshotOptions
 
 __all__ = ["Part", "PartFrame", "balance", "decode_part", "keyframe_groups", "snapshot_split"]
 
@@ -128,7 +133,7 @@ def snapshot_split(
     processes: int | None = None,
     storage_options: Mapping[str, Any] | None = None,
     progress: bool | None = None,
-    **options: Any,
+    **snapshot_options: Unpack[SnapshotOptions],
 ) -> SnapshotResult:
     """sf.snapshot of one video with its frames decoded on many workers: the times
     are planned here, cut into `parts` keyframe-aligned parts (default: one a worker
@@ -136,12 +141,13 @@ def snapshot_split(
     order, by the same writers as sf.snapshot (so sprite sheets, the VTT track and
     the cover are those of one process, byte for byte). The source must be readable
     both here and on the workers; outputs are written (and checked) here: paths, or
-    object-store URLs. Options are sf.snapshot's; `client`, `processes`,
+    object-store URLs. Options are sf.snapshot's (SnapshotOptions); `client`, `processes`,
     `storage_options` (the source's and the outputs') and `progress` as
     snapshot_many. A long schedule is cut a window of times at a time, so what is
     in flight stays bounded.
     """
     src = os.fspath(source)
+    options: dict[str, Any] = dict(snapshot_options)
     check_options(sampling, os.fspath(output), options)
     runner = runner_for(client, processes)
     if parts is None:
