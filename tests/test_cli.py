@@ -81,6 +81,10 @@ def test_jobs_help_describes_its_subcommands():
         (["--interval", "1", "--sprites-only"], "--sprites-only applies only with --sprite"),
         (["--interval", "1", "--cell-size", "80x45"], "--cell-size applies only with --sprite"),
         (["--interval", "1", "--sprite-output", "s-{TileCount}.jpg"], "--sprite-output applies only with --sprite"),
+        (["--interval", "1", "--margin", "4"], "--margin applies only with --sprite"),
+        (["--interval", "1", "--padding", "0"], "--padding applies only with --sprite"),
+        (["--interval", "1", "--color", "white"], "--color applies only with --sprite"),
+        (["--interval", "1", "--cell-step", "2"], "--cell-step applies only with --sprite"),
         (["--interval", "1", "--vtt-base-url", "https://cdn/"], "--vtt-base-url applies only with --vtt or"),
     ],
 )

@@ -44,6 +44,9 @@ def test_a_still_picture_is_a_one_frame_video(pictures, tmp_path, ext):
     assert np.array_equal(frame.to_ndarray("rgb24"), theirs)  # the picture as FFmpeg decodes it
     result = sf.snapshot(path, sf.Dots([0.0, 5.0]), tmp_path / "{Count}.jpg")
     assert result.count == 1 and result.dropped == 1 and "past the end" in result.reason
+    assert "the input is a single picture, its one frame at 0.000 s" in result.reason
+    with pytest.raises(sf.InvalidParameter, match="no snapshot can be taken: .* single picture"):
+        sf.snapshot(path, sf.Dots([1.0]), tmp_path / "late.jpg")
 
 
 def test_ffmpeg_error_numbers_stay_out_of_messages(tmp_path):

@@ -105,6 +105,10 @@ def resolve(sampling: Sampling, info: VideoInfo) -> tuple[Schedule, int, str]:
             cut = f"the file's data ends at {info.duration:.3f} s but its header says {header:.3f} s (cut off)"
             reason = f"{reason}; {cut}" if reason else f"{lost} snapshot(s) past where {cut}"
             dropped = lost
+    # A still image opened as a video: say so (frame_count may need a scan: only
+    # looked at when the whole video is under a second).
+    if dropped and info.duration < 1.0 and info.frame_count == 1:
+        reason = f"{reason}; the input is a single picture, its one frame at {info.start_time:.3f} s"
     if not schedule.times:
         raise InvalidParameter(f"no snapshot can be taken: {reason}")
     return schedule, dropped, reason

@@ -101,9 +101,10 @@ def _grid(text: str, what: str) -> tuple[int, int]:
 
 def _sprite(args: argparse.Namespace):
     # The sheets' own flags are refused without sheets, not ignored.
-    stray = {"--cell-size": args.cell_size, "--sprites-only": args.sprites_only, "--sprite-output": args.sprite_output}
+    stray = {"--cell-size": args.cell_size, "--sprites-only": args.sprites_only, "--sprite-output": args.sprite_output,
+             "--margin": args.margin, "--padding": args.padding, "--color": args.color, "--cell-step": args.cell_step}  # fmt: skip
     if args.sprite is None:
-        flag = next((k for k, v in stray.items() if v), None)
+        flag = next((k for k, v in stray.items() if v not in (None, False)), None)
         if flag is not None:
             raise SystemExit(f"stillframe: error: {flag} applies only with --sprite")
         return None
@@ -111,16 +112,14 @@ def _sprite(args: argparse.Namespace):
 
     columns, lines = _grid(args.sprite, "--sprite")
     cell_w, cell_h = _grid(args.cell_size, "--cell-size") if args.cell_size else (None, None)
+    given = {"margin": args.margin, "padding": args.padding, "color": args.color, "cell_sel_step": args.cell_step}
     return Sprite(
         columns=columns,
         lines=lines,
         cell_width=cell_w,
         cell_height=cell_h,
-        margin=args.margin,
-        padding=args.padding,
-        color=args.color,
         keep_cell_pic=not args.sprites_only,
-        cell_sel_step=args.cell_step,
+        **{k: v for k, v in given.items() if v is not None},
     )
 
 
@@ -205,10 +204,12 @@ def add_snapshot_options(parser: argparse.ArgumentParser, helps: Mapping[str, st
     add("--quality", "JPEG quality 1..100 (default: %(default)s)", type=int_arg(1, 100), default=85, metavar="Q")
     add("--sprite", "sprite sheets of C columns and L lines, e.g. 10x10", metavar="CxL")
     add("--cell-size", "sprite cell size (default: the snapshot size)", metavar="WxH")
-    add("--margin", "pixels around a sprite sheet's edge (default: %(default)s)", type=int, default=0)
-    add("--padding", "pixels between sprite cells (default: %(default)s)", type=int, default=0)
-    add("--color", "sprite background: a name, #rrggbb or random (default: %(default)s)", default="black")
-    add("--cell-step", "every nth snapshot goes on the sheet (default: %(default)s)", type=int, default=1)
+    # No argparse defaults for the sheets' flags: Sprite's apply, and a flag given
+    # without --sprite is told apart from one left out.
+    add("--margin", "pixels around a sprite sheet's edge (default: 0)", type=int)
+    add("--padding", "pixels between sprite cells (default: 0)", type=int)
+    add("--color", "sprite background: a name, #rrggbb or random (default: black)")
+    add("--cell-step", "every nth snapshot goes on the sheet (default: 1)", type=int)
     add("--sprites-only", "write the sheets, not the single snapshots", action="store_true")
     add("--sprite-output", "sheet file name; {TileCount} = 00001, ... (default: sprite-{TileCount}.jpg beside "
         "the snapshots)")  # fmt: skip
