@@ -208,3 +208,29 @@ def test_the_version_is_told_without_loading_the_engine():
     assert run.returncode == 0 and run.stdout.strip() == f"stillframe {__version__}"
     loaded = {line.rsplit("|", 1)[1].strip().split(".")[0] for line in run.stderr.splitlines() if "|" in line}
     assert sorted(loaded & {"av", "numpy", "sqlalchemy", "starlette"}) == []
+
+
+def test_the_help_is_told_without_loading_the_engine_or_the_jobs_extra():
+    """`stillframe --help` lists every command (the jobs, server and batch ones too)
+    from their parsers alone: neither PyAV, NumPy nor SQLAlchemy and Alembic load."""
+    modules = _imported(["--help"])
+    assert {"stillframe.jobs.cli", "stillframe.server.cli", "stillframe.distributed.cli"} <= modules
+    tops = {m.split(".")[0] for m in modules}
+    assert sorted(tops & {"av", "numpy", "sqlalchemy", "alembic", "starlette", "dask"}) == []
+
+
+def test_the_higher_layers_load_their_names_when_first_used():
+    code = (
+        "import sys, json, stillframe.jobs as jobs, stillframe.distributed as dist;"
+        "before = sorted(m for m in ('sqlalchemy', 'numpy', 'av') if m in sys.modules);"
+        "from stillframe.jobs import JobService; from stillframe.distributed import snapshot_many;"
+        "print(json.dumps([before, JobService.__module__, snapshot_many.__module__,"
+        " all(getattr(m, n) is not None for m in (jobs, dist) for n in m.__all__)]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert json.loads(out) == [[], "stillframe.jobs.service", "stillframe.distributed._batch", True]
+    import stillframe.distributed
+    import stillframe.jobs
+
+    for package in (stillframe.jobs, stillframe.distributed):
+        assert set(package._WHERE) == set(package.__all__)

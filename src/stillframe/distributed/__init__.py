@@ -14,9 +14,43 @@ the Ray module (`pip install 'stillframe[ray]'`).
 
 from __future__ import annotations
 
-from stillframe.distributed._batch import BatchItem, input_name, snapshot_many, snapshot_one
-from stillframe.distributed._runners import default_processes
-from stillframe.distributed._split import Part, PartFrame, decode_part, keyframe_groups, snapshot_split
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from stillframe.distributed._batch import BatchItem, input_name, snapshot_many, snapshot_one
+    from stillframe.distributed._runners import default_processes
+    from stillframe.distributed._split import Part, PartFrame, decode_part, keyframe_groups, snapshot_split
+
+# Each public name is loaded from its module when first used: the command line
+# builds `stillframe batch`'s parser from this package without the engine.
+_WHERE = {
+    "BatchItem": "stillframe.distributed._batch",
+    "input_name": "stillframe.distributed._batch",
+    "snapshot_many": "stillframe.distributed._batch",
+    "snapshot_one": "stillframe.distributed._batch",
+    "default_processes": "stillframe.distributed._runners",
+    "Part": "stillframe.distributed._split",
+    "PartFrame": "stillframe.distributed._split",
+    "decode_part": "stillframe.distributed._split",
+    "keyframe_groups": "stillframe.distributed._split",
+    "snapshot_split": "stillframe.distributed._split",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """A public name, loaded from its module on first use (PEP 562)."""
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module 'stillframe.distributed' has no attribute {name!r}")
+    value = getattr(importlib.import_module(where), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))
+
 
 __all__ = [
     "BatchItem",

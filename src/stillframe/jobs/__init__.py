@@ -2,18 +2,50 @@
 Huawei VOD): submit, get, list with filters and page tokens, templates, pipelines,
 media, and workers in this process or in others sharing the store."""
 
-try:
-    import alembic  # noqa: F401 - the jobs extra: the store's schema revisions
-    import sqlalchemy  # noqa: F401
-except ImportError as exc:
-    raise ModuleNotFoundError(
-        "stillframe.jobs needs the jobs extra (SQLAlchemy, Alembic): pip install 'stillframe[jobs]' "
-        "('stillframe[s3]' for s3:// and oss://)",
-        name=exc.name,
-    ) from exc
+from __future__ import annotations
 
-from stillframe.jobs.config import SnapshotConfig  # noqa: E402
-from stillframe.jobs.model import Page, Pipeline, SnapshotJob, Template  # noqa: E402
-from stillframe.jobs.service import JobService  # noqa: E402
+import importlib
+import importlib.util
+from typing import TYPE_CHECKING, Any
+
+# The jobs extra is looked for, not loaded: the command line builds its `jobs`
+# parsers from this package without paying for SQLAlchemy and Alembic.
+for _extra in ("alembic", "sqlalchemy"):  # the store's schema revisions, and the store
+    if importlib.util.find_spec(_extra) is None:
+        raise ModuleNotFoundError(
+            "stillframe.jobs needs the jobs extra (SQLAlchemy, Alembic): pip install 'stillframe[jobs]' "
+            "('stillframe[s3]' for s3:// and oss://)",
+            name=_extra,
+        )
+
+if TYPE_CHECKING:
+    from stillframe.jobs.config import SnapshotConfig
+    from stillframe.jobs.model import Page, Pipeline, SnapshotJob, Template
+    from stillframe.jobs.service import JobService
+
+# Each public name is loaded from its module when first used.
+_WHERE = {
+    "SnapshotConfig": "stillframe.jobs.config",
+    "Page": "stillframe.jobs.model",
+    "Pipeline": "stillframe.jobs.model",
+    "SnapshotJob": "stillframe.jobs.model",
+    "Template": "stillframe.jobs.model",
+    "JobService": "stillframe.jobs.service",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """A public name, loaded from its module on first use (PEP 562)."""
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module 'stillframe.jobs' has no attribute {name!r}")
+    value = getattr(importlib.import_module(where), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))
+
 
 __all__ = ["JobService", "Page", "Pipeline", "SnapshotConfig", "SnapshotJob", "Template"]
