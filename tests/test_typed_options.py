@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 import stillframe as sf
-from stillframe.options import FrameOptions, SnapshotOptions, VideoOptions
+from stillframe.options import FrameOptions, VideoOptions
+from stillframe.snapshot import SnapshotOptions
 
 # sf.snapshot's parameters that the batch and split entry points take themselves.
 OWN = {"progress", "storage_options"}

@@ -42,10 +42,10 @@ if TYPE_CHECKING:  # what the names below are, for the type checker; loaded when
     from stillframe.devices import HardwareReport, hardware
     from stillframe.frame import Frame
     from stillframe.jpeg import YUV420Planes, encode_jpeg, encode_jpegs
-    from stillframe.options import FrameOptions, SnapshotOptions, VideoOptions
+    from stillframe.options import FrameOptions, VideoOptions
     from stillframe.records import Provenance, Stats
     from stillframe.sampling import Dots, Interval, Quantity, Schedule, Times, sampling_from_dict
-    from stillframe.snapshot import Snapshot, SnapshotResult, snapshot
+    from stillframe.snapshot import Snapshot, SnapshotOptions, SnapshotResult, snapshot
     from stillframe.sprites import Sprite
     from stillframe.video import Decoding, Video, VideoInfo, open, probe
 
@@ -60,7 +60,6 @@ _WHERE = {
     "encode_jpeg": "stillframe.jpeg",
     "encode_jpegs": "stillframe.jpeg",
     "FrameOptions": "stillframe.options",
-    "SnapshotOptions": "stillframe.options",
     "VideoOptions": "stillframe.options",
     "Provenance": "stillframe.records",
     "Stats": "stillframe.records",
@@ -71,6 +70,7 @@ _WHERE = {
     "Times": "stillframe.sampling",
     "sampling_from_dict": "stillframe.sampling",
     "Snapshot": "stillframe.snapshot",
+    "SnapshotOptions": "stillframe.snapshot",
     "SnapshotResult": "stillframe.snapshot",
     "snapshot": "stillframe.snapshot",
     "Sprite": "stillframe.sprites",

@@ -104,7 +104,7 @@ def _sprite(args: argparse.Namespace):
     stray = {"--cell-size": args.cell_size, "--sprites-only": args.sprites_only, "--sprite-output": args.sprite_output,
              "--margin": args.margin, "--padding": args.padding, "--color": args.color, "--cell-step": args.cell_step}  # fmt: skip
     if args.sprite is None:
-        flag = next((k for k, v in stray.items() if v not in (None, False)), None)
+        flag = next((k for k, v in stray.items() if v is not None and v is not False), None)
         if flag is not None:
             raise SystemExit(f"stillframe: error: {flag} applies only with --sprite")
         return None

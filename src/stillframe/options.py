@@ -1,6 +1,5 @@
 """FrameOptions: which frame answers a time, and at what size, as one typed value;
-SnapshotOptions: sf.snapshot's keyword options as the batch and split entry points
-pass them on, typed for the checker.
+VideoOptions: how a video is opened, as sf.open takes them, typed for the checker.
 
 Every way in takes the same options (Video.frames_at and Video.stream, sf.snapshot,
 snapshot_split, the Ray stage, a job's SnapshotConfig), so they are spelled out once
@@ -10,18 +9,13 @@ here; the rule and the sizes are checked when the value is made.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import Any, TypedDict
 
 from stillframe._deinterlace import check_mode
 from stillframe.geometry import check_sizes
 from stillframe.plan import check_choices
 
-if TYPE_CHECKING:
-    import os
-
-    from stillframe.sprites import Sprite
-
-__all__ = ["FrameOptions", "SnapshotOptions", "VideoOptions"]
+__all__ = ["FrameOptions", "VideoOptions"]
 
 
 @dataclass(frozen=True)
@@ -79,31 +73,3 @@ class VideoOptions(TypedDict, total=False):
     fallback: bool
     index: str
     variant: str | int | None
-
-
-class SnapshotOptions(VideoOptions, total=False):
-    """sf.snapshot's keyword options, as snapshot_many, snapshot_split and the Ray
-    stage pass them on (their own `progress` and `storage_options` apart): a type
-    checker sees a misspelt or mistyped option there as it does on sf.snapshot."""
-
-    frame_type: str
-    snap: str
-    tolerance: float
-    width: int | None
-    height: int | None
-    max_length: int | None
-    aspect_ratio: str
-    deinterlace: bool | str
-    quality: int
-    sprite: Sprite | None
-    sprite_output: str | os.PathLike[str] | None
-    webvtt: str | os.PathLike[str] | None
-    storyboard: str | os.PathLike[str] | None
-    vtt_base_url: str | None
-    base_url: str | None
-    black_level: int | None
-    pixel_black_threshold: int | None
-    cover: str | os.PathLike[str] | None
-    cover_position: int | str | None
-    overwrite: bool
-    clean: bool

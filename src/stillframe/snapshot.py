@@ -13,14 +13,14 @@ from typing import Any, Union
 from stillframe import _source
 from stillframe._run import Outputs, RunPlan, one_snapshot
 from stillframe.errors import InvalidParameter
-from stillframe.options import FrameOptions
+from stillframe.options import FrameOptions, VideoOptions
 from stillframe.outputs import output_names
 from stillframe.records import Snapshot, SnapshotResult
 from stillframe.sampling import Dots, Sampling, sampling_from_dict
 from stillframe.sprites import Sprite
 from stillframe.video import Video
 
-__all__ = ["Snapshot", "SnapshotResult", "as_sampling", "output_names", "snapshot"]
+__all__ = ["Snapshot", "SnapshotOptions", "SnapshotResult", "as_sampling", "output_names", "snapshot"]
 
 SamplingLike = Union[Sampling, Mapping[str, Any], Sequence[float], float, None]
 
@@ -39,6 +39,34 @@ def as_sampling(sampling: SamplingLike) -> Sampling:
     if hasattr(sampling, "resolve"):
         return sampling  # type: ignore[return-value]
     raise InvalidParameter(f"cannot use a {type(sampling).__name__} as a sampling")
+
+
+class SnapshotOptions(VideoOptions, total=False):
+    """sf.snapshot's keyword options, as snapshot_many, snapshot_split and the Ray
+    stage pass them on (their own `progress` and `storage_options` apart): a type
+    checker sees a misspelt or mistyped option there as it does on sf.snapshot."""
+
+    frame_type: str
+    snap: str
+    tolerance: float
+    width: int | None
+    height: int | None
+    max_length: int | None
+    aspect_ratio: str
+    deinterlace: bool | str
+    quality: int
+    sprite: Sprite | None
+    sprite_output: str | os.PathLike[str] | None
+    webvtt: str | os.PathLike[str] | None
+    storyboard: str | os.PathLike[str] | None
+    vtt_base_url: str | None
+    base_url: str | None
+    black_level: int | None
+    pixel_black_threshold: int | None
+    cover: str | os.PathLike[str] | None
+    cover_position: int | str | None
+    overwrite: bool
+    clean: bool
 
 
 def snapshot(

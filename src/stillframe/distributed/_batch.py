@@ -24,7 +24,7 @@ from stillframe.sprites import Sprite, parse_color
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from stillframe.options import SnapshotOptions
+    from stillframe.snapshot import SnapshotOptions
 
 __all__ = ["BatchItem", "check_outputs", "input_name", "open_source", "snapshot_many", "snapshot_one"]
 

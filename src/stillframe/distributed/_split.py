@@ -29,7 +29,7 @@ from stillframe.video import Video
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from stillframe.options import SnapshotOptions
+    from stillframe.snapshot import SnapshotOptions
 
 __all__ = ["Part", "PartFrame", "balance", "decode_part", "keyframe_groups", "snapshot_split"]
 
