@@ -16,6 +16,7 @@ import pytest
 import stillframe as sf
 
 README = Path(__file__).resolve().parents[1] / "README.md"
+SNAPSHOTS_GUIDE = README.parent / "docs" / "snapshots.md"
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +35,8 @@ def test_the_readmes_frame_loop_runs_on_the_demo_clip(demo_length):
     assert seen == [0.0, 2.0, 4.0, 6.0, 8.0]
 
 
-def test_a_bare_number_is_one_snapshot_at_that_time_as_the_readme_says(demo_length, tmp_path):
-    assert "`sf.snapshot(v, 5, ...)` is one snapshot at 5 s" in " ".join(README.read_text().split())
+def test_a_bare_number_is_one_snapshot_at_that_time_as_the_guide_says(demo_length, tmp_path):
+    assert "`sf.snapshot(v, 5, ...)` is one snapshot at 5 s" in " ".join(SNAPSHOTS_GUIDE.read_text().split())
     result = sf.snapshot(demo_length, 5, tmp_path / "{Count}.jpg")
     assert result.count == 1 and result.frames[0].requested_time == 5.0
     assert "A bare number is one time" in sf.snapshot.__doc__.replace("\n    ", " ")

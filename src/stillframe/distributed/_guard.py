@@ -65,5 +65,5 @@ def check_main_guard(what: str = "snapshot_many") -> None:
     raise InvalidParameter(
         f"{what} runs the videos in worker processes, and each imports {path} again: line {line} would "
         f'start the batch once more in every one of them. Put the script\'s work under `if __name__ == "__main__":` '
-        "(see the README's example), or pass a Dask client"
+        "(see docs/distributed.md's example), or pass a Dask client"
     )
