@@ -134,16 +134,34 @@ def split_rows(client: Any, root: Path, workers: int, seconds: int, runs: int) -
         print(f"generating {path.name} ...", file=sys.stderr, flush=True)
         testsrc.make_video(path, frames=seconds * FPS, size=(480, 270), gop=60, bframes=2)
     opts: dict[str, Any] = dict(width=160, sprite=sf.Sprite(10, 10, keep_cell_pic=False), overwrite=True)
-    wall, one = timed(runs, lambda: sf.snapshot(path, sf.Interval(1), root / "one/{Count}.jpg",
-                                                webvtt=root / "one/t.vtt", **opts))  # fmt: skip
+    wall, one = timed(
+        runs, lambda: sf.snapshot(path, sf.Interval(1), root / "one/{Count}.jpg", webvtt=root / "one/t.vtt", **opts)
+    )
     rows = [Row(f"{seconds} s clip, sprite + VTT: sf.snapshot", wall, 1, one.count, "reference")]
-    wall, got = timed(runs, lambda: snapshot_split(path, sf.Interval(1), root / "split/{Count}.jpg",
-                                                   webvtt=root / "split/t.vtt", client=client, parts=workers,
-                                                   progress=False, **opts))  # fmt: skip
+    wall, got = timed(
+        runs,
+        lambda: snapshot_split(
+            path,
+            sf.Interval(1),
+            root / "split/{Count}.jpg",
+            webvtt=root / "split/t.vtt",
+            client=client,
+            parts=workers,
+            progress=False,
+            **opts,
+        ),
+    )
     same = [Path(f).read_bytes() for f in got.sprites] == [Path(f).read_bytes() for f in one.sprites]
     same = same and Path(got.webvtt or "").read_text() == Path(one.webvtt or "").read_text()
-    rows.append(Row(f"{seconds} s clip, sprite + VTT: snapshot_split over {workers} Dask workers", wall, 1, got.count,
-                    "identical" if same else "DIFFERENT"))  # fmt: skip
+    rows.append(
+        Row(
+            f"{seconds} s clip, sprite + VTT: snapshot_split over {workers} Dask workers",
+            wall,
+            1,
+            got.count,
+            "identical" if same else "DIFFERENT",
+        )
+    )
     return rows
 
 
@@ -155,33 +173,63 @@ def snapshot_runs(
     rows, extra = [], {}
     frames = len(clips) * COUNT
 
-    wall, results = timed(runs, lambda: [sf.snapshot(c, plan, template.format(run="loop").replace("{Name}", c.stem),
-                                                     width=WIDTH, overwrite=True) for c in clips])  # fmt: skip
+    wall, results = timed(
+        runs,
+        lambda: [
+            sf.snapshot(c, plan, template.format(run="loop").replace("{Name}", c.stem), width=WIDTH, overwrite=True)
+            for c in clips
+        ],
+    )
     rows.append(Row("loop of sf.snapshot", wall, len(clips), frames, "reference"))
     ref = files_of(results)
 
     variants: list[tuple[str, dict[str, Any]]] = [("", {}), (", workers=1 a snapshot", {"workers": 1})]
     for label, extra_opts in variants:
         out = template.format(run=f"pool{label}")
-        wall, items = timed(runs, functools.partial(snapshot_many, clips, plan, out, width=WIDTH, overwrite=True,
-                                                    **extra_opts))  # fmt: skip
+        wall, items = timed(
+            runs, functools.partial(snapshot_many, clips, plan, out, width=WIDTH, overwrite=True, **extra_opts)
+        )
         assert all(i.ok for i in items), [i.error for i in items if not i.ok]
         if not label:
             extra["pool_outside_snapshot_per_video_ms"] = outside(wall, items, default_processes())
-        rows.append(Row(f"snapshot_many, local pool ({default_processes()} processes{label})", wall, len(clips),
-                        frames, identical(files_of([i.result for i in items]), ref), "pool start-up included"))  # fmt: skip
+        rows.append(
+            Row(
+                f"snapshot_many, local pool ({default_processes()} processes{label})",
+                wall,
+                len(clips),
+                frames,
+                identical(files_of([i.result for i in items]), ref),
+                "pool start-up included",
+            )
+        )
 
     import distributed
 
     t0 = time.perf_counter()
-    with distributed.LocalCluster(n_workers=cluster_workers, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:  # fmt: skip
+    with (
+        distributed.LocalCluster(
+            n_workers=cluster_workers, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         extra["dask_cluster_start_s"] = time.perf_counter() - t0
         client.run(lambda: __import__("stillframe.distributed"))  # workers import once, as a running cluster has
-        wall, items = timed(runs, lambda: snapshot_many(clips, plan, template.format(run="dask"), client=client,
-                                                        width=WIDTH, overwrite=True, progress=False))  # fmt: skip
-        rows.append(Row(f"snapshot_many, Dask LocalCluster ({cluster_workers} workers x 1 thread)", wall, len(clips),
-                        frames, identical(files_of([i.result for i in items]), ref), "cluster start-up not included"))  # fmt: skip
+        wall, items = timed(
+            runs,
+            lambda: snapshot_many(
+                clips, plan, template.format(run="dask"), client=client, width=WIDTH, overwrite=True, progress=False
+            ),
+        )
+        rows.append(
+            Row(
+                f"snapshot_many, Dask LocalCluster ({cluster_workers} workers x 1 thread)",
+                wall,
+                len(clips),
+                frames,
+                identical(files_of([i.result for i in items]), ref),
+                "cluster start-up not included",
+            )
+        )
         rows += split_rows(client, root, cluster_workers, long_seconds, runs)
         started = time.perf_counter()
         futures = client.map(_noop, range(len(clips)), pure=False)
@@ -214,8 +262,11 @@ def ray_runs(clips: list[Path], runs: int) -> tuple[list[Row], dict[str, float]]
         wall, got = timed(runs, stage.take_all)
         ours = {(r["video"], r["requested_time"]): r["frame"] for r in got}
         right = sum(testsrc.read_index(f) == expected_index(t) for (_, t), f in ours.items())
-        rows.append(Row("Ray Data: stillframe FrameExtractor (2 actors), RGB frames", wall, len(clips), len(got),
-                        f"{right}/{n}"))  # fmt: skip
+        rows.append(
+            Row(
+                "Ray Data: stillframe FrameExtractor (2 actors), RGB frames", wall, len(clips), len(got), f"{right}/{n}"
+            )
+        )
 
         try:
             read = ray.data.read_videos([str(c) for c in clips], include_paths=True)
@@ -231,8 +282,16 @@ def ray_runs(clips: list[Path], runs: int) -> tuple[list[Row], dict[str, float]]
             for t in times
             if (str(c), expected_index(t)) in theirs
         ]
-        rows.append(Row("Ray Data: ray.data.read_videos + filter (decord), RGB frames", wall, len(clips), len(kept),
-                        f"{right}/{n}", f"mean abs diff from stillframe's frames {np.mean(diffs):.2f}"))  # fmt: skip
+        rows.append(
+            Row(
+                "Ray Data: ray.data.read_videos + filter (decord), RGB frames",
+                wall,
+                len(clips),
+                len(kept),
+                f"{right}/{n}",
+                f"mean abs diff from stillframe's frames {np.mean(diffs):.2f}",
+            )
+        )
     finally:
         ray.shutdown()
     return rows, extra
@@ -246,8 +305,9 @@ def markdown(header: str, rows: list[Row], extra: dict[str, float]) -> str:
         "| --- | ---: | ---: | ---: | --- | --- |",
     ]
     for r in rows:
-        lines.append(f"| {r.run} | {r.seconds:.2f} s | {r.videos_per_s:.2f} | {r.frames_per_s:.1f} | {r.right} | "
-                     f"{r.note} |")  # fmt: skip
+        lines.append(
+            f"| {r.run} | {r.seconds:.2f} s | {r.videos_per_s:.2f} | {r.frames_per_s:.1f} | {r.right} | {r.note} |"
+        )
     lines += ["", "| measure | value |", "| --- | ---: |"]
     names = {
         "dask_noop_task_ms": "Dask: a no-op task through submit + as_completed, per task",
@@ -296,8 +356,11 @@ def main() -> None:
         args.out.mkdir(parents=True, exist_ok=True)
         name = "batch-quick" if args.quick else "batch"
         (args.out / f"{name}.md").write_text(md)
-        data = {"header": header, "rows": [{**asdict(r), "videos_per_s": r.videos_per_s,
-                                            "frames_per_s": r.frames_per_s} for r in rows], "extra": extra}  # fmt: skip
+        data = {
+            "header": header,
+            "rows": [{**asdict(r), "videos_per_s": r.videos_per_s, "frames_per_s": r.frames_per_s} for r in rows],
+            "extra": extra,
+        }
         (args.out / f"{name}.json").write_text(json.dumps(data, indent=1))
 
 

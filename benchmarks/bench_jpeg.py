@@ -46,17 +46,24 @@ def pillow_encode(rgb: np.ndarray) -> bytes:
 
 
 TOOLS = [
-    "stillframe-1-thread", "stillframe-2-threads", "simplejpeg-yuv", "simplejpeg-yuv-mapped", "simplejpeg-rgb",
+    "stillframe-1-thread",
+    "stillframe-2-threads",
+    "simplejpeg-yuv",
+    "simplejpeg-yuv-mapped",
+    "simplejpeg-rgb",
     "pillow-rgb",
-]  # fmt: skip
+]
 
 
 def jpeg_colours(frame, matrix="bt601"):
     """The frame in JPEG's full-range BT.601, as stillframe maps it."""
     return frame.reformat(
-        format="yuv420p", src_colorspace="ITU709" if matrix == "bt709" else "ITU601", dst_colorspace="ITU601",
-        src_color_range="MPEG", dst_color_range="JPEG",
-    )  # fmt: skip
+        format="yuv420p",
+        src_colorspace="ITU709" if matrix == "bt709" else "ITU601",
+        dst_colorspace="ITU601",
+        src_color_range="MPEG",
+        dst_color_range="JPEG",
+    )
 
 
 def run(benchmark, frames, tool, matrix="bt601"):

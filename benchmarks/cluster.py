@@ -54,8 +54,15 @@ def local_run(clips: list[Path], root: Path) -> tuple[float, dict[str, bytes]]:
     from stillframe.distributed import snapshot_many
 
     started = time.perf_counter()
-    items = snapshot_many(clips, SAMPLING, root / "{Name}/{Count}.jpg", webvtt=root / "{Name}/thumbs.vtt",
-                          processes=2, progress=False, **OPTIONS)  # fmt: skip
+    items = snapshot_many(
+        clips,
+        SAMPLING,
+        root / "{Name}/{Count}.jpg",
+        webvtt=root / "{Name}/thumbs.vtt",
+        processes=2,
+        progress=False,
+        **OPTIONS,
+    )
     took = time.perf_counter() - started
     assert all(item.ok for item in items)
     return took, {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
@@ -65,14 +72,26 @@ def cluster_run(cluster: Cluster, names: list[str], prefix: str, expected: dict[
     """One batch into s3://out/PREFIX/, checked against the local run."""
     cluster.proxy.reset_counts()
     out = f"s3://out/{prefix}/{{Name}}"
-    got = cluster.dask(run_batch, cluster.scheduler_address, [f"s3://media/batch/{n}" for n in names], SAMPLING,
-                       f"{out}/{{Count}}.jpg", dict(OPTIONS, webvtt=f"{out}/thumbs.vtt"),
-                       cluster.storage_options).result(timeout=600)  # fmt: skip
+    got = cluster.dask(
+        run_batch,
+        cluster.scheduler_address,
+        [f"s3://media/batch/{n}" for n in names],
+        SAMPLING,
+        f"{out}/{{Count}}.jpg",
+        dict(OPTIONS, webvtt=f"{out}/thumbs.vtt"),
+        cluster.storage_options,
+    ).result(timeout=600)
     proxy = cluster.proxy
-    row = {"seconds": got["seconds"], "requests": proxy.requests, "bytes_up": proxy.bytes_in,
-           "bytes_down": proxy.bytes_out, "faults": dict(proxy.faults),
-           "retries": sum(i["result"]["writes"]["s3"]["retries"] for i in got["items"] if i["ok"]),
-           "busy": got["busy"], "methods": {}}  # fmt: skip
+    row = {
+        "seconds": got["seconds"],
+        "requests": proxy.requests,
+        "bytes_up": proxy.bytes_in,
+        "bytes_down": proxy.bytes_out,
+        "faults": dict(proxy.faults),
+        "retries": sum(i["result"]["writes"]["s3"]["retries"] for i in got["items"] if i["ok"]),
+        "busy": got["busy"],
+        "methods": {},
+    }
     for (method, _), n in proxy.seen.items():
         row["methods"][method] = row["methods"].get(method, 0) + n
     stored = cluster.objects("out", f"{prefix}/")
@@ -96,17 +115,18 @@ def measure(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         cluster.upload({f"media/batch/{p.name}": p for p in clips})
         warm = {Path(n).stem for n in names[:4]}  # the workers import the engine on their first video
         cluster_run(cluster, names[:4], "warm", {k: v for k, v in expected.items() if k.split("/")[0] in warm})
-        rows["two worker hosts"] = median([cluster_run(cluster, names, f"two{r}", expected)
-                                           for r in range(args.repeat)])  # fmt: skip
+        rows["two worker hosts"] = median(
+            [cluster_run(cluster, names, f"two{r}", expected) for r in range(args.repeat)]
+        )
         cluster.proxy.fault = shares(**FAULTS)  # type: ignore[arg-type]
-        rows["two hosts, store misbehaving"] = median([cluster_run(cluster, names, f"flaky{r}", expected)
-                                                       for r in range(args.repeat)])  # fmt: skip
+        rows["two hosts, store misbehaving"] = median(
+            [cluster_run(cluster, names, f"flaky{r}", expected) for r in range(args.repeat)]
+        )
         cluster.proxy.fault = lambda method, path, attempt: None
         cluster.workers[1].stop("dask")
         while len(cluster.dask(dask_workers, cluster.scheduler_address).result()) > 1:
             time.sleep(0.1)
-        rows["one worker host"] = median([cluster_run(cluster, names, f"one{r}", expected)
-                                          for r in range(args.repeat)])  # fmt: skip
+        rows["one worker host"] = median([cluster_run(cluster, names, f"one{r}", expected) for r in range(args.repeat)])
     return rows
 
 
@@ -122,8 +142,13 @@ def table(rows: dict[str, Any], videos: int) -> str:
         cells = ["", "", "", "", ""]
         if "requests" in r:
             moved, clean = r["bytes_up"] + r["bytes_down"], two["bytes_up"] + two["bytes_down"]
-            cells = [f"{r['requests']:,}", f"{r['bytes_up']:,}", f"{r['bytes_down']:,}", f"{moved / clean:.3f}",
-                     f"{r['retries']}"]  # fmt: skip
+            cells = [
+                f"{r['requests']:,}",
+                f"{r['bytes_up']:,}",
+                f"{r['bytes_down']:,}",
+                f"{moved / clean:.3f}",
+                f"{r['retries']}",
+            ]
         lines.append(
             f"| {name} | {r['seconds']:.2f} s | {videos / r['seconds']:.1f} | {r['seconds'] / two['seconds']:.2f} "
             f"| {' | '.join(cells)} | {'yes' if r['identical'] else 'NO'} |"
@@ -131,8 +156,12 @@ def table(rows: dict[str, Any], videos: int) -> str:
     faults = rows["two hosts, store misbehaving"]["faults"]
     per_video = ", ".join(f"{n / videos:.1f} {m}" for m, n in sorted(two["methods"].items(), key=lambda x: -x[1]))
     made = ", ".join(f"{v} {k}" for k, v in sorted(faults.items()))
-    lines += ["", f"Requests a video, two clean hosts: {per_video} (a listing is a GET of the bucket).",
-              "", f"Faults made in the misbehaving row: {made}."]  # fmt: skip
+    lines += [
+        "",
+        f"Requests a video, two clean hosts: {per_video} (a listing is a GET of the bucket).",
+        "",
+        f"Faults made in the misbehaving row: {made}.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -151,9 +180,11 @@ def main() -> None:
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="stillframe-cluster-") as tmp:
         rows = measure(args, Path(tmp))
-    header = (f"Run {time.strftime('%Y-%m-%d')} on {len(os.sched_getaffinity(0))} shared cores: "
-              f"{args.videos} clips, 4 snapshots each (96 px, a 2x2 sheet, a WebVTT track); median of {args.repeat} "
-              f"run(s) a row; took {time.perf_counter() - began:.0f} s. `python -m benchmarks.cluster`.")  # fmt: skip
+    header = (
+        f"Run {time.strftime('%Y-%m-%d')} on {len(os.sched_getaffinity(0))} shared cores: "
+        f"{args.videos} clips, 4 snapshots each (96 px, a 2x2 sheet, a WebVTT track); median of {args.repeat} "
+        f"run(s) a row; took {time.perf_counter() - began:.0f} s. `python -m benchmarks.cluster`."
+    )
     text = f"{header}\n\n{table(rows, args.videos)}"
     print(text)
     if not all(r["identical"] for r in rows.values()):

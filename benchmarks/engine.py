@@ -115,8 +115,9 @@ def stillframe_sprite_cmd(video: Path, out: Path, every: float, **opts: str) -> 
     )
 
 
-def peer_cmds(key: str, video: Path, out: Path, times: list[float], every: float | None = None,
-              sprite: bool = False) -> list[list[str]]:  # fmt: skip
+def peer_cmds(
+    key: str, video: Path, out: Path, times: list[float], every: float | None = None, sprite: bool = False
+) -> list[list[str]]:
     """The comparison suite's recipe for a peer (`benchmarks/compare/tools.py`): the
     ffmpeg -ss loop, the fps filter, fps+tile, or the PyAV seek-and-decode loop."""
     tool = next(t for t in TOOLS if t.key == key)
@@ -178,8 +179,14 @@ def suite(seconds: int, runs: int, device: str | None = None) -> list[Row]:
             except RuntimeError as exc:
                 print(f"{tool} device={device}: not run ({str(exc).strip().splitlines()[-1]})", file=sys.stderr)
 
-    def peer(task: str, tool: str, make, expected: list[int] | None = None, note: str = "",
-             tile: tuple[int, int] | None = None) -> None:  # fmt: skip
+    def peer(
+        task: str,
+        tool: str,
+        make,
+        expected: list[int] | None = None,
+        note: str = "",
+        tile: tuple[int, int] | None = None,
+    ) -> None:
         rows.append(run_row(Row(task, tool, expected=expected or [], note=note), make, runs, tile))
 
     task = f"{len(times)} exact, every {every} s"
@@ -193,29 +200,52 @@ def suite(seconds: int, runs: int, device: str | None = None) -> list[Row]:
     key_every = 250
     want_k = [int(round(t * fps / key_every)) * key_every for t in times]
     want_k = [min(k, (seconds * fps - 1) // key_every * key_every) for k in want_k]
-    ours(task, "stillframe intra", want_k,
-         lambda o, **k: stillframe_cmd(video, o, f"sf.Interval({every})", frame_type="intra", **k))  # fmt: skip
+    ours(
+        task,
+        "stillframe intra",
+        want_k,
+        lambda o, **k: stillframe_cmd(video, o, f"sf.Interval({every})", frame_type="intra", **k),
+    )
     if have_ffmpeg:
-        peer(task, "ffmpeg -skip_frame nokey (all keyframes)", lambda o: ffmpeg_keyframes_cmd(video, o),
-             note="approximate")  # fmt: skip
+        peer(
+            task,
+            "ffmpeg -skip_frame nokey (all keyframes)",
+            lambda o: ffmpeg_keyframes_cmd(video, o),
+            note="approximate",
+        )
 
     every_s = 3 if seconds >= 60 else 1
     thumbs = [float(t) for t in range(0, seconds, every_s)]
     task = f"{len(thumbs)} thumbs every {every_s} s, 160 px, 10x10 sprite"
     want_t = [int(t * fps) for t in thumbs]
-    ours(task, "stillframe sprite + VTT", want_t, lambda o, **k: stillframe_sprite_cmd(video, o, every_s, **k),
-         tile=(10, 10))  # fmt: skip
+    ours(
+        task,
+        "stillframe sprite + VTT",
+        want_t,
+        lambda o, **k: stillframe_sprite_cmd(video, o, every_s, **k),
+        tile=(10, 10),
+    )
     if have_ffmpeg:
-        peer(task, "ffmpeg fps,scale,tile (no VTT)",
-             lambda o: peer_cmds("ffmpeg-tile", video, o, thumbs, every=every_s, sprite=True), want_t,
-             note="fps filter rounds to the nearest tick", tile=(10, 10))  # fmt: skip
+        peer(
+            task,
+            "ffmpeg fps,scale,tile (no VTT)",
+            lambda o: peer_cmds("ffmpeg-tile", video, o, thumbs, every=every_s, sprite=True),
+            want_t,
+            note="fps filter rounds to the nearest tick",
+            tile=(10, 10),
+        )
 
     task = f"{len(per_second)} exact, every 1 s"
     want_s = [int(t * fps) for t in per_second]
     ours(task, "stillframe", want_s, lambda o, **k: stillframe_cmd(video, o, "sf.Interval(1)", **k))
     if have_ffmpeg:
-        peer(task, "ffmpeg fps=1 (one pass)", lambda o: peer_cmds("ffmpeg-fps", video, o, per_second, every=1),
-             want_s, note="fps filter rounds to the nearest tick")  # fmt: skip
+        peer(
+            task,
+            "ffmpeg fps=1 (one pass)",
+            lambda o: peer_cmds("ffmpeg-fps", video, o, per_second, every=1),
+            want_s,
+            note="fps filter rounds to the nearest tick",
+        )
     return rows
 
 

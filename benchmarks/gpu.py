@@ -43,8 +43,12 @@ CACHE = Path(__file__).parent / ".cache"
 WIDTH = 480
 QUALITY = 85
 # The goals, as a share of the CPU's time on the same run.
-GOALS = {"30 exact, every 2 s": 0.5, "120 exact, every 0.5 s": 0.4, "1 frame at 31.7 s, full size": 1.2,
-         "8 keyframes": 1.0}  # fmt: skip
+GOALS = {
+    "30 exact, every 2 s": 0.5,
+    "120 exact, every 0.5 s": 0.4,
+    "1 frame at 31.7 s, full size": 1.2,
+    "8 keyframes": 1.0,
+}
 THROUGHPUT_GOAL = 3000
 
 
@@ -63,8 +67,9 @@ def make_clip(path: Path, seconds: float, size: tuple[int, int]) -> Path:
     if not path.exists():
         print(f"making {path} ({seconds:g} s of {size[0]}x{size[1]} at 30 fps)...", file=sys.stderr, flush=True)
         started = time.perf_counter()
-        testsrc.make_video(path, frames=int(30 * seconds), size=size, fps=30, gop=250, bframes=3,
-                           options={"preset": "veryfast"})  # fmt: skip
+        testsrc.make_video(
+            path, frames=int(30 * seconds), size=size, fps=30, gop=250, bframes=3, options={"preset": "veryfast"}
+        )
         print(f"  made in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
     return path
 
@@ -87,8 +92,9 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 def run_job(clip: Path, spec: dict[str, Any], device: str, out: Path, workers: int | None = None) -> sf.SnapshotResult:
     opts = {k: v for k, v in spec.items() if k != "sampling"}
-    return sf.snapshot(clip, spec["sampling"], out / "{Count}.jpg", quality=QUALITY, device=device, workers=workers,
-                       **opts)  # fmt: skip
+    return sf.snapshot(
+        clip, spec["sampling"], out / "{Count}.jpg", quality=QUALITY, device=device, workers=workers, **opts
+    )
 
 
 def job_rows(clip: Path, seconds: float, devices: list[str], reps: int, tmp: Path) -> list[dict[str, Any]]:
@@ -216,8 +222,16 @@ def nvdec_throughput(clip: Path, decoders: int, threads: int = 1, seconds: float
         t.join()
     wall = time.perf_counter() - started
     total = sum(counts)
-    return {"decoders": n, "threads": threads, "frames": total, "seconds": wall, "device": "cuda" if cuda else "cpu",
-            "fps": total / wall if wall > 0 else 0.0, "open_s": opened, "errors": errors}  # fmt: skip
+    return {
+        "decoders": n,
+        "threads": threads,
+        "frames": total,
+        "seconds": wall,
+        "device": "cuda" if cuda else "cpu",
+        "fps": total / wall if wall > 0 else 0.0,
+        "open_s": opened,
+        "errors": errors,
+    }
 
 
 # -- JPEG agreement --------------------------------------------------------------------
@@ -270,8 +284,15 @@ def agreement(clip: Path, seconds: float, device: str | None) -> dict[str, Any]:
         base.append(_agree(f.to_jpeg(QUALITY), out.getvalue()))
     mad, psnr = np.mean(ours, axis=0)
     bmad, bpsnr = np.mean(base, axis=0)
-    return {"pipeline": where, "frames": len(ours), "mad": mad, "psnr": psnr, "min_psnr": min(p for _, p in ours),
-            "two_encoders_mad": bmad, "two_encoders_psnr": bpsnr}  # fmt: skip
+    return {
+        "pipeline": where,
+        "frames": len(ours),
+        "mad": mad,
+        "psnr": psnr,
+        "min_psnr": min(p for _, p in ours),
+        "two_encoders_mad": bmad,
+        "two_encoders_psnr": bpsnr,
+    }
 
 
 # -- torchcodec -----------------------------------------------------------------------
@@ -310,8 +331,12 @@ def torchcodec_rows(clip: Path, seconds: float, reps: int) -> dict[str, Any]:
 
 
 def environment() -> dict[str, Any]:
-    env: dict[str, Any] = {"python": platform.python_version(), "cores": cpu_count(), "pyav": av.__version__,
-                           "ffmpeg": ".".join(map(str, av.library_versions.get("libavcodec", ())))}  # fmt: skip
+    env: dict[str, Any] = {
+        "python": platform.python_version(),
+        "cores": cpu_count(),
+        "pyav": av.__version__,
+        "ffmpeg": ".".join(map(str, av.library_versions.get("libavcodec", ()))),
+    }
     try:
         import torch
         import torchvision
@@ -353,21 +378,34 @@ def markdown(data: dict[str, Any]) -> str:
     for r in data["jobs"]:
         cells = [fmt(r["times"].get(d)) for d in devices]
         ratio = f"{fmt(r.get('cuda/cpu'), 2)} (<= {r['goal']})"
-        lines.append(f"| {r['job']} | " + " | ".join(cells) + f" | {ratio} | {fmt(r.get('auto/cpu'), 2)} | "
-                     f"{fmt(r.get('cuda exact'))} | {r['chose'].get('auto', '-')} |")  # fmt: skip
+        lines.append(
+            f"| {r['job']} | " + " | ".join(cells) + f" | {ratio} | {fmt(r.get('auto/cpu'), 2)} | "
+            f"{fmt(r.get('cuda exact'))} | {r['chose'].get('auto', '-')} |"
+        )
     if data.get("nvdec"):
         where = data["nvdec"][0].get("device", "cuda") if data["nvdec"] else "cuda"
         title = "NVDEC throughput, frames on the device" if where == "cuda" else "Decoder throughput (CPU: a dry run)"
-        lines += ["", f"## {title} (goal >= {THROUGHPUT_GOAL} fps)", "",
-                  "| decoders | frame threads | frames | seconds | fps | open (s, each) | errors |",
-                  "| ---: | ---: | ---: | ---: | ---: | --- | --- |"]  # fmt: skip
+        lines += [
+            "",
+            f"## {title} (goal >= {THROUGHPUT_GOAL} fps)",
+            "",
+            "| decoders | frame threads | frames | seconds | fps | open (s, each) | errors |",
+            "| ---: | ---: | ---: | ---: | ---: | --- | --- |",
+        ]
         for r in data["nvdec"]:
             opens = ", ".join(f"{x:.2f}" for x in r["open_s"])
-            lines.append(f"| {r['decoders']} | {r['threads']} | {r['frames']} | {r['seconds']:.3f} | "
-                         f"{r['fps']:.0f} | {opens} | {'; '.join(r['errors']) or '-'} |")  # fmt: skip
+            lines.append(
+                f"| {r['decoders']} | {r['threads']} | {r['frames']} | {r['seconds']:.3f} | "
+                f"{r['fps']:.0f} | {opens} | {'; '.join(r['errors']) or '-'} |"
+            )
     curve = data["workers"]
-    lines += ["", "## The CPU's decoders (30 exact, every 2 s)", "", "| workers | decoders used | seconds |",
-              "| --- | ---: | ---: |"]  # fmt: skip
+    lines += [
+        "",
+        "## The CPU's decoders (30 exact, every 2 s)",
+        "",
+        "| workers | decoders used | seconds |",
+        "| --- | ---: | ---: |",
+    ]
     for k, v in curve.items():
         if isinstance(v, dict):
             lines.append(f"| {k} | {v['decoders']} | {v['seconds']:.3f} |")
@@ -375,11 +413,15 @@ def markdown(data: dict[str, Any]) -> str:
         lines.append(f"\nDefault against the best count: {curve['default_vs_best']:.2f}x (goal <= 1.10).")
     a = data["agreement"]
     if "mad" in a:
-        lines += ["", "## JPEG agreement (decoded back, 480 px, quality 85)", "",
-                  f"Device pipeline on {a['pipeline']} against the CPU path: mean absolute difference "
-                  f"{a['mad']:.2f}, PSNR {a['psnr']:.1f} dB (lowest {a['min_psnr']:.1f}); Pillow's JPEG of the CPU "
-                  f"path's own pixels against the CPU path: {a['two_encoders_mad']:.2f}, "
-                  f"{a['two_encoders_psnr']:.1f} dB ({a['frames']} frames)."]  # fmt: skip
+        lines += [
+            "",
+            "## JPEG agreement (decoded back, 480 px, quality 85)",
+            "",
+            f"Device pipeline on {a['pipeline']} against the CPU path: mean absolute difference "
+            f"{a['mad']:.2f}, PSNR {a['psnr']:.1f} dB (lowest {a['min_psnr']:.1f}); Pillow's JPEG of the CPU "
+            f"path's own pixels against the CPU path: {a['two_encoders_mad']:.2f}, "
+            f"{a['two_encoders_psnr']:.1f} dB ({a['frames']} frames).",
+        ]
     else:
         lines += ["", f"## JPEG agreement\n\n{a.get('why')}"]
     tc = data["torchcodec"]
@@ -430,8 +472,13 @@ def main(argv: list[str] | None = None) -> int:
     skip = set(filter(None, args.skip.split(",")))
     missing = cuda_missing()
     devices = ["cpu", "auto"] if missing else ["cpu", "cuda", "auto"]
-    data: dict[str, Any] = {"clip": f"{clip.name}, {seconds:g} s {size[0]}x{size[1]} 30 fps H.264 GOP 250 3 B-frames",
-                            "reps": reps, "devices": devices, "cuda_missing": missing, "environment": environment()}  # fmt: skip
+    data: dict[str, Any] = {
+        "clip": f"{clip.name}, {seconds:g} s {size[0]}x{size[1]} 30 fps H.264 GOP 250 3 B-frames",
+        "reps": reps,
+        "devices": devices,
+        "cuda_missing": missing,
+        "environment": environment(),
+    }
     data["auto_costs"] = stage("what auto weighs", data, _calibration.for_auto)
     _save(out, data)
     with tempfile.TemporaryDirectory(prefix="stillframe-gpu-out-") as tmp:

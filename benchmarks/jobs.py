@@ -67,11 +67,15 @@ KINDS = {
     "Normal, 1 exact frame": (SnapshotConfig(Interval(1, start=12, count=1), width=480), "{Count}.jpg"),
     "Normal, 10 exact frames": (SnapshotConfig(Interval(3, count=10), width=480), "{Count}.jpg"),
     "Normal, 10 keyframes": (SnapshotConfig(Interval(3, count=10), frame_type="intra", width=480), "{Count}.jpg"),
-    "Sprite, 10x10 of 100": (SnapshotConfig(Quantity(100), type="Sprite", sprite=Sprite(10, 10), width=160),
-                             "sprite-{TileCount}.jpg"),
-    "WebVtt, 100 cues on sheets": (SnapshotConfig(Quantity(100), type="WebVtt", sprite=Sprite(10, 10),
-                                                  is_spt_frag=True, width=160), "thumbs.vtt"),
-}  # fmt: skip
+    "Sprite, 10x10 of 100": (
+        SnapshotConfig(Quantity(100), type="Sprite", sprite=Sprite(10, 10), width=160),
+        "sprite-{TileCount}.jpg",
+    ),
+    "WebVtt, 100 cues on sheets": (
+        SnapshotConfig(Quantity(100), type="WebVtt", sprite=Sprite(10, 10), is_spt_frag=True, width=160),
+        "thumbs.vtt",
+    ),
+}
 
 
 def by_kind(n: int, root: Path) -> dict[str, float]:

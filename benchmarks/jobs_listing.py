@@ -55,14 +55,29 @@ def fill(url: str, n: int) -> list[str]:
     cfg = config_from({"Interval": 1, "Num": 3}).to_dict()
     now = time.time()
     rows = [
-        dict(id=uuid.uuid4().hex, account=t.DEFAULT_ACCOUNT, type="Normal", trigger_source="API",
-             input={"Type": "Media", "Media": assets[i % ASSETS]}, input_media=assets[i % ASSETS],
-             output={"Type": "File", "Media": f"/o/{i}/{{Count}}.jpg"},
-             config=cfg, is_async=True, status="Success", count=3, result={"files": [], "times": [0.0, 1.0, 2.0]},
-             create_time=now + i, submit_time=now + i, modified_time=now + i, finish_time=now + i, attempts=1, runs=1,
-             snapshot_limit=20000)
+        dict(
+            id=uuid.uuid4().hex,
+            account=t.DEFAULT_ACCOUNT,
+            type="Normal",
+            trigger_source="API",
+            input={"Type": "Media", "Media": assets[i % ASSETS]},
+            input_media=assets[i % ASSETS],
+            output={"Type": "File", "Media": f"/o/{i}/{{Count}}.jpg"},
+            config=cfg,
+            is_async=True,
+            status="Success",
+            count=3,
+            result={"files": [], "times": [0.0, 1.0, 2.0]},
+            create_time=now + i,
+            submit_time=now + i,
+            modified_time=now + i,
+            finish_time=now + i,
+            attempts=1,
+            runs=1,
+            snapshot_limit=20000,
+        )
         for i in range(n)
-    ]  # fmt: skip
+    ]
     with JobService(url, workers=0) as svc, svc.engine.begin() as conn:
         for i in range(0, n, 2000):
             conn.execute(insert(t.jobs), rows[i : i + 2000])
@@ -107,20 +122,36 @@ def measure(name: str, url: str, n: int, repeat: int) -> dict:
             old = timed(functools.partial(before, svc, asset, offset, limit), repeat)
             new = timed(functools.partial(after, svc, asset, offset, limit), repeat)
             assert old[1] == new[1], (case, old, new)  # the same total both ways
-            out["cases"].append({"case": case, "total": new[1], "before_ms": old[0], "before_rows": old[2],
-                                 "after_ms": new[0], "after_rows": new[2]})  # fmt: skip
-            print(f"{name:10} {case:14} before {old[0]:8.2f} ms {old[2]:6} rows   after {new[0]:7.2f} ms "
-                  f"{new[2]:3} rows", flush=True)  # fmt: skip
+            out["cases"].append(
+                {
+                    "case": case,
+                    "total": new[1],
+                    "before_ms": old[0],
+                    "before_rows": old[2],
+                    "after_ms": new[0],
+                    "after_rows": new[2],
+                }
+            )
+            print(
+                f"{name:10} {case:14} before {old[0]:8.2f} ms {old[2]:6} rows   after {new[0]:7.2f} ms {new[2]:3} rows",
+                flush=True,
+            )
     return out
 
 
 def table(header: str, stores: list[dict], skipped: list[str]) -> str:
-    lines = [header, "", "| store | listing (limit 10) | matching | before: ms | before: rows read | after: ms "
-             "| after: rows read |", "|---|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+    lines = [
+        header,
+        "",
+        "| store | listing (limit 10) | matching | before: ms | before: rows read | after: ms | after: rows read |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
     for s in stores:
         for c in s["cases"]:
-            lines.append(f"| {s['store']} | {c['case']} | {c['total']:,} | {c['before_ms']:.1f} | "
-                         f"{c['before_rows']:,} | {c['after_ms']:.2f} | {c['after_rows']} |")  # fmt: skip
+            lines.append(
+                f"| {s['store']} | {c['case']} | {c['total']:,} | {c['before_ms']:.1f} | "
+                f"{c['before_rows']:,} | {c['after_ms']:.2f} | {c['after_rows']} |"
+            )
     lines += [f"\n{s}" for s in skipped]
     return "\n".join(lines) + "\n"
 
@@ -130,8 +161,9 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="median of 5 calls a cell")
     ap.add_argument("--jobs", type=int, default=JOBS, help="jobs in the store (default %(default)s)")
     ap.add_argument("--repeat", type=int, default=None, help="calls a cell, the median kept (default 21; quick 5)")
-    ap.add_argument("--out", type=Path, default=None,
-                    help="folder for jobs_listing.md and .json (default: a new temporary one)")  # fmt: skip
+    ap.add_argument(
+        "--out", type=Path, default=None, help="folder for jobs_listing.md and .json (default: a new temporary one)"
+    )
     args = ap.parse_args()
     args.repeat = args.repeat or (5 if args.quick else 21)
     args.out = args.out or Path(tempfile.mkdtemp(prefix="stillframe-jobs-listing-"))
@@ -145,8 +177,9 @@ def main() -> None:
             skipped.append(f"PostgreSQL: {pg.MISSING}")
         else:
             with pg.running() as server:
-                version = subprocess.run([str(server.bindir / "postgres"), "--version"], capture_output=True,
-                                         text=True).stdout.split()[2]  # fmt: skip
+                version = subprocess.run(
+                    [str(server.bindir / "postgres"), "--version"], capture_output=True, text=True
+                ).stdout.split()[2]
                 versions.append(f"PostgreSQL {version} on loopback, fsync off")
                 stores.append(measure("PostgreSQL", server.new_database(), args.jobs, args.repeat))
     header = (

@@ -114,9 +114,10 @@ def drain(url: str, n: int, k: int, noop: bool, cpu: Callable[[], float] | None 
             released, cpu_before = time.time(), cpu() if cpu else 0.0
             with svc.engine.begin() as conn:
                 conn.execute(
-                    update(t.jobs).where(t.jobs.c.claimed_by == "held").values(status="Init", claimed_by=None,
-                                                                                 lease_until=None)
-                )  # fmt: skip
+                    update(t.jobs)
+                    .where(t.jobs.c.claimed_by == "held")
+                    .values(status="Init", claimed_by=None, lease_until=None)
+                )
             finished = select(func.count()).where(t.jobs.c.status.in_(("Success", "Fail")))
             while True:
                 with svc.engine.connect() as conn:
@@ -126,9 +127,12 @@ def drain(url: str, n: int, k: int, noop: bool, cpu: Callable[[], float] | None 
             cpu_ms = (cpu() - cpu_before) * 1000 / n if cpu else None
             with svc.engine.connect() as conn:
                 ok, last, runs = conn.execute(
-                    select(func.count().filter(t.jobs.c.status == "Success"), func.max(t.jobs.c.finish_time),
-                           func.sum(t.jobs.c.runs))
-                ).one()  # fmt: skip
+                    select(
+                        func.count().filter(t.jobs.c.status == "Success"),
+                        func.max(t.jobs.c.finish_time),
+                        func.sum(t.jobs.c.runs),
+                    )
+                ).one()
     finally:
         for p in procs:
             p.terminate()
@@ -142,8 +146,12 @@ def drain(url: str, n: int, k: int, noop: bool, cpu: Callable[[], float] | None 
 def idle_cost(url: str, k: int, seconds: float, cpu: Callable[[], float]) -> float:
     """Server CPU ms a second per idle worker: k workers on an empty store, measured
     once their idle waits have backed off to the cap."""
-    procs = [subprocess.Popen([sys.executable, "-m", "stillframe", "worker", "--store", url, "--no-live"],
-                              stdout=subprocess.DEVNULL) for _ in range(k)]  # fmt: skip
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "stillframe", "worker", "--store", url, "--no-live"], stdout=subprocess.DEVNULL
+        )
+        for _ in range(k)
+    ]
     try:
         with JobService(url, workers=0) as svc:
             deadline = time.monotonic() + 60
@@ -187,8 +195,14 @@ def backlog_cost(url: str, backlog: int, claims: int = 200, running: int = 0) ->
         return {"claim": claiming / claims * 1000, "finish": finishing / claims * 1000}
 
 
-def measure(name: str, new_store: Callable[[], str], args: argparse.Namespace, root: Path, clips: list[str],
-            cpu: Callable[[], float] | None = None) -> dict:  # fmt: skip
+def measure(
+    name: str,
+    new_store: Callable[[], str],
+    args: argparse.Namespace,
+    root: Path,
+    clips: list[str],
+    cpu: Callable[[], float] | None = None,
+) -> dict:
     rows = []
     for k in WORKERS:
         row: dict = {"store": name, "workers": k}
@@ -234,15 +248,21 @@ def table(stores: list[dict], header: str, skipped: list[str], backlogs: list[in
     for st in stores:
         cells = [f"{st['backlog_ms'][str(b)][k]:.2f}" for b in backlogs for k in ("claim", "finish")]
         lines.append(f"| {st['store']} | " + " | ".join(cells) + " |")
-    lines += ["", f"With {running} more jobs running under other workers' leases ({backlogs[-1]} queued): a claim "
-              "counts the running jobs of each pipeline first."]  # fmt: skip
+    lines += [
+        "",
+        f"With {running} more jobs running under other workers' leases ({backlogs[-1]} queued): a claim "
+        "counts the running jobs of each pipeline first.",
+    ]
     for st in stores:
         cost = st["backlog_ms"]["running"]
         lines.append(f"- {st['store']}: claim {cost['claim']:.2f} ms, finish {cost['finish']:.2f} ms")
     for st in stores:
         if st.get("idle_cpu_ms_per_s") is not None:
-            lines += ["", f"{st['store']}, 4 idle workers on an empty store: {st['idle_cpu_ms_per_s']:.2f} ms of "
-                      "server CPU a second each."]  # fmt: skip
+            lines += [
+                "",
+                f"{st['store']}, 4 idle workers on an empty store: {st['idle_cpu_ms_per_s']:.2f} ms of "
+                "server CPU a second each.",
+            ]
     lines += [""] + [f"Not run: {s}" for s in skipped]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -279,11 +299,13 @@ def main() -> None:
             skipped.append(f"PostgreSQL: {pg.MISSING}")
         else:
             with pg.running() as server:
-                version = subprocess.run([str(server.bindir / "postgres"), "--version"], capture_output=True,
-                                         text=True).stdout.split()[2]  # fmt: skip
+                version = subprocess.run(
+                    [str(server.bindir / "postgres"), "--version"], capture_output=True, text=True
+                ).stdout.split()[2]
                 versions.append(f"PostgreSQL {version} on loopback, fsync off")
-                stores.append(measure("PostgreSQL", server.new_database, args, root, clips,
-                                      lambda: server_cpu(server.data)))  # fmt: skip
+                stores.append(
+                    measure("PostgreSQL", server.new_database, args, root, clips, lambda: server_cpu(server.data))
+                )
     header = (
         f"Run {time.strftime('%Y-%m-%d')}: stillframe {__version__}, {platform.machine()}, "
         f"{len(os.sched_getaffinity(0))} CPUs, {', '.join(versions)}; {args.jobs} real and "
@@ -294,8 +316,9 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     text = table(stores, header, skipped, args.backlogs, args.running)
     (args.out / "jobs_stores.md").write_text(text)
-    (args.out / "jobs_stores.json").write_text(json.dumps({"header": header, "stores": stores, "skipped": skipped},
-                                                          indent=1) + "\n")  # fmt: skip
+    (args.out / "jobs_stores.json").write_text(
+        json.dumps({"header": header, "stores": stores, "skipped": skipped}, indent=1) + "\n"
+    )
     print(text)
     print(f"written to {args.out}", file=sys.stderr)
 

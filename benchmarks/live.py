@@ -41,8 +41,15 @@ def clip(seconds: int) -> Path:
     path = CACHE / f"live-1080p30-gop60-{seconds}s.mp4"
     if not path.exists():
         print(f"generating {path.name} ({seconds} s of 1080p30)...", file=sys.stderr, flush=True)
-        testsrc.make_video(path, frames=30 * seconds, size=(1920, 1080), fps=30, gop=60, bframes=2,
-                           options={"b": "6000k", "maxrate": "6000k", "bufsize": "12000k"})  # fmt: skip
+        testsrc.make_video(
+            path,
+            frames=30 * seconds,
+            size=(1920, 1080),
+            fps=30,
+            gop=60,
+            bframes=2,
+            options={"b": "6000k", "maxrate": "6000k", "bufsize": "12000k"},
+        )
     return path
 
 
@@ -70,10 +77,11 @@ def measure_stillframe(url: str, jobs: int, window: float, work: Path) -> dict:
         runner.start()
         tid = svc.create_live_snapshot_template("bench", INTERVAL)
         ids = [
-            svc.submit_live_snapshot_job(f"job {i}", {"Url": url}, tid,
-                                         {"StorageType": "local", "Bucket": str(work / f"out-{jobs}")}).id
+            svc.submit_live_snapshot_job(
+                f"job {i}", {"Url": url}, tid, {"StorageType": "local", "Bucket": str(work / f"out-{jobs}")}
+            ).id
             for i in range(jobs)
-        ]  # fmt: skip
+        ]
         deadline = time.monotonic() + 30
         while any(svc.get_live_snapshot_job(j).sequence < 1 for j in ids):
             if time.monotonic() > deadline:
@@ -140,7 +148,7 @@ def main() -> None:
                 tools += [
                     ("ffmpeg -vf fps=1/5 (decodes every frame)", lambda n: measure_ffmpeg(url, n, window, work, False)),
                     ("ffmpeg -skip_frame nokey -vf fps=1/5", lambda n: measure_ffmpeg(url, n, window, work, True)),
-                ]  # fmt: skip
+                ]
             for n in counts:
                 for name, run in tools:
                     if "every frame" in name and n > 4:
@@ -150,8 +158,11 @@ def main() -> None:
                     got.update(tool=name, jobs=n, nginx_cpu=proc_cpu(server.process.pid) - nginx0)
                     got["per_job_pct"] = 100 * got["cpu"] / got["wall"] / n
                     rows.append(got)
-                    print(f"{name:45s} jobs={n:3d} cpu/job={got['per_job_pct']:.2f}% "
-                          f"snapshots={got['snapshots']}", file=sys.stderr, flush=True)  # fmt: skip
+                    print(
+                        f"{name:45s} jobs={n:3d} cpu/job={got['per_job_pct']:.2f}% snapshots={got['snapshots']}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
         finally:
             publisher.terminate()
             publisher.wait(10)
@@ -160,8 +171,12 @@ def main() -> None:
         f"{time.strftime('%Y-%m-%d')}; 1080p30 H.264 ~6 Mb/s over nginx-rtmp, one JPEG every {INTERVAL} s, "
         f"{window:.0f} s windows"
     )
-    lines = [header, "", "| tool | jobs | CPU per job | jobs per core | snapshots in window | nginx CPU |",
-             "| --- | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
+    lines = [
+        header,
+        "",
+        "| tool | jobs | CPU per job | jobs per core | snapshots in window | nginx CPU |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for r in rows:
         per = r["per_job_pct"]
         lines.append(

@@ -67,13 +67,49 @@ def base_clip(quick: bool) -> Path:
     CACHE.mkdir(parents=True, exist_ok=True)
     print(f"generating {path.name} ...", file=sys.stderr, flush=True)
     if quick:
-        testsrc.make_video(path, frames=300, size=(480, 270), gop=60, bframes=3, grain=True,
-                           options={"crf": "28", "preset": "ultrafast"})  # fmt: skip
+        testsrc.make_video(
+            path,
+            frames=300,
+            size=(480, 270),
+            gop=60,
+            bframes=3,
+            grain=True,
+            options={"crf": "28", "preset": "ultrafast"},
+        )
     elif shutil.which("ffmpeg"):
-        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
-                        "testsrc2=size=1920x1080:rate=30", "-t", "300", "-c:v", "libx264", "-preset", "veryfast",
-                        "-g", "250", "-keyint_min", "250", "-sc_threshold", "0", "-bf", "3", "-pix_fmt", "yuv420p",
-                        "-movflags", "+faststart", str(path)], check=True)  # fmt: skip
+        subprocess.run(
+            [
+                "ffmpeg",
+                "-nostdin",
+                "-v",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=1920x1080:rate=30",
+                "-t",
+                "300",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-g",
+                "250",
+                "-keyint_min",
+                "250",
+                "-sc_threshold",
+                "0",
+                "-bf",
+                "3",
+                "-pix_fmt",
+                "yuv420p",
+                "-movflags",
+                "+faststart",
+                str(path),
+            ],
+            check=True,
+        )
     else:  # the pattern clip: a cartoon's bitrate, not a camera's
         testsrc.make_video(path, frames=9000, size=(1920, 1080), gop=250, bframes=3)
     return path
@@ -99,8 +135,23 @@ def stream_form(path: Path, form: str) -> Path:
         if not target.exists():
             part = target.with_name(f".{target.name}.part.mp4")
             print(f"packaging {target.name} ...", file=sys.stderr, flush=True)
-            subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(path), "-c", "copy",
-                            "-movflags", "frag_keyframe+empty_moov", str(part)], check=True)  # fmt: skip
+            subprocess.run(
+                [
+                    "ffmpeg",
+                    "-nostdin",
+                    "-v",
+                    "error",
+                    "-y",
+                    "-i",
+                    str(path),
+                    "-c",
+                    "copy",
+                    "-movflags",
+                    "frag_keyframe+empty_moov",
+                    str(part),
+                ],
+                check=True,
+            )
             part.rename(target)
         return target
     folder = path.with_name(f"{path.stem}-{form}")
@@ -111,12 +162,36 @@ def stream_form(path: Path, form: str) -> Path:
         shutil.rmtree(part, ignore_errors=True)
         part.mkdir(parents=True)
         if form == "hls":
-            args = ["-f", "hls", "-hls_time", str(SEGMENT_SECONDS), "-hls_playlist_type", "vod",
-                    "-hls_segment_filename", str(part / "s%05d.ts")]  # fmt: skip
+            args = [
+                "-f",
+                "hls",
+                "-hls_time",
+                str(SEGMENT_SECONDS),
+                "-hls_playlist_type",
+                "vod",
+                "-hls_segment_filename",
+                str(part / "s%05d.ts"),
+            ]
         else:
             args = ["-f", "dash", "-seg_duration", str(SEGMENT_SECONDS), "-use_template", "1", "-use_timeline", "1"]
-        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(path), "-map", "0:v", "-c", "copy",
-                        *args, str(part / name)], check=True)  # fmt: skip
+        subprocess.run(
+            [
+                "ffmpeg",
+                "-nostdin",
+                "-v",
+                "error",
+                "-y",
+                "-i",
+                str(path),
+                "-map",
+                "0:v",
+                "-c",
+                "copy",
+                *args,
+                str(part / name),
+            ],
+            check=True,
+        )
         shutil.rmtree(folder, ignore_errors=True)
         part.rename(folder)
     return folder / name
@@ -153,8 +228,9 @@ def score(cell: Cell, task: Task, out: Path, ref: videos.Reference, span: float)
         cell.right += want in same
 
 
-def run(cell: Cell, tool: Tool, task: Task, video: str, ref, span: float, size, server, runs: int,
-        timeout: float) -> Cell:  # fmt: skip
+def run(
+    cell: Cell, tool: Tool, task: Task, video: str, ref, span: float, size, server, runs: int, timeout: float
+) -> Cell:
     for k in range(runs):
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "out"
@@ -206,8 +282,15 @@ def goals(cells: list[Cell]) -> list[str]:
     for c in cells:
         if c.where != "HTTP" or c.form == "mp4" or not c.task.startswith("1 frame") or c.tool != "stillframe":
             continue
-        peer = next((p for p in cells if (p.length, p.where, p.form, p.task) == (c.length, c.where, c.form, c.task)
-                     and p.tool.startswith("ffmpeg -ss")), None)  # fmt: skip
+        peer = next(
+            (
+                p
+                for p in cells
+                if (p.length, p.where, p.form, p.task) == (c.length, c.where, c.form, c.task)
+                and p.tool.startswith("ffmpeg -ss")
+            ),
+            None,
+        )
         if c.error or not c.bytes_read:
             out.append(f"- {c.length} {c.form}: stillframe did not run ({c.error})")
             continue
@@ -221,16 +304,22 @@ def goals(cells: list[Cell]) -> list[str]:
             continue
         theirs = statistics.median(peer.bytes_read)
         bytes_ok, time_ok = ours <= 1.5 * theirs, (c.wall or 0) <= peer.wall
-        out.append(f"- {c.length} {c.form}, one frame over HTTP: {ours / theirs:.2f}x ffmpeg -ss's bytes (goal <= 1.5x): "
-                   f"{'met' if bytes_ok else 'missed'}; {c.wall:.2f} s against {peer.wall:.2f} s (goal <=): "
-                   f"{'met' if time_ok else 'missed'}")  # fmt: skip
+        out.append(
+            f"- {c.length} {c.form}, one frame over HTTP: {ours / theirs:.2f}x ffmpeg -ss's bytes (goal <= 1.5x): "
+            f"{'met' if bytes_ok else 'missed'}; {c.wall:.2f} s against {peer.wall:.2f} s (goal <=): "
+            f"{'met' if time_ok else 'missed'}"
+        )
     return ["", "Goals:", *out] if out else []
 
 
 def markdown(header: str, cells: list[Cell], unavailable: dict[str, str]) -> str:
     tools = [t for t in dict.fromkeys(c.tool for c in cells)]
-    lines = [header, "", "| file | where | task | " + " | ".join(tools) + " |",
-             "| --- | --- | --- | " + " | ".join("---:" for _ in tools) + " |"]  # fmt: skip
+    lines = [
+        header,
+        "",
+        "| file | where | task | " + " | ".join(tools) + " |",
+        "| --- | --- | --- | " + " | ".join("---:" for _ in tools) + " |",
+    ]
     rows: dict[tuple[str, str, str], dict[str, Cell]] = {}
     for c in cells:
         rows.setdefault((f"{c.length} {c.form}", c.where, c.task), {})[c.tool] = c
@@ -255,9 +344,18 @@ def markdown(header: str, cells: list[Cell], unavailable: dict[str, str]) -> str
     return "\n".join(lines) + "\n"
 
 
-def measure_form(label: str, form: str, path: Path, tasks: list[Task], tools: list[Tool],
-                 server: livesrc.HttpServer | None, scoring: tuple, runs: int, timeout: float,
-                 root: Path = CACHE) -> list[Cell]:  # fmt: skip
+def measure_form(
+    label: str,
+    form: str,
+    path: Path,
+    tasks: list[Task],
+    tools: list[Tool],
+    server: livesrc.HttpServer | None,
+    scoring: tuple,
+    runs: int,
+    timeout: float,
+    root: Path = CACHE,
+) -> list[Cell]:
     """Every tool on every task for one form of one long file, local and over HTTP
     (`server` serves `root`). `scoring` is (reference, the clip's span, output size)."""
     ref, span, size = scoring
@@ -275,8 +373,11 @@ def measure_form(label: str, form: str, path: Path, tasks: list[Task], tools: li
                     limit = min(timeout, max(20.0, 20 * cell.wall))
                 cells.append(cell)
                 shown = cell.error or f"{cell.wall:.2f} s {_fmt_bytes(cell.bytes_read)} right {cell.right}"
-                print(f"  {label:7} {form:4} {where:5} {task.name:18} {tool.name[:30]:30} {shown}", file=sys.stderr,
-                      flush=True)  # fmt: skip
+                print(
+                    f"  {label:7} {form:4} {where:5} {task.name:18} {tool.name[:30]:30} {shown}",
+                    file=sys.stderr,
+                    flush=True,
+                )
     return cells
 
 
@@ -287,9 +388,12 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds before a cell is cut off")
     ap.add_argument("--out", type=Path, default=None, help="write longfile.md and longfile.json here")
-    ap.add_argument("--forms", default=None,
-                    help=f"comma-separated, of {', '.join(FORMS)} (default mp4; --quick: mp4, and every form of the "
-                         "10 minutes: one frame with stillframe, ffmpeg -ss and the PyAV loop, 30 with stillframe)")  # fmt: skip
+    ap.add_argument(
+        "--forms",
+        default=None,
+        help=f"comma-separated, of {', '.join(FORMS)} (default mp4; --quick: mp4, and every form of the "
+        "10 minutes: one frame with stillframe, ffmpeg -ss and the PyAV loop, 30 with stillframe)",
+    )
     ap.add_argument("--tools", default=",".join(PEERS), help="tool keys, comma-separated (default: all peers)")
     ap.add_argument("--source", type=Path, default=None, help="one long clip to measure as it is (no copies)")
     args = ap.parse_args()
@@ -327,22 +431,33 @@ def main() -> None:
         for n in copies:
             long = long_file(base, n) if n > 1 else base
             duration = span * n
-            label = (f"{duration / 3600:.3g} h" if duration >= 3600 else f"{duration / 60:.3g} min" if duration >= 60
-                     else f"{duration:.3g} s")  # fmt: skip
-            tasks = [Task("1 frame at 51.7 %", (round(duration * 0.517, 3),)),
-                     Task("30 spread evenly", tuple(round(duration * (i + 0.517) / 30, 3) for i in range(30)))]  # fmt: skip
+            label = (
+                f"{duration / 3600:.3g} h"
+                if duration >= 3600
+                else f"{duration / 60:.3g} min"
+                if duration >= 60
+                else f"{duration:.3g} s"
+            )
+            tasks = [
+                Task("1 frame at 51.7 %", (round(duration * 0.517, 3),)),
+                Task("30 spread evenly", tuple(round(duration * (i + 0.517) / 30, 3) for i in range(30))),
+            ]
             here = forms + ([f for f in FORMS if f != "mp4"] if quick_streams and n == copies[-1] else [])
             for form in here:
                 path = stream_form(long, form)
                 if form == "mp4" or not quick_streams:
-                    cells += measure_form(label, form, path, tasks, tools, server, (ref, span, size), runs,
-                                          args.timeout, root)  # fmt: skip
+                    cells += measure_form(
+                        label, form, path, tasks, tools, server, (ref, span, size), runs, args.timeout, root
+                    )
                     continue
                 # Quick: the goals' task with the peers that read streams, the 30 frames with stillframe alone.
-                for task, peers in ((tasks[0], [t for t in tools if t.key in STREAM_PEERS]),
-                                    (tasks[1], [t for t in tools if t.key == "stillframe"])):  # fmt: skip
-                    cells += measure_form(label, form, path, [task], peers, server, (ref, span, size), runs,
-                                          args.timeout, root)  # fmt: skip
+                for task, peers in (
+                    (tasks[0], [t for t in tools if t.key in STREAM_PEERS]),
+                    (tasks[1], [t for t in tools if t.key == "stillframe"]),
+                ):
+                    cells += measure_form(
+                        label, form, path, [task], peers, server, (ref, span, size), runs, args.timeout, root
+                    )
     what = f"{base.name}, as it is" if args.source is not None else "copies of"
     header = (
         f"Run {time.strftime('%Y-%m-%d')}: one frame and 30 from long files ({what} a {span:.0f} s "
@@ -355,8 +470,9 @@ def main() -> None:
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "longfile.md").write_text(md)
-        (args.out / "longfile.json").write_text(json.dumps(
-            {"header": header, "cells": [asdict(c) for c in cells], "unavailable": unavailable}, indent=1))  # fmt: skip
+        (args.out / "longfile.json").write_text(
+            json.dumps({"header": header, "cells": [asdict(c) for c in cells], "unavailable": unavailable}, indent=1)
+        )
 
 
 if __name__ == "__main__":

@@ -34,14 +34,40 @@ DEFAULT = CACHE / "long-base-1080p30-gop250-300s-x12.mp4"
 def commands(video: str, t: str, out: Path, stillframes: list[str]) -> dict[str, list[str]]:
     """The commands to time, by name."""
     cmds = {
-        "ffmpeg -ss": ["ffmpeg", "-nostdin", "-v", "error", "-y", "-ss", t, "-i", video, "-frames:v", "1",
-                       "-vf", "scale=480:-2", str(out / "ff.jpg")],
-    }  # fmt: skip
+        "ffmpeg -ss": [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-y",
+            "-ss",
+            t,
+            "-i",
+            video,
+            "-frames:v",
+            "1",
+            "-vf",
+            "scale=480:-2",
+            str(out / "ff.jpg"),
+        ],
+    }
     for k, exe in enumerate(stillframes):
         name = "stillframe" if len(stillframes) == 1 else f"stillframe ({exe})"
         # Each run replaces the last one's file, as ffmpeg -y does.
-        cmds[name] = [exe, "snapshot", video, "-o", str(out / f"sf{k}.jpg"), "--dots", t, "--width", "480",
-                      "--snap", "next", "--overwrite"]  # fmt: skip
+        cmds[name] = [
+            exe,
+            "snapshot",
+            video,
+            "-o",
+            str(out / f"sf{k}.jpg"),
+            "--dots",
+            t,
+            "--width",
+            "480",
+            "--snap",
+            "next",
+            "--overwrite",
+        ]
     return cmds
 
 

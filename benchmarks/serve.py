@@ -116,8 +116,22 @@ def serve(root: Path) -> Iterator[str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    cmd = [sys.executable, "-m", "stillframe", "serve", "--port", str(port), "--store", str(root / "jobs.db"),
-           "--access-key", f"{AK}:{SK}", "--bucket", f"media={root / 'media'}", "--bucket", f"out={root / 'out'}"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "stillframe",
+        "serve",
+        "--port",
+        str(port),
+        "--store",
+        str(root / "jobs.db"),
+        "--access-key",
+        f"{AK}:{SK}",
+        "--bucket",
+        f"media={root / 'media'}",
+        "--bucket",
+        f"out={root / 'out'}",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 30

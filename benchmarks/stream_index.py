@@ -54,8 +54,12 @@ def main() -> None:
         ("fragmented MP4, mfra", read_fmp4, stream_form(long, "fmp4")),
         ("fragmented MP4, moof walk", moof_walk, stream_form(long, "fmp4")),
     ]
-    lines = [f"Index of {long.name} ({long.stat().st_size / 1e9:.2f} GB as MP4)", "",
-             "| index | where | segments | requests | bytes read | time |", "| --- | --- | ---: | ---: | ---: | ---: |"]  # fmt: skip
+    lines = [
+        f"Index of {long.name} ({long.stat().st_size / 1e9:.2f} GB as MP4)",
+        "",
+        "| index | where | segments | requests | bytes read | time |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
     with tempfile.TemporaryDirectory() as logs, livesrc.http_server(CACHE, logs) as server:
         for name, read, path in cases:
             for where in ("local", "HTTP"):
@@ -67,10 +71,15 @@ def main() -> None:
                 wall = time.perf_counter() - started
                 segments = found if isinstance(found, tuple) else found.segments
                 sent = _settled(server) - before if where == "HTTP" else reader.stats.bytes
-                lines.append(f"| {name} | {where} | {len(segments)} | {reader.stats.requests} | {sent / 1e3:.1f} kB "
-                             f"| {wall * 1000:.1f} ms |")  # fmt: skip
-        lines += ["", "| one frame at 51.7 % over HTTP | segment | requests | bytes read | time (in process) |",
-                  "| --- | ---: | ---: | ---: | ---: |"]  # fmt: skip
+                lines.append(
+                    f"| {name} | {where} | {len(segments)} | {reader.stats.requests} | {sent / 1e3:.1f} kB "
+                    f"| {wall * 1000:.1f} ms |"
+                )
+        lines += [
+            "",
+            "| one frame at 51.7 % over HTTP | segment | requests | bytes read | time (in process) |",
+            "| --- | ---: | ---: | ---: | ---: |",
+        ]
         target = round(long_duration(long) * 0.517, 3)
         for name, read, path in cases[:2]:
             url = f"{server.url}/{path.relative_to(CACHE).as_posix()}"
@@ -79,8 +88,10 @@ def main() -> None:
             http = HttpReader()
             k, shown = one_frame(http, read(http, url), target)
             wall = time.perf_counter() - started
-            lines.append(f"| {name.split()[0]}: frame at {shown:.3f} s | {k} | {http.stats.requests} "
-                         f"| {(_settled(server) - before) / 1e6:.2f} MB | {wall:.2f} s |")  # fmt: skip
+            lines.append(
+                f"| {name.split()[0]}: frame at {shown:.3f} s | {k} | {http.stats.requests} "
+                f"| {(_settled(server) - before) / 1e6:.2f} MB | {wall:.2f} s |"
+            )
     print("\n".join(lines))
 
 

@@ -70,8 +70,14 @@ def _runs(clip: Path, root: Path, quick: bool, latency: float, proxy: Any) -> li
         proxy.reset_counts()
         started = time.perf_counter()
         result = run()
-        row = {"row": name, "seconds": round(time.perf_counter() - started, 3), "requests": proxy.requests,
-               "bytes_sent": proxy.bytes_in, "faults": dict(proxy.faults), "writes": result.writes}  # fmt: skip
+        row = {
+            "row": name,
+            "seconds": round(time.perf_counter() - started, 3),
+            "requests": proxy.requests,
+            "bytes_sent": proxy.bytes_in,
+            "faults": dict(proxy.faults),
+            "writes": result.writes,
+        }
         rows.append(row)
         print(json.dumps(row), flush=True)
 
@@ -112,8 +118,10 @@ def clip_seconds(quick: bool) -> int:
 
 def _table(rows: list[dict[str, Any]]) -> str:
     clean = next(r for r in rows if r["row"] == "streamed into the bucket")
-    lines = ["| run | s | x clean | requests | request bytes | x clean | retries | backoff s | max in flight |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    lines = [
+        "| run | s | x clean | requests | request bytes | x clean | retries | backoff s | max in flight |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
         store = r["writes"].get("s3", {})
         lines.append(

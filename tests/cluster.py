@@ -78,19 +78,23 @@ class HostPostgres:
         uid, gid = self.user
         self.host.run(["install", "-d", "-o", str(uid), "-g", str(gid), "/tmp/pg"])
         self._pg("initdb", "-D", self.data, "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--no-sync")
-        self.host.run(["sh", "-c", f"echo 'host all all {SUBNET}.0/24 trust' >> {self.data}/pg_hba.conf"],
-                      user=self.user)  # fmt: skip
+        self.host.run(
+            ["sh", "-c", f"echo 'host all all {SUBNET}.0/24 trust' >> {self.data}/pg_hba.conf"], user=self.user
+        )
         self.start()
         with self.host.entered():
             import psycopg
 
-            with psycopg.connect(host=self.host.ip, port=self.port, user="postgres", dbname="postgres",
-                                 autocommit=True) as conn:  # fmt: skip
+            with psycopg.connect(
+                host=self.host.ip, port=self.port, user="postgres", dbname="postgres", autocommit=True
+            ) as conn:
                 conn.execute('CREATE DATABASE "stillframe"')
 
     def start(self) -> None:
-        options = (f"-p {self.port} -k /tmp/pg -c listen_addresses={self.host.ip} -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")  # fmt: skip
+        options = (
+            f"-p {self.port} -k /tmp/pg -c listen_addresses={self.host.ip} -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
         self._pg("pg_ctl", "start", "-w", "-t", "60", "-D", self.data, "-l", "/tmp/pg/log", "-o", options)
 
     def stop(self) -> None:
@@ -154,8 +158,20 @@ class Cluster:
         self.servers = [net.host(f"s{k + 1}") for k in range(self.n_servers)]
         self.client = net.host("client")
         moto = self.storage.spawn("s3", [PY, "-m", "moto.server", "-H", self.storage.ip, "-p", str(S3_PORT)])
-        sched = self.scheduler.spawn("dask", [PY, "-m", "dask", "scheduler", "--host", self.scheduler.ip, "--port",
-                                              str(SCHEDULER_PORT), "--no-dashboard"])  # fmt: skip
+        sched = self.scheduler.spawn(
+            "dask",
+            [
+                PY,
+                "-m",
+                "dask",
+                "scheduler",
+                "--host",
+                self.scheduler.ip,
+                "--port",
+                str(SCHEDULER_PORT),
+                "--no-dashboard",
+            ],
+        )
         self.pg = HostPostgres(self.storage)
         self.pg.create()
         with self.storage.entered():  # the proxy's socket and threads live on the storage host
@@ -170,29 +186,68 @@ class Cluster:
         with self.client.entered():
             import boto3
 
-            self._s3 = boto3.client("s3", endpoint_url=f"http://{self.storage.ip}:{S3_PORT}", region_name="us-east-1",
-                                    aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
+            self._s3 = boto3.client(
+                "s3",
+                endpoint_url=f"http://{self.storage.ip}:{S3_PORT}",
+                region_name="us-east-1",
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",
+            )
             for bucket in BUCKETS:
                 self._s3.create_bucket(Bucket=bucket)
         for host in self.servers:
             wait_port(self.client, host.ip, SERVE_PORT, 60, host.procs["serve"], f"stillframe serve on {host.name}")
         # Two processes: one can look at the scheduler while the other waits on a batch.
-        self._pool = ProcessPoolExecutor(2, mp_context=get_context("spawn"), initializer=enter_netns,
-                                         initargs=(self.client.ns,))  # fmt: skip
+        self._pool = ProcessPoolExecutor(
+            2, mp_context=get_context("spawn"), initializer=enter_netns, initargs=(self.client.ns,)
+        )
         self.wait_workers(len(self.workers))
 
     def start_server(self, host: Host) -> None:
-        host.spawn("serve", [
-            PY, "-m", "stillframe", "serve", "--host", host.ip, "--port", str(SERVE_PORT), "--store", self.pg.url,
-            "--workers", "0", "--access-key", f"{AK}:{SK}", "--bucket", "media=s3://media", "--bucket", "out=s3://out",
-            "--storage-options", json.dumps(self.storage_options), "--log-level", "warning",
-        ])  # fmt: skip
+        host.spawn(
+            "serve",
+            [
+                PY,
+                "-m",
+                "stillframe",
+                "serve",
+                "--host",
+                host.ip,
+                "--port",
+                str(SERVE_PORT),
+                "--store",
+                self.pg.url,
+                "--workers",
+                "0",
+                "--access-key",
+                f"{AK}:{SK}",
+                "--bucket",
+                "media=s3://media",
+                "--bucket",
+                "out=s3://out",
+                "--storage-options",
+                json.dumps(self.storage_options),
+                "--log-level",
+                "warning",
+            ],
+        )
 
     def start_job_worker(self, host: Host, name: str = "jobs", clock_ahead: float = 0.0) -> str:
         """A `stillframe worker` on `host` (its wall clock `clock_ahead` seconds fast:
         tests/clockshift.py); returns its identity."""
-        argv = [PY, "-m", "stillframe", "worker", "--store", self.pg.url, "--lease", str(LEASE), "--no-live",
-                "--storage-options", json.dumps(self.storage_options)]  # fmt: skip
+        argv = [
+            PY,
+            "-m",
+            "stillframe",
+            "worker",
+            "--store",
+            self.pg.url,
+            "--lease",
+            str(LEASE),
+            "--no-live",
+            "--storage-options",
+            json.dumps(self.storage_options),
+        ]
         if clock_ahead:
             argv = [PY, "-m", "tests.clockshift", str(clock_ahead), *argv[1:]]
         proc = host.spawn(name, argv, stdout=-1)
@@ -207,9 +262,28 @@ class Cluster:
 
     def start_worker_host(self, host: Host) -> None:
         host.env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])  # tests.clockshift
-        host.spawn("dask", [PY, "-m", "dask", "worker", self.scheduler_address, "--name", host.name, "--host", host.ip,
-                            "--nthreads", "1", "--nworkers", "1", "--no-nanny", "--no-dashboard",
-                            "--local-directory", "/tmp/dask"])  # fmt: skip
+        host.spawn(
+            "dask",
+            [
+                PY,
+                "-m",
+                "dask",
+                "worker",
+                self.scheduler_address,
+                "--name",
+                host.name,
+                "--host",
+                host.ip,
+                "--nthreads",
+                "1",
+                "--nworkers",
+                "1",
+                "--no-nanny",
+                "--no-dashboard",
+                "--local-directory",
+                "/tmp/dask",
+            ],
+        )
         self.start_job_worker(host)
 
     def start_worker_hosts(self, hosts: Sequence[Host]) -> None:
@@ -267,8 +341,12 @@ class Cluster:
         """Rows of `query` on the cluster's database (a connection of its own)."""
         import psycopg
 
-        with self.client.entered(), psycopg.connect(host=self.storage.ip, port=PG_PORT, user="postgres",
-                                                    dbname="stillframe", connect_timeout=5) as conn:  # fmt: skip
+        with (
+            self.client.entered(),
+            psycopg.connect(
+                host=self.storage.ip, port=PG_PORT, user="postgres", dbname="stillframe", connect_timeout=5
+            ) as conn,
+        ):
             return list(conn.execute(query, params).fetchall())
 
     def close(self) -> None:
@@ -296,8 +374,10 @@ def batch_clips(root: Path, n: int = 40) -> list[Path]:
     from stillframe import testsrc
 
     sizes = ((160, 90), (128, 96), (96, 160))
-    return [testsrc.make_video(root / f"many-{i:02d}.mp4", frames=24 + i % 9, size=sizes[i % 3], gop=8,
-                               bframes=i % 2 * 2) for i in range(n)]  # fmt: skip
+    return [
+        testsrc.make_video(root / f"many-{i:02d}.mp4", frames=24 + i % 9, size=sizes[i % 3], gop=8, bframes=i % 2 * 2)
+        for i in range(n)
+    ]
 
 
 # -- run in the client host's process (pickled by reference) ---------------------------------
@@ -326,8 +406,14 @@ def dask_processing(address: str) -> dict[str, int]:
     return {names[a]: len(keys) for a, keys in client.processing().items() if a in names}
 
 
-def run_batch(address: str, inputs: Sequence[str], sampling: Any, output: str, options: dict[str, Any],
-              storage_options: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+def run_batch(
+    address: str,
+    inputs: Sequence[str],
+    sampling: Any,
+    output: str,
+    options: dict[str, Any],
+    storage_options: dict[str, Any],
+) -> dict[str, Any]:
     """snapshot_many over the cluster: its items, wall time, the workers that ran
     videos ("busy"), how many tasks each held when last seen ("held": a worker lost
     mid-batch shows what it held) and the workers left at the end."""
@@ -354,20 +440,35 @@ def run_batch(address: str, inputs: Sequence[str], sampling: Any, output: str, o
     watcher.start()
     started = time.perf_counter()
     try:
-        items = snapshot_many(inputs, sampling, output, client=client, storage_options=storage_options,
-                              progress=False, **options)  # fmt: skip
+        items = snapshot_many(
+            inputs, sampling, output, client=client, storage_options=storage_options, progress=False, **options
+        )
     finally:
         done.set()
         watcher.join()
-    return {"items": [i.to_dict() for i in items], "seconds": time.perf_counter() - started, "held": last_seen,
-            "busy": sorted(busy), "workers": sorted(dask_workers(address).values())}  # fmt: skip
+    return {
+        "items": [i.to_dict() for i in items],
+        "seconds": time.perf_counter() - started,
+        "held": last_seen,
+        "busy": sorted(busy),
+        "workers": sorted(dask_workers(address).values()),
+    }
 
 
-def run_split(address: str, source: str, sampling: Any, output: str, options: dict[str, Any],
-              storage_options: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+def run_split(
+    address: str, source: str, sampling: Any, output: str, options: dict[str, Any], storage_options: dict[str, Any]
+) -> dict[str, Any]:
     from stillframe.distributed import snapshot_split
 
     started = time.perf_counter()
-    result = snapshot_split(source, sampling, output, client=dask_client(address), parts=2,
-                            storage_options=storage_options, progress=False, **options)  # fmt: skip
+    result = snapshot_split(
+        source,
+        sampling,
+        output,
+        client=dask_client(address),
+        parts=2,
+        storage_options=storage_options,
+        progress=False,
+        **options,
+    )
     return {"result": result.to_dict(), "workers": result.stats.workers, "seconds": time.perf_counter() - started}

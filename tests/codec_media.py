@@ -32,16 +32,44 @@ def make(root: Path, name: str) -> Path:
         if shutil.which("ffmpeg") is None:
             pytest.fail("the ffmpeg CLI is not installed (.ci/run installs it)")
         src = make(root, "h264.mp4")
-        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(src), "-c:v", "libaom-av1",
-                        "-cpu-used", "8", "-row-mt", "1", "-lag-in-frames", "25", "-auto-alt-ref", "1",
-                        "-g", str(GOP), "-b:v", "200k", str(path)], check=True)  # fmt: skip
+        subprocess.run(
+            [
+                "ffmpeg",
+                "-nostdin",
+                "-v",
+                "error",
+                "-y",
+                "-i",
+                str(src),
+                "-c:v",
+                "libaom-av1",
+                "-cpu-used",
+                "8",
+                "-row-mt",
+                "1",
+                "-lag-in-frames",
+                "25",
+                "-auto-alt-ref",
+                "1",
+                "-g",
+                str(GOP),
+                "-b:v",
+                "200k",
+                str(path),
+            ],
+            check=True,
+        )
     elif name == "h264.mp4":
         testsrc.make_video(path, bframes=3, **common)
     elif name == "hevc.mp4":
         testsrc.make_video(path, codec="libx265", bframes=3, **common)
     elif name == "vp9.webm":
-        testsrc.make_video(path, codec="libvpx-vp9", options={"deadline": "realtime", "cpu-used": "8",
-                                                              "lag-in-frames": "16", "auto-alt-ref": "1"}, **common)  # fmt: skip
+        testsrc.make_video(
+            path,
+            codec="libvpx-vp9",
+            options={"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "16", "auto-alt-ref": "1"},
+            **common,
+        )
     else:
         raise ValueError(name)
     return path

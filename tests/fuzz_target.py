@@ -33,8 +33,12 @@ def main(path: str, out: str) -> dict:
     except StillframeError as exc:
         return {"ended": "error", "stage": stage, "error": f"{type(exc).__name__}: {exc}"[:300], **said}
     except Exception as exc:  # what the test is looking for
-        return {"ended": "stray", "stage": stage, "error": f"{type(exc).__name__}: {exc}"[:300],
-                "traceback": traceback.format_exc()[-2000:]}  # fmt: skip
+        return {
+            "ended": "stray",
+            "stage": stage,
+            "error": f"{type(exc).__name__}: {exc}"[:300],
+            "traceback": traceback.format_exc()[-2000:],
+        }
 
 
 if __name__ == "__main__":

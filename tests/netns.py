@@ -63,8 +63,13 @@ def _needed_under_tmp() -> list[str]:
     interpreter's prefixes and this process's import path (outermost first)."""
     import sys
 
-    found = sorted({os.path.realpath(p) for p in [sys.prefix, sys.base_prefix, *sys.path, os.getcwd()]
-                    if p and os.path.isdir(p) and os.path.realpath(p).startswith("/tmp/")})  # fmt: skip
+    found = sorted(
+        {
+            os.path.realpath(p)
+            for p in [sys.prefix, sys.base_prefix, *sys.path, os.getcwd()]
+            if p and os.path.isdir(p) and os.path.realpath(p).startswith("/tmp/")
+        }
+    )
     outer: list[str] = []
     for path in found:
         if not any(path == o or path.startswith(o + "/") for o in outer):
@@ -156,14 +161,30 @@ class Host:
             *(["mount -t tmpfs keep /mnt", *aside] if keep else []),
             f"mount -t tmpfs -o size={self.tmpfs},mode=1777 {self.name} /tmp",
             *([*back, "umount /mnt"] if keep else []),
-            f"hostname {self.name}", "echo up", "exec sleep infinity",
-        ]  # fmt: skip
+            f"hostname {self.name}",
+            "echo up",
+            "exec sleep infinity",
+        ]
         script = " && ".join(steps)
         self.init = subprocess.Popen(
-            ["ip", "netns", "exec", self.ns, "unshare", "--mount", "--uts", "--propagation", "private",
-             "sh", "-c", script],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            [
+                "ip",
+                "netns",
+                "exec",
+                self.ns,
+                "unshare",
+                "--mount",
+                "--uts",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                script,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         assert self.init.stdout is not None
         if self.init.stdout.readline().strip() != "up":
             raise RuntimeError(f"host {self.name} did not boot: {self.init.communicate()[1]}")
@@ -198,11 +219,24 @@ class Host:
         assert self.init is not None, f"host {self.name} is down"
         who = [] if user is None else ["-S", str(user[0]), "-G", str(user[1])]
         env = {"HOME": "/tmp", "TMPDIR": "/tmp", "PYTHONUNBUFFERED": "1", **self.env}
-        return ["nsenter", "-t", str(self.init.pid), "-m", "-u", "-n", "--wd=/tmp", *who, "--",
-                "env", *(f"{k}={v}" for k, v in env.items()), *argv]  # fmt: skip
+        return [
+            "nsenter",
+            "-t",
+            str(self.init.pid),
+            "-m",
+            "-u",
+            "-n",
+            "--wd=/tmp",
+            *who,
+            "--",
+            "env",
+            *(f"{k}={v}" for k, v in env.items()),
+            *argv,
+        ]
 
-    def spawn(self, name: str, argv: Sequence[str], user: tuple[int, int] | None = None,
-              stdout: int | None = None) -> subprocess.Popen[bytes]:  # fmt: skip
+    def spawn(
+        self, name: str, argv: Sequence[str], user: tuple[int, int] | None = None, stdout: int | None = None
+    ) -> subprocess.Popen[bytes]:
         """Start a long-running process of this host; its output goes to the
         network's log folder (or to a pipe with stdout=subprocess.PIPE)."""
         log = open(self.net.logs / f"{self.name}-{name}.log", "ab")  # noqa: SIM115 - the child holds it
@@ -225,8 +259,9 @@ class Host:
             proc.kill()
             return proc.wait()
 
-    def run(self, argv: Sequence[str], user: tuple[int, int] | None = None, timeout: float = 120,
-            check: bool = True) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    def run(
+        self, argv: Sequence[str], user: tuple[int, int] | None = None, timeout: float = 120, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         """Run `argv` to its end on this host."""
         return subprocess.run(self.command(argv, user), capture_output=True, text=True, timeout=timeout, check=check)
 

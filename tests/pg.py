@@ -52,13 +52,24 @@ class Server:
         self._names = itertools.count(1)
 
     def _run(self, *args: str) -> None:
-        who = {} if self.as_user is None else {"user": self.as_user.pw_uid, "group": self.as_user.pw_gid,
-                                                "extra_groups": []}  # fmt: skip
+        who = (
+            {}
+            if self.as_user is None
+            else {"user": self.as_user.pw_uid, "group": self.as_user.pw_gid, "extra_groups": []}
+        )
         subprocess.run(args, check=True, capture_output=True, cwd=self.root, **who)  # type: ignore[call-overload]
 
     def start(self) -> None:
-        self._run(str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
-                  "--encoding=UTF8", "--no-sync")  # fmt: skip
+        self._run(
+            str(self.bindir / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--no-sync",
+        )
         for _ in range(5):  # the free port may be taken between the probe and the bind
             self.port = _free_port()
             options = (
@@ -66,8 +77,19 @@ class Server:
                 "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
             )
             try:
-                self._run(str(self.bindir / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(self.data),
-                          "-l", str(self.log), "-o", options)  # fmt: skip
+                self._run(
+                    str(self.bindir / "pg_ctl"),
+                    "start",
+                    "-w",
+                    "-t",
+                    "60",
+                    "-D",
+                    str(self.data),
+                    "-l",
+                    str(self.log),
+                    "-o",
+                    options,
+                )
                 return
             except subprocess.CalledProcessError:
                 continue
@@ -85,8 +107,9 @@ class Server:
         import psycopg
 
         name = f"t{os.getpid()}_{next(self._names)}"
-        with psycopg.connect(host="127.0.0.1", port=self.port, user="postgres", dbname="postgres",
-                             autocommit=True) as conn:  # fmt: skip
+        with psycopg.connect(
+            host="127.0.0.1", port=self.port, user="postgres", dbname="postgres", autocommit=True
+        ) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 

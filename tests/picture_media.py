@@ -41,8 +41,15 @@ def make(root: Path, name: str) -> Path:
     elif name == "ntsc.mp4":  # 720x480 at 8:9 (4:3 NTSC): 720x540 on screen
         ffmpeg(*lavfi("720x480", 2, 30), "-c:v", "libx264", "-g", "30", "-bf", "2", "-aspect", "4:3", str(path))
     elif name == "turned.mp4":  # 240x120 stored at 4:3 pixels (320x120), turned a quarter
-        testsrc.make_video(path, frames=60, size=(240, 120), gop=20, bframes=2, rotation=90,
-                           options={"x264-params": "keyint=20:min-keyint=20:scenecut=0:sar=4/3"})  # fmt: skip
+        testsrc.make_video(
+            path,
+            frames=60,
+            size=(240, 120),
+            gop=20,
+            bframes=2,
+            rotation=90,
+            options={"x264-params": "keyint=20:min-keyint=20:scenecut=0:sar=4/3"},
+        )
     elif name == "sizes.ts":  # 320x240 for 2 s, then 480x272 (a new keyframe and SPS)
         first, second = root / "sizes-a.ts", root / "sizes-b.ts"
         common = ["-c:v", "libx264", "-g", "25", "-bf", "2", "-muxdelay", "0", "-muxpreload", "0"]
@@ -50,13 +57,41 @@ def make(root: Path, name: str) -> Path:
         ffmpeg(*lavfi("480x272", 2), *common, "-output_ts_offset", "2", str(second))
         path.write_bytes(first.read_bytes() + second.read_bytes())
     elif name == "mbaff.ts":
-        ffmpeg(*lavfi("320x240", 3, 50), *WEAVE, "-c:v", "libx264", "-flags", "+ildct+ilme", "-x264-params",
-               "tff=1", "-g", "25", "-bf", "2", str(path))  # fmt: skip
+        ffmpeg(
+            *lavfi("320x240", 3, 50),
+            *WEAVE,
+            "-c:v",
+            "libx264",
+            "-flags",
+            "+ildct+ilme",
+            "-x264-params",
+            "tff=1",
+            "-g",
+            "25",
+            "-bf",
+            "2",
+            str(path),
+        )
     elif name == "mbaff.mp4":
         ffmpeg("-i", str(make(root, "mbaff.ts")), "-c", "copy", str(path))
     elif name == "mpeg2i.ts":
-        ffmpeg(*lavfi("320x240", 3, 50), *WEAVE, "-c:v", "mpeg2video", "-flags", "+ildct+ilme", "-top", "1",
-               "-g", "12", "-bf", "2", "-q:v", "4", str(path))  # fmt: skip
+        ffmpeg(
+            *lavfi("320x240", 3, 50),
+            *WEAVE,
+            "-c:v",
+            "mpeg2video",
+            "-flags",
+            "+ildct+ilme",
+            "-top",
+            "1",
+            "-g",
+            "12",
+            "-bf",
+            "2",
+            "-q:v",
+            "4",
+            str(path),
+        )
     elif name == "progressive.ts":
         ffmpeg(*lavfi("320x240", 2), "-c:v", "libx264", "-g", "25", "-bf", "2", str(path))
     else:

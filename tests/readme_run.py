@@ -73,8 +73,9 @@ class ReadmeRun:
 
     def _run(self) -> None:
         try:
-            files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
-                                   text=True, check=True).stdout.split()  # fmt: skip
+            files = subprocess.run(
+                ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
+            ).stdout.split()
             for name in files:
                 if (ROOT / name).is_file():
                     (self.copy / name).parent.mkdir(parents=True, exist_ok=True)
@@ -82,16 +83,27 @@ class ReadmeRun:
             env_dir = self.root / "venv"
             venv.create(env_dir, with_pip=True)
             bindir = env_dir / ("Scripts" if sys.platform == "win32" else "bin")
-            env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}", "VIRTUAL_ENV": str(env_dir),
-                   INNER: "1"}  # fmt: skip
+            env = {
+                **os.environ,
+                "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}",
+                "VIRTUAL_ENV": str(env_dir),
+                INNER: "1",
+            }
             for name in ("PYTHONPATH", "STILLFRAME_CI"):  # a newcomer's shell has neither
                 env.pop(name, None)
             for command in readme_commands():
                 if self._stopped:
                     return
-                self._proc = subprocess.Popen(command, shell=True, cwd=self.copy, env=env, text=True,
-                                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                              start_new_session=True)  # fmt: skip
+                self._proc = subprocess.Popen(
+                    command,
+                    shell=True,
+                    cwd=self.copy,
+                    env=env,
+                    text=True,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    start_new_session=True,
+                )
                 try:
                     out, err = self._proc.communicate(timeout=TIMEOUT)
                 except subprocess.TimeoutExpired:

@@ -31,8 +31,7 @@ _ERRORS = {
 }
 
 
-def shares(latency: float = 0.0, slow_down: float = 0.0, cut: float = 0.0, reset: float = 0.0,
-           seed: int = 0) -> Fault:  # fmt: skip
+def shares(latency: float = 0.0, slow_down: float = 0.0, cut: float = 0.0, reset: float = 0.0, seed: int = 0) -> Fault:
     """A store that misbehaves for a share of requests, the same ones on every run
     (a hash of the request and its attempt picks them): `slow_down` of all answered
     503 SlowDown, `cut` of GETs cut off half way through the answer, `reset` of PUTs
@@ -130,8 +129,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.close_connection = True
 
     def _error(self, status: int, code: str, message: str) -> None:
-        body = (f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code><Message>{message}</Message>'
-                f"<Resource>{self.path}</Resource><RequestId>fault</RequestId></Error>").encode()  # fmt: skip
+        body = (
+            f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code><Message>{message}</Message>'
+            f"<Resource>{self.path}</Resource><RequestId>fault</RequestId></Error>"
+        ).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/xml")
         self.send_header("Content-Length", str(len(body)))

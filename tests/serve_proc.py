@@ -79,8 +79,9 @@ def serve_process(*args: str, env: dict[str, str] | None = None) -> Iterator[Ser
         pytest.skip("reading a process's memory needs Linux's /proc")
     port = free_port()
     cmd = [sys.executable, "-m", "stillframe", "serve", "--port", str(port), "--log-level", "warning", *args]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, **(env or {})})  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})}
+    )
     served = Served(proc, port)
     try:
         wait_for(lambda: accepts(port) or proc.poll() is not None, 60, "stillframe serve")

@@ -72,9 +72,11 @@ class Publisher:
     def start(self) -> Publisher:
         self._stop = threading.Event()
         self._thread = threading.Thread(
-            target=livesrc.publish, args=(self.clip, self.url), kwargs={"stop": self._stop, **self.options},
+            target=livesrc.publish,
+            args=(self.clip, self.url),
+            kwargs={"stop": self._stop, **self.options},
             daemon=True,
-        )  # fmt: skip
+        )
         self._thread.start()
         return self
 
@@ -142,8 +144,13 @@ def s3_server(*buckets: str) -> Iterator[tuple[str, object]]:
     try:
         host, port = server.get_host_and_port()
         endpoint = f"http://{host}:{port}"
-        client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing",
-                              aws_secret_access_key="testing", region_name="us-east-1")  # fmt: skip
+        client = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            region_name="us-east-1",
+        )
         for b in buckets:
             client.create_bucket(Bucket=b)
         yield endpoint, client

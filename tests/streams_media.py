@@ -50,14 +50,25 @@ class StreamMedia:
         def make(folder: Path) -> Path:
             folder.mkdir()
             out = folder / "index.m3u8"
-            args = ["-i", str(self.clip()), "-c", "copy", "-f", "hls", "-hls_time", "1",
-                    "-hls_playlist_type", "vod"]  # fmt: skip
+            args = ["-i", str(self.clip()), "-c", "copy", "-f", "hls", "-hls_time", "1", "-hls_playlist_type", "vod"]
             if kind == "fmp4":
-                args += ["-hls_segment_type", "fmp4", "-hls_fmp4_init_filename", "init.mp4",
-                         "-hls_segment_filename", str(folder / "s%03d.m4s")]  # fmt: skip
+                args += [
+                    "-hls_segment_type",
+                    "fmp4",
+                    "-hls_fmp4_init_filename",
+                    "init.mp4",
+                    "-hls_segment_filename",
+                    str(folder / "s%03d.m4s"),
+                ]
             elif kind == "fmp4-single":  # one file; EXT-X-MAP and every segment by byte range
-                args += ["-hls_segment_type", "fmp4", "-hls_flags", "single_file",
-                         "-hls_segment_filename", str(folder / "all.mp4")]  # fmt: skip
+                args += [
+                    "-hls_segment_type",
+                    "fmp4",
+                    "-hls_flags",
+                    "single_file",
+                    "-hls_segment_filename",
+                    str(folder / "all.mp4"),
+                ]
             elif kind == "byterange":
                 args += ["-hls_flags", "single_file", "-hls_segment_filename", str(folder / "all.ts")]
             elif kind == "aes":
@@ -74,9 +85,24 @@ class StreamMedia:
             if kind == "discontinuity":
                 # A second run appended to the playlist: its timestamps start again.
                 ffmpeg(*[a if a != "vod" else "event" for a in args], str(out))
-                args = ["-i", str(self.clip()), "-c", "copy", "-f", "hls", "-hls_time", "1", "-hls_playlist_type",
-                        "vod", "-hls_flags", "append_list", "-start_number", "100",
-                        "-hls_segment_filename", str(folder / "t%03d.ts")]  # fmt: skip
+                args = [
+                    "-i",
+                    str(self.clip()),
+                    "-c",
+                    "copy",
+                    "-f",
+                    "hls",
+                    "-hls_time",
+                    "1",
+                    "-hls_playlist_type",
+                    "vod",
+                    "-hls_flags",
+                    "append_list",
+                    "-start_number",
+                    "100",
+                    "-hls_segment_filename",
+                    str(folder / "t%03d.ts"),
+                ]
             ffmpeg(*args, str(out))
             return out
 
@@ -85,10 +111,31 @@ class StreamMedia:
     def hls_master(self) -> Path:
         def make(folder: Path) -> Path:
             folder.mkdir()
-            ffmpeg("-i", str(self.clip()), "-i", str(self.clip((320, 192))), "-map", "0:v", "-map", "1:v",
-                   "-c", "copy", "-f", "hls", "-hls_time", "1", "-hls_playlist_type", "vod",
-                   "-var_stream_map", "v:0 v:1", "-master_pl_name", "master.m3u8",
-                   "-hls_segment_filename", str(folder / "v%v_%03d.ts"), str(folder / "v%v.m3u8"))  # fmt: skip
+            ffmpeg(
+                "-i",
+                str(self.clip()),
+                "-i",
+                str(self.clip((320, 192))),
+                "-map",
+                "0:v",
+                "-map",
+                "1:v",
+                "-c",
+                "copy",
+                "-f",
+                "hls",
+                "-hls_time",
+                "1",
+                "-hls_playlist_type",
+                "vod",
+                "-var_stream_map",
+                "v:0 v:1",
+                "-master_pl_name",
+                "master.m3u8",
+                "-hls_segment_filename",
+                str(folder / "v%v_%03d.ts"),
+                str(folder / "v%v.m3u8"),
+            )
             return folder / "master.m3u8"
 
         return self._once("hls-master", make)
@@ -103,9 +150,11 @@ class StreamMedia:
             if kind == "base":
                 return self._segment_base(folder, mpd)
             args = ["-i", str(self.clip()), "-c", "copy", "-f", "dash", "-seg_duration", "1"]
-            args += {"timeline": ["-use_template", "1", "-use_timeline", "1"],
-                     "template": ["-use_template", "1", "-use_timeline", "0"],
-                     "list": ["-single_file", "1"]}[kind]  # fmt: skip
+            args += {
+                "timeline": ["-use_template", "1", "-use_timeline", "1"],
+                "template": ["-use_template", "1", "-use_timeline", "0"],
+                "list": ["-single_file", "1"],
+            }[kind]
             ffmpeg(*args, str(mpd))
             return mpd
 
@@ -141,8 +190,13 @@ class StreamMedia:
         """kind: "mfra" (frag_keyframe+empty_moov: an mfra at the end), "sidx"
         (+global_sidx), "walk" (+skip_trailer: neither), "dash" (a sidx per fragment),
         "cmaf" (a global sidx and data offsets from each moof, so a fragment stands alone)."""
-        flags = {"mfra": "", "sidx": "+global_sidx", "walk": "+skip_trailer", "dash": "+dash+skip_trailer",
-                 "cmaf": "+global_sidx+default_base_moof+skip_trailer"}[kind]  # fmt: skip
+        flags = {
+            "mfra": "",
+            "sidx": "+global_sidx",
+            "walk": "+skip_trailer",
+            "dash": "+dash+skip_trailer",
+            "cmaf": "+global_sidx+default_base_moof+skip_trailer",
+        }[kind]
 
         def make(path: Path) -> Path:
             ffmpeg("-i", str(self.clip()), "-c", "copy", "-movflags", "frag_keyframe+empty_moov" + flags, str(path))
@@ -160,12 +214,22 @@ class StreamMedia:
                 return path
             src = self.clip()
             if kind == "webm":
-                src = testsrc.make_video(self.root / "vp9.webm", frames=90, size=(96, 64), fps=FPS, gop=GOP,
-                                         codec="libvpx-vp9", options={"deadline": "realtime", "cpu-used": "8"})  # fmt: skip
+                src = testsrc.make_video(
+                    self.root / "vp9.webm",
+                    frames=90,
+                    size=(96, 64),
+                    fps=FPS,
+                    gop=GOP,
+                    codec="libvpx-vp9",
+                    options={"deadline": "realtime", "cpu-used": "8"},
+                )
             with path.open("wb") as out:
                 fmt = "webm" if kind == "webm" else "matroska"
-                subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(src), "-c", "copy", "-f", fmt, "-"],
-                               stdout=out, check=True)  # fmt: skip
+                subprocess.run(
+                    ["ffmpeg", "-nostdin", "-v", "error", "-i", str(src), "-c", "copy", "-f", fmt, "-"],
+                    stdout=out,
+                    check=True,
+                )
             return path
 
         return self._once(f"pipe-{kind}.{'webm' if kind == 'webm' else 'mkv'}", make)

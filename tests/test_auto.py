@@ -22,10 +22,20 @@ SMALL = 480 * 270
 # H.264, frame threads scaling as t ** 0.7, NVDEC 586 fps on one decoder and
 # 1,604 on seven side by side, 0.34 s for the first decoder, 0.13 s each further.
 H200 = Costs(
-    cores=16, cpu_pps=140 * HD, cpu_gain=0.7, cpu_seek=0.004, cpu_picture=0.004,
-    device="h264 (cuda)", dev_pps=586 * HD, dev_gain=0.52, engines=7, dev_open=0.34, dev_open_more=0.13,
-    dev_seek=0.002, dev_picture=0.0005,
-)  # fmt: skip
+    cores=16,
+    cpu_pps=140 * HD,
+    cpu_gain=0.7,
+    cpu_seek=0.004,
+    cpu_picture=0.004,
+    device="h264 (cuda)",
+    dev_pps=586 * HD,
+    dev_gain=0.52,
+    engines=7,
+    dev_open=0.34,
+    dev_open_more=0.13,
+    dev_seek=0.002,
+    dev_picture=0.0005,
+)
 # What the device must do for it to pay: seven decoders at 771 fps each, NVIDIA's figure.
 FAST_DEVICE = Costs(**{**H200.to_dict(), "dev_pps": 771 * HD, "dev_gain": 1.0})
 

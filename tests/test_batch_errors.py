@@ -51,9 +51,24 @@ def test_the_guarded_script_runs(clip, tmp_path):
 
 def test_an_unreachable_scheduler_is_one_line_after_the_connect_timeout(clip, tmp_path):
     pytest.importorskip("distributed", reason="the dask extra: pip install 'stillframe[dask]'")
-    r = subprocess.run([sys.executable, "-m", "stillframe.cli", "batch", clip, "-o", str(tmp_path / "{Name}/{Count}.jpg"),
-                        "--scheduler", "tcp://127.0.0.1:1", "--connect-timeout", "1s"],
-                       capture_output=True, text=True, timeout=120)  # fmt: skip
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "stillframe.cli",
+            "batch",
+            clip,
+            "-o",
+            str(tmp_path / "{Name}/{Count}.jpg"),
+            "--scheduler",
+            "tcp://127.0.0.1:1",
+            "--connect-timeout",
+            "1s",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 1 and r.stdout == ""
     assert r.stderr.count("\n") == 1, r.stderr
     assert r.stderr.startswith("stillframe: error: cannot reach the Dask scheduler at tcp://127.0.0.1:1: ")

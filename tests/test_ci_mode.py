@@ -68,9 +68,24 @@ def outcomes(tmp_path: Path, ci: bool, module: str) -> dict[str, str]:
     if ci:
         env["STILLFRAME_CI"] = "1"
     report = tmp_path / "report.xml"
-    subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--rootdir", str(tmp_path),
-                    f"--junitxml={report}", module], cwd=tmp_path, env=env, capture_output=True,
-                   timeout=120)  # fmt: skip
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "--rootdir",
+            str(tmp_path),
+            f"--junitxml={report}",
+            module,
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
     got = {}
     for case in ElementTree.parse(report).iter("testcase"):
         kinds = [child.tag for child in case if child.tag in ("failure", "error", "skipped")]

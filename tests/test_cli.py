@@ -28,8 +28,18 @@ def clip(clips) -> str:
 def test_snapshot_help_explains_every_flag_with_examples():
     full = cli("snapshot", "--help").stdout
     text = full[full.index("positional arguments:") :]
-    for flag in ("source", "--frame-type", "--snap", "--width", "--height", "--aspect", "--quality", "--stream",
-                 "--workers", "--timeout"):  # fmt: skip
+    for flag in (
+        "source",
+        "--frame-type",
+        "--snap",
+        "--width",
+        "--height",
+        "--aspect",
+        "--quality",
+        "--stream",
+        "--workers",
+        "--timeout",
+    ):
         line = next(ln for ln in text.splitlines() if ln.strip().startswith(flag))
         rest = text[text.index(line) + len(line) :].splitlines()[0:2]
         assert len(" ".join([line, *rest]).split()) > 4, flag  # the flag has words after it
@@ -45,8 +55,19 @@ def listed(help_text: str, section: str) -> set[str]:
 def test_batch_takes_every_sampling_and_output_flag_of_snapshot():
     snap, batch = cli("snapshot", "--help").stdout, cli("batch", "--help").stdout
     shared = listed(snap, SNAPSHOT_OPTIONS)
-    assert {"--interval", "--dots", "--quantity", "--tolerance", "--aspect", "--sprite", "--vtt", "--storyboard",
-            "--black-level", "--cover", "--cover-position"} <= shared  # fmt: skip
+    assert {
+        "--interval",
+        "--dots",
+        "--quantity",
+        "--tolerance",
+        "--aspect",
+        "--sprite",
+        "--vtt",
+        "--storyboard",
+        "--black-level",
+        "--cover",
+        "--cover-position",
+    } <= shared
     assert listed(batch, SNAPSHOT_OPTIONS) == shared
     # Each command's own flags stay its own.
     assert {"--device", "--timeout"} <= listed(snap, "options") and "--scheduler" in listed(batch, "options")
@@ -107,16 +128,33 @@ def test_a_typo_shows_the_subcommands_usage(clip):
 
 def test_the_summary_says_what_was_written_and_where(clip, tmp_path):
     out = tmp_path / "out"
-    r = cli("snapshot", clip, "-o", str(out / "{Count}.jpg"), "--interval", "0.1", "--width", "64",
-            "--sprite", "5x5", "--sprites-only", "--vtt", str(out / "t.vtt"))  # fmt: skip
+    r = cli(
+        "snapshot",
+        clip,
+        "-o",
+        str(out / "{Count}.jpg"),
+        "--interval",
+        "0.1",
+        "--width",
+        "64",
+        "--sprite",
+        "5x5",
+        "--sprites-only",
+        "--vtt",
+        str(out / "t.vtt"),
+    )
     assert r.returncode == 0, r.stderr
     assert "2 sprite sheets of 30 frames" in r.stdout and str(out / "sprite-00001.jpg") in r.stdout
     assert "written" not in r.stdout and f"webvtt {out / 't.vtt'}" in r.stdout
     r = cli("snapshot", clip, "-o", str(out / "s/{Count}.jpg"), "--interval", "1")
     assert f"3 snapshots written to {out / 's'}/ (00001.jpg .. 00003.jpg)" in r.stdout
     # One file is named as it is, not by its folder ("written to ./").
-    r = subprocess.run([sys.executable, "-m", "stillframe.cli", "snapshot", clip, "-o", "single.jpg", "--dots", "1"],
-                       capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
+    r = subprocess.run(
+        [sys.executable, "-m", "stillframe.cli", "snapshot", clip, "-o", "single.jpg", "--dots", "1"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("1 snapshot written: single.jpg;") and (tmp_path / "single.jpg").is_file()
 
@@ -131,8 +169,13 @@ def _commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
 
 
 def test_every_flag_says_what_it_does_and_its_default():
-    quiet = (argparse._HelpAction, argparse._VersionAction, argparse._SubParsersAction, argparse._StoreTrueAction,
-             argparse._StoreFalseAction)  # fmt: skip
+    quiet = (
+        argparse._HelpAction,
+        argparse._VersionAction,
+        argparse._SubParsersAction,
+        argparse._StoreTrueAction,
+        argparse._StoreFalseAction,
+    )
     no_help, no_default = [], []
     for path, parser in _commands(_parser()):
         for action in parser._actions:
@@ -171,15 +214,28 @@ def test_a_bad_value_is_one_line_naming_the_flag(clip, tmp_path, args, said):
 
 
 def test_ffmpeg_times_in_every_time_flag(clip, tmp_path):
-    r = cli("snapshot", clip, "-o", str(tmp_path / "d/{Count}.jpg"), "--dots", "00:00:02,1500ms,0.5s,250000us",
-            "--tolerance", "0ms", "--timeout", "00:01:00", "--json")  # fmt: skip
+    r = cli(
+        "snapshot",
+        clip,
+        "-o",
+        str(tmp_path / "d/{Count}.jpg"),
+        "--dots",
+        "00:00:02,1500ms,0.5s,250000us",
+        "--tolerance",
+        "0ms",
+        "--timeout",
+        "00:01:00",
+        "--json",
+    )
     assert r.returncode == 0, r.stderr
     assert [f["requested_time"] for f in json.loads(r.stdout)["frames"]] == [2.0, 1.5, 0.5, 0.25]
-    r = cli("snapshot", clip, "-o", str(tmp_path / "i/{Count}.jpg"), "--interval", "00:01", "--start", "500ms",
-            "--json")  # fmt: skip
+    r = cli(
+        "snapshot", clip, "-o", str(tmp_path / "i/{Count}.jpg"), "--interval", "00:01", "--start", "500ms", "--json"
+    )
     assert [f["requested_time"] for f in json.loads(r.stdout)["frames"]] == [0.5, 1.5, 2.5]
-    r = cli("snapshot", clip, "-o", str(tmp_path / "q/{Count}.jpg"), "--quantity", "2", "--quantity-time", "1s",
-            "--json")  # fmt: skip
+    r = cli(
+        "snapshot", clip, "-o", str(tmp_path / "q/{Count}.jpg"), "--quantity", "2", "--quantity-time", "1s", "--json"
+    )
     assert [f["requested_time"] for f in json.loads(r.stdout)["frames"]] == [0.0, 1.0]
     # A negative time parses, and is refused where it was refused before, in one line.
     r = cli("snapshot", clip, "-o", str(tmp_path / "n/{Count}.jpg"), "--interval", "-5")
@@ -196,8 +252,13 @@ def test_a_near_miss_of_a_placeholder_is_named(clip, tmp_path):
     r = cli("snapshot", clip, "-o", str(tmp_path / "one-{cont}.jpg"), "--dots", "1")  # one file: it would be kept
     assert r.returncode == 1 and "did you mean {Count}?" in r.stderr
     with pytest.raises(sf.InvalidParameter, match=r"did you mean \{TileCount\}"):
-        sf.snapshot(clip, sf.Interval(1), tmp_path / "{Count}.jpg", sprite=sf.Sprite(2, 2),
-                    sprite_output=tmp_path / "sheet-{tilecount}.jpg")  # fmt: skip
+        sf.snapshot(
+            clip,
+            sf.Interval(1),
+            tmp_path / "{Count}.jpg",
+            sprite=sf.Sprite(2, 2),
+            sprite_output=tmp_path / "sheet-{tilecount}.jpg",
+        )
     from stillframe.distributed import snapshot_many
 
     with pytest.raises(sf.InvalidParameter, match=r"did you mean \{Name\}"):
@@ -226,8 +287,9 @@ def test_a_reader_that_goes_away_ends_the_output_quietly(clip, tmp_path, command
     read, write = os.pipe()
     os.close(read)  # `| head` that has already read what it wanted
     try:
-        r = subprocess.run([sys.executable, "-m", "stillframe.cli", *args], stdout=write, stderr=subprocess.PIPE,
-                           text=True)  # fmt: skip
+        r = subprocess.run(
+            [sys.executable, "-m", "stillframe.cli", *args], stdout=write, stderr=subprocess.PIPE, text=True
+        )
     finally:
         os.close(write)
     assert (r.returncode, r.stderr) == (141, "")  # as `ls | head`: SIGPIPE's status, and nothing said

@@ -73,8 +73,15 @@ def videos(cluster, tmp_path_factory) -> list[Path]:
 def reference(videos, tmp_path_factory) -> dict[str, bytes]:
     """What a local run writes for the clips: "{Name}/file" -> bytes."""
     root = tmp_path_factory.mktemp("local")
-    items = snapshot_many(videos, SAMPLING, root / "{Name}/{Count}.jpg", webvtt=root / "{Name}/thumbs.vtt",
-                          processes=2, progress=False, **OPTIONS)  # fmt: skip
+    items = snapshot_many(
+        videos,
+        SAMPLING,
+        root / "{Name}/{Count}.jpg",
+        webvtt=root / "{Name}/thumbs.vtt",
+        processes=2,
+        progress=False,
+        **OPTIONS,
+    )
     assert all(item.ok for item in items)
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
@@ -92,8 +99,15 @@ def batch(cluster: Cluster, prefix: str, **options: Any) -> Future[dict[str, Any
     """The N_VIDEOS videos from s3://media/batch/ to s3://out/PREFIX/{Name}/, on the cluster."""
     inputs = [f"s3://media/batch/many-{i:02d}.mp4" for i in range(N_VIDEOS)]
     out = f"s3://out/{prefix}/{{Name}}"
-    return cluster.dask(run_batch, cluster.scheduler_address, inputs, SAMPLING, f"{out}/{{Count}}.jpg",
-                        dict(OPTIONS, webvtt=f"{out}/thumbs.vtt", **options), cluster.storage_options)  # fmt: skip
+    return cluster.dask(
+        run_batch,
+        cluster.scheduler_address,
+        inputs,
+        SAMPLING,
+        f"{out}/{{Count}}.jpg",
+        dict(OPTIONS, webvtt=f"{out}/thumbs.vtt", **options),
+        cluster.storage_options,
+    )
 
 
 def check_batch(cluster: Cluster, got: dict[str, Any], prefix: str, reference: dict[str, bytes]) -> None:
@@ -126,8 +140,9 @@ def test_what_a_run_killed_outright_leaves_is_removed_when_the_next_begins(tmp_p
     if reason:
         pytest.skip(reason)
     root = str(Path(__file__).resolve().parents[1])
-    run = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(tmp_path)], cwd=root, stdout=subprocess.PIPE,
-                           text=True)  # fmt: skip
+    run = subprocess.Popen(
+        [sys.executable, "-c", KILLED_RUN, str(tmp_path)], cwd=root, stdout=subprocess.PIPE, text=True
+    )
     assert run.stdout is not None
     prefix, bridge = run.stdout.readline().split()
     sleeper = netns_pids(f"{prefix}-a")
@@ -138,8 +153,10 @@ def test_what_a_run_killed_outright_leaves_is_removed_when_the_next_begins(tmp_p
     assert {f"{prefix}-a", bridge} <= set(removed)
     assert not any(running(pid) for pid in sleeper)
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
-    assert bridge not in links and f"{prefix}-a" not in subprocess.run(["ip", "netns", "list"], capture_output=True,
-                                                                       text=True).stdout  # fmt: skip
+    assert (
+        bridge not in links
+        and f"{prefix}-a" not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    )
 
 
 # -- the cluster at work ------------------------------------------------------------------------
@@ -152,8 +169,9 @@ def test_a_batch_across_two_hosts_gives_the_files_of_a_local_run(cluster, videos
     assert got["busy"] == ["w1", "w2"]  # both worker hosts ran videos
     # Every byte went through the S3 server: the inputs read there, the outputs put there.
     assert cluster.proxy.bytes_in >= sum(map(len, reference.values()))
-    clean.update(seconds=got["seconds"], requests=cluster.proxy.requests, bytes=cluster.proxy.bytes_in +
-                 cluster.proxy.bytes_out)  # fmt: skip
+    clean.update(
+        seconds=got["seconds"], requests=cluster.proxy.requests, bytes=cluster.proxy.bytes_in + cluster.proxy.bytes_out
+    )
 
 
 def test_a_long_video_split_across_both_hosts(cluster, clips, tmp_path):
@@ -161,9 +179,15 @@ def test_a_long_video_split_across_both_hosts(cluster, clips, tmp_path):
     cluster.upload({"media/long/clip.mp4": clip})
     options: dict[str, Any] = dict(width=160, sprite=sf.Sprite(columns=4, lines=3), cover="auto", quality=80)
     ref = sf.snapshot(clip, sf.Interval(0.5), tmp_path / "{Count}.jpg", webvtt=tmp_path / "t.vtt", **options)
-    got = cluster.dask(run_split, cluster.scheduler_address, "s3://media/long/clip.mp4", sf.Interval(0.5),
-                       "s3://out/split/{Count}.jpg", dict(options, webvtt="s3://out/split/t.vtt"),
-                       cluster.storage_options).result(timeout=300)  # fmt: skip
+    got = cluster.dask(
+        run_split,
+        cluster.scheduler_address,
+        "s3://media/long/clip.mp4",
+        sf.Interval(0.5),
+        "s3://out/split/{Count}.jpg",
+        dict(options, webvtt="s3://out/split/t.vtt"),
+        cluster.storage_options,
+    ).result(timeout=300)
     assert got["workers"] == 2
     assert [f["time"] for f in got["result"]["frames"]] == [round(f.time, 6) for f in ref.frames]
     expected = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
@@ -171,13 +195,15 @@ def test_a_long_video_split_across_both_hosts(cluster, clips, tmp_path):
 
 
 def ice(cluster: Cluster, k: int) -> IceClient:
-    return IceClient(Config(access_key_id=AK, access_key_secret=SK, endpoint=cluster.server_endpoint(k),
-                            protocol="http"))  # fmt: skip
+    return IceClient(
+        Config(access_key_id=AK, access_key_secret=SK, endpoint=cluster.server_endpoint(k), protocol="http")
+    )
 
 
 def mps(cluster: Cluster, k: int) -> MtsClient:
-    return MtsClient(Config(access_key_id=AK, access_key_secret=SK, endpoint=cluster.server_endpoint(k),
-                            protocol="http"))  # fmt: skip
+    return MtsClient(
+        Config(access_key_id=AK, access_key_secret=SK, endpoint=cluster.server_endpoint(k), protocol="http")
+    )
 
 
 def submit_ice(cluster: Cluster, k: int, source: str, output: str, count: int = 3, **kw: Any) -> str:
@@ -185,15 +211,22 @@ def submit_ice(cluster: Cluster, k: int, source: str, output: str, count: int = 
     req = ice_models.SubmitSnapshotJobRequest(
         input=ice_models.SubmitSnapshotJobRequestInput(type="OSS", media=source),
         output=ice_models.SubmitSnapshotJobRequestOutput(type="OSS", media=output),
-        template_config=ice_models.SubmitSnapshotJobRequestTemplateConfig(overwrite_params=params), **kw,
-    )  # fmt: skip
+        template_config=ice_models.SubmitSnapshotJobRequestTemplateConfig(overwrite_params=params),
+        **kw,
+    )
     with cluster.client.entered():
         return ice(cluster, k).submit_snapshot_job(req).body.job_id
 
 
 def submit_mps(cluster: Cluster, k: int, obj: str, output: str, num: int = 3) -> str:
-    config = {"OutputFile": {"Bucket": "out", "Location": "local", "Object": output}, "Time": "0",
-              "Interval": "0.5", "Num": str(num), "Width": "64", "FrameType": "normal"}  # fmt: skip
+    config = {
+        "OutputFile": {"Bucket": "out", "Location": "local", "Object": output},
+        "Time": "0",
+        "Interval": "0.5",
+        "Num": str(num),
+        "Width": "64",
+        "FrameType": "normal",
+    }
     req = mts_models.SubmitSnapshotJobRequest(
         input=json.dumps({"Bucket": "media", "Location": "local", "Object": obj}), snapshot_config=json.dumps(config)
     )
@@ -303,8 +336,10 @@ def test_a_worker_host_lost_mid_batch_and_mid_job(cluster, videos, reference, jo
     gate = cluster.proxy.fault = Gate()
     victim, victim_ident = cluster.net.hosts["w1"], cluster.idents["w1"]
     try:
-        ids = [submit_ice(cluster, i % 2, "oss://media/jobs/slow.mp4", f"oss://out/lostjobs/{i}/{{Count}}.jpg")
-               for i in range(6)]  # fmt: skip
+        ids = [
+            submit_ice(cluster, i % 2, "oss://media/jobs/slow.mp4", f"oss://out/lostjobs/{i}/{{Count}}.jpg")
+            for i in range(6)
+        ]
         lost = wait_for(lambda: held_by(cluster, victim_ident), "w1 taking a job")
         running = batch(cluster, "lost", overwrite=True)  # replacing the earlier run's objects
         freeze_mid_video(cluster, victim, running)
@@ -347,14 +382,19 @@ def test_postgresql_restarting_mid_run(cluster, job_clip):
                 calls = [
                     lambda: ice(cluster, 0).get_snapshot_job(ice_models.GetSnapshotJobRequest(job_id=ids[0])),
                     lambda: mps(cluster, 1).query_snapshot_job_list(
-                        mts_models.QuerySnapshotJobListRequest(snapshot_job_ids=ids[0])),
-                ]  # fmt: skip
+                        mts_models.QuerySnapshotJobListRequest(snapshot_job_ids=ids[0])
+                    ),
+                ]
                 for call in calls:
                     with pytest.raises(ServerException) as info:
                         call()
                     refused.append((info.value.status_code, info.value.code))
-                mpc = (MpcClient.new_builder().with_credentials(BasicCredentials(AK, SK, "stillframe"))
-                       .with_endpoints([f"http://{cluster.server_endpoint(1)}"]).build())  # fmt: skip
+                mpc = (
+                    MpcClient.new_builder()
+                    .with_credentials(BasicCredentials(AK, SK, "stillframe"))
+                    .with_endpoints([f"http://{cluster.server_endpoint(1)}"])
+                    .build()
+                )
                 with pytest.raises(ServerResponseException) as hw:
                     mpc.list_thumbnails_task(ListThumbnailsTaskRequest(task_id=[ids[0]]))
             with pytest.raises(ServerException) as info:
@@ -389,17 +429,24 @@ def test_a_misbehaving_store_costs_retries_never_frames(cluster, videos, referen
     retries = sum(i["result"]["writes"]["s3"]["retries"] for i in got["items"])
     assert retries > 0  # the uploads' own retries, reported in each result
     if clean:
-        extra = {"seconds": got["seconds"] - clean["seconds"], "requests": requests - clean["requests"],
-                 "bytes": moved - clean["bytes"]}  # fmt: skip
+        extra = {
+            "seconds": got["seconds"] - clean["seconds"],
+            "requests": requests - clean["requests"],
+            "bytes": moved - clean["bytes"],
+        }
         record_property("faulty_store_extra", extra)
-        print(f"faults {faults}: {extra['requests']:+d} requests, {extra['bytes']:+,d} bytes, "
-              f"{extra['seconds']:+.2f} s against the clean batch")  # fmt: skip
+        print(
+            f"faults {faults}: {extra['requests']:+d} requests, {extra['bytes']:+,d} bytes, "
+            f"{extra['seconds']:+.2f} s against the clean batch"
+        )
 
 
 def heartbeats(cluster: Cluster, ident: str) -> float | None:
     """A worker's last heartbeat less the database's clock now, or None before its first."""
-    rows = cluster.sql("SELECT value::float - EXTRACT(EPOCH FROM clock_timestamp())::float FROM meta WHERE key = %s",
-                       f"worker:{ident}"[:64])  # fmt: skip
+    rows = cluster.sql(
+        "SELECT value::float - EXTRACT(EPOCH FROM clock_timestamp())::float FROM meta WHERE key = %s",
+        f"worker:{ident}"[:64],
+    )
     return rows[0][0] if rows else None
 
 
@@ -425,8 +472,9 @@ def test_a_host_ten_minutes_fast_neither_steals_a_job_nor_holds_one_late(cluster
         hosts[0].stop("on-time")
         second = submit_ice(cluster, 1, "oss://media/jobs/slow.mp4", "oss://out/clock/b/{Count}.jpg")
         wait_for(lambda: held_by(cluster, fast) == [second], "the fast worker taking the job")
-        (left,) = cluster.sql("SELECT lease_until - EXTRACT(EPOCH FROM clock_timestamp())::float FROM jobs "
-                              "WHERE id = %s", second)[0]  # fmt: skip
+        (left,) = cluster.sql(
+            "SELECT lease_until - EXTRACT(EPOCH FROM clock_timestamp())::float FROM jobs WHERE id = %s", second
+        )[0]
         assert 0 < left <= LEASE + 1  # its lease ends LEASE from now by the database's clock, not ten minutes later
         hosts[1].stop("fast", signal.SIGKILL)
         gate.opened.set()
@@ -445,13 +493,35 @@ def test_a_full_disk_is_one_error_naming_the_file_and_the_earlier_files_stay(clu
     host = cluster.net.hosts["w2"]
     host.run(["sh", "-c", "mkdir -p /tmp/small && mount -t tmpfs -o size=160k small /tmp/small"])
     try:
-        snapshot = [sys.executable, "-m", "stillframe", "snapshot", "s3://media/jobs/clip.mp4", "--storage-options",
-                    json.dumps(cluster.storage_options), "-o", "/tmp/small/out/{Count}.jpg"]  # fmt: skip
+        snapshot = [
+            sys.executable,
+            "-m",
+            "stillframe",
+            "snapshot",
+            "s3://media/jobs/clip.mp4",
+            "--storage-options",
+            json.dumps(cluster.storage_options),
+            "-o",
+            "/tmp/small/out/{Count}.jpg",
+        ]
         host.run([*snapshot, "--interval", "0.5", "--width", "64"])
         listing = ["sh", "-c", "cd /tmp/small/out && ls -A && sha256sum *"]
         before = host.run(listing).stdout
-        bigger = host.run([*snapshot, "--interval", "0.1", "--quality", "100", "--sprite", "3x3", "--vtt",
-                           "/tmp/small/out/thumbs.vtt", "--overwrite"], check=False)  # fmt: skip
+        bigger = host.run(
+            [
+                *snapshot,
+                "--interval",
+                "0.1",
+                "--quality",
+                "100",
+                "--sprite",
+                "3x3",
+                "--vtt",
+                "/tmp/small/out/thumbs.vtt",
+                "--overwrite",
+            ],
+            check=False,
+        )
         assert host.run(listing).stdout == before  # the files it replaced are back, nothing else left
     finally:
         host.run(["umount", "/tmp/small"], check=False)

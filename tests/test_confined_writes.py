@@ -94,8 +94,11 @@ def _objects(fs) -> list[str]:
 
 def test_object_store_outputs_stay_under_their_prefix(clip, memory):
     with confined_to("memory://bkt/prefix"):
-        for output in ("memory://bkt/other/{Count}.jpg", "memory://bkt/prefix/../other/{Count}.jpg",
-                       "memory://bkt/prefixed/{Count}.jpg"):  # fmt: skip
+        for output in (
+            "memory://bkt/other/{Count}.jpg",
+            "memory://bkt/prefix/../other/{Count}.jpg",
+            "memory://bkt/prefixed/{Count}.jpg",
+        ):
             with pytest.raises(PermissionDenied) as info:
                 sf.snapshot(clip, sf.Interval(0.5, count=2), output, overwrite=True)
             assert info.value.code == "InvalidObject.Forbidden", output

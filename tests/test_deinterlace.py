@@ -121,8 +121,22 @@ def test_deinterlace_option_is_checked():
 def test_deinterlace_from_the_command_line(pictures, tmp_path):
     path = pictures("mbaff.ts")
     for flags, name in (([], "plain.jpg"), (["--deinterlace", "auto"], "auto.jpg")):
-        subprocess.run([sys.executable, "-m", "stillframe.cli", "snapshot", str(path), "--dots", "1.47",
-                        "-o", str(tmp_path / name), *flags], check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "stillframe.cli",
+                "snapshot",
+                str(path),
+                "--dots",
+                "1.47",
+                "-o",
+                str(tmp_path / name),
+                *flags,
+            ],
+            check=True,
+            capture_output=True,
+        )
     grey = {}
     for name in ("plain.jpg", "auto.jpg"):
         with av.open(str(tmp_path / name)) as c:

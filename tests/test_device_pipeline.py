@@ -61,8 +61,16 @@ def decoded(clip):
 
 def cpu_frame(frame: av.VideoFrame, geo) -> sf.Frame:
     """The CPU path's Frame for a decoded frame (what FrameRun makes)."""
-    return sf.Frame(requested_time=0.0, time=0.0, pts=0, is_keyframe=False, rule="displayed", decoder="h264",
-                    _picture=scale(frame, geo, keep_format=True), _geometry=geo)  # fmt: skip
+    return sf.Frame(
+        requested_time=0.0,
+        time=0.0,
+        pts=0,
+        is_keyframe=False,
+        rule="displayed",
+        decoder="h264",
+        _picture=scale(frame, geo, keep_format=True),
+        _geometry=geo,
+    )
 
 
 def rgb(data: bytes) -> np.ndarray:
@@ -219,9 +227,19 @@ def test_batches_and_sheets_from_a_resident_lane(clip, tmp_path):
                 frames[3] = v.frame_at(times[3], width=160)
         out = tmp_path / name
         names = [str(out / f"{i}.jpg") for i in range(len(times))]
-        writers = plan_writers(names, (160, 90), keep_singles=True, sprite=sprite,
-                               sprite_output=str(out / "sheet.jpg"), webvtt=None, storyboard=None, base_url=None,
-                               cover=None, cover_position=None, black=None)  # fmt: skip
+        writers = plan_writers(
+            names,
+            (160, 90),
+            keep_singles=True,
+            sprite=sprite,
+            sprite_output=str(out / "sheet.jpg"),
+            webvtt=None,
+            storyboard=None,
+            base_url=None,
+            cover=None,
+            cover_position=None,
+            black=None,
+        )
         batch = Batch(list(range(len(times))), frames, 85)
         for w in writers:
             w.take(batch, Ledger())

@@ -43,8 +43,12 @@ def test_probe_gives_the_display_size_and_keeps_the_stored_one(pictures, name, d
     assert (info.width, info.height) == display
     assert (info.coded_width, info.coded_height) == stored
     assert info.sample_aspect_ratio == sar
-    out = subprocess.run([sys.executable, "-m", "stillframe.cli", "probe", str(pictures(name))],
-                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "stillframe.cli", "probe", str(pictures(name))],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     said = json.loads(out)
     assert (said["width"], said["height"], said["sample_aspect_ratio"]) == (*display, sar)
 
@@ -121,8 +125,13 @@ def test_each_frame_keeps_its_own_size(pictures, workers):
 
 def test_sprite_cells_letterbox_a_frame_of_another_shape(pictures, tmp_path):
     path = pictures("sizes.ts")
-    result = sf.snapshot(path, [0.5, 3.5], tmp_path / "s-{Count}.jpg",
-                         sprite=Sprite(columns=2, lines=1), sprite_output=tmp_path / "sheet.jpg")  # fmt: skip
+    result = sf.snapshot(
+        path,
+        [0.5, 3.5],
+        tmp_path / "s-{Count}.jpg",
+        sprite=Sprite(columns=2, lines=1),
+        sprite_output=tmp_path / "sheet.jpg",
+    )
     with av.open(result.files[1]) as c:
         second = next(c.decode(video=0))
     assert (second.width, second.height) == (480, 272)  # the single file: its own size

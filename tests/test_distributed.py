@@ -27,9 +27,10 @@ OPTIONS: dict[str, Any] = dict(width=160, quality=80)
 
 @pytest.fixture(scope="module")
 def client():
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    ) as cluster, distributed.Client(cluster) as c:  # fmt: skip
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as c,
+    ):
         yield c
 
 
@@ -131,8 +132,15 @@ def test_parts_are_keyframe_aligned_and_balanced(long_clip):
 def test_split_video_gives_the_frames_sheets_and_track_of_one_process(client, long_clip, tmp_path):
     options: dict[str, Any] = dict(width=160, sprite=sf.Sprite(columns=4, lines=3), cover="auto", quality=80)
     ref = sf.snapshot(long_clip, SAMPLING, tmp_path / "one/{Count}.jpg", webvtt=tmp_path / "one/t.vtt", **options)
-    got = snapshot_split(long_clip, SAMPLING, tmp_path / "split/{Count}.jpg", webvtt=tmp_path / "split/t.vtt",
-                         client=client, parts=2, **options)  # fmt: skip
+    got = snapshot_split(
+        long_clip,
+        SAMPLING,
+        tmp_path / "split/{Count}.jpg",
+        webvtt=tmp_path / "split/t.vtt",
+        client=client,
+        parts=2,
+        **options,
+    )
     assert got.stats.workers == 2
     assert [(s.time, s.pts, s.is_keyframe) for s in got.frames] == [(s.time, s.pts, s.is_keyframe) for s in ref.frames]
     for a, b in zip(got.files + got.sprites + [got.cover], ref.files + ref.sprites + [ref.cover]):
@@ -153,9 +161,26 @@ def test_cli_batch_with_a_list_and_json(client, videos, tmp_path, capsys):
     listing = tmp_path / "list.txt"
     listing.write_text("# the clips\n" + "\n".join(os.fspath(v) for v in videos[:2]) + "\n\n")
     out = tmp_path / "cli/{Name}/{Count}.jpg"
-    code = main(["batch", f"@{listing}", os.fspath(videos[-1]), "-o", os.fspath(out), "--interval", "1",
-                 "--width", "160", "--sprite", "2x2", "--vtt", os.fspath(tmp_path / "cli/{Name}/t.vtt"),
-                 "--workers", "2", "--json"])  # fmt: skip
+    code = main(
+        [
+            "batch",
+            f"@{listing}",
+            os.fspath(videos[-1]),
+            "-o",
+            os.fspath(out),
+            "--interval",
+            "1",
+            "--width",
+            "160",
+            "--sprite",
+            "2x2",
+            "--vtt",
+            os.fspath(tmp_path / "cli/{Name}/t.vtt"),
+            "--workers",
+            "2",
+            "--json",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 1  # the garbage file
     report = json.loads(captured.out)
@@ -176,12 +201,40 @@ def test_cli_batch_with_a_list_and_json(client, videos, tmp_path, capsys):
 
 def test_cli_batch_takes_snapshots_frame_and_cover_flags(videos, tmp_path, capsys):
     out = tmp_path / "{Name}/{Count}.jpg"
-    code = main(["batch", os.fspath(videos[2]), "-o", os.fspath(out), "--dots", "0.5,1", "--width", "160",
-                 "--aspect", "16:9", "--tolerance", "1", "--black-level", "90", "--cover", "auto", "--workers", "1"])  # fmt: skip
+    code = main(
+        [
+            "batch",
+            os.fspath(videos[2]),
+            "-o",
+            os.fspath(out),
+            "--dots",
+            "0.5,1",
+            "--width",
+            "160",
+            "--aspect",
+            "16:9",
+            "--tolerance",
+            "1",
+            "--black-level",
+            "90",
+            "--cover",
+            "auto",
+            "--workers",
+            "1",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     folder = tmp_path / videos[2].stem
-    ref = sf.snapshot(videos[2], sf.Dots([0.5, 1.0]), tmp_path / "ref/{Count}.jpg", width=160, aspect_ratio="16:9",
-                      tolerance=1.0, black_level=90, cover="auto")  # fmt: skip
+    ref = sf.snapshot(
+        videos[2],
+        sf.Dots([0.5, 1.0]),
+        tmp_path / "ref/{Count}.jpg",
+        width=160,
+        aspect_ratio="16:9",
+        tolerance=1.0,
+        black_level=90,
+        cover="auto",
+    )
     assert sorted(p.name for p in folder.iterdir()) == ["00001.jpg", "00002.jpg", "cover.jpg"]
     for name in ("00001.jpg", "00002.jpg", "cover.jpg"):
         assert (folder / name).read_bytes() == (tmp_path / "ref" / name).read_bytes(), name
@@ -201,8 +254,9 @@ def test_the_command_line_imports_no_engine():
 
 def test_split_batch_on_dask_keeps_a_bad_video_to_its_own_item(client, long_clip, videos, tmp_path):
     ref = sf.snapshot(long_clip, SAMPLING, tmp_path / "one/{Count}.jpg", **OPTIONS)
-    good, bad = snapshot_many([long_clip, videos[-1]], SAMPLING, tmp_path / "out/{Name}/{Count}.jpg", client=client,
-                              split=2, **OPTIONS)  # fmt: skip
+    good, bad = snapshot_many(
+        [long_clip, videos[-1]], SAMPLING, tmp_path / "out/{Name}/{Count}.jpg", client=client, split=2, **OPTIONS
+    )
     assert good.result is not None and good.result.stats.workers == 2
     assert [Path(f).read_bytes() for f in good.result.files] == [Path(f).read_bytes() for f in ref.files]
     assert isinstance(bad.error, sf.ResourceContentBad)
@@ -214,8 +268,14 @@ def test_object_store_inputs_are_read_on_the_workers(videos, tmp_path):
     with s3_server("media") as (endpoint, s3):
         s3.upload_file(os.fspath(videos[0]), "media", "in/remote.mp4")
         options = {"key": "testing", "secret": "testing", "client_kwargs": {"endpoint_url": endpoint}}
-        items = snapshot_many(["s3://media/in/remote.mp4", "s3://media/in/missing.mp4"], SAMPLING,
-                              tmp_path / "{Name}/{Count}.jpg", processes=2, storage_options=options, **OPTIONS)  # fmt: skip
+        items = snapshot_many(
+            ["s3://media/in/remote.mp4", "s3://media/in/missing.mp4"],
+            SAMPLING,
+            tmp_path / "{Name}/{Count}.jpg",
+            processes=2,
+            storage_options=options,
+            **OPTIONS,
+        )
     ref = sf.snapshot(videos[0], SAMPLING, tmp_path / "ref/{Count}.jpg", **OPTIONS)
     assert items[0].result is not None, items[0].error
     assert [Path(f).read_bytes() for f in items[0].result.files] == [Path(f).read_bytes() for f in ref.files]
@@ -247,23 +307,49 @@ def test_object_store_outputs_are_put_by_the_workers(client, videos, long_clip, 
 
         with pytest.raises(sf.InvalidParameter, match="bucket missing does not exist"):
             snapshot_many(videos, SAMPLING, "s3://missing/{Name}/{Count}.jpg", client=client, storage_options=options)
-        items = snapshot_many(videos, SAMPLING, "s3://out/{Name}/{Count}.jpg", client=client, storage_options=options,
-                              **OPTIONS)  # fmt: skip
+        items = snapshot_many(
+            videos, SAMPLING, "s3://out/{Name}/{Count}.jpg", client=client, storage_options=options, **OPTIONS
+        )
         for item in items[:-1]:
             assert item.result is not None and item.result.files[0] == f"s3://out/{item.name}/00001.jpg"
             assert stored(f"{item.name}/") == expected[item.name]
         assert isinstance(items[-1].error, sf.ResourceContentBad) and stored(f"{items[-1].name}/") == {}
 
         split_options: dict[str, Any] = dict(width=160, sprite=sf.Sprite(columns=4, lines=3), quality=80)
-        ref = sf.snapshot(long_clip, SAMPLING, tmp_path / "one/{Count}.jpg", webvtt=tmp_path / "one/t.vtt",
-                          **split_options)  # fmt: skip
-        got = snapshot_split(long_clip, SAMPLING, "s3://out/split/{Count}.jpg", webvtt="s3://out/split/t.vtt",
-                             client=client, parts=2, storage_options=options, **split_options)  # fmt: skip
+        ref = sf.snapshot(
+            long_clip, SAMPLING, tmp_path / "one/{Count}.jpg", webvtt=tmp_path / "one/t.vtt", **split_options
+        )
+        got = snapshot_split(
+            long_clip,
+            SAMPLING,
+            "s3://out/split/{Count}.jpg",
+            webvtt="s3://out/split/t.vtt",
+            client=client,
+            parts=2,
+            storage_options=options,
+            **split_options,
+        )
         assert got.sprites[0] == "s3://out/split/sprite-00001.jpg"
         assert stored("split/") == {Path(f).name: Path(f).read_bytes() for f in (tmp_path / "one").iterdir()}
         assert ref.webvtt is not None
 
-        code = main(["batch", os.fspath(videos[0]), "-o", "s3://out/cli/{Name}/{Count}.jpg", "--dots", "0.5",
-                     "--width", "160", "--quality", "80", "--workers", "1", "--storage-options", json.dumps(options)])  # fmt: skip
+        code = main(
+            [
+                "batch",
+                os.fspath(videos[0]),
+                "-o",
+                "s3://out/cli/{Name}/{Count}.jpg",
+                "--dots",
+                "0.5",
+                "--width",
+                "160",
+                "--quality",
+                "80",
+                "--workers",
+                "1",
+                "--storage-options",
+                json.dumps(options),
+            ]
+        )
         assert code == 0, capsys.readouterr().err
         assert stored("cli/") == {f"{videos[0].stem}/00001.jpg": expected[videos[0].stem]["00002.jpg"]}  # t = 0.5 s

@@ -25,9 +25,15 @@ def clip(clips) -> str:
 
 def _write_everything(clip: str, out: Path) -> sf.SnapshotResult:
     return sf.snapshot(
-        clip, sf.Interval(0.5), out / "{Count}.jpg", width=128, sprite=sf.Sprite(3, 2),
-        webvtt=out / "thumbs.vtt", storyboard=out / "storyboard.json", cover="auto",
-    )  # fmt: skip
+        clip,
+        sf.Interval(0.5),
+        out / "{Count}.jpg",
+        width=128,
+        sprite=sf.Sprite(3, 2),
+        webvtt=out / "thumbs.vtt",
+        storyboard=out / "storyboard.json",
+        cover="auto",
+    )
 
 
 def _files(root: Path) -> list[Path]:
@@ -111,8 +117,13 @@ def test_a_file_where_a_folder_should_be_is_refused_before_any_work(clip, tmp_pa
 def test_a_folder_that_cannot_be_made_is_refused_before_any_work(clip, tmp_path):
     out = tmp_path / "out"
     with pytest.raises(sf.StillframeError, match="/proc/stillframe-test"):
-        sf.snapshot(clip, sf.Interval(0.5), out / "{Count}.jpg", storyboard="/proc/stillframe-test/s.json",
-                    sprite=sf.Sprite(4, 2))  # fmt: skip
+        sf.snapshot(
+            clip,
+            sf.Interval(0.5),
+            out / "{Count}.jpg",
+            storyboard="/proc/stillframe-test/s.json",
+            sprite=sf.Sprite(4, 2),
+        )
     assert _everything_but(out) == []
 
 
@@ -143,8 +154,23 @@ def test_cli_says_one_line_for_a_bad_destination(clip, tmp_path):
     import sys
 
     (tmp_path / "afile").write_text("x")
-    r = subprocess.run([sys.executable, "-m", "stillframe.cli", "snapshot", clip, "-o", str(tmp_path / "o/{Count}.jpg"),
-                        "--interval", "1", "--vtt", str(tmp_path / "afile/t.vtt")], capture_output=True, text=True)  # fmt: skip
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "stillframe.cli",
+            "snapshot",
+            clip,
+            "-o",
+            str(tmp_path / "o/{Count}.jpg"),
+            "--interval",
+            "1",
+            "--vtt",
+            str(tmp_path / "afile/t.vtt"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 1
     assert r.stderr.count("\n") == 1 and r.stderr.startswith("stillframe: error: InvalidParameter")
 
@@ -157,8 +183,22 @@ def test_ctrl_c_is_one_line_exit_130_and_leaves_nothing(clips, tmp_path):
 
     path = str(clips("sigint.mp4", frames=900, size=(640, 360), gop=300, bframes=3))
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "stillframe.cli", "snapshot", path, "-o", str(out / "{Count}.jpg"),
-                             "--interval", "0.04", "--json"], stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "stillframe.cli",
+            "snapshot",
+            path,
+            "-o",
+            str(out / "{Count}.jpg"),
+            "--interval",
+            "0.04",
+            "--json",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while not list(out.glob("*.jpg")) and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.02)

@@ -29,8 +29,16 @@ def odd(clips) -> str:
 
 @pytest.fixture(scope="module")
 def ten_bit(clips) -> str:
-    return str(clips("ten-bit.mkv", frames=40, size=(256, 144), codec="libx265", pix_fmt="yuv420p10le",
-                     options={"x265-params": X265}))  # fmt: skip
+    return str(
+        clips(
+            "ten-bit.mkv",
+            frames=40,
+            size=(256, 144),
+            codec="libx265",
+            pix_fmt="yuv420p10le",
+            options={"x265-params": X265},
+        )
+    )
 
 
 def test_yuv420p_of_an_odd_chroma_height(odd):

@@ -44,14 +44,33 @@ def originals(tmp_path_factory) -> list[Path]:
     small = {"size": (128, 72)}
     return [
         testsrc.make_video(root / "h264.mp4", frames=90, gop=30, bframes=2, **small),
-        testsrc.make_video(root / "hevc.mkv", frames=90, codec="libx265", options={"x265-params": X265},
-                           container_options=CLUSTERS, **small),
-        testsrc.make_video(root / "vp9.webm", frames=60, codec="libvpx-vp9", gop=20,
-                           options={"deadline": "realtime", "cpu-used": "8"}, container_options=CLUSTERS, **small),
+        testsrc.make_video(
+            root / "hevc.mkv",
+            frames=90,
+            codec="libx265",
+            options={"x265-params": X265},
+            container_options=CLUSTERS,
+            **small,
+        ),
+        testsrc.make_video(
+            root / "vp9.webm",
+            frames=60,
+            codec="libvpx-vp9",
+            gop=20,
+            options={"deadline": "realtime", "cpu-used": "8"},
+            container_options=CLUSTERS,
+            **small,
+        ),
         testsrc.make_video(root / "h264.ts", frames=60, gop=20, bframes=2, start=10.0, **small),
-        testsrc.make_video(root / "hevc10.mp4", frames=60, codec="libx265", pix_fmt="yuv420p10le",
-                           options={"x265-params": X265}, **small),
-    ]  # fmt: skip
+        testsrc.make_video(
+            root / "hevc10.mp4",
+            frames=60,
+            codec="libx265",
+            pix_fmt="yuv420p10le",
+            options={"x265-params": X265},
+            **small,
+        ),
+    ]
 
 
 def mutate(data: bytes, rng: random.Random, suffix: str = "") -> tuple[str, bytes]:
@@ -88,8 +107,12 @@ def run_cases(cases: list[Case]) -> list[tuple[str, dict]]:
     todo = list(cases)
     while todo:
         args = [str(p) for _, path, out in todo for p in (path, out)]
-        r = subprocess.run([sys.executable, str(TARGET), *args], capture_output=True, text=True,
-                           timeout=len(todo) * fuzz_target.TIME_LIMIT + 60)  # fmt: skip
+        r = subprocess.run(
+            [sys.executable, str(TARGET), *args],
+            capture_output=True,
+            text=True,
+            timeout=len(todo) * fuzz_target.TIME_LIMIT + 60,
+        )
         for line in r.stdout.splitlines():
             result = json.loads(line)
             ended[result.pop("path")] = result

@@ -84,8 +84,9 @@ def test_dlpack_hands_over_the_device_memory(h264):
 def test_a_snapshot_on_the_gpu_writes_the_cpus_pictures(h264, tmp_path):
     runs = {}
     for device in ("cpu", "cuda"):
-        runs[device] = sf.snapshot(h264, sf.Interval(0.25), tmp_path / device / "{Count}.jpg", width=160,
-                                   device=device, sprite=sf.Sprite(4, 4))  # fmt: skip
+        runs[device] = sf.snapshot(
+            h264, sf.Interval(0.25), tmp_path / device / "{Count}.jpg", width=160, device=device, sprite=sf.Sprite(4, 4)
+        )
     cpu, gpu = runs["cpu"], runs["cuda"]
     assert gpu.decoding["on_device"] and gpu.count == cpu.count == 16
     assert [s.pts for s in gpu.frames] == [s.pts for s in cpu.frames]

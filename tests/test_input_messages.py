@@ -97,8 +97,20 @@ def test_an_object_store_input_is_probed_and_missing_credentials_are_named(clips
         assert r.returncode == 0 and json.loads(r.stdout)["frame_count"] == 10, r.stderr
         # Without credentials: one line saying what is missing, not botocore's traceback, nor six tries.
         bare = json.dumps({"endpoint_url": endpoint})
-        for command in ([*run, bare], [sys.executable, "-m", "stillframe.cli", "snapshot", str(clip), "-o",
-                                       "s3://media/out/{Count}.jpg", "--storage-options", bare]):  # fmt: skip
+        for command in (
+            [*run, bare],
+            [
+                sys.executable,
+                "-m",
+                "stillframe.cli",
+                "snapshot",
+                str(clip),
+                "-o",
+                "s3://media/out/{Count}.jpg",
+                "--storage-options",
+                bare,
+            ],
+        ):
             r = subprocess.run(command, capture_output=True, text=True, timeout=120, env=_no_aws(tmp_path))
             assert r.returncode == 1 and r.stderr.count("\n") == 1, r.stderr
             assert r.stderr.startswith("stillframe: error: PermissionDenied.ResourceAccess: s3://media/")

@@ -47,9 +47,25 @@ def test_sync_and_async_jobs(svc, tiny, tmp_path):
     assert sorted(os.listdir(tmp_path / "many")) == ["00001.jpg", "00002.jpg", "00003.jpg"]
     d = done.to_dict()
     assert list(d) == [
-        "JobId", "TriggerSource", "Name", "Type", "Input", "Output", "Count", "Async", "TemplateId", "PipelineId",
-        "Status", "SubmitTime", "FinishTime", "CreateTime", "ModifiedTime", "Code", "Message", "UserData",
-    ]  # fmt: skip
+        "JobId",
+        "TriggerSource",
+        "Name",
+        "Type",
+        "Input",
+        "Output",
+        "Count",
+        "Async",
+        "TemplateId",
+        "PipelineId",
+        "Status",
+        "SubmitTime",
+        "FinishTime",
+        "CreateTime",
+        "ModifiedTime",
+        "Code",
+        "Message",
+        "UserData",
+    ]
     assert d["Input"] == {"Type": "File", "Media": tiny}
     assert d["CreateTime"].endswith("Z") and "T" in d["CreateTime"]
 
@@ -198,8 +214,9 @@ def test_killed_worker_process_job_is_claimed_again(store, tmp_path, clips):
         )
     worker = subprocess.Popen(
         [sys.executable, "-m", "stillframe", "worker", "--store", store, "--lease", "2"],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         with JobService(store, workers=0) as svc:
             deadline = time.monotonic() + 30
@@ -263,8 +280,16 @@ def test_pipeline_notify_url_and_callbacks(store, tmp_path, tiny):
 
 
 def test_templates_pipelines_media_and_urls(svc, tiny, tmp_path):
-    tid = svc.create_snapshot_template("sprite", {"Type": "Sprite", "Count": 4, "Interval": 0.25, "Width": 64,
-                                                  "SpriteSnapshotConfig": {"Lines": 2, "Columns": 2}})  # fmt: skip
+    tid = svc.create_snapshot_template(
+        "sprite",
+        {
+            "Type": "Sprite",
+            "Count": 4,
+            "Interval": 0.25,
+            "Width": 64,
+            "SpriteSnapshotConfig": {"Lines": 2, "Columns": 2},
+        },
+    )
     assert svc.get_snapshot_template(tid).type == "Sprite"
     assert [t.id for t in svc.list_snapshot_templates()] == [tid]
     assert svc.update_snapshot_template(tid, name="renamed").name == "renamed"
@@ -348,11 +373,22 @@ def test_sprite_and_vtt_jobs_put_every_file_into_the_store(tmp_path, tiny):
     with s3_server("media") as (endpoint, s3):
         options = {"endpoint_url": endpoint, "key": "testing", "secret": "testing"}
         with JobService(tmp_path / "jobs.db", workers=1, storage_options=options) as svc:
-            vtt = svc.submit_snapshot_job(tiny, "s3://media/vtt/thumbs.vtt",
-                                          {"Interval": 0.25, "Num": 4, "Format": "vtt", "SubOut": {"IsSptFrag": "true"},
-                                           "TileOut": {"Lines": 2, "Columns": 2}})  # fmt: skip
-            sprite = svc.submit_snapshot_job(tiny, "oss://media/sp/sprite-{TileCount}.jpg",
-                                             {"Interval": 0.25, "Num": 4, "TileOut": {"Lines": 1, "Columns": 2}})  # fmt: skip
+            vtt = svc.submit_snapshot_job(
+                tiny,
+                "s3://media/vtt/thumbs.vtt",
+                {
+                    "Interval": 0.25,
+                    "Num": 4,
+                    "Format": "vtt",
+                    "SubOut": {"IsSptFrag": "true"},
+                    "TileOut": {"Lines": 2, "Columns": 2},
+                },
+            )
+            sprite = svc.submit_snapshot_job(
+                tiny,
+                "oss://media/sp/sprite-{TileCount}.jpg",
+                {"Interval": 0.25, "Num": 4, "TileOut": {"Lines": 1, "Columns": 2}},
+            )
             for job in (vtt, sprite):
                 done = svc.wait(job.id, timeout=60)
                 assert done.status == "Success", done.message
@@ -376,8 +412,22 @@ def test_sprite_and_vtt_jobs_put_every_file_into_the_store(tmp_path, tiny):
 def test_cli_jobs(store, tmp_path, tiny, capsys):
     from stillframe import cli
 
-    assert cli.main(["jobs", "submit", tiny, "-o", str(tmp_path / "c/{Count}.jpg"), "--store", store,
-                     "--config", json.dumps({"Interval": 0.5, "Num": 2})]) == 0  # fmt: skip
+    assert (
+        cli.main(
+            [
+                "jobs",
+                "submit",
+                tiny,
+                "-o",
+                str(tmp_path / "c/{Count}.jpg"),
+                "--store",
+                store,
+                "--config",
+                json.dumps({"Interval": 0.5, "Num": 2}),
+            ]
+        )
+        == 0
+    )
     job = json.loads(capsys.readouterr().out)
     assert job["Status"] == "Init" and job["Async"] is True
     assert cli.main(["worker", "--store", store, "--drain"]) == 0
@@ -396,15 +446,22 @@ def test_job_results_say_what_ran_and_what_was_left_out(store, tmp_path, clips, 
     clip = clips("jobs-13s.mp4", frames=390, size=(256, 144), gop=30, bframes=2)
     with JobService(store, workers=1) as svc:
         # MPS: 5 snapshots 2 s apart from 0 fit a 13 s clip; from 6 s only 4 do.
-        job = svc.wait(svc.submit_snapshot_job(str(clip), str(tmp_path / "a/{Count}.jpg"),
-                                               {"Time": 6000, "Interval": 2, "Num": 5}).id, timeout=60)  # fmt: skip
+        job = svc.wait(
+            svc.submit_snapshot_job(
+                str(clip), str(tmp_path / "a/{Count}.jpg"), {"Time": 6000, "Interval": 2, "Num": 5}
+            ).id,
+            timeout=60,
+        )
         assert job.status == "Success"
         assert job.result["count"] == 4 and job.result["dropped"] == 1 and job.result["requested"] == 5
         assert job.result["frame_type"] == "intra"  # MPS's documented default, recorded
         assert "4 of 5 snapshots written" in job.message and "past the end" in job.message
-        exact = svc.wait(svc.submit_snapshot_job(str(clip), str(tmp_path / "b/{Count}.jpg"),
-                                                 {"Time": 0, "Interval": 2, "Num": 3, "FrameType": "normal"}).id,
-                         timeout=60)  # fmt: skip
+        exact = svc.wait(
+            svc.submit_snapshot_job(
+                str(clip), str(tmp_path / "b/{Count}.jpg"), {"Time": 0, "Interval": 2, "Num": 3, "FrameType": "normal"}
+            ).id,
+            timeout=60,
+        )
         assert exact.result["frame_type"] == "normal" and exact.result["dropped"] == 0 and not exact.message
 
         # Relative paths are taken in the submitter's folder, whatever folder the worker runs in.
@@ -418,14 +475,24 @@ def test_job_results_say_what_ran_and_what_was_left_out(store, tmp_path, clips, 
 
 
 def test_a_cut_off_file_is_reported_in_the_job(store, tmp_path, clips):
-    mp4 = clips("jobs-faststart.mp4", frames=300, size=(256, 144), gop=30, bframes=2,
-                container_options={"movflags": "+faststart"})  # fmt: skip
+    mp4 = clips(
+        "jobs-faststart.mp4",
+        frames=300,
+        size=(256, 144),
+        gop=30,
+        bframes=2,
+        container_options={"movflags": "+faststart"},
+    )
     cut = tmp_path / "cut.mp4"
     data = mp4.read_bytes()
     cut.write_bytes(data[: int(len(data) * 0.8)])
     with JobService(store, workers=1) as svc:
-        job = svc.wait(svc.submit_snapshot_job(str(cut), str(tmp_path / "c/{Count}.jpg"),
-                                               {"Time": 0, "Interval": 2, "FrameType": "normal"}).id, timeout=60)  # fmt: skip
+        job = svc.wait(
+            svc.submit_snapshot_job(
+                str(cut), str(tmp_path / "c/{Count}.jpg"), {"Time": 0, "Interval": 2, "FrameType": "normal"}
+            ).id,
+            timeout=60,
+        )
     assert job.status == "Success"
     assert job.result["dropped"] > 0 and "cut off" in job.result["reason"] and "cut off" in job.message
     assert job.result["count"] == len(list((tmp_path / "c").glob("*.jpg")))
@@ -434,8 +501,22 @@ def test_a_cut_off_file_is_reported_in_the_job(store, tmp_path, clips):
 def test_jobs_wait_says_when_no_worker_runs(store, tmp_path, tiny, capsys):
     from stillframe import cli
 
-    assert cli.main(["jobs", "submit", tiny, "-o", str(tmp_path / "w/{Count}.jpg"), "--store", store,
-                     "--config", json.dumps({"Interval": 0.5, "Num": 2})]) == 0  # fmt: skip
+    assert (
+        cli.main(
+            [
+                "jobs",
+                "submit",
+                tiny,
+                "-o",
+                str(tmp_path / "w/{Count}.jpg"),
+                "--store",
+                store,
+                "--config",
+                json.dumps({"Interval": 0.5, "Num": 2}),
+            ]
+        )
+        == 0
+    )
     job_id = json.loads(capsys.readouterr().out)["JobId"]
     assert cli.main(["jobs", "wait", job_id, "--store", store, "--timeout", "0.3"]) == 1
     err = capsys.readouterr().err

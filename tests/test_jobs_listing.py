@@ -24,10 +24,14 @@ def test_jobs_by_number_are_filtered_ordered_and_paged_by_the_store(store, tmp_p
         media = svc.register_media(tiny)
         pipe = svc.create_pipeline("p")
         ids = [
-            svc.submit_snapshot_job(media if i % 2 else tiny, tmp_path / f"{i}/{{Count}}.jpg", ASYNC_ONE,
-                                    pipeline_id=pipe if i < 3 else None).id
+            svc.submit_snapshot_job(
+                media if i % 2 else tiny,
+                tmp_path / f"{i}/{{Count}}.jpg",
+                ASYNC_ONE,
+                pipeline_id=pipe if i < 3 else None,
+            ).id
             for i in range(6)
-        ]  # fmt: skip
+        ]
         svc.cancel_snapshot_job(ids[4])
         newest = list(reversed(ids))
         page = svc.find_snapshot_jobs(offset=1, limit=2)

@@ -64,36 +64,106 @@ def fill_legacy(url: str, tiny: str, out: str) -> dict:
     now = time.time()
     ids = {k: uuid.uuid4().hex for k in ("queued", "done", "template", "pipeline", "media", "live_tpl", "live")}
     job = dict(
-        name=None, type="Normal", trigger_source="API", output={"Type": "File", "Media": out},
-        template_id=None, user_data="kept", is_async=True, create_time=now, submit_time=now, modified_time=now,
-        attempts=0, runs=0,
-    )  # fmt: skip
+        name=None,
+        type="Normal",
+        trigger_source="API",
+        output={"Type": "File", "Media": out},
+        template_id=None,
+        user_data="kept",
+        is_async=True,
+        create_time=now,
+        submit_time=now,
+        modified_time=now,
+        attempts=0,
+        runs=0,
+    )
     with engine.begin() as conn:
         conn.execute(insert(old.media).values(id=ids["media"], url=tiny, create_time=now))
-        conn.execute(insert(old.pipelines).values(id=ids["pipeline"], name="p", max_concurrency=2, notify_url=None,
-                                                  state="Active", create_time=now, modified_time=now))  # fmt: skip
-        conn.execute(insert(old.jobs).values(
-            id=ids["done"], **job, input={"Type": "File", "Media": tiny}, status="Success",
-            config=_old_config(config_from({"Time": 0}).to_dict()), result={"files": [out], "times": [0.0]},
-            count=1, finish_time=now))  # fmt: skip
-        conn.execute(insert(old.jobs).values(
-            id=ids["queued"], **{**job, "create_time": now + 1}, input={"Type": "Media", "Media": ids["media"]},
-            status="Init", pipeline_id=ids["pipeline"],
-            config=_old_config(config_from({"Time": 0, "Interval": 0.25, "Num": 3}).to_dict())))  # fmt: skip
-        conn.execute(insert(old.templates).values(id=ids["template"], name="tpl", type="Normal",
-                                                  config={"stillframe": config_from({"Time": 0}).to_dict()},
-                                                  create_time=now, modified_time=now))  # fmt: skip
-        conn.execute(insert(old.live_templates).values(
-            id=ids["live_tpl"], name="lt", time_interval=5, overwrite_format="{JobId}.jpg", sequence_format=None,
-            create_time=now, modified_time=now))  # fmt: skip
-        conn.execute(insert(old.live_jobs).values(
-            id=ids["live"], name="lj", template_id=ids["live_tpl"], template_name="lt", time_interval=5,
-            overwrite_format="{JobId}.jpg", sequence_format=None, stream_input={"Url": "rtmp://h/a/s", "Type": "rtmp"},
-            snapshot_output={"StorageType": "local", "Bucket": os.path.dirname(out)}, callback_url=None,
-            status="paused", want=False, epoch=1, reason="stopped by command", sequence=7,
-            create_time=now, modified_time=now))  # fmt: skip
-        conn.execute(insert(old.live_files).values(job_id=ids["live"], create_ms=int(now * 1000), object="x.jpg",
-                                                   is_overlay=True, sequence=7, stream_time=1.0))  # fmt: skip
+        conn.execute(
+            insert(old.pipelines).values(
+                id=ids["pipeline"],
+                name="p",
+                max_concurrency=2,
+                notify_url=None,
+                state="Active",
+                create_time=now,
+                modified_time=now,
+            )
+        )
+        conn.execute(
+            insert(old.jobs).values(
+                id=ids["done"],
+                **job,
+                input={"Type": "File", "Media": tiny},
+                status="Success",
+                config=_old_config(config_from({"Time": 0}).to_dict()),
+                result={"files": [out], "times": [0.0]},
+                count=1,
+                finish_time=now,
+            )
+        )
+        conn.execute(
+            insert(old.jobs).values(
+                id=ids["queued"],
+                **{**job, "create_time": now + 1},
+                input={"Type": "Media", "Media": ids["media"]},
+                status="Init",
+                pipeline_id=ids["pipeline"],
+                config=_old_config(config_from({"Time": 0, "Interval": 0.25, "Num": 3}).to_dict()),
+            )
+        )
+        conn.execute(
+            insert(old.templates).values(
+                id=ids["template"],
+                name="tpl",
+                type="Normal",
+                config={"stillframe": config_from({"Time": 0}).to_dict()},
+                create_time=now,
+                modified_time=now,
+            )
+        )
+        conn.execute(
+            insert(old.live_templates).values(
+                id=ids["live_tpl"],
+                name="lt",
+                time_interval=5,
+                overwrite_format="{JobId}.jpg",
+                sequence_format=None,
+                create_time=now,
+                modified_time=now,
+            )
+        )
+        conn.execute(
+            insert(old.live_jobs).values(
+                id=ids["live"],
+                name="lj",
+                template_id=ids["live_tpl"],
+                template_name="lt",
+                time_interval=5,
+                overwrite_format="{JobId}.jpg",
+                sequence_format=None,
+                stream_input={"Url": "rtmp://h/a/s", "Type": "rtmp"},
+                snapshot_output={"StorageType": "local", "Bucket": os.path.dirname(out)},
+                callback_url=None,
+                status="paused",
+                want=False,
+                epoch=1,
+                reason="stopped by command",
+                sequence=7,
+                create_time=now,
+                modified_time=now,
+            )
+        )
+        conn.execute(
+            insert(old.live_files).values(
+                job_id=ids["live"],
+                create_ms=int(now * 1000),
+                object="x.jpg",
+                is_overlay=True,
+                sequence=7,
+                stream_time=1.0,
+            )
+        )
         conn.execute(insert(old.meta).values(key="token_key", value="ab" * 32))
     engine.dispose()
     return ids
@@ -136,11 +206,25 @@ def test_a_store_of_the_releases_with_accounts_but_no_version_is_adopted(store, 
     engine = t.connect(store, prepare=False)
     accounts.make(engine)  # as the releases from accounts until revisions made a store
     with engine.begin() as conn:
-        conn.execute(insert(accounts.jobs).values(
-            id="a" * 32, account="acme", type="Normal", trigger_source="API", input={"Type": "File", "Media": tiny},
-            output={"Type": "File", "Media": str(tmp_path / "x.jpg")}, config=config_from({"Time": 0}).to_dict(),
-            is_async=False, status="Success", create_time=1.0, submit_time=1.0, modified_time=1.0, attempts=1,
-            runs=1, snapshot_limit=5))  # fmt: skip
+        conn.execute(
+            insert(accounts.jobs).values(
+                id="a" * 32,
+                account="acme",
+                type="Normal",
+                trigger_source="API",
+                input={"Type": "File", "Media": tiny},
+                output={"Type": "File", "Media": str(tmp_path / "x.jpg")},
+                config=config_from({"Time": 0}).to_dict(),
+                is_async=False,
+                status="Success",
+                create_time=1.0,
+                submit_time=1.0,
+                modified_time=1.0,
+                attempts=1,
+                runs=1,
+                snapshot_limit=5,
+            )
+        )
         conn.execute(insert(accounts.nonces).values(key="k", expire_time=2.0))
     with pytest.raises(StoreOutdated, match="kept no schema version"):
         JobService(store, workers=0)
@@ -199,9 +283,12 @@ def test_servers_and_workers_refuse_an_old_store_in_one_line(tmp_path, tiny, com
     db = tmp_path / "jobs.db"
     fill_legacy(str(db), tiny, str(tmp_path / "{Count}.jpg"))
     done = subprocess.run(
-        [sys.executable, "-m", "stillframe.cli", *command, "--store", str(db)], capture_output=True, text=True,
-        timeout=120, env={**os.environ, "XDG_DATA_HOME": str(tmp_path)},
-    )  # fmt: skip
+        [sys.executable, "-m", "stillframe.cli", *command, "--store", str(db)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "XDG_DATA_HOME": str(tmp_path)},
+    )
     assert done.returncode == 1, done
     lines = done.stderr.strip().splitlines()
     assert lines == [

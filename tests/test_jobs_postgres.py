@@ -32,8 +32,19 @@ LEASE = 3.0  # seconds: short, so a dead worker's job is taken over quickly
 def workers(url: str, count: int, threads: int = 1) -> Iterator[list[tuple[subprocess.Popen, str]]]:
     """`count` worker processes started at once; yields (process, worker id) pairs and
     stops the survivors with SIGTERM (they finish their current job) at the end."""
-    cmd = [sys.executable, "-m", "stillframe", "worker", "--store", url, "--lease", str(LEASE), "--no-live",
-           "--threads", str(threads)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "stillframe",
+        "worker",
+        "--store",
+        url,
+        "--lease",
+        str(LEASE),
+        "--no-live",
+        "--threads",
+        str(threads),
+    ]
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) for _ in range(count)]
     try:
         yield [(p, json.loads(p.stdout.readline())["worker"]) for p in procs]  # type: ignore[union-attr]
@@ -143,8 +154,21 @@ def test_a_page_token_made_by_one_process_works_in_another(postgres_url, tiny, t
     with JobService(postgres_url, workers=0) as svc:
         ids = [svc.submit_snapshot_job(tiny, str(tmp_path / f"l{i}/{{Count}}.jpg"), ASYNC_ONE).id for i in range(25)]
         first = svc.list_snapshot_jobs(status="Init", page_size=10)
-    cmd = [sys.executable, "-m", "stillframe", "jobs", "list", "--store", postgres_url, "--status", "Init",
-           "--page-size", "10", "--token", first.next_page_token]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "stillframe",
+        "jobs",
+        "list",
+        "--store",
+        postgres_url,
+        "--status",
+        "Init",
+        "--page-size",
+        "10",
+        "--token",
+        first.next_page_token,
+    ]
     second = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
     with JobService(postgres_url, workers=0) as svc:
         last = svc.list_snapshot_jobs(status="Init", page_size=10, next_page_token=second["NextPageToken"])

@@ -24,8 +24,12 @@ def test_a_worker_that_goes_away_while_waiting_is_noticed(tiny, tmp_path):
         # Another process's worker polled this store a moment ago, and has since stopped.
         with svc.engine.begin() as conn:
             conn.execute(meta.insert().values(key="worker:gone", value=f"{time.time() - HEARTBEAT_STALE + 1:.3f}"))
-        r = subprocess.run([sys.executable, "-m", "stillframe.cli", "jobs", "wait", job.id, "--store", store,
-                            "--timeout", "00:04"], capture_output=True, text=True, timeout=120)  # fmt: skip
+        r = subprocess.run(
+            [sys.executable, "-m", "stillframe.cli", "jobs", "wait", job.id, "--store", store, "--timeout", "00:04"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         lines = r.stderr.strip().splitlines()
         assert r.returncode == 1, r.stderr
         assert len(lines) == 2, r.stderr  # said once, then the time-out
@@ -34,6 +38,10 @@ def test_a_worker_that_goes_away_while_waiting_is_noticed(tiny, tmp_path):
         assert lines[1] == f"stillframe: error: SnapshotTimeOut: job {job.id} is still Init after 4 s (it goes on)"
         # Once a worker has run it, waiting returns the finished job.
         assert svc.runner.run_once()
-    r = subprocess.run([sys.executable, "-m", "stillframe.cli", "jobs", "wait", job.id, "--store", store],
-                       capture_output=True, text=True, timeout=120)  # fmt: skip
+    r = subprocess.run(
+        [sys.executable, "-m", "stillframe.cli", "jobs", "wait", job.id, "--store", store],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0 and r.stderr == "" and json.loads(r.stdout)["Status"] == "Success"

@@ -34,8 +34,11 @@ def test_idle_workers_claim_rarely(store, monkeypatch):
     log = WakeupLog(monkeypatch, speed=50.0)
     threads = ["stillframe-job-0", "stillframe-job-1"]
     with JobService(store, workers=2):
-        wait_for(lambda: all(len(log.delays(th)) >= 8 for th in threads) and len(log.delays("stillframe-live")) >= 5,
-                 30, "eight idle waits a thread")  # fmt: skip
+        wait_for(
+            lambda: all(len(log.delays(th)) >= 8 for th in threads) and len(log.delays("stillframe-live")) >= 5,
+            30,
+            "eight idle waits a thread",
+        )
     for th in threads:
         # One claim, then one wait, the waits doubling to POLL_CAP: a backed-off thread
         # claims once every 2 s (20 times as often at a fixed 0.1 s poll).

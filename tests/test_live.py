@@ -39,9 +39,20 @@ pytestmark = pytest.mark.live
 
 FPS, GOP = 30, 30  # a keyframe every second
 SEED_FIELDS = [
-    "JobId", "JobName", "TemplateId", "TemplateName", "Status", "StreamInput", "SnapshotOutput", "OverwriteFormat",
-    "SequenceFormat", "TimeInterval", "CallbackUrl", "LastModified", "CreateTime",
-]  # fmt: skip
+    "JobId",
+    "JobName",
+    "TemplateId",
+    "TemplateName",
+    "Status",
+    "StreamInput",
+    "SnapshotOutput",
+    "OverwriteFormat",
+    "SequenceFormat",
+    "TimeInterval",
+    "CallbackUrl",
+    "LastModified",
+    "CreateTime",
+]
 FAST = {"max_backoff": 1.0, "read_timeout": 5.0}
 # The publisher plays the clip this many times as fast as real time: snapshots follow
 # the stream's own clock, 5 s of it apart, which then pass in 5 / PACE s.
@@ -167,8 +178,9 @@ def test_reconnects_when_the_publisher_returns(tmp_path, clip, stream, store):
         with JobService(store, workers=1, capture_options=FAST) as svc:
             shots: list[dict] = []
             svc.on_live_snapshot(shots.append)
-            tid = svc.create_live_snapshot_template("t", 5, sequence_format="{JobId}/{Sequence}.jpg",
-                                                    overwrite_format="")  # fmt: skip
+            tid = svc.create_live_snapshot_template(
+                "t", 5, sequence_format="{JobId}/{Sequence}.jpg", overwrite_format=""
+            )
             job = svc.submit_live_snapshot_job("j", {"Url": stream}, tid, local(tmp_path))
             wait_for(lambda: shots, 15, "the first snapshot")
             publisher.stop()
@@ -193,15 +205,17 @@ def test_reconnects_when_the_publisher_returns(tmp_path, clip, stream, store):
 def test_worker_process_captures_and_a_restarted_service_resumes(tmp_path, clip, stream, store):
     with Publisher(clip, stream, speed=PACE):
         with JobService(store, workers=0) as svc:
-            tid = svc.create_live_snapshot_template("t", 5, overwrite_format="latest/{JobId}.jpg",
-                                                    sequence_format="seq/{Date}/{Sequence}.jpg")  # fmt: skip
+            tid = svc.create_live_snapshot_template(
+                "t", 5, overwrite_format="latest/{JobId}.jpg", sequence_format="seq/{Date}/{Sequence}.jpg"
+            )
             job = svc.submit_live_snapshot_job("j", {"Url": stream}, tid, local(tmp_path))
             assert job.status == "started"
         # A `stillframe worker` process captures it ...
         worker = subprocess.Popen(
             [sys.executable, "-m", "stillframe", "worker", "--store", store, "--lease", "5"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )  # fmt: skip
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         try:
             with JobService(store, workers=0) as svc:
                 wait_for(lambda: svc.get_live_snapshot_job(job.id).sequence >= 1, 30, "the worker's first snapshot")
@@ -422,9 +436,15 @@ def test_validation_rules(tmp_path, store):
             svc.send_live_snapshot_job_command(job.id, "pause")
         with pytest.raises(MissingParameter):
             svc.send_live_snapshot_job_command(job.id, "")
-        for kwargs in (dict(page_size=0), dict(page_size=101), dict(page_no=0), dict(sort_by="up"),
-                       dict(status="running"), dict(start_time="2026-01-01T00:00:00Z", end_time="2026-03-01T00:00:00Z"),
-                       dict(start_time="yesterday")):  # fmt: skip
+        for kwargs in (
+            dict(page_size=0),
+            dict(page_size=101),
+            dict(page_no=0),
+            dict(sort_by="up"),
+            dict(status="running"),
+            dict(start_time="2026-01-01T00:00:00Z", end_time="2026-03-01T00:00:00Z"),
+            dict(start_time="yesterday"),
+        ):
             with pytest.raises(InvalidParameter):
                 svc.list_live_snapshot_jobs(**kwargs)
         listing = svc.list_live_snapshot_jobs(status="init", search_keyword="j")
@@ -471,8 +491,19 @@ def test_cli(tmp_path, capsys, store):
 
     tid = run("templates", "create", "--name", "cli", "--interval", "5")["TemplateId"]
     assert run("templates", "get", "--id", tid)["TimeInterval"] == 5
-    job = run("submit", "--name", "c", "--url", "rtmp://127.0.0.1:9/live/none", "--template", tid,
-              "--bucket", str(tmp_path / "out"), "--storage-type", "local")  # fmt: skip
+    job = run(
+        "submit",
+        "--name",
+        "c",
+        "--url",
+        "rtmp://127.0.0.1:9/live/none",
+        "--template",
+        tid,
+        "--bucket",
+        str(tmp_path / "out"),
+        "--storage-type",
+        "local",
+    )
     assert job["Status"] == "init" and list(job) == SEED_FIELDS
     assert run("get", job["JobId"])["JobName"] == "c"
     assert run("list", "--status", "init")["TotalCount"] == 1

@@ -63,9 +63,17 @@ def objects(store, bucket: str) -> dict[str, bytes]:
 
 def everything(clip: str, where: str, **kwargs: Any) -> sf.SnapshotResult:
     """Singles, two sheets, a track, a storyboard and the cover, all under `where`."""
-    return sf.snapshot(clip, sf.Interval(0.25), f"{where}/{{Count}}.jpg", width=128, sprite=sf.Sprite(3, 2),
-                       webvtt=f"{where}/thumbs.vtt", storyboard=f"{where}/storyboard.json", cover="auto",
-                       **kwargs)  # fmt: skip
+    return sf.snapshot(
+        clip,
+        sf.Interval(0.25),
+        f"{where}/{{Count}}.jpg",
+        width=128,
+        sprite=sf.Sprite(3, 2),
+        webvtt=f"{where}/thumbs.vtt",
+        storyboard=f"{where}/storyboard.json",
+        cover="auto",
+        **kwargs,
+    )
 
 
 def local_files(root: Path) -> dict[str, bytes]:
@@ -106,14 +114,27 @@ def test_any_file_system_fsspec_writes(clip, tmp_path, monkeypatch, quick_retrie
 
 def test_cues_name_the_sheets_relative_to_the_track_or_under_the_base_url(store, bucket, clip):
     opts = options(store)
-    sf.snapshot(clip, sf.Interval(0.5), f"s3://{bucket}/v/{{Count}}.jpg", sprite=sf.Sprite(3, 2),
-                sprite_output=f"s3://{bucket}/v/sheets/s-{{TileCount}}.jpg", webvtt=f"s3://{bucket}/v/vtt/t.vtt",
-                storage_options=opts)  # fmt: skip
+    sf.snapshot(
+        clip,
+        sf.Interval(0.5),
+        f"s3://{bucket}/v/{{Count}}.jpg",
+        sprite=sf.Sprite(3, 2),
+        sprite_output=f"s3://{bucket}/v/sheets/s-{{TileCount}}.jpg",
+        webvtt=f"s3://{bucket}/v/vtt/t.vtt",
+        storage_options=opts,
+    )
     track = objects(store, bucket)["v/vtt/t.vtt"].decode()
     assert "\n../sheets/s-00001.jpg#xywh=0,0," in track
-    sf.snapshot(clip, sf.Interval(0.5), f"s3://{bucket}/w/{{Count}}.jpg", sprite=sf.Sprite(3, 2),
-                webvtt=f"s3://{bucket}/w/t.vtt", storyboard=f"s3://{bucket}/w/sb.json",
-                vtt_base_url="https://cdn.example/w/", storage_options=opts)  # fmt: skip
+    sf.snapshot(
+        clip,
+        sf.Interval(0.5),
+        f"s3://{bucket}/w/{{Count}}.jpg",
+        sprite=sf.Sprite(3, 2),
+        webvtt=f"s3://{bucket}/w/t.vtt",
+        storyboard=f"s3://{bucket}/w/sb.json",
+        vtt_base_url="https://cdn.example/w/",
+        storage_options=opts,
+    )
     stored = objects(store, bucket)
     assert "\nhttps://cdn.example/w/sprite-00001.jpg#xywh=" in stored["w/t.vtt"].decode()
     assert json.loads(stored["w/sb.json"])[0]["url"] == "https://cdn.example/w/sprite-00001.jpg"
@@ -139,8 +160,9 @@ def test_destinations_are_checked_before_the_first_decode(store, bucket, clip, t
         sf.snapshot(clip, sf.Interval(1), f"s3://{bucket}/v/{{Count}}.jpg", storage_options=opts)
     store.proxy.fault = lambda method, path, attempt: None
     with pytest.raises(sf.InvalidParameter, match="give a base URL"):  # a local track cannot point into a bucket
-        sf.snapshot(clip, sf.Interval(1), f"s3://{bucket}/v/{{Count}}.jpg", webvtt=tmp_path / "t.vtt",
-                    storage_options=opts)  # fmt: skip
+        sf.snapshot(
+            clip, sf.Interval(1), f"s3://{bucket}/v/{{Count}}.jpg", webvtt=tmp_path / "t.vtt", storage_options=opts
+        )
     with pytest.raises(sf.InvalidParameter, match="names where to read"):
         sf.snapshot(clip, sf.Interval(1), "https://cdn.example/{Count}.jpg")
     assert objects(store, bucket) == {}  # not even the probe is left
@@ -154,8 +176,14 @@ def test_each_object_is_put_as_soon_as_it_is_complete_a_few_at_a_time(store, buc
         if done < total:
             seen_during_run.append(store.s3.list_objects_v2(Bucket=bucket).get("KeyCount", 0))
 
-    result = sf.snapshot(clip, sf.Interval(0.075), f"s3://{bucket}/{{Count}}.jpg", width=64, progress=progress,
-                         storage_options=options(store))  # fmt: skip
+    result = sf.snapshot(
+        clip,
+        sf.Interval(0.075),
+        f"s3://{bucket}/{{Count}}.jpg",
+        width=64,
+        progress=progress,
+        storage_options=options(store),
+    )
     assert result.count == 40 and len(objects(store, bucket)) == 40
     assert max(seen_during_run) > 0  # objects were in the store while frames were still being decoded
     assert 2 <= result.writes["s3"]["max_in_flight"] <= _objects.UPLOADS
@@ -208,10 +236,27 @@ def test_a_rerun_interrupted_part_way_leaves_the_bucket_as_it_was(store, bucket,
         store.s3.put_object(Bucket=bucket, Key=f"v/{k:05d}.jpg", Body=f"earlier {k}".encode())
     before = objects(store, bucket)
     store.proxy.fault = lambda method, path, attempt: 0.02 if method == "PUT" else None  # a store far away
-    proc = subprocess.Popen([sys.executable, "-m", "stillframe.cli", "snapshot", path, "-o",
-                             f"s3://{bucket}/v/{{Count}}.jpg", "--interval", "0.04", "--width", "160",
-                             "--overwrite", "--storage-options", json.dumps(options(store))],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "stillframe.cli",
+            "snapshot",
+            path,
+            "-o",
+            f"s3://{bucket}/v/{{Count}}.jpg",
+            "--interval",
+            "0.04",
+            "--width",
+            "160",
+            "--overwrite",
+            "--storage-options",
+            json.dumps(options(store)),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
     def kept() -> bool:
         listing = store.s3.list_objects_v2(Bucket=bucket, Prefix="v/.").get("Contents", [])
@@ -231,10 +276,26 @@ def test_a_run_killed_outright_is_undone_by_the_next_run_into_its_names(store, b
         store.s3.put_object(Bucket=bucket, Key=f"v/{k:05d}.jpg", Body=f"earlier {k}".encode())
     before = objects(store, bucket)
     opts = options(store)
-    proc = subprocess.Popen([sys.executable, "-m", "stillframe.cli", "snapshot", path, "-o",
-                             f"s3://{bucket}/v/{{Count}}.jpg", "--interval", "0.04", "--width", "64",
-                             "--overwrite", "--storage-options", json.dumps(opts)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "stillframe.cli",
+            "snapshot",
+            path,
+            "-o",
+            f"s3://{bucket}/v/{{Count}}.jpg",
+            "--interval",
+            "0.04",
+            "--width",
+            "64",
+            "--overwrite",
+            "--storage-options",
+            json.dumps(opts),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
     def kept() -> list[str]:
         listing = store.s3.list_objects_v2(Bucket=bucket, Prefix="v/.").get("Contents", [])
@@ -277,8 +338,12 @@ def test_a_probe_a_killed_run_left_is_removed_by_the_next_run_there(store, bucke
         sf.snapshot(clip, sf.Interval(1), f"s3://{bucket}/v/{{Count}}.jpg", width=64, storage_options=options(store))
     finally:
         running.release()
-    assert sorted(objects(store, bucket)) == ["v/.stillframe-check-5eed1e55", "v/00001.jpg", "v/00002.jpg",
-                                              "v/00003.jpg"]  # fmt: skip
+    assert sorted(objects(store, bucket)) == [
+        "v/.stillframe-check-5eed1e55",
+        "v/00001.jpg",
+        "v/00002.jpg",
+        "v/00003.jpg",
+    ]
 
 
 HELD_BEFORE_COMMIT = """
@@ -306,11 +371,35 @@ def test_ctrl_c_just_before_the_commit_puts_back_every_object(store, bucket, cli
     before = objects(store, bucket)
     ready = tmp_path / "ready"
     v = f"s3://{bucket}/v"
-    args = ["snapshot", clip, "-o", f"{v}/{{Count}}.jpg", "--interval", "0.25", "--width", "128", "--quality", "60",
-            "--sprite", "3x2", "--vtt", f"{v}/thumbs.vtt", "--storyboard", f"{v}/storyboard.json",
-            "--cover", "auto", "--overwrite", "--storage-options", json.dumps(opts)]  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "-c", HELD_BEFORE_COMMIT, str(ready), *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    args = [
+        "snapshot",
+        clip,
+        "-o",
+        f"{v}/{{Count}}.jpg",
+        "--interval",
+        "0.25",
+        "--width",
+        "128",
+        "--quality",
+        "60",
+        "--sprite",
+        "3x2",
+        "--vtt",
+        f"{v}/thumbs.vtt",
+        "--storyboard",
+        f"{v}/storyboard.json",
+        "--cover",
+        "auto",
+        "--overwrite",
+        "--storage-options",
+        json.dumps(opts),
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HELD_BEFORE_COMMIT, str(ready), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     _wait(ready.exists, 60, proc)
     assert ready.exists(), proc.communicate()[1]
     held = objects(store, bucket)

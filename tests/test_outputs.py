@@ -43,9 +43,19 @@ def test_one_encode_serves_every_writer_that_wants_the_jpeg(frames, tmp_path, mo
 
     monkeypatch.setattr(outputs, "encode_jpegs", counting)
     names = [str(tmp_path / f"{i}.jpg") for i in range(4)]
-    writers = plan_writers(names, (160, 96), keep_singles=True, sprite=None, sprite_output=None, webvtt=None,
-                           storyboard=None, base_url=None, cover=tmp_path / "cover.jpg", cover_position=3,
-                           black=None)  # fmt: skip
+    writers = plan_writers(
+        names,
+        (160, 96),
+        keep_singles=True,
+        sprite=None,
+        sprite_output=None,
+        webvtt=None,
+        storyboard=None,
+        base_url=None,
+        cover=tmp_path / "cover.jpg",
+        cover_position=3,
+        black=None,
+    )
     batch = Batch(list(range(4)), list(frames[:4]), 85)
     ledger = Ledger()
     for w in writers:
@@ -65,9 +75,19 @@ def test_jpegs_encoded_elsewhere_are_written_as_given_and_nothing_is_encoded_aga
 
     monkeypatch.setattr(outputs, "encode_jpegs", refuse)
     names = [str(tmp_path / f"{i}.jpg") for i in range(3)]
-    writers = plan_writers(names, (160, 96), keep_singles=True, sprite=None, sprite_output=None, webvtt=None,
-                           storyboard=None, base_url=None, cover=tmp_path / "cover.jpg", cover_position=2,
-                           black=None)  # fmt: skip
+    writers = plan_writers(
+        names,
+        (160, 96),
+        keep_singles=True,
+        sprite=None,
+        sprite_output=None,
+        webvtt=None,
+        storyboard=None,
+        base_url=None,
+        cover=tmp_path / "cover.jpg",
+        cover_position=2,
+        black=None,
+    )
     batch = Batch([0, 1, 2], list(frames[:3]), 85)
     batch.use_jpegs(made)
     ledger = Ledger()
@@ -81,9 +101,19 @@ def test_a_writer_checks_its_names_before_any_frame(tmp_path):
     with pytest.raises(sf.errors.InvalidParameter, match="JPEG"):
         SingleFiles([str(tmp_path / "a.png")])
     with pytest.raises(sf.errors.InvalidParameter, match="past the 2 snapshots"):
-        plan_writers([str(tmp_path / "a.jpg"), str(tmp_path / "b.jpg")], (16, 16), keep_singles=True, sprite=None,
-                     sprite_output=None, webvtt=None, storyboard=None, base_url=None, cover=tmp_path / "c.jpg",
-                     cover_position=3, black=None)  # fmt: skip
+        plan_writers(
+            [str(tmp_path / "a.jpg"), str(tmp_path / "b.jpg")],
+            (16, 16),
+            keep_singles=True,
+            sprite=None,
+            sprite_output=None,
+            webvtt=None,
+            storyboard=None,
+            base_url=None,
+            cover=tmp_path / "c.jpg",
+            cover_position=3,
+            black=None,
+        )
     (tmp_path / "afile").write_text("x")
     with pytest.raises(sf.errors.InvalidParameter, match="folder"):
         Ledger().check([str(tmp_path / "afile" / "t.vtt")])
@@ -94,8 +124,15 @@ def _folder(root: Path) -> dict[str, bytes]:
 
 
 # Where an interrupt can land in a write: (function, before or after it runs).
-STEPS = [("os.path.lexists", "before"), ("os.path.lexists", "after"), ("tempfile.mkstemp", "after"),
-         ("os.link", "before"), ("os.link", "after"), ("os.replace", "before"), ("os.replace", "after")]  # fmt: skip
+STEPS = [
+    ("os.path.lexists", "before"),
+    ("os.path.lexists", "after"),
+    ("tempfile.mkstemp", "after"),
+    ("os.link", "before"),
+    ("os.link", "after"),
+    ("os.replace", "before"),
+    ("os.replace", "after"),
+]
 
 
 @pytest.mark.parametrize("existed", [True, False], ids=["replacing", "new"])
@@ -112,8 +149,12 @@ def test_an_interrupt_at_any_step_of_a_write_is_undone(tmp_path, monkeypatch, st
     assert (tmp_path / "a.jpg").read_bytes() == b"new a"
 
     name, when = step
-    module, attr = {"os.path.lexists": (os.path, "lexists"), "tempfile.mkstemp": (tempfile, "mkstemp"),
-                    "os.link": (os, "link"), "os.replace": (os, "replace")}[name]  # fmt: skip
+    module, attr = {
+        "os.path.lexists": (os.path, "lexists"),
+        "tempfile.mkstemp": (tempfile, "mkstemp"),
+        "os.link": (os, "link"),
+        "os.replace": (os, "replace"),
+    }[name]
     real = getattr(module, attr)
     hit = []
 
@@ -160,8 +201,15 @@ def test_a_name_written_twice_in_a_failed_run_gets_the_users_file_back(tmp_path)
 
 def test_snapshot_results_name_what_each_writer_made(clips, tmp_path):
     clip = clips("outputs-run.mp4", frames=60, size=(160, 96), gop=20, bframes=2)
-    result = sf.snapshot(clip, sf.Interval(0.5), tmp_path / "{Count}.jpg", sprite=sf.Sprite(2, 2),
-                         webvtt=tmp_path / "t.vtt", storyboard=tmp_path / "sb.json", cover_position="auto")  # fmt: skip
+    result = sf.snapshot(
+        clip,
+        sf.Interval(0.5),
+        tmp_path / "{Count}.jpg",
+        sprite=sf.Sprite(2, 2),
+        webvtt=tmp_path / "t.vtt",
+        storyboard=tmp_path / "sb.json",
+        cover_position="auto",
+    )
     made = {*result.files, *result.sprites, result.webvtt, result.storyboard, result.cover}
     assert made == {str(p) for p in tmp_path.iterdir()}
     assert len(result.files) == 4 and len(result.sprites) == 1 and result.cover_index is not None

@@ -69,10 +69,18 @@ def test_clean_removes_only_what_the_patterns_name_and_only_after_the_run(clip, 
     mine = ["notes.txt", "0001.jpg", "123456.jpg.bak", "sprite-1.jpg"]  # not what {Count}/{TileCount} make
     for name in mine:
         (out / name).write_text("keep")
-    result = sf.snapshot(clip, sf.Interval(0.5), out / "{Count}.jpg", sprite=sf.Sprite(2, 2), overwrite=True,
-                         clean=True)  # fmt: skip
-    assert [Path(p).name for p in result.removed] == ["00005.jpg", "00006.jpg", "00007.jpg", "00008.jpg",
-                                                      "sprite-00002.jpg", "sprite-00003.jpg", "sprite-00004.jpg"]  # fmt: skip
+    result = sf.snapshot(
+        clip, sf.Interval(0.5), out / "{Count}.jpg", sprite=sf.Sprite(2, 2), overwrite=True, clean=True
+    )
+    assert [Path(p).name for p in result.removed] == [
+        "00005.jpg",
+        "00006.jpg",
+        "00007.jpg",
+        "00008.jpg",
+        "sprite-00002.jpg",
+        "sprite-00003.jpg",
+        "sprite-00004.jpg",
+    ]
     assert result.stale == []
     assert sorted(p.name for p in out.iterdir()) == sorted(
         ["00001.jpg", "00002.jpg", "00003.jpg", "00004.jpg", "sprite-00001.jpg", *mine]

@@ -87,9 +87,12 @@ def test_jpeg_rows_and_skipped_errors(local_ray, videos, tmp_path):
     bad.write_bytes(b"\x00garbage" * 500)
     ds = ray.data.from_items([{"video": videos[1], "times": [0.5, 2.0]}, {"video": os.fspath(bad), "times": [1.0]}])
     rows = ds.map_batches(
-        FrameExtractor, fn_constructor_kwargs={"output": "jpeg", "quality": 90, "on_error": "skip"},
-        compute=ray.data.ActorPoolStrategy(size=1), num_cpus=1, batch_size=2,
-    ).take_all()  # fmt: skip
+        FrameExtractor,
+        fn_constructor_kwargs={"output": "jpeg", "quality": 90, "on_error": "skip"},
+        compute=ray.data.ActorPoolStrategy(size=1),
+        num_cpus=1,
+        batch_size=2,
+    ).take_all()
     assert [r["video"] for r in rows] == [videos[1]] * 2
     with sf.open(videos[1]) as video:
         assert [r["jpeg"] for r in rows] == [f.to_jpeg(90) for f in video.frames_at([0.5, 2.0])]
@@ -130,9 +133,12 @@ def test_a_pool_of_actors_as_large_as_the_cluster_finishes(local_ray, videos, ho
         frames = extract_frames(ds, actors=2, width=64, output="jpeg")
     else:  # a fixed pool of 2 on 2 CPUs: the split once waited forever behind it
         frames = split_at_keyframes(ds, max_times=32).map_batches(
-            FrameExtractor, fn_constructor_kwargs={"width": 64, "output": "jpeg"}, num_cpus=ACTOR_CPUS,
-            compute=ray.data.ActorPoolStrategy(size=2), batch_size=8,
-        )  # fmt: skip
+            FrameExtractor,
+            fn_constructor_kwargs={"width": 64, "output": "jpeg"},
+            num_cpus=ACTOR_CPUS,
+            compute=ray.data.ActorPoolStrategy(size=2),
+            batch_size=8,
+        )
     rows = _within(120, frames.take_all)
     assert len(rows) == 4 * len(TIMES)
     with sf.open(videos[0]) as video:

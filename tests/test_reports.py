@@ -43,8 +43,14 @@ def test_a_bare_number_is_one_snapshot_at_that_time_as_the_guide_says(demo_lengt
 
 
 def test_storyboard_times_are_rounded_as_results_are(demo_length, tmp_path):
-    result = sf.snapshot(demo_length, sf.Interval(0.1, count=8), tmp_path / "{Count}.jpg", width=64,
-                         sprite=sf.Sprite(4, 2), storyboard=tmp_path / "board.json")  # fmt: skip
+    result = sf.snapshot(
+        demo_length,
+        sf.Interval(0.1, count=8),
+        tmp_path / "{Count}.jpg",
+        width=64,
+        sprite=sf.Sprite(4, 2),
+        storyboard=tmp_path / "board.json",
+    )
     (page,) = json.loads((tmp_path / "board.json").read_text())
     starts = [tile["start"] for tile in page["tiles"]]
     assert starts == [f["time"] for f in result.to_dict()["frames"]]

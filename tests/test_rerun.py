@@ -26,9 +26,18 @@ def clip(clips) -> str:
 
 
 def _run(clip: str, out: Path, quality: int) -> sf.SnapshotResult:
-    return sf.snapshot(clip, sf.Interval(0.25), out / "{Count}.jpg", width=128, quality=quality,
-                       sprite=sf.Sprite(3, 2), webvtt=out / "thumbs.vtt", storyboard=out / "storyboard.json",
-                       cover="auto", overwrite=True)  # fmt: skip
+    return sf.snapshot(
+        clip,
+        sf.Interval(0.25),
+        out / "{Count}.jpg",
+        width=128,
+        quality=quality,
+        sprite=sf.Sprite(3, 2),
+        webvtt=out / "thumbs.vtt",
+        storyboard=out / "storyboard.json",
+        cover="auto",
+        overwrite=True,
+    )
 
 
 def _folder(out: Path) -> dict[str, bytes]:
@@ -87,8 +96,12 @@ def test_a_rerun_interrupted_part_way_leaves_the_earlier_files(clips, tmp_path, 
     for k in range(1, 751):  # what an earlier run left: 750 snapshots under the names this one writes
         (out / f"{k:05d}.jpg").write_bytes(f"earlier {k}".encode())
     before = _folder(out)
-    proc = subprocess.Popen(_cli(path, "-o", str(out / "{Count}.jpg"), "--interval", "0.04", "--json", "--overwrite"),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        _cli(path, "-o", str(out / "{Count}.jpg"), "--interval", "0.04", "--json", "--overwrite"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while len(list(out.glob(".*.keep"))) < 3 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.005)
@@ -120,11 +133,32 @@ HELD_BEFORE_COMMIT = textwrap.dedent("""
 def test_ctrl_c_just_before_the_commit_puts_back_every_kind_of_output(clip, earlier, tmp_path):
     out, before = earlier
     ready = tmp_path / "ready"
-    args = [clip, "-o", str(out / "{Count}.jpg"), "--interval", "0.25", "--width", "128", "--quality", "60",
-            "--sprite", "3x2", "--vtt", str(out / "thumbs.vtt"), "--storyboard", str(out / "storyboard.json"),
-            "--cover", "auto", "--overwrite"]  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "-c", HELD_BEFORE_COMMIT, str(ready), "snapshot", *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    args = [
+        clip,
+        "-o",
+        str(out / "{Count}.jpg"),
+        "--interval",
+        "0.25",
+        "--width",
+        "128",
+        "--quality",
+        "60",
+        "--sprite",
+        "3x2",
+        "--vtt",
+        str(out / "thumbs.vtt"),
+        "--storyboard",
+        str(out / "storyboard.json"),
+        "--cover",
+        "auto",
+        "--overwrite",
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HELD_BEFORE_COMMIT, str(ready), "snapshot", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while not ready.exists() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.01)
@@ -144,8 +178,11 @@ def test_a_run_killed_outright_is_undone_by_the_next_run_into_its_names(clips, t
     for k in range(1, 751):
         (out / f"{k:05d}.jpg").write_bytes(f"earlier {k}".encode())
     before = _folder(out)
-    proc = subprocess.Popen(_cli(path, "-o", str(out / "{Count}.jpg"), "--interval", "0.04", "--overwrite"),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        _cli(path, "-o", str(out / "{Count}.jpg"), "--interval", "0.04", "--overwrite"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while len(list(out.glob(".*.keep"))) < 3 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.005)

@@ -98,8 +98,9 @@ def test_the_rpc_action_and_the_huawei_host_must_be_signed(server):
     # Signed with no Action or Version in the query: the header's are not signed, so
     # the call is not made (it would answer JobNotFound).
     query = RpcHmacSha1().sign("POST", {"JobId": "0" * 32}, "AK-ALPHA", KEYS["AK-ALPHA"])
-    answer = httpx.post(server.st.base_url + "/", params=query,
-                        headers={"x-acs-action": "GetSnapshotJob", "x-acs-version": ICE_V})  # fmt: skip
+    answer = httpx.post(
+        server.st.base_url + "/", params=query, headers={"x-acs-action": "GetSnapshotJob", "x-acs-version": ICE_V}
+    )
     assert answer.status_code == 400 and answer.json()["Code"] == "MissingParameter", answer.text
     assert "Action" in answer.json()["Message"]
 
@@ -166,24 +167,39 @@ def test_sign_ins_are_rate_limited(tmp_path):
 # -- 14: private addresses --------------------------------------------------------------------
 
 
-PRIVATE = ["http://127.0.0.1:9/hook", "http://localhost:9/hook", "http://[::1]:9/hook", "http://10.1.2.3/hook",
-           "http://169.254.169.254/latest/meta-data", "http://192.168.0.1/hook", "http://0.0.0.0:9/hook"]  # fmt: skip
+PRIVATE = [
+    "http://127.0.0.1:9/hook",
+    "http://localhost:9/hook",
+    "http://[::1]:9/hook",
+    "http://10.1.2.3/hook",
+    "http://169.254.169.254/latest/meta-data",
+    "http://192.168.0.1/hook",
+    "http://0.0.0.0:9/hook",
+]
 
 
 @pytest.mark.parametrize("url", PRIVATE)
 def test_callbacks_and_streams_stay_off_private_addresses(server, url):
-    err = refused(lambda: mts(server).add_pipeline(mts_models.AddPipelineRequest(
-        name="p", notify_config=json.dumps({"Topic": url}))), 400)  # fmt: skip
+    err = refused(
+        lambda: mts(server).add_pipeline(
+            mts_models.AddPipelineRequest(name="p", notify_config=json.dumps({"Topic": url}))
+        ),
+        400,
+    )
     assert err.code == "InvalidParameter" and "--allow-private-urls" in err.message
     client = ice(server)
-    tid = client.create_live_snapshot_template(ice_models.CreateLiveSnapshotTemplateRequest(
-        template_name="t", time_interval=5)).body.template_id  # fmt: skip
+    tid = client.create_live_snapshot_template(
+        ice_models.CreateLiveSnapshotTemplateRequest(template_name="t", time_interval=5)
+    ).body.template_id
     output = ice_models.SubmitLiveSnapshotJobRequestSnapshotOutput(storage_type="oss", endpoint="e", bucket="media")
     for stream, callback in ((url.replace("http", "rtmp", 1), None), ("rtmp://93.184.216.34/live/x", url)):
         req = ice_models.SubmitLiveSnapshotJobRequest(
-            job_name="cam", template_id=tid, snapshot_output=output, callback_url=callback,
+            job_name="cam",
+            template_id=tid,
+            snapshot_output=output,
+            callback_url=callback,
             stream_input=ice_models.SubmitLiveSnapshotJobRequestStreamInput(type="rtmp", url=stream),
-        )  # fmt: skip
+        )
         assert refused(lambda r=req: client.submit_live_snapshot_job(r), 400).code == "InvalidParameter"
 
 
@@ -233,8 +249,14 @@ def _read_message(s: socket.socket) -> bytes:
     while b"\r\n\r\n" not in data:
         data += s.recv(65536)
     head, _, body = data.partition(b"\r\n\r\n")
-    length = next((int(v) for k, _, v in (ln.partition(b":") for ln in head.split(b"\r\n"))
-                   if k.strip().lower() == b"content-length"), 0)  # fmt: skip
+    length = next(
+        (
+            int(v)
+            for k, _, v in (ln.partition(b":") for ln in head.split(b"\r\n"))
+            if k.strip().lower() == b"content-length"
+        ),
+        0,
+    )
     while len(body) < length:
         body += s.recv(65536)
     return head + b"\r\n\r\n" + body
@@ -251,8 +273,9 @@ def test_a_replayed_sdk_request_is_refused_by_every_instance(tmp_path, postgres_
     args = ["--store", postgres_url, "--access-key", "AK-ALPHA:alpha-secret", "--workers", "0"]
     with serve_process(*args) as a, serve_process(*args) as b:
         relay = Recorder(a.port)
-        client = IceClient(Config(access_key_id="AK-ALPHA", access_key_secret="alpha-secret",
-                                  endpoint=relay.endpoint, protocol="http"))  # fmt: skip
+        client = IceClient(
+            Config(access_key_id="AK-ALPHA", access_key_secret="alpha-secret", endpoint=relay.endpoint, protocol="http")
+        )
         assert client.list_snapshot_jobs(ice_models.ListSnapshotJobsRequest()).body.jobs == []
         assert b"x-acs-signature-nonce" in relay.request.lower()
         for port in (b.port, a.port):  # the same bytes again, to the other server and to the first
@@ -266,22 +289,28 @@ def test_a_replayed_sdk_request_is_refused_by_every_instance(tmp_path, postgres_
 def test_each_account_sees_only_its_own(server):
     alpha, beta = ice(server, "AK-ALPHA"), ice(server, "AK-BETA")
     params = ice_models.SubmitSnapshotJobRequestTemplateConfigOverwriteParams(count=2, interval=0.3)
-    job_id = alpha.submit_snapshot_job(ice_models.SubmitSnapshotJobRequest(
-        input=ice_models.SubmitSnapshotJobRequestInput(type="OSS", media="oss://media/clip.mp4"),
-        output=ice_models.SubmitSnapshotJobRequestOutput(type="OSS", media="oss://media/alpha/{Count}.jpg"),
-        template_config=ice_models.SubmitSnapshotJobRequestTemplateConfig(overwrite_params=params),
-    )).body.job_id  # fmt: skip
+    job_id = alpha.submit_snapshot_job(
+        ice_models.SubmitSnapshotJobRequest(
+            input=ice_models.SubmitSnapshotJobRequestInput(type="OSS", media="oss://media/clip.mp4"),
+            output=ice_models.SubmitSnapshotJobRequestOutput(type="OSS", media="oss://media/alpha/{Count}.jpg"),
+            template_config=ice_models.SubmitSnapshotJobRequestTemplateConfig(overwrite_params=params),
+        )
+    ).body.job_id
     assert server.svc.wait(job_id, 30).status == "Success"
     get = ice_models.GetSnapshotJobRequest(job_id=job_id)
     assert alpha.get_snapshot_job(get).body.snapshot_job.job_id == job_id
     assert refused(lambda: beta.get_snapshot_job(get), 404).code == "JobNotFound"
     assert job_id not in [j.job_id for j in beta.list_snapshot_jobs(ice_models.ListSnapshotJobsRequest()).body.jobs]
-    assert job_id not in [j.job_id for j in ice(server, "AK-PLAIN").list_snapshot_jobs(
-        ice_models.ListSnapshotJobsRequest()).body.jobs]  # fmt: skip
+    assert job_id not in [
+        j.job_id for j in ice(server, "AK-PLAIN").list_snapshot_jobs(ice_models.ListSnapshotJobsRequest()).body.jobs
+    ]
     urls = ice_models.GetSnapshotUrlsRequest(job_id=job_id)
     assert refused(lambda: beta.get_snapshot_urls(urls), 404).code == "JobNotFound"
-    queried = mts(server, "AK-BETA").query_snapshot_job_list(mts_models.QuerySnapshotJobListRequest(
-        snapshot_job_ids=job_id)).body  # fmt: skip
+    queried = (
+        mts(server, "AK-BETA")
+        .query_snapshot_job_list(mts_models.QuerySnapshotJobListRequest(snapshot_job_ids=job_id))
+        .body
+    )
     assert queried.non_exist_snapshot_job_ids.string == [job_id]
     tasks = mpc(server, "AK-BETA").list_thumbnails_task(ListThumbnailsTaskRequest(task_id=[job_id]))
     assert tasks.total == 0
@@ -295,22 +324,30 @@ def test_each_account_sees_only_its_own(server):
     delete = mts_models.DeletePipelineRequest(pipeline_id=pipe)
     assert refused(lambda: mts(server, "AK-BETA").delete_pipeline(delete), 404).code == "PipelineNotFound"
 
-    tpl = alpha.create_custom_template(ice_models.CreateCustomTemplateRequest(
-        name="alpha's", type=2, subtype=1, template_config=json.dumps({"Count": 2}))).body.custom_template  # fmt: skip
+    tpl = alpha.create_custom_template(
+        ice_models.CreateCustomTemplateRequest(
+            name="alpha's", type=2, subtype=1, template_config=json.dumps({"Count": 2})
+        )
+    ).body.custom_template
     get_tpl = ice_models.GetCustomTemplateRequest(template_id=tpl.template_id)
     assert refused(lambda: beta.get_custom_template(get_tpl), 404).code == "TemplateNotFound"
     gone = ice_models.DeleteCustomTemplateRequest(template_id=tpl.template_id)
     assert refused(lambda: beta.delete_custom_template(gone), 404).code == "TemplateNotFound"
 
-    live_tpl = alpha.create_live_snapshot_template(ice_models.CreateLiveSnapshotTemplateRequest(
-        template_name="alpha's", time_interval=5)).body.template_id  # fmt: skip
+    live_tpl = alpha.create_live_snapshot_template(
+        ice_models.CreateLiveSnapshotTemplateRequest(template_name="alpha's", time_interval=5)
+    ).body.template_id
     get_live_tpl = ice_models.GetLiveSnapshotTemplateRequest(template_id=live_tpl)
     assert refused(lambda: beta.get_live_snapshot_template(get_live_tpl), 404).code == "TemplateNotFound"
     output = ice_models.SubmitLiveSnapshotJobRequestSnapshotOutput(storage_type="oss", endpoint="e", bucket="media")
-    live = alpha.submit_live_snapshot_job(ice_models.SubmitLiveSnapshotJobRequest(
-        job_name="cam", template_id=live_tpl, snapshot_output=output,
-        stream_input=ice_models.SubmitLiveSnapshotJobRequestStreamInput(type="rtmp", url="rtmp://93.184.216.34/x"),
-    )).body.job_id  # fmt: skip
+    live = alpha.submit_live_snapshot_job(
+        ice_models.SubmitLiveSnapshotJobRequest(
+            job_name="cam",
+            template_id=live_tpl,
+            snapshot_output=output,
+            stream_input=ice_models.SubmitLiveSnapshotJobRequestStreamInput(type="rtmp", url="rtmp://93.184.216.34/x"),
+        )
+    ).body.job_id
     get_live = ice_models.GetLiveSnapshotJobRequest(job_id=live)
     assert alpha.get_live_snapshot_job(get_live).body.job_id == live
     assert refused(lambda: beta.get_live_snapshot_job(get_live), 404).code == "JobNotFound"
@@ -343,19 +380,31 @@ def test_serve_keeps_a_store_of_its_own(tmp_path, tiny):
     os.environ.update(env)
     try:
         with JobService(workers=1) as local:  # the library's default store
-            done = local.wait(local.submit_snapshot_job(tiny, str(tmp_path / "local" / "{Count}.jpg"),
-                                                        {"Interval": 0.5, "Num": 2}).id, 30)  # fmt: skip
+            done = local.wait(
+                local.submit_snapshot_job(
+                    tiny, str(tmp_path / "local" / "{Count}.jpg"), {"Interval": 0.5, "Num": 2}
+                ).id,
+                30,
+            )
             assert done.status == "Success"
     finally:
         os.environ.clear()
         os.environ.update(old)
     with serve_process("--access-key", "AK-PLAIN:plain-secret", "--bucket", f"media={media}", env=env) as served:
-        client = IceClient(Config(access_key_id="AK-PLAIN", access_key_secret="plain-secret",
-                                  endpoint=served.endpoint, protocol="http"))  # fmt: skip
+        client = IceClient(
+            Config(
+                access_key_id="AK-PLAIN", access_key_secret="plain-secret", endpoint=served.endpoint, protocol="http"
+            )
+        )
         assert client.list_snapshot_jobs(ice_models.ListSnapshotJobsRequest()).body.jobs == []
         cred = BasicCredentials("AK-PLAIN", "plain-secret", PROJECT)
-        listed = MpcClient.new_builder().with_credentials(cred).with_endpoints([served.url]).build().list_thumbnails_task(
-            ListThumbnailsTaskRequest())  # fmt: skip
+        listed = (
+            MpcClient.new_builder()
+            .with_credentials(cred)
+            .with_endpoints([served.url])
+            .build()
+            .list_thumbnails_task(ListThumbnailsTaskRequest())
+        )
         assert listed.total == 0
         with httpx.Client(base_url=served.url) as c:
             assert sign_in(c, "AK-PLAIN", "plain-secret").status_code == 303

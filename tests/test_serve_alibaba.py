@@ -102,10 +102,15 @@ def rejected(call, *, status: int = 400) -> ClientException:
 def test_ice_jobs_get_list_to_the_end_and_urls(server):
     client = ice(server)
     ids = [
-        submit_ice(client, f"oss://out/ice/{i}/{{Count}}.jpg", overwrite(count=2, interval=1, width=64), name=f"j{i}",
-                   user_data=json.dumps({"n": i}))
+        submit_ice(
+            client,
+            f"oss://out/ice/{i}/{{Count}}.jpg",
+            overwrite(count=2, interval=1, width=64),
+            name=f"j{i}",
+            user_data=json.dumps({"n": i}),
+        )
         for i in range(5)
-    ]  # fmt: skip
+    ]
     for job_id in ids:
         server.svc.wait(job_id, 30)
 
@@ -143,9 +148,14 @@ def test_ice_jobs_get_list_to_the_end_and_urls(server):
 
 def test_ice_snapshot_templates(server):
     client = ice(server)
-    created = client.create_custom_template(ice_models.CreateCustomTemplateRequest(
-        name="two small", type=2, subtype=1, template_config=json.dumps({"Count": 2, "Interval": 1, "Width": 64}),
-    )).body.custom_template  # fmt: skip
+    created = client.create_custom_template(
+        ice_models.CreateCustomTemplateRequest(
+            name="two small",
+            type=2,
+            subtype=1,
+            template_config=json.dumps({"Count": 2, "Interval": 1, "Width": 64}),
+        )
+    ).body.custom_template
     tid = created.template_id
     assert created.template_name == "two small" and created.type == 2 and created.subtype == "1"
 
@@ -155,8 +165,9 @@ def test_ice_snapshot_templates(server):
     listed = client.list_custom_templates(ice_models.ListCustomTemplatesRequest(type="2", page_size=50)).body
     assert tid in [t.template_id for t in listed.custom_template_list] and listed.total >= 1
 
-    by_id = submit_ice(client, "oss://out/tpl/{Count}.jpg", ice_models.SubmitSnapshotJobRequestTemplateConfig(
-        template_id=tid))  # fmt: skip
+    by_id = submit_ice(
+        client, "oss://out/tpl/{Count}.jpg", ice_models.SubmitSnapshotJobRequestTemplateConfig(template_id=tid)
+    )
     over = submit_ice(
         client,
         "oss://out/tpl/over-{Count}.jpg",
@@ -174,8 +185,11 @@ def test_ice_snapshot_templates(server):
     assert client.delete_custom_template(ice_models.DeleteCustomTemplateRequest(template_id=tid)).body.success
     err = rejected(lambda: client.get_custom_template(ice_models.GetCustomTemplateRequest(template_id=tid)), status=404)
     assert err.code == "TemplateNotFound"
-    err = rejected(lambda: client.create_custom_template(ice_models.CreateCustomTemplateRequest(
-        name="transcode", type=1, template_config="{}")))  # fmt: skip
+    err = rejected(
+        lambda: client.create_custom_template(
+            ice_models.CreateCustomTemplateRequest(name="transcode", type=1, template_config="{}")
+        )
+    )
     assert err.code == "InvalidParameter"
 
 
@@ -193,19 +207,42 @@ def test_get_snapshot_job_carries_its_template_config(server):
     # Read back, it names the same settings the job ran with.
     assert from_ice_config(got).to_dict() == server.svc.get_snapshot_job(alone).config
 
-    tid = client.create_custom_template(ice_models.CreateCustomTemplateRequest(
-        name="tc", type=2, subtype=1, template_config=json.dumps({"Count": 3, "Interval": 2, "Height": 48,
-                                                                  "FrameType": "intra"}),
-    )).body.custom_template.template_id  # fmt: skip
-    by_id = submit_ice(client, "oss://out/tc/b-{Count}.jpg", ice_models.SubmitSnapshotJobRequestTemplateConfig(
-        template_id=tid))  # fmt: skip
-    assert template_config(by_id) == {"Type": "Normal", "FrameType": "intra", "Time": 0, "Interval": 2, "Count": 3,
-                                      "Height": 48}  # fmt: skip
-    over = submit_ice(client, "oss://out/tc/c-{Count}.jpg", ice_models.SubmitSnapshotJobRequestTemplateConfig(
-        template_id=tid, overwrite_params=ice_models.SubmitSnapshotJobRequestTemplateConfigOverwriteParams(
-            count=2, width=64)))  # fmt: skip
-    assert template_config(over) == {"Type": "Normal", "FrameType": "intra", "Time": 0, "Interval": 2, "Count": 2,
-                                     "Width": 64, "Height": 48}  # fmt: skip
+    tid = client.create_custom_template(
+        ice_models.CreateCustomTemplateRequest(
+            name="tc",
+            type=2,
+            subtype=1,
+            template_config=json.dumps({"Count": 3, "Interval": 2, "Height": 48, "FrameType": "intra"}),
+        )
+    ).body.custom_template.template_id
+    by_id = submit_ice(
+        client, "oss://out/tc/b-{Count}.jpg", ice_models.SubmitSnapshotJobRequestTemplateConfig(template_id=tid)
+    )
+    assert template_config(by_id) == {
+        "Type": "Normal",
+        "FrameType": "intra",
+        "Time": 0,
+        "Interval": 2,
+        "Count": 3,
+        "Height": 48,
+    }
+    over = submit_ice(
+        client,
+        "oss://out/tc/c-{Count}.jpg",
+        ice_models.SubmitSnapshotJobRequestTemplateConfig(
+            template_id=tid,
+            overwrite_params=ice_models.SubmitSnapshotJobRequestTemplateConfigOverwriteParams(count=2, width=64),
+        ),
+    )
+    assert template_config(over) == {
+        "Type": "Normal",
+        "FrameType": "intra",
+        "Time": 0,
+        "Interval": 2,
+        "Count": 2,
+        "Width": 64,
+        "Height": 48,
+    }
     # Overwritten or not, the job names the template it came from.
     for job_id, want in ((alone, None), (by_id, tid), (over, tid)):
         job = client.get_snapshot_job(ice_models.GetSnapshotJobRequest(job_id=job_id)).body.snapshot_job
@@ -221,7 +258,10 @@ def test_get_snapshot_job_carries_its_template_config(server):
     got = template_config(sprite)
     assert got["Type"] == "Sprite" and got["Count"] == 4
     assert {k: got["SpriteSnapshotConfig"][k] for k in ("Columns", "Lines", "CellWidth")} == {
-        "Columns": 2, "Lines": 2, "CellWidth": 40}  # fmt: skip
+        "Columns": 2,
+        "Lines": 2,
+        "CellWidth": 40,
+    }
     assert from_ice_config(got).to_dict() == server.svc.get_snapshot_job(sprite).config
     for job_id in (alone, by_id, over, sprite):
         assert server.svc.wait(job_id, 30).status == "Success"
@@ -240,33 +280,48 @@ def mps_output(obj: str) -> dict:
 
 def test_mps_sync_async_and_query(server):
     client = mts(server)
-    sync = client.submit_snapshot_job(mts_models.SubmitSnapshotJobRequest(
-        input=mps_input(), snapshot_config=json.dumps({"OutputFile": mps_output("mps/one.jpg"), "Time": "1000"}),
-        user_data="sync",
-    )).body.snapshot_job  # fmt: skip
+    sync = client.submit_snapshot_job(
+        mts_models.SubmitSnapshotJobRequest(
+            input=mps_input(),
+            snapshot_config=json.dumps({"OutputFile": mps_output("mps/one.jpg"), "Time": "1000"}),
+            user_data="sync",
+        )
+    ).body.snapshot_job
     assert sync.state == "Success" and sync.count == "1" and sync.user_data == "sync" and sync.code == ""
     assert (sync.input.bucket, sync.input.object) == ("media", "clip.mp4")
     assert sync.snapshot_config.output_file.object == "mps/one.jpg" and sync.snapshot_config.time == "1000"
     assert (server.out / "mps/one.jpg").read_bytes()[:2] == b"\xff\xd8"
 
-    queued = client.submit_snapshot_job(mts_models.SubmitSnapshotJobRequest(
-        input=mps_input(), snapshot_config=json.dumps({
-            "OutputFile": mps_output("mps/many-{Count}.jpg"), "Time": "0", "Interval": "1", "Num": "3", "Width": "64"}),
-    )).body.snapshot_job  # fmt: skip
+    queued = client.submit_snapshot_job(
+        mts_models.SubmitSnapshotJobRequest(
+            input=mps_input(),
+            snapshot_config=json.dumps(
+                {
+                    "OutputFile": mps_output("mps/many-{Count}.jpg"),
+                    "Time": "0",
+                    "Interval": "1",
+                    "Num": "3",
+                    "Width": "64",
+                }
+            ),
+        )
+    ).body.snapshot_job
     assert queued.state in ("Submitted", "Snapshoting", "Success") and queued.snapshot_config.num == "3"
     assert queued.snapshot_config.output_file.object == "mps/many-{Count}.jpg"
     server.svc.wait(queued.id, 30)
 
-    body = client.query_snapshot_job_list(mts_models.QuerySnapshotJobListRequest(
-        snapshot_job_ids=f"{queued.id},{'f' * 32},{sync.id}")).body  # fmt: skip
+    body = client.query_snapshot_job_list(
+        mts_models.QuerySnapshotJobListRequest(snapshot_job_ids=f"{queued.id},{'f' * 32},{sync.id}")
+    ).body
     jobs = body.snapshot_job_list.snapshot_job
     assert [j.id for j in jobs] == [queued.id, sync.id] and jobs[0].state == "Success" and jobs[0].count == "3"
     assert body.non_exist_snapshot_job_ids.string == ["f" * 32]
 
     seen, token = [], None
     while True:
-        body = client.query_snapshot_job_list(mts_models.QuerySnapshotJobListRequest(
-            state="Success", maximum_page_size=1, next_page_token=token)).body  # fmt: skip
+        body = client.query_snapshot_job_list(
+            mts_models.QuerySnapshotJobListRequest(state="Success", maximum_page_size=1, next_page_token=token)
+        ).body
         seen += [j.id for j in body.snapshot_job_list.snapshot_job]
         token = body.next_page_token
         if not token:
@@ -275,27 +330,39 @@ def test_mps_sync_async_and_query(server):
 
 
 def test_mps_missing_input_fails_the_job(server):
-    job = mts(server).submit_snapshot_job(mts_models.SubmitSnapshotJobRequest(
-        input=mps_input("missing.mp4"), snapshot_config=json.dumps({"OutputFile": mps_output("x.jpg")}),
-    )).body.snapshot_job  # fmt: skip
+    job = (
+        mts(server)
+        .submit_snapshot_job(
+            mts_models.SubmitSnapshotJobRequest(
+                input=mps_input("missing.mp4"),
+                snapshot_config=json.dumps({"OutputFile": mps_output("x.jpg")}),
+            )
+        )
+        .body.snapshot_job
+    )
     assert job.state == "Fail" and job.code == "InvalidParameter.ResourceNotFound"
 
 
 def test_mps_pipelines(server):
     client = mts(server)
-    added = client.add_pipeline(mts_models.AddPipelineRequest(
-        name="stills", notify_config=json.dumps({"Topic": "http://127.0.0.1:9/hook"}))).body.pipeline  # fmt: skip
+    added = client.add_pipeline(
+        mts_models.AddPipelineRequest(name="stills", notify_config=json.dumps({"Topic": "http://127.0.0.1:9/hook"}))
+    ).body.pipeline
     assert added.name == "stills" and added.state == "Active" and added.notify_config.topic == "http://127.0.0.1:9/hook"
     got = client.query_pipeline_list(mts_models.QueryPipelineListRequest(pipeline_ids=f"{added.id},nope")).body
     assert [p.id for p in got.pipeline_list.pipeline] == [added.id] and got.non_exist_pids.string == ["nope"]
-    paused = client.update_pipeline(mts_models.UpdatePipelineRequest(
-        pipeline_id=added.id, name="stills", state="Paused")).body.pipeline  # fmt: skip
+    paused = client.update_pipeline(
+        mts_models.UpdatePipelineRequest(pipeline_id=added.id, name="stills", state="Paused")
+    ).body.pipeline
     assert paused.state == "Paused"
     found = client.search_pipeline(mts_models.SearchPipelineRequest(state="Paused")).body
     assert added.id in [p.id for p in found.pipeline_list.pipeline] and found.total_count >= 1
     assert client.delete_pipeline(mts_models.DeletePipelineRequest(pipeline_id=added.id)).body.pipeline_id == added.id
-    err = rejected(lambda: client.add_pipeline(mts_models.AddPipelineRequest(
-        name="mns", notify_config=json.dumps({"Topic": "mts-topic"}))))  # fmt: skip
+    err = rejected(
+        lambda: client.add_pipeline(
+            mts_models.AddPipelineRequest(name="mns", notify_config=json.dumps({"Topic": "mts-topic"}))
+        )
+    )
     assert err.code == "InvalidParameter"
 
 
@@ -314,8 +381,11 @@ def test_v2_signature_clients(server):
     assert rejected(lambda: client.send_live_snapshot_job_command(command), status=404).code == "JobNotFound"
     live = ice_models.GetLiveSnapshotJobRequest(job_id="0" * 32)  # sent as GET
     assert rejected(lambda: client.get_live_snapshot_job(live), status=404).code == "JobNotFound"
-    err = rejected(lambda: ice(server, sk="wrong", signature_algorithm="v2").get_snapshot_job(
-        ice_models.GetSnapshotJobRequest(job_id=job_id)))  # fmt: skip
+    err = rejected(
+        lambda: ice(server, sk="wrong", signature_algorithm="v2").get_snapshot_job(
+            ice_models.GetSnapshotJobRequest(job_id=job_id)
+        )
+    )
     assert err.code == "SignatureDoesNotMatch"
 
 
@@ -326,42 +396,54 @@ def test_v2_signature_clients(server):
 def test_live_snapshots(server, tmp_path_factory, clips):
     clip = clips("serve-live.mp4", frames=20 * 30, size=(160, 120), fps=30, gop=30)
     client = ice(server)
-    tpl = client.create_live_snapshot_template(ice_models.CreateLiveSnapshotTemplateRequest(
-        template_name="every 5 s", time_interval=5)).body  # fmt: skip
+    tpl = client.create_live_snapshot_template(
+        ice_models.CreateLiveSnapshotTemplateRequest(template_name="every 5 s", time_interval=5)
+    ).body
     tid = tpl.template_id
     got = client.get_live_snapshot_template(ice_models.GetLiveSnapshotTemplateRequest(template_id=tid)).body
     assert got.time_interval == 5 and got.overwrite_format == "snapshot/{JobId}.jpg" and got.type == "custom"
-    client.update_live_snapshot_template(ice_models.UpdateLiveSnapshotTemplateRequest(
-        template_id=tid, template_name="five", overwrite_format=""))  # fmt: skip
-    listed = client.list_live_snapshot_templates(ice_models.ListLiveSnapshotTemplatesRequest(
-        template_ids=[tid], page_size=10)).body  # fmt: skip
+    client.update_live_snapshot_template(
+        ice_models.UpdateLiveSnapshotTemplateRequest(template_id=tid, template_name="five", overwrite_format="")
+    )
+    listed = client.list_live_snapshot_templates(
+        ice_models.ListLiveSnapshotTemplatesRequest(template_ids=[tid], page_size=10)
+    ).body
     assert [t.template_name for t in listed.template_list] == ["five"] and listed.total_count == 1
 
     output = ice_models.SubmitLiveSnapshotJobRequestSnapshotOutput(
         storage_type="oss", endpoint="oss-cn-shanghai.aliyuncs.com", bucket="out"
     )
     refused = ice_models.SubmitLiveSnapshotJobRequest(
-        job_name="local file", template_id=tid, snapshot_output=output,
+        job_name="local file",
+        template_id=tid,
+        snapshot_output=output,
         stream_input=ice_models.SubmitLiveSnapshotJobRequestStreamInput(type="file", url=str(clip)),
-    )  # fmt: skip
+    )
     assert rejected(lambda: client.submit_live_snapshot_job(refused)).code == "InvalidParameter"
 
     with nginx_rtmp(tmp_path_factory.mktemp("nginx")) as rtmp:
         stream = f"{rtmp}/serve"
         with Publisher(clip, stream):
             wait_for(lambda: _live(stream), 10, "the stream")
-            job_id = client.submit_live_snapshot_job(ice_models.SubmitLiveSnapshotJobRequest(
-                job_name="cam", template_id=tid, snapshot_output=output,
-                stream_input=ice_models.SubmitLiveSnapshotJobRequestStreamInput(type="rtmp", url=stream),
-            )).body.job_id  # fmt: skip
+            job_id = client.submit_live_snapshot_job(
+                ice_models.SubmitLiveSnapshotJobRequest(
+                    job_name="cam",
+                    template_id=tid,
+                    snapshot_output=output,
+                    stream_input=ice_models.SubmitLiveSnapshotJobRequestStreamInput(type="rtmp", url=stream),
+                )
+            ).body.job_id
             job = client.get_live_snapshot_job(ice_models.GetLiveSnapshotJobRequest(job_id=job_id)).body
             assert job.status == "started" and job.job_name == "cam" and job.time_interval == 5
             assert job.snapshot_output.bucket == "out" and job.stream_input.url == stream
             assert job.overwrite_format is None and job.sequence_format == "snapshot/{JobId}/{UnixTimestamp}.jpg"
 
             now = datetime.now(timezone.utc)
-            window = dict(job_id=job_id, start_time=(now - timedelta(minutes=5)).strftime(DATE_FORMAT),
-                          end_time=(now + timedelta(minutes=5)).strftime(DATE_FORMAT))  # fmt: skip
+            window = dict(
+                job_id=job_id,
+                start_time=(now - timedelta(minutes=5)).strftime(DATE_FORMAT),
+                end_time=(now + timedelta(minutes=5)).strftime(DATE_FORMAT),
+            )
 
             def files():
                 req = ice_models.ListLiveSnapshotFilesRequest(limit=10, **window)
@@ -372,8 +454,9 @@ def test_live_snapshots(server, tmp_path_factory, clips):
             assert first.create_timestamp > 0 and first.is_overlay is False and first.create_time.endswith("Z")
             assert (server.out / first.oss_object).read_bytes()[:2] == b"\xff\xd8"
 
-            client.send_live_snapshot_job_command(ice_models.SendLiveSnapshotJobCommandRequest(
-                job_id=job_id, command="stop"))  # fmt: skip
+            client.send_live_snapshot_job_command(
+                ice_models.SendLiveSnapshotJobCommandRequest(job_id=job_id, command="stop")
+            )
             job = client.get_live_snapshot_job(ice_models.GetLiveSnapshotJobRequest(job_id=job_id)).body
             assert job.status == "paused"
 
@@ -385,7 +468,9 @@ def test_live_snapshots(server, tmp_path_factory, clips):
         )
     ).body
     assert [(d.create_timestamp, d.result) for d in deleted.delete_file_result_list] == [
-        (first.create_timestamp, "SUCCESS"), (1, "NOT_FOUND")]  # fmt: skip
+        (first.create_timestamp, "SUCCESS"),
+        (1, "NOT_FOUND"),
+    ]
     assert not (server.out / first.oss_object).exists()
     client.delete_live_snapshot_template(ice_models.DeleteLiveSnapshotTemplateRequest(template_id=tid))
 
@@ -409,10 +494,16 @@ def test_signers_match_the_sdks_own():
     body = b"CallbackUrl=http%3A%2F%2Fx&JobName=cam+1"
     digest = hashlib.sha256(body).hexdigest()
     headers = {
-        "host": "127.0.0.1:8080", "x-acs-action": "SubmitLiveSnapshotJob", "x-acs-version": ICE_V,
-        "x-acs-date": "2026-01-31T12:00:00Z", "x-acs-signature-nonce": "0123abcd", "user-agent": "Tea Client  x",
-        "x-acs-content-sha256": digest, "content-type": "application/x-www-form-urlencoded", "accept": "application/json",
-    }  # fmt: skip
+        "host": "127.0.0.1:8080",
+        "x-acs-action": "SubmitLiveSnapshotJob",
+        "x-acs-version": ICE_V,
+        "x-acs-date": "2026-01-31T12:00:00Z",
+        "x-acs-signature-nonce": "0123abcd",
+        "user-agent": "Tea Client  x",
+        "x-acs-content-sha256": digest,
+        "content-type": "application/x-www-form-urlencoded",
+        "accept": "application/json",
+    }
     req = AcsRequest("POST", "/", sorted(query.items()), {k: [v] for k, v in headers.items()}, body)
     ours = Acs3HmacSha256().sign(req, AK, SK)["authorization"]
     sdk_request = SimpleNamespace(pathname="/", query=query, headers=headers, method="POST")
@@ -437,15 +528,22 @@ def test_bad_keys(server):
     assert err.code == "SignatureDoesNotMatch"
     err = rejected(lambda: ice(server, ak="LTAI-nobody").get_snapshot_job(req), status=404)
     assert err.code == "InvalidAccessKeyId.NotFound"
-    err = rejected(lambda: mts(server, sk="not-the-secret").query_snapshot_job_list(
-        mts_models.QuerySnapshotJobListRequest(snapshot_job_ids="x")))  # fmt: skip
+    err = rejected(
+        lambda: mts(server, sk="not-the-secret").query_snapshot_job_list(
+            mts_models.QuerySnapshotJobListRequest(snapshot_job_ids="x")
+        )
+    )
     assert err.code == "SignatureDoesNotMatch"
 
 
 def signed_acs3(server, action: str, query: dict, *, date: str | None = None, nonce: str | None = None):
     """A request signed by acs_sign's own signer, as the SDK would send it."""
-    headers = {"host": [server.st.endpoint], "x-acs-action": [action], "x-acs-version": [ICE_V],
-               "accept": ["application/json"]}  # fmt: skip
+    headers = {
+        "host": [server.st.endpoint],
+        "x-acs-action": [action],
+        "x-acs-version": [ICE_V],
+        "accept": ["application/json"],
+    }
     req = AcsRequest("POST", "/", sorted(query.items()), headers)
     return Acs3HmacSha256().sign(req, AK, SK, date=date, nonce=nonce)
 
@@ -494,9 +592,16 @@ def test_unknown_actions_and_paths_through_the_sdks(server):
     assert err.code == "InvalidAction.NotFound"
     # A path other than `/`, called as the SDKs call ROA-style APIs.
     params = open_api_models.Params(
-        action="DescribeNothing", version=ICE_V, protocol="HTTP", pathname="/nothing/here", method="GET",
-        auth_type="AK", style="ROA", req_body_type="json", body_type="json",
-    )  # fmt: skip
+        action="DescribeNothing",
+        version=ICE_V,
+        protocol="HTTP",
+        pathname="/nothing/here",
+        method="GET",
+        auth_type="AK",
+        style="ROA",
+        req_body_type="json",
+        body_type="json",
+    )
     runtime = util_models.RuntimeOptions()
     err = rejected(lambda: ice(server).call_api(params, open_api_models.OpenApiRequest(), runtime), status=404)
     assert err.code == "InvalidAction.NotFound"
@@ -513,8 +618,9 @@ def test_names_that_leave_their_bucket(server):
         ("oss://media/../../etc/passwd", "InvalidObject.Forbidden", 403),
         ("oss://elsewhere/clip.mp4", "InvalidBucket.NotFound", 404),
     ]:
-        req = ice_models.SubmitSnapshotJobRequest(input=oss("in", media), output=oss("out", "oss://out/x.jpg"),
-                                                  template_config=overwrite(time=0))  # fmt: skip
+        req = ice_models.SubmitSnapshotJobRequest(
+            input=oss("in", media), output=oss("out", "oss://out/x.jpg"), template_config=overwrite(time=0)
+        )
         assert rejected(lambda r=req: client.submit_snapshot_job(r), status=status).code == code
     req = ice_models.SubmitSnapshotJobRequest(
         input=oss("in", "oss://media/clip.mp4"),
@@ -522,9 +628,15 @@ def test_names_that_leave_their_bucket(server):
         template_config=overwrite(),
     )
     assert rejected(lambda: client.submit_snapshot_job(req), status=403).code == "InvalidObject.Forbidden"
-    err = rejected(lambda: mts(server).submit_snapshot_job(mts_models.SubmitSnapshotJobRequest(
-        input=mps_input("..%2F..%2Fetc%2Fpasswd"), snapshot_config=json.dumps({"OutputFile": mps_output("x.jpg")}))),
-        status=403)  # fmt: skip
+    err = rejected(
+        lambda: mts(server).submit_snapshot_job(
+            mts_models.SubmitSnapshotJobRequest(
+                input=mps_input("..%2F..%2Fetc%2Fpasswd"),
+                snapshot_config=json.dumps({"OutputFile": mps_output("x.jpg")}),
+            )
+        ),
+        status=403,
+    )
     assert err.code == "InvalidObject.Forbidden"
 
 
@@ -557,8 +669,9 @@ def test_unexpected_errors_are_json_and_logged(caplog):
     ctx = ServerContext(Broken(), {}, insecure=True)
     with caplog.at_level(logging.INFO, logger="stillframe.server"), serving(ctx) as url:
         got = httpx.post(url + "/", params={"Action": "GetSnapshotJob", "Version": ICE_V, "JobId": "x"})
-        client = IceClient(Config(access_key_id="a", access_key_secret="b", endpoint=url[len("http://") :],
-                                  protocol="http"))  # fmt: skip
+        client = IceClient(
+            Config(access_key_id="a", access_key_secret="b", endpoint=url[len("http://") :], protocol="http")
+        )
         with pytest.raises(ServerException) as info:
             client.get_snapshot_job(ice_models.GetSnapshotJobRequest(job_id="x"))
     body = got.json()
@@ -589,14 +702,29 @@ def test_the_serve_command(tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    cmd = [sys.executable, "-m", "stillframe", "serve", "--port", str(port), "--store", str(tmp_path / "j.db"),
-           "--access-key", f"{AK}:{SK}", "--bucket", f"media={tmp_path / 'media'}", "--workers", "0"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "stillframe",
+        "serve",
+        "--port",
+        str(port),
+        "--store",
+        str(tmp_path / "j.db"),
+        "--access-key",
+        f"{AK}:{SK}",
+        "--bucket",
+        f"media={tmp_path / 'media'}",
+        "--workers",
+        "0",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_for(lambda: _accepts(port) or proc.poll() is not None, 30, "stillframe serve")
         assert proc.poll() is None, proc.communicate()
-        client = IceClient(Config(access_key_id=AK, access_key_secret=SK, endpoint=f"127.0.0.1:{port}",
-                                  protocol="http"))  # fmt: skip
+        client = IceClient(
+            Config(access_key_id=AK, access_key_secret=SK, endpoint=f"127.0.0.1:{port}", protocol="http")
+        )
         assert client.list_snapshot_jobs(ice_models.ListSnapshotJobsRequest()).body.jobs == []
     finally:
         proc.terminate()

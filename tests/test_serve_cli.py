@@ -20,8 +20,12 @@ from stillframe.server.context import ServerContext  # noqa: E402
 
 
 def serve(tmp_path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "stillframe.cli", "serve", "--store", str(tmp_path / "jobs.db"),
-                             *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "stillframe.cli", "serve", "--store", str(tmp_path / "jobs.db"), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_a_port_in_use_is_one_line_before_anything_starts(tmp_path):
@@ -32,8 +36,10 @@ def test_a_port_in_use_is_one_line_before_anything_starts(tmp_path):
         proc = serve(tmp_path, "--insecure-local", "--port", str(port))
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1 and out == ""  # no banner, no "startup complete"
-    assert err == f"stillframe: error: cannot listen on 127.0.0.1:{port}: the address is in use (another server " \
-                  "is there; --port picks another)\n"  # fmt: skip
+    assert (
+        err == f"stillframe: error: cannot listen on 127.0.0.1:{port}: the address is in use (another server "
+        "is there; --port picks another)\n"
+    )
 
 
 @pytest.mark.parametrize(
@@ -41,10 +47,12 @@ def test_a_port_in_use_is_one_line_before_anything_starts(tmp_path):
     [
         (["--insecure-local"], "unsigned requests accepted: --insecure-local"),
         (["--access-key", "AK:SK"], "1 key pair"),
-        (["--access-key", "AK:SK", "--access-key", "AK2:SK2", "--insecure-local"],
-         "2 key pairs, unsigned requests accepted too (--insecure-local)"),
+        (
+            ["--access-key", "AK:SK", "--access-key", "AK2:SK2", "--insecure-local"],
+            "2 key pairs, unsigned requests accepted too (--insecure-local)",
+        ),
     ],
-)  # fmt: skip
+)
 def test_the_banner_says_how_requests_are_signed_and_where_the_pages_are(tmp_path, args, signing):
     with socket.socket() as free:
         free.bind(("127.0.0.1", 0))
@@ -68,7 +76,10 @@ def test_a_browser_at_the_root_is_sent_to_the_pages_and_api_callers_are_not(tmp_
         page = httpx.get(base + "/", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
         assert page.status_code == 303 and page.headers["location"] == "/ui/"
         # An SDK (no HTML asked for, or a signature, or a query) still gets the API's own answer.
-        for kwargs in ({}, {"headers": {"Accept": "text/html", "Authorization": "ACS3-HMAC-SHA256 x"}},
-                       {"params": {"Action": "GetSnapshotJob"}, "headers": {"Accept": "text/html"}}):  # fmt: skip
+        for kwargs in (
+            {},
+            {"headers": {"Accept": "text/html", "Authorization": "ACS3-HMAC-SHA256 x"}},
+            {"params": {"Action": "GetSnapshotJob"}, "headers": {"Accept": "text/html"}},
+        ):
             api = httpx.get(base + "/", **kwargs)
             assert api.status_code in (400, 403) and "Code" in api.json(), kwargs

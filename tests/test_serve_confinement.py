@@ -137,11 +137,13 @@ def test_the_pages_serve_no_file_outside_the_buckets(server):
     live_dir = server.out / "live"
     live_dir.mkdir(exist_ok=True)
     (live_dir / "snap").symlink_to(server.outside)
-    through = svc.submit_live_snapshot_job("cam", {"Url": "rtmp://127.0.0.1:9/x"}, tid,
-                                           {"StorageType": "local", "Bucket": str(live_dir)})  # fmt: skip
+    through = svc.submit_live_snapshot_job(
+        "cam", {"Url": "rtmp://127.0.0.1:9/x"}, tid, {"StorageType": "local", "Bucket": str(live_dir)}
+    )
     shutil.copy(server.outside / "secret.jpg", server.outside / f"{through.id}.jpg")
-    elsewhere = svc.submit_live_snapshot_job("cam", {"Url": "rtmp://127.0.0.1:9/x"}, tid,
-                                             {"StorageType": "local", "Bucket": str(server.outside)})  # fmt: skip
+    elsewhere = svc.submit_live_snapshot_job(
+        "cam", {"Url": "rtmp://127.0.0.1:9/x"}, tid, {"StorageType": "local", "Bucket": str(server.outside)}
+    )
     os.makedirs(server.outside / "snap", exist_ok=True)
     shutil.copy(server.outside / "secret.jpg", server.outside / "snap" / f"{elsewhere.id}.jpg")
     job = svc.submit_snapshot_job(str(server.media / "clip.mp4"), str(server.outside / "shot.jpg"), {"Time": 0})
@@ -149,8 +151,11 @@ def test_the_pages_serve_no_file_outside_the_buckets(server):
     try:
         with httpx.Client(base_url=server.st.base_url) as c:
             assert sign_in(c, AK, SK).status_code == 303
-            for path in (f"/ui/data/live/{through.id}/latest", f"/ui/data/live/{elsewhere.id}/latest",
-                         f"/ui/data/jobs/{job.id}/snapshot/0"):  # fmt: skip
+            for path in (
+                f"/ui/data/live/{through.id}/latest",
+                f"/ui/data/live/{elsewhere.id}/latest",
+                f"/ui/data/jobs/{job.id}/snapshot/0",
+            ):
                 r = c.get(path)
                 assert r.status_code == 404 and b"secret" not in r.content, path
             assert f"/ui/data/jobs/{job.id}/snapshot/" not in c.get(f"/ui/jobs/{job.id}").text
@@ -175,20 +180,41 @@ def test_count_in_a_folder_meets_a_symlink(server):
     the job fails (InvalidObject.Forbidden) and nothing lands outside."""
     links = [_plant(server, f"{k}00001") for k in ("mps", "ice", "mpc")]
     try:
-        job = mts(server).submit_snapshot_job(mts_models.SubmitSnapshotJobRequest(
-            input=json.dumps({"Bucket": "media", "Location": "local", "Object": "clip.mp4"}),
-            snapshot_config=json.dumps({"OutputFile": {"Bucket": "out", "Location": "local", "Object": "mps{Count}/x.jpg"},
-                                        "Time": "0", "Interval": "1", "Num": "2"}),
-        )).body.snapshot_job  # fmt: skip
+        job = (
+            mts(server)
+            .submit_snapshot_job(
+                mts_models.SubmitSnapshotJobRequest(
+                    input=json.dumps({"Bucket": "media", "Location": "local", "Object": "clip.mp4"}),
+                    snapshot_config=json.dumps(
+                        {
+                            "OutputFile": {"Bucket": "out", "Location": "local", "Object": "mps{Count}/x.jpg"},
+                            "Time": "0",
+                            "Interval": "1",
+                            "Num": "2",
+                        }
+                    ),
+                )
+            )
+            .body.snapshot_job
+        )
         params = ice_models.SubmitSnapshotJobRequestTemplateConfigOverwriteParams(count=2, interval=1)
-        ice_id = ice(server).submit_snapshot_job(ice_models.SubmitSnapshotJobRequest(
-            input=ice_models.SubmitSnapshotJobRequestInput(type="OSS", media="oss://media/clip.mp4"),
-            output=ice_models.SubmitSnapshotJobRequestOutput(type="OSS", media="oss://out/ice{Count}/x.jpg"),
-            template_config=ice_models.SubmitSnapshotJobRequestTemplateConfig(overwrite_params=params),
-        )).body.job_id  # fmt: skip
-        body = CreateThumbReq(input=ObsObjInfo(bucket="media", location="local", object="clip.mp4"),
-                              output=ObsObjInfo(bucket="out", location="local", object="mpc{Count}"),
-                              thumbnail_para=ThumbnailPara(type="DOTS", dots=[0, 1]), original_dir=1)  # fmt: skip
+        ice_id = (
+            ice(server)
+            .submit_snapshot_job(
+                ice_models.SubmitSnapshotJobRequest(
+                    input=ice_models.SubmitSnapshotJobRequestInput(type="OSS", media="oss://media/clip.mp4"),
+                    output=ice_models.SubmitSnapshotJobRequestOutput(type="OSS", media="oss://out/ice{Count}/x.jpg"),
+                    template_config=ice_models.SubmitSnapshotJobRequestTemplateConfig(overwrite_params=params),
+                )
+            )
+            .body.job_id
+        )
+        body = CreateThumbReq(
+            input=ObsObjInfo(bucket="media", location="local", object="clip.mp4"),
+            output=ObsObjInfo(bucket="out", location="local", object="mpc{Count}"),
+            thumbnail_para=ThumbnailPara(type="DOTS", dots=[0, 1]),
+            original_dir=1,
+        )
         task = mpc(server).create_thumbnails_task(CreateThumbnailsTaskRequest(body=body)).task_id
         for job_id in (job.id, ice_id, task):
             done = server.svc.wait(job_id, 30)
@@ -230,11 +256,17 @@ def test_a_playlist_reads_only_its_own_bucket(server):
         client = mts(server)
 
         def run(obj: str):
-            return client.submit_snapshot_job(mts_models.SubmitSnapshotJobRequest(
-                input=json.dumps({"Bucket": "media", "Location": "local", "Object": obj}),
-                snapshot_config=json.dumps({"OutputFile": {"Bucket": "out", "Location": "local",
-                                                           "Object": f"hls/{obj}.jpg"}, "Time": "500"}),
-            )).body.snapshot_job  # fmt: skip
+            return client.submit_snapshot_job(
+                mts_models.SubmitSnapshotJobRequest(
+                    input=json.dumps({"Bucket": "media", "Location": "local", "Object": obj}),
+                    snapshot_config=json.dumps(
+                        {
+                            "OutputFile": {"Bucket": "out", "Location": "local", "Object": f"hls/{obj}.jpg"},
+                            "Time": "500",
+                        }
+                    ),
+                )
+            ).body.snapshot_job
 
         ok = run("inside.m3u8")
         assert ok.state == "Success", ok.message
@@ -257,11 +289,20 @@ def test_an_input_swapped_for_a_symlink_while_it_waits(server):
     client.update_pipeline(mts_models.UpdatePipelineRequest(pipeline_id=pipe, name="held", state="Paused"))
     victim = server.media / "swapped.mp4"
     shutil.copy(server.media / "clip.mp4", victim)
-    job = client.submit_snapshot_job(mts_models.SubmitSnapshotJobRequest(
-        input=json.dumps({"Bucket": "media", "Location": "local", "Object": "swapped.mp4"}), pipeline_id=pipe,
-        snapshot_config=json.dumps({"OutputFile": {"Bucket": "out", "Location": "local", "Object": "sw/{Count}.jpg"},
-                                    "Time": "0", "Interval": "1", "Num": "2"}),
-    )).body.snapshot_job  # fmt: skip
+    job = client.submit_snapshot_job(
+        mts_models.SubmitSnapshotJobRequest(
+            input=json.dumps({"Bucket": "media", "Location": "local", "Object": "swapped.mp4"}),
+            pipeline_id=pipe,
+            snapshot_config=json.dumps(
+                {
+                    "OutputFile": {"Bucket": "out", "Location": "local", "Object": "sw/{Count}.jpg"},
+                    "Time": "0",
+                    "Interval": "1",
+                    "Num": "2",
+                }
+            ),
+        )
+    ).body.snapshot_job
     assert job.state == "Submitted"
     shutil.copy(server.media / "clip.mp4", server.outside / "private.mp4")
     victim.unlink()
@@ -285,11 +326,13 @@ def test_a_media_id_output_resolves_to_a_bucket_or_is_refused(server, monkeypatc
     params = ice_models.SubmitSnapshotJobRequestTemplateConfigOverwriteParams(count=2, interval=1)
 
     def submit(media_id: str):
-        return client.submit_snapshot_job(ice_models.SubmitSnapshotJobRequest(
-            input=ice_models.SubmitSnapshotJobRequestInput(type="OSS", media="oss://media/clip.mp4"),
-            output=ice_models.SubmitSnapshotJobRequestOutput(type="Media", media=media_id),
-            template_config=ice_models.SubmitSnapshotJobRequestTemplateConfig(overwrite_params=params),
-        )).body.job_id  # fmt: skip
+        return client.submit_snapshot_job(
+            ice_models.SubmitSnapshotJobRequest(
+                input=ice_models.SubmitSnapshotJobRequestInput(type="OSS", media="oss://media/clip.mp4"),
+                output=ice_models.SubmitSnapshotJobRequestOutput(type="Media", media=media_id),
+                template_config=ice_models.SubmitSnapshotJobRequestTemplateConfig(overwrite_params=params),
+            )
+        ).body.job_id
 
     # One snapshot, and a folder of that name where the server runs: still not a place.
     (tmp_path / ("cd" * 16)).mkdir()
@@ -297,8 +340,9 @@ def test_a_media_id_output_resolves_to_a_bucket_or_is_refused(server, monkeypatc
         input=ice_models.SubmitSnapshotJobRequestInput(type="OSS", media="oss://media/clip.mp4"),
         output=ice_models.SubmitSnapshotJobRequestOutput(type="Media", media="cd" * 16),
         template_config=ice_models.SubmitSnapshotJobRequestTemplateConfig(
-            overwrite_params=ice_models.SubmitSnapshotJobRequestTemplateConfigOverwriteParams(time=0)),
-    )  # fmt: skip
+            overwrite_params=ice_models.SubmitSnapshotJobRequestTemplateConfigOverwriteParams(time=0)
+        ),
+    )
     assert refused(lambda: client.submit_snapshot_job(single), status=404).code == "InvalidParameter.ResourceNotFound"
     assert list((tmp_path / ("cd" * 16)).iterdir()) == []
     (tmp_path / ("cd" * 16)).rmdir()
@@ -321,10 +365,12 @@ def test_a_media_id_output_resolves_to_a_bucket_or_is_refused(server, monkeypatc
 
 def test_messages_name_objects_never_server_paths(server):
     client = mts(server)
-    job = client.submit_snapshot_job(mts_models.SubmitSnapshotJobRequest(
-        input=json.dumps({"Bucket": "media", "Location": "local", "Object": "missing.mp4"}),
-        snapshot_config=json.dumps({"OutputFile": {"Bucket": "out", "Location": "local", "Object": "m.jpg"}}),
-    )).body.snapshot_job  # fmt: skip
+    job = client.submit_snapshot_job(
+        mts_models.SubmitSnapshotJobRequest(
+            input=json.dumps({"Bucket": "media", "Location": "local", "Object": "missing.mp4"}),
+            snapshot_config=json.dumps({"OutputFile": {"Bucket": "out", "Location": "local", "Object": "m.jpg"}}),
+        )
+    ).body.snapshot_job
     assert job.state == "Fail" and "oss://media/missing.mp4" in job.message
     queried = client.query_snapshot_job_list(mts_models.QuerySnapshotJobListRequest(snapshot_job_ids=job.id))
     ice_job = ice(server).get_snapshot_job(ice_models.GetSnapshotJobRequest(job_id=job.id)).body.snapshot_job
@@ -360,14 +406,19 @@ def test_object_store_outputs_stay_under_their_buckets_prefix(tmp_path, clips):
         ctx = ServerContext(svc, {AK: SK}, buckets, project_id=PROJECT)
         try:
             with ServerThread(ctx) as st:
-                client = IceClient(Config(access_key_id=AK, access_key_secret=SK, endpoint=st.endpoint,
-                                          protocol="http"))  # fmt: skip
+                client = IceClient(
+                    Config(access_key_id=AK, access_key_secret=SK, endpoint=st.endpoint, protocol="http")
+                )
                 params = ice_models.SubmitSnapshotJobRequestTemplateConfigOverwriteParams(count=2, interval=1)
-                job_id = client.submit_snapshot_job(ice_models.SubmitSnapshotJobRequest(
-                    input=ice_models.SubmitSnapshotJobRequestInput(type="OSS", media="oss://media/clip.mp4"),
-                    output=ice_models.SubmitSnapshotJobRequestOutput(type="OSS", media="oss://out/shots/{Count}.jpg"),
-                    template_config=ice_models.SubmitSnapshotJobRequestTemplateConfig(overwrite_params=params),
-                )).body.job_id  # fmt: skip
+                job_id = client.submit_snapshot_job(
+                    ice_models.SubmitSnapshotJobRequest(
+                        input=ice_models.SubmitSnapshotJobRequestInput(type="OSS", media="oss://media/clip.mp4"),
+                        output=ice_models.SubmitSnapshotJobRequestOutput(
+                            type="OSS", media="oss://out/shots/{Count}.jpg"
+                        ),
+                        template_config=ice_models.SubmitSnapshotJobRequestTemplateConfig(overwrite_params=params),
+                    )
+                ).body.job_id
                 done = svc.wait(job_id, 60)
                 assert done.status == "Success", done.message
                 with svc.engine.connect() as conn:

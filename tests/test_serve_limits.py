@@ -64,8 +64,19 @@ def _folders(root: Path, clip: Path) -> tuple[Path, Path]:
 
 
 def _serve_args(root: Path, media: Path, out: Path, *extra: str) -> list[str]:
-    return ["--store", str(root / "jobs.db"), "--access-key", f"{AK}:{SK}", "--bucket", f"media={media}",
-            "--bucket", f"out={out}", "--project-id", PROJECT, *extra]  # fmt: skip
+    return [
+        "--store",
+        str(root / "jobs.db"),
+        "--access-key",
+        f"{AK}:{SK}",
+        "--bucket",
+        f"media={media}",
+        "--bucket",
+        f"out={out}",
+        "--project-id",
+        PROJECT,
+        *extra,
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -87,11 +98,13 @@ def overwrite(**kw) -> ice_models.SubmitSnapshotJobRequestTemplateConfig:
 
 
 def submit_long(client: IceClient, folder: str, **kw) -> str:
-    return client.submit_snapshot_job(ice_models.SubmitSnapshotJobRequest(
-        input=ice_models.SubmitSnapshotJobRequestInput(type="OSS", media="oss://media/long.mp4"),
-        output=ice_models.SubmitSnapshotJobRequestOutput(type="OSS", media=f"oss://out/{folder}/{{Count}}.jpg"),
-        template_config=overwrite(**kw),
-    )).body.job_id  # fmt: skip
+    return client.submit_snapshot_job(
+        ice_models.SubmitSnapshotJobRequest(
+            input=ice_models.SubmitSnapshotJobRequestInput(type="OSS", media="oss://media/long.mp4"),
+            output=ice_models.SubmitSnapshotJobRequestOutput(type="OSS", media=f"oss://out/{folder}/{{Count}}.jpg"),
+            template_config=overwrite(**kw),
+        )
+    ).body.job_id
 
 
 def job_of(client: IceClient, job_id: str):
@@ -113,8 +126,12 @@ def test_the_service_caps_snapshots_a_job(tmp_path, tiny):
         with pytest.raises(InvalidParameter):
             svc.submit_snapshot_job(tiny, str(tmp_path / "{Count}.jpg"), SnapshotConfig(sampling=Dots([0.0] * 20001)))
     with JobService(tmp_path / "jobs2.db", workers=1, snapshot_limit=10) as svc:
-        job = svc.wait(svc.submit_snapshot_job(tiny, str(tmp_path / "o" / "{Count}.jpg"),
-                                               SnapshotConfig(sampling=Interval(0.05))).id, 30)  # fmt: skip
+        job = svc.wait(
+            svc.submit_snapshot_job(
+                tiny, str(tmp_path / "o" / "{Count}.jpg"), SnapshotConfig(sampling=Interval(0.05))
+            ).id,
+            30,
+        )
         assert (job.status, job.code) == ("Fail", "InvalidParameter") and "at most 10" in job.message
         assert not (tmp_path / "o").exists()
 
@@ -141,9 +158,11 @@ def test_a_huge_schedule_is_refused_and_memory_stays_flat(proc):
 
 def test_mpc_time_is_1_to_100_seconds(proc):
     served = proc.served
-    body = {"input": {"bucket": "media", "location": "local", "object": "long.mp4"},
-            "output": {"bucket": "out", "location": "local", "object": "mpc"},
-            "thumbnail_para": {"type": "TIME", "time": 0.0001}}  # fmt: skip
+    body = {
+        "input": {"bucket": "media", "location": "local", "object": "long.mp4"},
+        "output": {"bucket": "out", "location": "local", "object": "mpc"},
+        "thumbnail_para": {"type": "TIME", "time": 0.0001},
+    }
     answer = _huawei(served.url, "POST", f"/v1/{PROJECT}/thumbnails", json.dumps(body).encode())
     assert answer.status_code == 400 and answer.json()["error_code"] == "InvalidParameter", answer.text
     assert "1..100" in answer.json()["error_msg"]
@@ -229,10 +248,10 @@ def local(tmp_path_factory, clips):
 
 def _huawei(url: str, method: str, path: str, body: bytes = b"", **headers: str) -> httpx.Response:
     host = url.split("://", 1)[1]
-    signed = SdkHmacSha256().sign(SignedRequest(method, path, [], {"host": host, "content-type": "application/json",
-                                                                   **headers}, body), AK, SK)  # fmt: skip
-    return httpx.request(method, url + path, headers={k: v.encode("latin-1") for k, v in signed.items()},
-                         content=body)  # fmt: skip
+    signed = SdkHmacSha256().sign(
+        SignedRequest(method, path, [], {"host": host, "content-type": "application/json", **headers}, body), AK, SK
+    )
+    return httpx.request(method, url + path, headers={k: v.encode("latin-1") for k, v in signed.items()}, content=body)
 
 
 def _acs3(url: str, action: str, version: str, query: dict, form: dict | None = None) -> httpx.Response:
@@ -241,8 +260,9 @@ def _acs3(url: str, action: str, version: str, query: dict, form: dict | None = 
     headers = {"host": [host], "x-acs-action": [action], "x-acs-version": [version]}
     if body:
         headers["content-type"] = ["application/x-www-form-urlencoded"]
-    signed = Acs3HmacSha256().sign(AcsRequest("POST", "/", sorted(query.items()), headers, (body or "").encode()),
-                                   AK, SK)  # fmt: skip
+    signed = Acs3HmacSha256().sign(
+        AcsRequest("POST", "/", sorted(query.items()), headers, (body or "").encode()), AK, SK
+    )
     return httpx.post(url + "/", params=query, headers=signed, content=body)
 
 
@@ -250,8 +270,16 @@ def test_malformed_input_gets_the_vendors_4xx(local):
     url = local.url
     deep = "[" * 5000 + "]" * 5000
     with httpx.Client(base_url=url) as c:
-        acs = Acs3HmacSha256().sign(AcsRequest("POST", "/", [], {"host": [local.st.endpoint], "x-acs-action": [
-            "ListSnapshotJobs"], "x-acs-version": [ICE_V]}), AK, SK)  # fmt: skip
+        acs = Acs3HmacSha256().sign(
+            AcsRequest(
+                "POST",
+                "/",
+                [],
+                {"host": [local.st.endpoint], "x-acs-action": ["ListSnapshotJobs"], "x-acs-version": [ICE_V]},
+            ),
+            AK,
+            SK,
+        )
         acs["authorization"] = acs["authorization"][:-4] + "\u00e9\u00e9\u00e9\u00e9"
         r = c.post("/", headers={k: v.encode("latin-1") for k, v in acs.items()})
         assert r.status_code == 400 and r.json()["Code"] == "SignatureDoesNotMatch", r.text
@@ -284,17 +312,22 @@ def test_malformed_input_gets_the_vendors_4xx(local):
     assert (info.value.status_code, info.value.code) == (400, "InvalidParameter")
 
     tid = local.svc.create_live_snapshot_template("t", 5)
-    live = local.svc.submit_live_snapshot_job("cam", {"Url": "rtmp://127.0.0.1:9/x"}, tid,
-                                              {"StorageType": "local", "Bucket": "/nowhere"})  # fmt: skip
+    live = local.svc.submit_live_snapshot_job(
+        "cam", {"Url": "rtmp://127.0.0.1:9/x"}, tid, {"StorageType": "local", "Bucket": "/nowhere"}
+    )
     ice = IceClient(Config(access_key_id=AK, access_key_secret=SK, endpoint=local.st.endpoint, protocol="http"))
     with pytest.raises(ClientException) as info:
-        ice.delete_live_snapshot_files(ice_models.DeleteLiveSnapshotFilesRequest(
-            job_id=live.id, create_timestamp_list=[10**20]))  # fmt: skip
+        ice.delete_live_snapshot_files(
+            ice_models.DeleteLiveSnapshotFilesRequest(job_id=live.id, create_timestamp_list=[10**20])
+        )
     assert (info.value.status_code, info.value.code) == (400, "InvalidParameter")
 
-    task = {"input": {"bucket": "media", "location": "local", "object": "clip.mp4"},
-            "output": {"bucket": "media", "location": "local", "object": "o"},
-            "thumbnail_para": {"type": "TIME", "time": 1}, "user_data": {"an": "object"}}  # fmt: skip
+    task = {
+        "input": {"bucket": "media", "location": "local", "object": "clip.mp4"},
+        "output": {"bucket": "media", "location": "local", "object": "o"},
+        "thumbnail_para": {"type": "TIME", "time": 1},
+        "user_data": {"an": "object"},
+    }
     r = _huawei(url, "POST", f"/v1/{PROJECT}/thumbnails", json.dumps(task).encode())
     assert r.status_code == 400 and r.json()["error_code"] == "InvalidParameter", r.text
 

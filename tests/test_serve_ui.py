@@ -39,22 +39,35 @@ def served(clips, tmp_path_factory):
     clip = clips("ui.mp4", frames=60, size=(320, 240), gop=10)
     with JobService(root / "jobs.db", workers=1, stream_timeout=1) as svc:
         cfg = SnapshotConfig(
-            sampling=Interval(0.25), type="WebVtt", is_spt_frag=True, sprite=Sprite(columns=4, lines=1),
-            width=CELL[0], height=CELL[1],
-        )  # fmt: skip
+            sampling=Interval(0.25),
+            type="WebVtt",
+            is_spt_frag=True,
+            sprite=Sprite(columns=4, lines=1),
+            width=CELL[0],
+            height=CELL[1],
+        )
         job = svc.wait(svc.submit_snapshot_job(str(clip), str(root / "out" / "track.vtt"), cfg).id, timeout=60)
         assert job.status == "Success", job.message
         (root / "out" / "not-listed.jpg").write_bytes(b"\xff\xd8 a file beside the job's own")
         tid = svc.create_live_snapshot_template("every 5 s", 5)
         live = svc.submit_live_snapshot_job(
-            "cam", {"Url": "rtmp://127.0.0.1:9/none", "Type": "rtmp"}, tid,
+            "cam",
+            {"Url": "rtmp://127.0.0.1:9/none", "Type": "rtmp"},
+            tid,
             {"StorageType": "local", "Bucket": str(root / "live")},
-        )  # fmt: skip
+        )
         buckets = served_buckets(root, Path(clip))
         ctx = ServerContext(service=svc, keys={AK: SK}, buckets=buckets)
         with serving(ctx) as base:
-            yield {"base": base, "job": job, "live": live, "clip": Path(clip), "root": root, "svc": svc,
-                   "buckets": buckets}  # fmt: skip
+            yield {
+                "base": base,
+                "job": job,
+                "live": live,
+                "clip": Path(clip),
+                "root": root,
+                "svc": svc,
+                "buckets": buckets,
+            }
 
 
 def served_buckets(root: Path, clip: Path) -> Buckets:
@@ -87,14 +100,26 @@ def signed_in(base: str) -> Iterator[httpx.Client]:
 
 
 def pages(s) -> list[str]:
-    return ["/ui/", "/ui/jobs", "/ui/jobs?status=Success", f"/ui/jobs/{s['job'].id}", "/ui/live",
-            f"/ui/live/{s['live'].id}"]  # fmt: skip
+    return [
+        "/ui/",
+        "/ui/jobs",
+        "/ui/jobs?status=Success",
+        f"/ui/jobs/{s['job'].id}",
+        "/ui/live",
+        f"/ui/live/{s['live'].id}",
+    ]
 
 
 def data_routes(s) -> list[str]:
     j = s["job"].id
-    return [f"/ui/data/jobs/{j}/snapshot/0", f"/ui/data/jobs/{j}/sprite/0", f"/ui/data/jobs/{j}/vtt/0",
-            f"/ui/data/jobs/{j}/input/0", f"/ui/data/live/{s['live'].id}/latest", "/ui/data/anything"]  # fmt: skip
+    return [
+        f"/ui/data/jobs/{j}/snapshot/0",
+        f"/ui/data/jobs/{j}/sprite/0",
+        f"/ui/data/jobs/{j}/vtt/0",
+        f"/ui/data/jobs/{j}/input/0",
+        f"/ui/data/live/{s['live'].id}/latest",
+        "/ui/data/anything",
+    ]
 
 
 def test_without_a_session_pages_redirect_and_files_are_401(served):
@@ -282,8 +307,11 @@ def test_insecure_mode_needs_no_sign_in(served):
 def test_the_input_is_served_only_from_a_served_bucket(served, tmp_path):
     url = f"/ui/data/jobs/{served['job'].id}/input/0"
     clip_dir = str(served["clip"].parent)
-    for buckets, status in [([], 404), ([parse_bucket(f"other={tmp_path}")], 404),
-                            ([parse_bucket(f"media={clip_dir}")], 200)]:  # fmt: skip
+    for buckets, status in [
+        ([], 404),
+        ([parse_bucket(f"other={tmp_path}")], 404),
+        ([parse_bucket(f"media={clip_dir}")], 200),
+    ]:
         ctx = ServerContext(service=served["svc"], keys={}, insecure=True, buckets=Buckets(buckets))
         with serving(ctx) as base, client(base) as c:
             assert c.get(url).status_code == status, buckets
@@ -308,8 +336,14 @@ def browser():
 
     options = webdriver.ChromeOptions()
     options.binary_location = binary
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000",
-                "--mute-audio"):  # fmt: skip
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,1000",
+        "--mute-audio",
+    ):
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service(driver_path), options=options)
     driver.set_page_load_timeout(30)
@@ -332,8 +366,11 @@ def cues_of(vtt: str) -> list[tuple[float, float, str]]:
         return int(h) * 3600 + int(m) * 60 + float(rest)
 
     lines = vtt.splitlines()
-    return [(seconds(ln.split(" --> ")[0]), seconds(ln.split(" --> ")[1].split()[0]), lines[i + 1])
-            for i, ln in enumerate(lines) if " --> " in ln]  # fmt: skip
+    return [
+        (seconds(ln.split(" --> ")[0]), seconds(ln.split(" --> ")[1].split()[0]), lines[i + 1])
+        for i, ln in enumerate(lines)
+        if " --> " in ln
+    ]
 
 
 @pytest.mark.browser
@@ -387,8 +424,9 @@ def test_in_a_browser(served, browser, tmp_path):
     assert url in style[0] and style[1] == f"{-x}px {-y}px" and style[2:] == [f"{w}px", f"{h}px"]
     assert thumb.get_attribute("data-cue") == ref
     # The sheet the cue names is one the page shows loaded.
-    assert browser.execute_script(f"return [...document.querySelectorAll('#sheets img')].some(i => "
-                                  f"i.src.endsWith({url!r}) && i.naturalWidth > 0)")  # fmt: skip
+    assert browser.execute_script(
+        f"return [...document.querySelectorAll('#sheets img')].some(i => i.src.endsWith({url!r}) && i.naturalWidth > 0)"
+    )
 
     shot = artifacts(tmp_path) / "ui-job-seekbar.png"
     assert browser.save_screenshot(str(shot))

@@ -14,8 +14,14 @@ from stillframe._skipframe import TABLE, SkipBehaviour, count, measure, skip_beh
 from .codec_media import FRAMES, GOP
 from .streams_media import top_level_boxes
 
-CLIPS = [("h264.mp4", "h264"), ("hevc.mp4", "hevc"), ("vp9.webm", "vp9"), ("vp9.webm", "libvpx-vp9"),
-         ("svt.mp4", "libdav1d"), ("aom.webm", "libdav1d")]  # fmt: skip
+CLIPS = [
+    ("h264.mp4", "h264"),
+    ("hevc.mp4", "hevc"),
+    ("vp9.webm", "vp9"),
+    ("vp9.webm", "libvpx-vp9"),
+    ("svt.mp4", "libdav1d"),
+    ("aom.webm", "libdav1d"),
+]
 
 
 def demux(path) -> tuple[list[av.Packet], bytes | None]:

@@ -96,8 +96,15 @@ def long_mp4(tmp_path_factory):
     files are): 12 copies of a 10 s 640x360 clip, about 500 MB, faststart."""
     root = tmp_path_factory.mktemp("long")
     frames, copies = 300, 12
-    part = testsrc.make_video(root / "part.mp4", frames=frames, size=(640, 360), gop=60, bframes=3, grain=True,
-                              options={"crf": "10", "preset": "ultrafast"})  # fmt: skip
+    part = testsrc.make_video(
+        root / "part.mp4",
+        frames=frames,
+        size=(640, 360),
+        gop=60,
+        bframes=3,
+        grain=True,
+        options={"crf": "10", "preset": "ultrafast"},
+    )
     path = testsrc.repeat(part, root / "long.mp4", copies)
     part.unlink()
     return path, frames, copies
@@ -139,8 +146,25 @@ def test_one_frame_over_http_reads_about_what_ffmpeg_reads(long_mp4, nginx, tmp_
         assert ours < size / 20
         return
     before = nginx.bytes_sent()
-    subprocess.run([ffmpeg, "-nostdin", "-loglevel", "error", "-y", "-ss", f"{t}", "-i", url, "-frames:v", "1",
-                    "-vf", "scale=480:-2", str(tmp_path / "ff.jpg")], check=True)  # fmt: skip
+    subprocess.run(
+        [
+            ffmpeg,
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-y",
+            "-ss",
+            f"{t}",
+            "-i",
+            url,
+            "-frames:v",
+            "1",
+            "-vf",
+            "scale=480:-2",
+            str(tmp_path / "ff.jpg"),
+        ],
+        check=True,
+    )
     theirs = nginx.bytes_sent() - before
     assert ours < 3 * theirs, (ours, theirs)
 
@@ -159,8 +183,11 @@ def test_object_store_input_is_read_by_range(long_mp4, tmp_path):
         s3.upload_file(str(path), "media", "in/long.mp4")
         options = {"endpoint_url": endpoint, "key": "testing", "secret": "testing"}
         with JobService(tmp_path / "j.db", workers=1, storage_options=options) as svc:
-            job = svc.submit_snapshot_job("s3://media/in/long.mp4", str(tmp_path / "out/{Count}.jpg"),
-                                          {"Time": int(t * 1000), "Num": 1, "FrameType": "normal", "Width": 480})  # fmt: skip
+            job = svc.submit_snapshot_job(
+                "s3://media/in/long.mp4",
+                str(tmp_path / "out/{Count}.jpg"),
+                {"Time": int(t * 1000), "Num": 1, "FrameType": "normal", "Width": 480},
+            )
             done = svc.wait(job.id, timeout=120)
         assert done.status == "Success", done.message
         assert done.result["index"] == "container"

@@ -37,10 +37,15 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def test_sprite_cells_match_the_vtt_and_the_single_snapshots(clip, tmp_path):
     result = sf.snapshot(
-        clip, sf.Interval(0.5), tmp_path / "{Count}.jpg", width=160, quality=90,
+        clip,
+        sf.Interval(0.5),
+        tmp_path / "{Count}.jpg",
+        width=160,
+        quality=90,
         sprite=Sprite(columns=4, lines=3, margin=4, padding=2, color="#204060"),
-        webvtt=tmp_path / "thumbs.vtt", storyboard=tmp_path / "storyboard.json",
-    )  # fmt: skip
+        webvtt=tmp_path / "thumbs.vtt",
+        storyboard=tmp_path / "storyboard.json",
+    )
     assert result.count == 20
     assert len(result.sprites) == 2  # 12 cells a page
     cues = list(webvtt.read(str(tmp_path / "thumbs.vtt")))
@@ -57,8 +62,12 @@ def test_sprite_cells_match_the_vtt_and_the_single_snapshots(clip, tmp_path):
     assert vtt_seconds(cues[-1].end) == pytest.approx(result.info.duration, abs=1e-3)
     # Cells sit on the grid: margin 4, padding 2.
     assert [XYWH.match(c.text).groups()[1:3] for c in cues[:5]] == [
-        ("4", "4"), ("166", "4"), ("328", "4"), ("490", "4"), ("4", "126")
-    ]  # fmt: skip
+        ("4", "4"),
+        ("166", "4"),
+        ("328", "4"),
+        ("490", "4"),
+        ("4", "126"),
+    ]
     # The second page holds 8 cells: two rows, cropped.
     assert Image.open(result.sprites[1]).size == (4 * 160 + 3 * 2 + 8, 2 * 120 + 2 + 8)
     board = json.loads((tmp_path / "storyboard.json").read_text())
@@ -77,20 +86,27 @@ def test_vtt_for_single_files_with_base_url(clip, tmp_path):
     )
     cues = list(webvtt.read(str(tmp_path / "t.vtt")))
     assert [c.text for c in cues] == [
-        "https://cdn.example/v1/img/00002.jpg", "https://cdn.example/v1/img/00001.jpg", "https://cdn.example/v1/img/00003.jpg"
-    ]  # fmt: skip
+        "https://cdn.example/v1/img/00002.jpg",
+        "https://cdn.example/v1/img/00001.jpg",
+        "https://cdn.example/v1/img/00003.jpg",
+    ]
     assert [(c.start, c.end) for c in cues] == [
-        ("00:00:01.000", "00:00:04.000"), ("00:00:04.000", "00:00:07.000"), ("00:00:07.000", "00:00:10.000")
-    ]  # fmt: skip
+        ("00:00:01.000", "00:00:04.000"),
+        ("00:00:04.000", "00:00:07.000"),
+        ("00:00:07.000", "00:00:10.000"),
+    ]
     assert result.webvtt == str(tmp_path / "t.vtt")
 
 
 def test_only_sheets_and_every_other_snapshot(clip, tmp_path):
     result = sf.snapshot(
-        clip, sf.Interval(1), tmp_path / "{Count}.jpg", width=64,
+        clip,
+        sf.Interval(1),
+        tmp_path / "{Count}.jpg",
+        width=64,
         sprite=Sprite(columns=5, lines=1, keep_cell_pic=False, cell_sel_step=2, cell_width=32, cell_height=24),
         webvtt=tmp_path / "t.vtt",
-    )  # fmt: skip
+    )
     assert result.files == [] and not list(tmp_path.glob("0*.jpg"))
     assert result.count == 10 and all(r.file == "" for r in result.frames)
     assert len(result.sprites) == 1 and Image.open(result.sprites[0]).size == (160, 24)
@@ -100,9 +116,12 @@ def test_only_sheets_and_every_other_snapshot(clip, tmp_path):
 
 def test_pages_split_at_the_size_limit(clip, tmp_path):
     result = sf.snapshot(
-        clip, sf.Interval(0.25), tmp_path / "{Count}.jpg", width=100,
+        clip,
+        sf.Interval(0.25),
+        tmp_path / "{Count}.jpg",
+        width=100,
         sprite=Sprite(columns=4, lines=100, max_side=500, keep_cell_pic=False),
-    )  # fmt: skip
+    )
     sizes = [Image.open(p).size for p in result.sprites]
     assert all(max(s) <= 500 for s in sizes)
     # 40 cells of 100x76, 4 a row, 6 rows a page (6 * 76 = 456 <= 500).
@@ -157,8 +176,13 @@ def test_bad_sprite_parameters(clip, tmp_path):
     with pytest.raises(InvalidParameter, match="limit"):
         sf.snapshot(clip, [1.0], tmp_path / "x.jpg", sprite=Sprite(columns=1, cell_width=20000, cell_height=20))
     with pytest.raises(InvalidParameter, match="TileCount"):
-        sf.snapshot(clip, sf.Interval(1), tmp_path / "{Count}.jpg", sprite=Sprite(columns=2, lines=2),
-                    sprite_output=tmp_path / "sheet.jpg")  # fmt: skip
+        sf.snapshot(
+            clip,
+            sf.Interval(1),
+            tmp_path / "{Count}.jpg",
+            sprite=Sprite(columns=2, lines=2),
+            sprite_output=tmp_path / "sheet.jpg",
+        )
     with pytest.raises(InvalidParameter, match="storyboard"):
         sf.snapshot(clip, [1.0], tmp_path / "x.jpg", storyboard=tmp_path / "s.json")
     with pytest.raises(InvalidParameter, match="black_level"):
@@ -171,10 +195,33 @@ def test_bad_sprite_parameters(clip, tmp_path):
 
 
 def test_cli_sprite_options(clip, tmp_path, capsys):
-    args = ["snapshot", str(clip), "-o", str(tmp_path / "{Count}.jpg"), "--interval", "1", "--width", "80",
-            "--sprite", "5x2", "--margin", "2", "--padding", "2", "--color", "white",
-            "--vtt", str(tmp_path / "t.vtt"), "--storyboard", str(tmp_path / "s.json"), "--base-url", "/static",
-            "--cover", str(tmp_path / "cover.jpg"), "--json"]  # fmt: skip
+    args = [
+        "snapshot",
+        str(clip),
+        "-o",
+        str(tmp_path / "{Count}.jpg"),
+        "--interval",
+        "1",
+        "--width",
+        "80",
+        "--sprite",
+        "5x2",
+        "--margin",
+        "2",
+        "--padding",
+        "2",
+        "--color",
+        "white",
+        "--vtt",
+        str(tmp_path / "t.vtt"),
+        "--storyboard",
+        str(tmp_path / "s.json"),
+        "--base-url",
+        "/static",
+        "--cover",
+        str(tmp_path / "cover.jpg"),
+        "--json",
+    ]
     assert cli.main(args) == 0
     out = json.loads(capsys.readouterr().out)
     assert len(out["sprites"]) == 1 and out["webvtt"] and out["storyboard"] and out["cover_index"] == 1

@@ -63,15 +63,29 @@ def clip_frames(stream_media) -> Decoded:
 
 
 SOURCES = {
-    "hls-ts": ("hls", "ts"), "hls-fmp4": ("hls", "fmp4"), "hls-fmp4-single": ("hls", "fmp4-single"),
-    "hls-byterange": ("hls", "byterange"), "hls-aes": ("hls", "aes"), "hls-discontinuity": ("hls", "discontinuity"),
-    "dash-timeline": ("dash", "timeline"), "dash-template": ("dash", "template"), "dash-list": ("dash", "list"),
-    "dash-base": ("dash", "base"), "fmp4-mfra": ("fmp4", "mfra"), "fmp4-walk": ("fmp4", "walk"),
-    "fmp4-dash": ("fmp4", "dash"), "fmp4-cmaf": ("fmp4", "cmaf"), "mkv": ("matroska", "mkv"),
+    "hls-ts": ("hls", "ts"),
+    "hls-fmp4": ("hls", "fmp4"),
+    "hls-fmp4-single": ("hls", "fmp4-single"),
+    "hls-byterange": ("hls", "byterange"),
+    "hls-aes": ("hls", "aes"),
+    "hls-discontinuity": ("hls", "discontinuity"),
+    "dash-timeline": ("dash", "timeline"),
+    "dash-template": ("dash", "template"),
+    "dash-list": ("dash", "list"),
+    "dash-base": ("dash", "base"),
+    "fmp4-mfra": ("fmp4", "mfra"),
+    "fmp4-walk": ("fmp4", "walk"),
+    "fmp4-dash": ("fmp4", "dash"),
+    "fmp4-cmaf": ("fmp4", "cmaf"),
+    "mkv": ("matroska", "mkv"),
     "mkv-unknown": ("matroska", "unknown"),
-}  # fmt: skip
-NOTES = {"hls": "HLS playlist", "dash": "DASH manifest", "fmp4": "fragmented MP4: fragments from its ",
-         "matroska": "no Cues"}  # fmt: skip
+}
+NOTES = {
+    "hls": "HLS playlist",
+    "dash": "DASH manifest",
+    "fmp4": "fragmented MP4: fragments from its ",
+    "matroska": "no Cues",
+}
 
 
 def made(stream_media, name: str) -> Path:
@@ -120,8 +134,9 @@ def test_what_is_read_and_what_is_worked_out_later(stream_media, clip_frames, na
     # Known at once: the stream's facts; the frame count and every keyframe need every segment.
     assert {"frame_count", "keyframe_times"} <= set(info.pending())
     assert info.frame_count == len(clip_frames.times)
-    assert info.keyframe_times == pytest.approx([t for t, k in zip(clip_frames.times, clip_frames.keyframes) if k],
-                                                abs=1e-3)  # fmt: skip
+    assert info.keyframe_times == pytest.approx(
+        [t for t, k in zip(clip_frames.times, clip_frames.keyframes) if k], abs=1e-3
+    )
     scanned = sf.probe(str(path), index="scan")
     assert scanned.index == "scan" and scanned.index_note == "asked" and not scanned.pending()
     assert scanned.frame_count == info.frame_count and scanned.duration == pytest.approx(info.duration)
@@ -149,8 +164,11 @@ def test_the_command_line_chooses_a_variant(stream_media, tmp_path):
     probed = subprocess.run([*run, "probe", master, "--variant", "lowest"], capture_output=True, text=True, check=True)
     assert (json.loads(probed.stdout)["width"], json.loads(probed.stdout)["index"]) == (160, "container")
     out = tmp_path / "one.jpg"
-    subprocess.run([*run, "snapshot", master, "--variant", "320x192", "-o", str(out), "--dots", "2.5"], check=True,
-                   capture_output=True)  # fmt: skip
+    subprocess.run(
+        [*run, "snapshot", master, "--variant", "320x192", "-o", str(out), "--dots", "2.5"],
+        check=True,
+        capture_output=True,
+    )
     assert out.exists() and sf.probe(str(out)).width == 320
     bad = subprocess.run([*run, "probe", master, "--variant", "4k"], capture_output=True, text=True)
     assert bad.returncode != 0 and bad.stderr.strip().count("\n") == 0 and "no variant matches '4k'" in bad.stderr
@@ -182,27 +200,64 @@ LONG_FRAMES = 900
 @pytest.fixture(scope="module")
 def long_forms(tmp_path_factory):
     root = tmp_path_factory.mktemp("long-forms")
-    clip = testsrc.make_video(root / "clip.mp4", frames=LONG_FRAMES, size=(320, 192), fps=FPS, gop=GOP, bframes=3,
-                              grain=True)  # fmt: skip
+    clip = testsrc.make_video(
+        root / "clip.mp4", frames=LONG_FRAMES, size=(320, 192), fps=FPS, gop=GOP, bframes=3, grain=True
+    )
     hls, dash = root / "hls", root / "dash"
     hls.mkdir()
     dash.mkdir()
-    ffmpeg("-i", str(clip), "-c", "copy", "-f", "hls", "-hls_time", "1", "-hls_playlist_type", "vod",
-           "-hls_segment_filename", str(hls / "s%03d.ts"), str(hls / "index.m3u8"))  # fmt: skip
-    ffmpeg("-i", str(clip), "-c", "copy", "-f", "dash", "-seg_duration", "1", "-use_template", "1",
-           "-use_timeline", "1", str(dash / "manifest.mpd"))  # fmt: skip
+    ffmpeg(
+        "-i",
+        str(clip),
+        "-c",
+        "copy",
+        "-f",
+        "hls",
+        "-hls_time",
+        "1",
+        "-hls_playlist_type",
+        "vod",
+        "-hls_segment_filename",
+        str(hls / "s%03d.ts"),
+        str(hls / "index.m3u8"),
+    )
+    ffmpeg(
+        "-i",
+        str(clip),
+        "-c",
+        "copy",
+        "-f",
+        "dash",
+        "-seg_duration",
+        "1",
+        "-use_template",
+        "1",
+        "-use_timeline",
+        "1",
+        str(dash / "manifest.mpd"),
+    )
     ffmpeg("-i", str(clip), "-c", "copy", "-movflags", "frag_keyframe+empty_moov", str(root / "frag.mp4"))
     with (root / "pipe.mkv").open("wb") as out:
-        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(clip), "-c", "copy", "-f", "matroska", "-"],
-                       stdout=out, check=True)  # fmt: skip
-    forms = {"hls": hls / "index.m3u8", "dash": dash / "manifest.mpd", "fmp4": root / "frag.mp4",
-             "mkv": root / "pipe.mkv"}  # fmt: skip
+        subprocess.run(
+            ["ffmpeg", "-nostdin", "-v", "error", "-i", str(clip), "-c", "copy", "-f", "matroska", "-"],
+            stdout=out,
+            check=True,
+        )
+    forms = {
+        "hls": hls / "index.m3u8",
+        "dash": dash / "manifest.mpd",
+        "fmp4": root / "frag.mp4",
+        "mkv": root / "pipe.mkv",
+    }
     return root, clip, forms
 
 
 def total_bytes(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.parent.iterdir()) if path.suffix in (".m3u8", ".mpd") else (
-        path.stat().st_size)  # fmt: skip
+    return (
+        sum(p.stat().st_size for p in path.parent.iterdir())
+        if path.suffix in (".m3u8", ".mpd")
+        else (path.stat().st_size)
+    )
 
 
 @pytest.mark.parametrize("form", ["hls", "dash", "fmp4", "mkv"])

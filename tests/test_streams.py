@@ -98,8 +98,14 @@ def test_hls_master_playlist_variants(stream_media):
     assert [v.resolution for v in index.variants] == [(160, 96), (320, 192)]
     assert index.variant is not None and index.variant.resolution == (320, 192)  # the highest bandwidth
     assert Path(index.segments[0].uri).name == "v1_000.ts"
-    for rule, name in [("lowest", "v0.m3u8"), ("96p", "v0.m3u8"), ("320x192", "v1.m3u8"), ("v0.m3u8", "v0.m3u8"),
-                       (index.variants[1].bandwidth - 1, "v0.m3u8"), ("<=1", "v0.m3u8")]:  # fmt: skip
+    for rule, name in [
+        ("lowest", "v0.m3u8"),
+        ("96p", "v0.m3u8"),
+        ("320x192", "v1.m3u8"),
+        ("v0.m3u8", "v0.m3u8"),
+        (index.variants[1].bandwidth - 1, "v0.m3u8"),
+        ("<=1", "v0.m3u8"),
+    ]:
         assert read_hls(FileReader(), master, variant=rule).variant.name == name, rule  # type: ignore[union-attr]
     with pytest.raises(InvalidParameter, match="offered: v0.m3u8 .*160x96"):
         read_hls(FileReader(), master, variant="1080p")
@@ -145,8 +151,10 @@ def test_hls_discontinuity(stream_media):
 # DASH
 
 
-@pytest.mark.parametrize("kind,how", [("timeline", "SegmentTemplate"), ("template", "SegmentTemplate"),
-                                      ("list", "SegmentList"), ("base", "sidx")])  # fmt: skip
+@pytest.mark.parametrize(
+    "kind,how",
+    [("timeline", "SegmentTemplate"), ("template", "SegmentTemplate"), ("list", "SegmentList"), ("base", "sidx")],
+)
 def test_dash_segment_times_are_the_media_times(stream_media, kind, how):
     index = read_dash(FileReader(), str(stream_media.dash(kind)))
     assert index.kind == "dash" and index.how == how
@@ -160,8 +168,7 @@ def test_dash_segment_times_are_the_media_times(stream_media, kind, how):
 # fragmented MP4
 
 
-@pytest.mark.parametrize("kind,how", [("mfra", "mfra"), ("sidx", "sidx"), ("walk", "moof walk"),
-                                      ("dash", "moof walk")])  # fmt: skip
+@pytest.mark.parametrize("kind,how", [("mfra", "mfra"), ("sidx", "sidx"), ("walk", "moof walk"), ("dash", "moof walk")])
 def test_fmp4_fragments_from_headers_only(stream_media, kind, how):
     path = stream_media.fmp4(kind)
     reader = FileReader()
@@ -301,7 +308,9 @@ def test_dash_templates_periods_and_base_urls(tmp_path):
     low = read_dash(FileReader(), str(path), variant="360p")
     assert low.segments[0].uri == "https://cdn.example/vod/p1/lo/300000/t900-n00007.m4s"
     assert [s.uri for s in low.segments if s.discontinuity == 1][:2] == [
-        "https://cdn.example/vod/b-0.m4s", "https://cdn.example/vod/b-1.m4s"]  # fmt: skip
+        "https://cdn.example/vod/b-0.m4s",
+        "https://cdn.example/vod/b-1.m4s",
+    ]
 
 
 def test_all_is_sorted_and_complete():
@@ -341,4 +350,5 @@ def test_a_few_segments_decode_alone(stream_media, source):
     with av.open(SegmentStream(early, index.segments[3:], block=16 << 10)) as c:
         next(p for p in c.demux(c.streams.video[0]) if p.size)
     assert early.stats.bytes < sum(s.byte_range.length if s.byte_range else 1 << 30 for s in index.segments[3:4]) + (
-        64 << 10)  # fmt: skip
+        64 << 10
+    )

@@ -88,17 +88,29 @@ BOMB = '<!DOCTYPE lol [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;
         ({"duration": "P10000000Y"}, ResourceContentBad, "over the limit"),
         ({"info": '<SegmentTemplate media="$Number$.m4s" timescale="1"/>'}, ResourceContentBad, "neither a duration"),
         ({"info": '<SegmentTemplate media="x" timescale="0" duration="1"/>'}, ResourceContentBad, "timescale"),
-        ({"info": '<SegmentTemplate media="$Time$.m4s"><SegmentTimeline><S t="0" d="1" r="1000000000000"/>'
-                  "</SegmentTimeline></SegmentTemplate>"}, ResourceContentBad, "over"),
-        ({"info": '<SegmentTemplate media="$Time$.m4s"><SegmentTimeline><S t="0" d="0"/>'
-                  "</SegmentTimeline></SegmentTemplate>"}, ResourceContentBad, "without a duration"),
+        (
+            {
+                "info": '<SegmentTemplate media="$Time$.m4s"><SegmentTimeline><S t="0" d="1" r="1000000000000"/>'
+                "</SegmentTimeline></SegmentTemplate>"
+            },
+            ResourceContentBad,
+            "over",
+        ),
+        (
+            {
+                "info": '<SegmentTemplate media="$Time$.m4s"><SegmentTimeline><S t="0" d="0"/>'
+                "</SegmentTimeline></SegmentTemplate>"
+            },
+            ResourceContentBad,
+            "without a duration",
+        ),
         ({"info": ""}, ResourceContentBad, "no segment information"),
         ({"info": '<SegmentBase indexRange="9-3"/>'}, ResourceContentBad, "impossible byte range"),
         ({"info": TEMPLATE.replace('timescale="1"', 'timescale="x"')}, ResourceContentBad, "not a whole number"),
         ({"info": TEMPLATE.replace('duration="1"', 'duration="1e3"')}, ResourceContentBad, "not a whole number"),
         ({"info": TEMPLATE.replace("/>", ' startNumber="-5"/>')}, ResourceContentBad, "out of range"),
     ],
-)  # fmt: skip
+)
 def test_bad_manifests(tmp_path, fields, error, match):
     text = MPD.format(**{"doctype": "", "type": "static", "duration": "PT10S", "info": TEMPLATE, **fields})
     with pytest.raises(error, match=match):

@@ -30,10 +30,14 @@ from .servers import nginx_files, s3_server, settled_bytes, static_http
 def served(stream_media, tmp_path_factory):
     # Make what the tests read before nginx starts (its root is fixed).
     made = {
-        "hls": stream_media.hls_master(), "fmp4-walk": stream_media.fmp4("walk"), "fmp4-mfra": stream_media.fmp4("mfra"),
-        "fmp4-sidx": stream_media.fmp4("sidx"), "dash-base": stream_media.dash("base"),
-        "dash-timeline": stream_media.dash("timeline"), "mkv": stream_media.matroska("mkv"),
-    }  # fmt: skip
+        "hls": stream_media.hls_master(),
+        "fmp4-walk": stream_media.fmp4("walk"),
+        "fmp4-mfra": stream_media.fmp4("mfra"),
+        "fmp4-sidx": stream_media.fmp4("sidx"),
+        "dash-base": stream_media.dash("base"),
+        "dash-timeline": stream_media.dash("timeline"),
+        "mkv": stream_media.matroska("mkv"),
+    }
     with nginx_files(stream_media.root, tmp_path_factory.mktemp("nginx")) as server:
         yield server, {k: (p, f"{server.url}/{p.relative_to(stream_media.root).as_posix()}") for k, p in made.items()}
 
@@ -50,7 +54,12 @@ def same_segments(remote, local, base_url: str, root) -> None:
     assert len(remote.segments) == len(local.segments)
     for r, s in zip(remote.segments, local.segments):
         assert (r.start, r.duration, r.byte_range, r.keyframe, r.discontinuity) == (
-            s.start, s.duration, s.byte_range, s.keyframe, s.discontinuity)  # fmt: skip
+            s.start,
+            s.duration,
+            s.byte_range,
+            s.keyframe,
+            s.discontinuity,
+        )
         assert r.uri.startswith(base_url) and r.uri.endswith(s.uri.rsplit("/", 1)[-1])
 
 
@@ -70,8 +79,9 @@ def test_playlists_and_manifests_over_http(served, stream_media, key, reader):
         assert http.stats.requests <= 2 and sent < 4_000, http.stats
 
 
-@pytest.mark.parametrize("key,how", [("fmp4-walk", "moof walk"), ("fmp4-mfra", "mfra"), ("fmp4-sidx", "sidx"),
-                                     ("mkv", "cluster walk")])  # fmt: skip
+@pytest.mark.parametrize(
+    "key,how", [("fmp4-walk", "moof walk"), ("fmp4-mfra", "mfra"), ("fmp4-sidx", "sidx"), ("mkv", "cluster walk")]
+)
 def test_walks_over_http_read_headers_only(served, key, how):
     server, made = served
     path, url = made[key]

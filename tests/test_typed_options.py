@@ -59,8 +59,13 @@ def test_a_type_checker_catches_a_misspelt_or_mistyped_option(tmp_path):
     # An editable install's import hook hides the package from mypy: name its folder.
     root = Path(sf.__file__).parents[1]
     env = {**os.environ, "MYPYPATH": str(root)} if root.name == "src" else dict(os.environ)
-    run = subprocess.run([sys.executable, "-m", "mypy", "--no-incremental", "--cache-dir", str(tmp_path / "cache"),
-                          str(program)], capture_output=True, text=True, cwd=tmp_path, env=env)  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "-m", "mypy", "--no-incremental", "--cache-dir", str(tmp_path / "cache"), str(program)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+    )
     errors = [line for line in run.stdout.splitlines() if ": error:" in line]
     assert len(errors) == 2, run.stdout
     assert '"widht"' in errors[0] and "use.py:4:" in errors[0]

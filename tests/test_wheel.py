@@ -97,8 +97,11 @@ def test_the_extension_links_no_libjpeg(wheel: Path, tmp_path: Path) -> None:
 
 def test_the_wheel_carries_the_job_stores_migrations(wheel: Path) -> None:
     shipped = ROOT / "src" / "stillframe" / "jobs" / "migrations"
-    wanted = {f"stillframe/jobs/migrations/{p.relative_to(shipped).as_posix()}" for p in shipped.rglob("*")
-              if p.is_file() and "__pycache__" not in p.parts}  # fmt: skip
+    wanted = {
+        f"stillframe/jobs/migrations/{p.relative_to(shipped).as_posix()}"
+        for p in shipped.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
     assert {"stillframe/jobs/migrations/env.py", "stillframe/jobs/migrations/versions/v0001_baseline.py"} <= wanted
     with zipfile.ZipFile(wheel) as zf:
         assert wanted <= set(zf.namelist()), wanted - set(zf.namelist())

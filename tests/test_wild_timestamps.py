@@ -31,8 +31,13 @@ DAMAGE = {
     "mkv-block": lambda data, rng: wild_mkv(data, rng),
     "mkv-cluster": lambda data, rng: wild_mkv(data, rng, cluster=True),
 }
-CASES = [("h264.ts", "ts"), ("mpeg2.ts", "ts"), ("h264.mp4", "mp4"), ("h264.mkv", "mkv-block"),
-         ("h264.mkv", "mkv-cluster")]  # fmt: skip
+CASES = [
+    ("h264.ts", "ts"),
+    ("mpeg2.ts", "ts"),
+    ("h264.mp4", "mp4"),
+    ("h264.mkv", "mkv-block"),
+    ("h264.mkv", "mkv-cluster"),
+]
 
 
 @pytest.fixture(scope="module")

@@ -121,8 +121,11 @@ class WakeupLog:
         assert self.held, "settle() follows hold()"
         engine = wakeup.engine
         if engine is not None and engine.dialect.name == "postgresql":
-            wait_for(lambda: any(e.kind == "ring" and e.wakeup is wakeup for e in self.of(LISTENER, since=since)),
-                     30, "the listening connection's first ring")  # fmt: skip
+            wait_for(
+                lambda: any(e.kind == "ring" and e.wakeup is wakeup for e in self.of(LISTENER, since=since)),
+                30,
+                "the listening connection's first ring",
+            )
 
         def settled() -> bool:
             with wakeup._cond:  # what a ring changes, read as a ring would

@@ -14,8 +14,18 @@ def _name(out: str, i: int) -> str:
     return os.path.join(out, f"{i + 1:05d}.jpg")
 
 
-def stillframe(video: str, times: list[float], out: str, width: int, height: int, quality: int, mode: str,
-               sprite: bool = False, every: float | None = None, **_: Any) -> int | None:  # fmt: skip
+def stillframe(
+    video: str,
+    times: list[float],
+    out: str,
+    width: int,
+    height: int,
+    quality: int,
+    mode: str,
+    sprite: bool = False,
+    every: float | None = None,
+    **_: Any,
+) -> int | None:
     import stillframe as sf
 
     if sprite:
@@ -29,13 +39,20 @@ def stillframe(video: str, times: list[float], out: str, width: int, height: int
             webvtt=os.path.join(out, "thumbs.vtt"),
         )
     else:
-        res = sf.snapshot(video, sf.Dots(times), os.path.join(out, "{Count}.jpg"), width=width, quality=quality,
-                          frame_type="intra" if mode == "keyframe" else "normal")  # fmt: skip
+        res = sf.snapshot(
+            video,
+            sf.Dots(times),
+            os.path.join(out, "{Count}.jpg"),
+            width=width,
+            quality=quality,
+            frame_type="intra" if mode == "keyframe" else "normal",
+        )
     return res.stats.get("frames_decoded")
 
 
-def pyav_loop(video: str, times: list[float], out: str, width: int, height: int, quality: int, mode: str,
-              **_: Any) -> int:  # fmt: skip
+def pyav_loop(
+    video: str, times: list[float], out: str, width: int, height: int, quality: int, mode: str, **_: Any
+) -> int:
     """The loop people write: seek back to a keyframe, decode forward to t, save."""
     import av
 
@@ -55,8 +72,18 @@ def pyav_loop(video: str, times: list[float], out: str, width: int, height: int,
     return decoded
 
 
-def decord(video: str, times: list[float], out: str, width: int, height: int, quality: int, mode: str,
-           stored_width: int = 0, stored_height: int = 0, **_: Any) -> None:  # fmt: skip
+def decord(
+    video: str,
+    times: list[float],
+    out: str,
+    width: int,
+    height: int,
+    quality: int,
+    mode: str,
+    stored_width: int = 0,
+    stored_height: int = 0,
+    **_: Any,
+) -> None:
     """Frame indices from decord's own timestamps (the frame shown at t), one batch."""
     import numpy as np
     from decord import VideoReader, cpu
@@ -76,8 +103,9 @@ def decord(video: str, times: list[float], out: str, width: int, height: int, qu
     return None
 
 
-def opencv(video: str, times: list[float], out: str, width: int, height: int, quality: int, mode: str,
-           **_: Any) -> None:  # fmt: skip
+def opencv(
+    video: str, times: list[float], out: str, width: int, height: int, quality: int, mode: str, **_: Any
+) -> None:
     """Seek by CAP_PROP_POS_MSEC, read one frame."""
     import cv2
 
@@ -97,8 +125,9 @@ def opencv(video: str, times: list[float], out: str, width: int, height: int, qu
     return None
 
 
-def torchcodec(video: str, times: list[float], out: str, width: int, height: int, quality: int, mode: str,
-               **_: Any) -> None:  # fmt: skip
+def torchcodec(
+    video: str, times: list[float], out: str, width: int, height: int, quality: int, mode: str, **_: Any
+) -> None:
     """get_frames_played_at, exact or approximate seek mode."""
     from PIL import Image
     from torchcodec.decoders import VideoDecoder
@@ -115,8 +144,18 @@ def torchcodec(video: str, times: list[float], out: str, width: int, height: int
 # What each tool imports, loaded before the clock starts.
 # The package loads its parts on first use: loaded here, they stay out of the timed work, as every peer's do.
 _STILLFRAME = ["stillframe", "stillframe.snapshot"]
-IMPORTS = {"stillframe": _STILLFRAME, "pyav_loop": ["av", "PIL.Image"], "decord": ["decord", "PIL.Image"],
-           "opencv": ["cv2"], "torchcodec": ["torchcodec.decoders", "PIL.Image"]}  # fmt: skip
+IMPORTS = {
+    "stillframe": _STILLFRAME,
+    "pyav_loop": ["av", "PIL.Image"],
+    "decord": ["decord", "PIL.Image"],
+    "opencv": ["cv2"],
+    "torchcodec": ["torchcodec.decoders", "PIL.Image"],
+}
 
-RUNNERS = {"stillframe": stillframe, "pyav_loop": pyav_loop, "decord": decord, "opencv": opencv,
-           "torchcodec": torchcodec}  # fmt: skip
+RUNNERS = {
+    "stillframe": stillframe,
+    "pyav_loop": pyav_loop,
+    "decord": decord,
+    "opencv": opencv,
+    "torchcodec": torchcodec,
+}

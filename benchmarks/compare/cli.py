@@ -55,13 +55,17 @@ def main() -> None:
         "--timeout", type=float, default=None, help="seconds before a cell is cut off (default 60; quick 30)"
     )
     ap.add_argument(
-        "--cap", type=float, default=4.0,
+        "--cap",
+        type=float,
+        default=4.0,
         help="also cut a peer off at this many times stillframe's wall on the task (at least 10 s; 0: no such cap)",
-    )  # fmt: skip
+    )
     ap.add_argument(
-        "--out", type=Path, default=None,
+        "--out",
+        type=Path,
+        default=None,
         help="folder for the results (default: a new temporary folder; benchmarks/results holds the published ones)",
-    )  # fmt: skip
+    )
     ap.add_argument("--only", default=None, help="run only tools whose name contains this")
     ap.add_argument("--video", default=None, help="run only videos whose name contains this")
     args = ap.parse_args()
@@ -93,16 +97,20 @@ def main() -> None:
                 if tool.name in unavailable or not tool.supports(task):
                     continue
                 cell = Cell(spec.name, task.name, task.mode, tool.name, tool.rule, len(task.times))
-                run_cell(cell, tool, task, path, ref, size, stored, info.rotation, not spec.shared, QUALITY, runs,
-                         limit)  # fmt: skip
+                run_cell(
+                    cell, tool, task, path, ref, size, stored, info.rotation, not spec.shared, QUALITY, runs, limit
+                )
                 if tool.name.startswith("stillframe") and cell.wall and args.cap:
                     # How much slower a peer is past a few times stillframe's time is
                     # shown as "> Nx": the suite spends its minutes on the close calls.
                     limit = min(timeout, max(10.0, args.cap * cell.wall))
                 cells.append(cell)
                 shown = cell.error or f"{cell.wall:.2f} s, right {cell.right}/{cell.requested}"
-                print(f"  {spec.name[:28]:28} {task.name[:26]:26} {task.mode:8} {tool.name[:32]:32} {shown}",
-                      file=sys.stderr, flush=True)  # fmt: skip
+                print(
+                    f"  {spec.name[:28]:28} {task.name[:26]:26} {task.mode:8} {tool.name[:32]:32} {shown}",
+                    file=sys.stderr,
+                    flush=True,
+                )
     elapsed = time.monotonic() - started
     header = (
         f"Run {time.strftime('%Y-%m-%d')} on {_cpu()}, {os.cpu_count()} CPUs, {platform.system()} "

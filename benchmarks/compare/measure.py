@@ -67,8 +67,9 @@ def launch(cmd: list[str], timeout: float | None = None) -> dict:
     """Run one command from the small launcher (so its peak RSS is its own); returns
     {wall, cpu, rss_mb}. RuntimeError when it fails, TimeoutExpired past `timeout`."""
     with tempfile.NamedTemporaryFile(suffix=".json") as res:
-        proc = subprocess.Popen([sys.executable, str(LAUNCH), res.name, *cmd], stderr=subprocess.PIPE,
-                                start_new_session=True)  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, str(LAUNCH), res.name, *cmd], stderr=subprocess.PIPE, start_new_session=True
+        )
         try:
             _, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -81,9 +82,20 @@ def launch(cmd: list[str], timeout: float | None = None) -> dict:
     return data
 
 
-def run_cell(cell: Cell, tool: Tool, task: Task, video: Path, ref: Reference, size: tuple[int, int],
-             stored: tuple[int, int], rotation: int, barcode: bool, quality: int, runs: int,
-             timeout: float) -> Cell:  # fmt: skip
+def run_cell(
+    cell: Cell,
+    tool: Tool,
+    task: Task,
+    video: Path,
+    ref: Reference,
+    size: tuple[int, int],
+    stored: tuple[int, int],
+    rotation: int,
+    barcode: bool,
+    quality: int,
+    runs: int,
+    timeout: float,
+) -> Cell:
     for k in range(runs):
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "out"

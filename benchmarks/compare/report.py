@@ -47,9 +47,12 @@ def summary(cells: list[Cell], video: str) -> str:
 def markdown(header: str, cells: list[Cell], unavailable: dict[str, str], main_video: str | None = None) -> str:
     lines = [header, ""]
     if main_video:
-        lines += [f"Summary, {main_video}: stillframe's wall time (frames right), and each peer's wall time "
-                  "relative to it (frames right by its own rule; '> Nx': cut off).", "",
-                  summary(cells, main_video)]  # fmt: skip
+        lines += [
+            f"Summary, {main_video}: stillframe's wall time (frames right), and each peer's wall time "
+            "relative to it (frames right by its own rule; '> Nx': cut off).",
+            "",
+            summary(cells, main_video),
+        ]
     if unavailable:
         lines += ["Not run here: " + "; ".join(f"{k} ({v})" for k, v in unavailable.items()) + ".", ""]
     base = {(c.video, c.task, c.mode): c.wall for c in cells if c.tool.startswith("stillframe") and c.wall}
@@ -57,10 +60,14 @@ def markdown(header: str, cells: list[Cell], unavailable: dict[str, str], main_v
     for c in cells:
         if c.video != video:
             video = c.video
-            lines += ["", f"### {video}", "",
-                      "| task | mode | tool | wall s | vs stillframe | in-process s | CPU s | peak RSS MB | "
-                      "frames decoded | right | shown at t / next after t | mean error s |",
-                      "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
+            lines += [
+                "",
+                f"### {video}",
+                "",
+                "| task | mode | tool | wall s | vs stillframe | in-process s | CPU s | peak RSS MB | "
+                "frames decoded | right | shown at t / next after t | mean error s |",
+                "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            ]
         b = base.get((c.video, c.task, c.mode))
         if c.error:
             ratio = f"> {c.cutoff / b:.1f}x" if c.cutoff and b else ""
@@ -104,13 +111,26 @@ def chart(path: Path, cells: list[Cell], main_video: str) -> None:
     height = 0.8 / max(1, len(tools))
     for j, tool in enumerate(tools):
         for i, task in enumerate(tasks):
-            c = next((x for x in rows if f"{x.task} [{x.mode}]" == task and
-                      (x.tool == tool or (tool == "stillframe" and x.tool.startswith("stillframe")))), None)  # fmt: skip
+            c = next(
+                (
+                    x
+                    for x in rows
+                    if f"{x.task} [{x.mode}]" == task
+                    and (x.tool == tool or (tool == "stillframe" and x.tool.startswith("stillframe")))
+                ),
+                None,
+            )
             if c is None or not c.wall or not base.get(task):
                 continue
             wrong = c.right < c.requested
-            ax.barh(i + j * height, c.wall / base[task], height, color=f"C{j}", hatch="//" if wrong else None,
-                    label=tool if i == 0 or not ax.get_legend_handles_labels()[1].count(tool) else None)  # fmt: skip
+            ax.barh(
+                i + j * height,
+                c.wall / base[task],
+                height,
+                color=f"C{j}",
+                hatch="//" if wrong else None,
+                label=tool if i == 0 or not ax.get_legend_handles_labels()[1].count(tool) else None,
+            )
     ax.set_yticks([i + 0.4 - height / 2 for i in range(len(tasks))], tasks)
     ax.invert_yaxis()
     ax.set_xscale("log")

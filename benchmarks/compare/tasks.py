@@ -49,8 +49,16 @@ def tasks_for(duration: float, main: bool, quick: bool) -> list[Task]:
         exact += [_random(50, duration, True), _random(50, duration, False)]
         exact += [_spread(n, duration) for n in ((10, 25, 100) if not quick else (10, 25))]
         exact += [_one(duration), _sprite(duration, 100 if not quick else 20)]
-        key = [_interval(every[-1], duration, "keyframe"), _random(50, duration, True, "keyframe"),
-               _spread(25, duration, "keyframe"), _one(duration, "keyframe")]  # fmt: skip
+        key = [
+            _interval(every[-1], duration, "keyframe"),
+            _random(50, duration, True, "keyframe"),
+            _spread(25, duration, "keyframe"),
+            _one(duration, "keyframe"),
+        ]
         return exact + key
-    return [_interval(5 if duration > 20 else 1, duration), _spread(10, duration), _one(duration),
-            _spread(10, duration, "keyframe")]  # fmt: skip
+    return [
+        _interval(5 if duration > 20 else 1, duration),
+        _spread(10, duration),
+        _one(duration),
+        _spread(10, duration, "keyframe"),
+    ]

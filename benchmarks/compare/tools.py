@@ -60,33 +60,71 @@ TOOLS = [
 ]
 
 
-def commands(tool: Tool, task: Task, video: Path, out: Path, size: tuple[int, int], stored: tuple[int, int],
-             quality: int) -> list[list[str]]:  # fmt: skip
+def commands(
+    tool: Tool, task: Task, video: Path, out: Path, size: tuple[int, int], stored: tuple[int, int], quality: int
+) -> list[list[str]]:
     """The processes that do the task (several for the ffmpeg -ss loop). `size` is
     the output size as displayed, `stored` the coded picture's."""
     width, height = size
     if not tool.key.startswith("ffmpeg"):
         args = out.parent / f"{out.name}.args.json"
-        args.write_text(json.dumps({
-            "tool": tool.key, "video": str(video), "times": list(task.times), "out": str(out), "width": width,
-            "height": height, "quality": quality, "mode": task.mode, "sprite": task.sprite, "every": task.every,
-            "stored_width": stored[0], "stored_height": stored[1],
-            "result": str(out.parent / f"{out.name}.result.json"),
-        }))  # fmt: skip
+        args.write_text(
+            json.dumps(
+                {
+                    "tool": tool.key,
+                    "video": str(video),
+                    "times": list(task.times),
+                    "out": str(out),
+                    "width": width,
+                    "height": height,
+                    "quality": quality,
+                    "mode": task.mode,
+                    "sprite": task.sprite,
+                    "every": task.every,
+                    "stored_width": stored[0],
+                    "stored_height": stored[1],
+                    "result": str(out.parent / f"{out.name}.result.json"),
+                }
+            )
+        )
         return [[sys.executable, "-m", "benchmarks.compare.harness", str(args)]]
     q = ["-q:v", str(ffmpeg_q(quality))]
     base = ["ffmpeg", "-nostdin", "-v", "error"]
     scale = f"scale={width}:{height}"
     if tool.key == "ffmpeg-seek":
         key = ["-skip_frame", "nokey", "-noaccurate_seek"] if task.mode == "keyframe" else []
-        return [[*base, *key, "-ss", f"{t:.6f}", "-i", str(video), "-frames:v", "1", "-vf", scale, *q,
-                 str(out / f"{i + 1:05d}.jpg")] for i, t in enumerate(task.times)]  # fmt: skip
+        return [
+            [
+                *base,
+                *key,
+                "-ss",
+                f"{t:.6f}",
+                "-i",
+                str(video),
+                "-frames:v",
+                "1",
+                "-vf",
+                scale,
+                *q,
+                str(out / f"{i + 1:05d}.jpg"),
+            ]
+            for i, t in enumerate(task.times)
+        ]
     if tool.key == "ffmpeg-fps":
         key = ["-skip_frame", "nokey"] if task.mode == "keyframe" else []
         return [[*base, *key, "-i", str(video), "-vf", f"fps=1/{task.every},{scale}", *q, str(out / "%05d.jpg")]]
     if tool.key == "ffmpeg-tile":
-        return [[*base, "-i", str(video), "-vf", f"fps=1/{task.every},scale=160:-2,tile=10x10", *q,
-                 str(out / "sprite-%05d.jpg")]]  # fmt: skip
+        return [
+            [
+                *base,
+                "-i",
+                str(video),
+                "-vf",
+                f"fps=1/{task.every},scale=160:-2,tile=10x10",
+                *q,
+                str(out / "sprite-%05d.jpg"),
+            ]
+        ]
     raise ValueError(tool.key)
 
 

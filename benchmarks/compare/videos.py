@@ -44,26 +44,52 @@ def full_specs() -> list[VideoSpec]:
         VideoSpec("1080p30 H.264 5 min GOP 250", "bench-1080p30-gop250-300s.mp4", 9000, main=True),
         VideoSpec("1080p60 H.264 GOP 600", "cmp-1080p60-gop600-60s.mp4", 3600, fps=60, gop=600, bframes=3),
         VideoSpec("1080p all-intra", "cmp-1080p-intra-20s.mp4", 600, gop=1, bframes=0),
-        VideoSpec("720p HEVC 10-bit", "cmp-720p-hevc10-20s.mp4", 600, size=(1280, 720), gop=120, bframes=None,
-                  codec="libx265", pix_fmt="yuv420p10le"),
-        VideoSpec("phone: rotated VFR", "cmp-phone-vfr-rot90-20s.mp4", 600, size=(1280, 720),
-                  fps=((30.0, 150), (24.0, 120), (60.0, 330)), gop=60, bframes=0, rotation=90),
-        VideoSpec("MPEG-TS, starts at 10 s", "cmp-ts-start10-30s.ts", 900, size=(1280, 720), gop=60, bframes=2,
-                  start=10.0),
+        VideoSpec(
+            "720p HEVC 10-bit",
+            "cmp-720p-hevc10-20s.mp4",
+            600,
+            size=(1280, 720),
+            gop=120,
+            bframes=None,
+            codec="libx265",
+            pix_fmt="yuv420p10le",
+        ),
+        VideoSpec(
+            "phone: rotated VFR",
+            "cmp-phone-vfr-rot90-20s.mp4",
+            600,
+            size=(1280, 720),
+            fps=((30.0, 150), (24.0, 120), (60.0, 330)),
+            gop=60,
+            bframes=0,
+            rotation=90,
+        ),
+        VideoSpec(
+            "MPEG-TS, starts at 10 s", "cmp-ts-start10-30s.ts", 900, size=(1280, 720), gop=60, bframes=2, start=10.0
+        ),
         VideoSpec("nasa_13013.mp4 (real)", "nasa_13013.mp4", shared=True),
-    ]  # fmt: skip
+    ]
 
 
 def quick_specs() -> list[VideoSpec]:
     return [
         VideoSpec("360p30 H.264 20 s GOP 250", "cmp-q-360p-gop250-20s.mp4", 600, size=(640, 360), main=True),
         VideoSpec("360p all-intra", "cmp-q-360p-intra-5s.mp4", 150, size=(640, 360), gop=1, bframes=0),
-        VideoSpec("phone: rotated VFR", "cmp-q-phone-vfr-rot90-6s.mp4", 180, size=(480, 272),
-                  fps=((30.0, 60), (24.0, 48), (60.0, 72)), gop=30, bframes=0, rotation=90),
-        VideoSpec("MPEG-TS, starts at 10 s", "cmp-q-ts-start10-6s.ts", 180, size=(480, 272), gop=30, bframes=2,
-                  start=10.0),
+        VideoSpec(
+            "phone: rotated VFR",
+            "cmp-q-phone-vfr-rot90-6s.mp4",
+            180,
+            size=(480, 272),
+            fps=((30.0, 60), (24.0, 48), (60.0, 72)),
+            gop=30,
+            bframes=0,
+            rotation=90,
+        ),
+        VideoSpec(
+            "MPEG-TS, starts at 10 s", "cmp-q-ts-start10-6s.ts", 180, size=(480, 272), gop=30, bframes=2, start=10.0
+        ),
         VideoSpec("nasa_13013.mp4 (real)", "nasa_13013.mp4", shared=True),
-    ]  # fmt: skip
+    ]
 
 
 def make(spec: VideoSpec) -> Path | None:
@@ -74,10 +100,18 @@ def make(spec: VideoSpec) -> Path | None:
     if not path.exists():
         print(f"generating {spec.name} -> {path.name} ...", file=sys.stderr, flush=True)
         testsrc.make_video(
-            path, frames=spec.frames, size=spec.size, fps=list(spec.fps) if isinstance(spec.fps, tuple) else spec.fps,
-            codec=spec.codec, pix_fmt=spec.pix_fmt, gop=spec.gop, bframes=spec.bframes, start=spec.start,
-            rotation=spec.rotation, options=dict(spec.options) or None,
-        )  # fmt: skip
+            path,
+            frames=spec.frames,
+            size=spec.size,
+            fps=list(spec.fps) if isinstance(spec.fps, tuple) else spec.fps,
+            codec=spec.codec,
+            pix_fmt=spec.pix_fmt,
+            gop=spec.gop,
+            bframes=spec.bframes,
+            start=spec.start,
+            rotation=spec.rotation,
+            options=dict(spec.options) or None,
+        )
     return path
 
 

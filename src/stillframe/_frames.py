@@ -88,9 +88,14 @@ class Pictures:
                 w, h = h, w
             o = self.options
             geo = plan_geometry(
-                w, h, self.rotation, width=o.width, height=o.height, max_length=o.max_length,
+                w,
+                h,
+                self.rotation,
+                width=o.width,
+                height=o.height,
+                max_length=o.max_length,
                 aspect_ratio=o.aspect_ratio,
-            )  # fmt: skip
+            )
             self.others[key] = geo
         return geo
 
@@ -206,8 +211,9 @@ class FrameRun:
         if unit.picks is not None and unit.group is not None:
             picks, groups = unit.picks, [unit.group]
         else:
-            chosen = pick_frames(idx, [t for _, t in unit.requests], frame_type=opts.frame_type, snap=opts.snap,
-                                 tolerance=opts.tolerance)  # fmt: skip
+            chosen = pick_frames(
+                idx, [t for _, t in unit.requests], frame_type=opts.frame_type, snap=opts.snap, tolerance=opts.tolerance
+            )
             picks = [Pick(unit.requests[p.request][0], p.time, p.target, p.rule) for p in chosen]
             groups = group_targets(idx, picks)
         by_target: dict[int, list[Pick]] = {}

@@ -169,8 +169,14 @@ class ObjectStore:
     prefix (scheme://bucket/prefix) every object the run puts, keeps aside or puts
     back must lie under (see stillframe._files.confined_to); None: no bound."""
 
-    def __init__(self, scheme: str, storage_options: Mapping[str, Any], token: str, uploads: int = UPLOADS,
-                 root: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        scheme: str,
+        storage_options: Mapping[str, Any],
+        token: str,
+        uploads: int = UPLOADS,
+        root: str | None = None,
+    ) -> None:
         self.scheme = scheme
         self.protocol = "s3" if scheme == "oss" else scheme
         self.fs = open_filesystem(scheme, storage_options)
@@ -364,8 +370,13 @@ class ObjectStore:
         except StillframeError as exc:
             log.error("rolling back: %s", exc)
         if failed:
-            log.error("rolling back: %d replaced objects could not be put back; their copies are kept beside "
-                      "them as .NAME.%s.keep: %s", len(failed), self.token, ", ".join(failed[:5]))  # fmt: skip
+            log.error(
+                "rolling back: %d replaced objects could not be put back; their copies are kept beside "
+                "them as .NAME.%s.keep: %s",
+                len(failed),
+                self.token,
+                ", ".join(failed[:5]),
+            )
 
     def _restore(self, obj: _Object) -> None:
         self.retry(partial(self._copy, obj.aside, obj.key), self.url(obj.key), "put back the object it replaced")
@@ -394,6 +405,11 @@ class ObjectStore:
             self.retry(partial(self.fs.rm, chunk), self.url(chunk[0]), "delete")
 
     def report(self) -> dict[str, Any]:
-        return {"objects": self.puts, "bytes": self.bytes, "replaced": sum(o.kept for o in self.objects.values()),
-                "retries": self.retry.retries, "retry_wait": round(self.retry.waited, 3),
-                "max_in_flight": self.max_in_flight}  # fmt: skip
+        return {
+            "objects": self.puts,
+            "bytes": self.bytes,
+            "replaced": sum(o.kept for o in self.objects.values()),
+            "retries": self.retry.retries,
+            "retry_wait": round(self.retry.waited, 3),
+            "max_in_flight": self.max_in_flight,
+        }

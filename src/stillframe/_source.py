@@ -235,8 +235,9 @@ def map_av_error(exc: BaseException, source: Any, name: str | None = None) -> St
     if is_url(source) and isinstance(exc, (ConnectionError, TimeoutError, OSError)):
         host = _unknown_host(source) if getattr(exc, "errno", None) == errno.EIO else None
         if host is not None:  # FFmpeg says only "input/output error" for a name it cannot resolve
-            return TransientNetworkError(f"{name}: the host {host} cannot be found (not a name the DNS knows, or "
-                                         "no network)")  # fmt: skip
+            return TransientNetworkError(
+                f"{name}: the host {host} cannot be found (not a name the DNS knows, or no network)"
+            )
         return TransientNetworkError(f"{name}: {text}")
     if isinstance(exc, (av.error.InvalidDataError, av.error.EOFError)):
         return ResourceContentBad(f"{name}: not a readable media file (FFmpeg: {text})")

@@ -11,8 +11,17 @@ from stillframe.errors import InvalidParameter, PermissionDenied, StillframeErro
 
 __all__ = ["OBJECT_STORES", "say", "store_error", "transient"]
 
-_TRANSIENT_ERRNOS = {errno.EBUSY, errno.EIO, errno.EAGAIN, errno.ETIMEDOUT, errno.ECONNRESET, errno.ECONNABORTED,
-                     errno.ECONNREFUSED, errno.EPIPE, getattr(errno, "EREMOTEIO", errno.EIO)}  # fmt: skip
+_TRANSIENT_ERRNOS = {
+    errno.EBUSY,
+    errno.EIO,
+    errno.EAGAIN,
+    errno.ETIMEDOUT,
+    errno.ECONNRESET,
+    errno.ECONNABORTED,
+    errno.ECONNREFUSED,
+    errno.EPIPE,
+    getattr(errno, "EREMOTEIO", errno.EIO),
+}
 # Libraries whose own exceptions (not OSError) mean the connection or the server failed.
 _NETWORK_MODULES = {"botocore", "aiobotocore", "aiohttp", "urllib3", "requests", "http", "ssl", "google", "azure"}
 
@@ -56,9 +65,11 @@ def store_error(exc: BaseException, url: str, doing: str) -> StillframeError:
     if isinstance(exc, StillframeError):
         return exc
     if _no_credentials(exc):
-        return PermissionDenied(f"{url}: cannot {doing}: no credentials for the store ({say(exc)}); give key and "
-                                "secret in storage_options (--storage-options) or the store's environment "
-                                "variables (AWS_ACCESS_KEY_ID, ...)")  # fmt: skip
+        return PermissionDenied(
+            f"{url}: cannot {doing}: no credentials for the store ({say(exc)}); give key and "
+            "secret in storage_options (--storage-options) or the store's environment "
+            "variables (AWS_ACCESS_KEY_ID, ...)"
+        )
     if isinstance(exc, FileNotFoundError):
         bucket = url.split("://", 1)[-1].split("/", 1)[0]
         return InvalidParameter(f"{url}: cannot {doing}: the bucket {bucket} does not exist ({say(exc)})")

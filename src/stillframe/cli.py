@@ -101,8 +101,15 @@ def _grid(text: str, what: str) -> tuple[int, int]:
 
 def _sprite(args: argparse.Namespace):
     # The sheets' own flags are refused without sheets, not ignored.
-    stray = {"--cell-size": args.cell_size, "--sprites-only": args.sprites_only, "--sprite-output": args.sprite_output,
-             "--margin": args.margin, "--padding": args.padding, "--color": args.color, "--cell-step": args.cell_step}  # fmt: skip
+    stray = {
+        "--cell-size": args.cell_size,
+        "--sprites-only": args.sprites_only,
+        "--sprite-output": args.sprite_output,
+        "--margin": args.margin,
+        "--padding": args.padding,
+        "--color": args.color,
+        "--cell-step": args.cell_step,
+    }
     if args.sprite is None:
         flag = next((k for k, v in stray.items() if v is not None and v is not False), None)
         if flag is not None:
@@ -179,28 +186,57 @@ def add_snapshot_options(parser: argparse.ArgumentParser, helps: Mapping[str, st
     def add(flag: str, help: str, **kwargs: Any) -> None:
         group.add_argument(flag, help=words.pop(flag, help), **kwargs)
 
-    add("--interval", "time between snapshots: seconds (10, 2.5s, 500ms) or [HH:]MM:SS[.m]", type=seconds_arg,
-        metavar="TIME")  # fmt: skip
-    add("--start", "time of the first one (with --interval; default 0)", type=seconds_arg, default=None,
-        metavar="TIME")  # fmt: skip
+    add(
+        "--interval",
+        "time between snapshots: seconds (10, 2.5s, 500ms) or [HH:]MM:SS[.m]",
+        type=seconds_arg,
+        metavar="TIME",
+    )
+    add("--start", "time of the first one (with --interval; default 0)", type=seconds_arg, default=None, metavar="TIME")
     add("--count", "at most this many (with --interval; --interval 0 spreads them)", type=int)
-    add("--dots", "comma-separated times: 1.5,7.25 or 00:01:30,00:02:05.5 (units s, ms, us)", type=times_arg,
-        metavar="T1,T2,...")  # fmt: skip
+    add(
+        "--dots",
+        "comma-separated times: 1.5,7.25 or 00:01:30,00:02:05.5 (units s, ms, us)",
+        type=times_arg,
+        metavar="T1,T2,...",
+    )
     add("--quantity", "this many, spread over the video", type=int)
     add("--quantity-time", "with --quantity: the time between them", type=seconds_arg, metavar="TIME")
-    add("--frame-type", "normal: the exact frame; intra: the nearest keyframe, decoding keyframes only "
-        "(default: %(default)s)", choices=("normal", "intra"), default="normal")  # fmt: skip
-    add("--snap", "displayed: the frame on screen at t; next: the first frame at or after t, as ffmpeg -ss "
-        "(default: %(default)s)", choices=("displayed", "next"), default="displayed")  # fmt: skip
-    add("--tolerance", "how far a keyframe may be from the exact frame and stand in for it (default: 0, exact)",
-        type=seconds_arg, default=0.0, metavar="TIME")  # fmt: skip
+    add(
+        "--frame-type",
+        "normal: the exact frame; intra: the nearest keyframe, decoding keyframes only (default: %(default)s)",
+        choices=("normal", "intra"),
+        default="normal",
+    )
+    add(
+        "--snap",
+        "displayed: the frame on screen at t; next: the first frame at or after t, as ffmpeg -ss "
+        "(default: %(default)s)",
+        choices=("displayed", "next"),
+        default="displayed",
+    )
+    add(
+        "--tolerance",
+        "how far a keyframe may be from the exact frame and stand in for it (default: 0, exact)",
+        type=seconds_arg,
+        default=0.0,
+        metavar="TIME",
+    )
     add("--width", "pixels; the height follows the display aspect unless given too", type=int)
     add("--height", "pixels; the width follows the display aspect unless given too", type=int)
     add("--max-length", "longest side in pixels", type=int)
-    add("--aspect", "16:9 pads with black to that shape, never cropping (default: %(default)s)",
-        choices=("keep", "16:9"), default="keep")  # fmt: skip
-    add("--deinterlace", "auto: frames flagged interlaced go through FFmpeg's bwdif, one picture a frame "
-        "(default: off)", choices=("auto",), default=None)  # fmt: skip
+    add(
+        "--aspect",
+        "16:9 pads with black to that shape, never cropping (default: %(default)s)",
+        choices=("keep", "16:9"),
+        default="keep",
+    )
+    add(
+        "--deinterlace",
+        "auto: frames flagged interlaced go through FFmpeg's bwdif, one picture a frame (default: off)",
+        choices=("auto",),
+        default=None,
+    )
     add("--quality", "JPEG quality 1..100 (default: %(default)s)", type=int_arg(1, 100), default=85, metavar="Q")
     add("--sprite", "sprite sheets of C columns and L lines, e.g. 10x10", metavar="CxL")
     add("--cell-size", "sprite cell size (default: the snapshot size)", metavar="WxH")
@@ -211,27 +247,56 @@ def add_snapshot_options(parser: argparse.ArgumentParser, helps: Mapping[str, st
     add("--color", "sprite background: a name, #rrggbb or random (default: black)")
     add("--cell-step", "every nth snapshot goes on the sheet (default: 1)", type=int)
     add("--sprites-only", "write the sheets, not the single snapshots", action="store_true")
-    add("--sprite-output", "sheet file name; {TileCount} = 00001, ... (default: sprite-{TileCount}.jpg beside "
-        "the snapshots)")  # fmt: skip
+    add(
+        "--sprite-output",
+        "sheet file name; {TileCount} = 00001, ... (default: sprite-{TileCount}.jpg beside the snapshots)",
+    )
     add("--vtt", "write a WebVTT thumbnail track here")
     add("--storyboard", "write the sheets' storyboard JSON here")
-    group.add_argument("--vtt-base-url", "--base-url", dest="vtt_base_url", metavar="URL",
-                       help=words.pop("--vtt-base-url", "prefix for the VTT and storyboard image URLs "
-                                      "(default: relative to the track)"))  # fmt: skip
-    add("--black-level", "30..100: percent of dark pixels that makes a frame black; either black flag turns the "
-        "test on (default then: 100)", type=int)  # fmt: skip
-    add("--pixel-black-threshold", "0..255: darker than this is a dark pixel (default with --black-level: 32)",
-        type=int)  # fmt: skip
+    group.add_argument(
+        "--vtt-base-url",
+        "--base-url",
+        dest="vtt_base_url",
+        metavar="URL",
+        help=words.pop(
+            "--vtt-base-url", "prefix for the VTT and storyboard image URLs (default: relative to the track)"
+        ),
+    )
+    add(
+        "--black-level",
+        "30..100: percent of dark pixels that makes a frame black; either black flag turns the "
+        "test on (default then: 100)",
+        type=int,
+    )
+    add(
+        "--pixel-black-threshold", "0..255: darker than this is a dark pixel (default with --black-level: 32)", type=int
+    )
     add("--cover", "write the cover here ('auto': cover.jpg beside the snapshots, the most representative one)")
-    add("--cover-position", "1-based snapshot to use as the cover, or auto (default: 1 with --cover PATH); "
-        "without --cover, the cover is cover.jpg beside the snapshots", type=cover_position_arg)  # fmt: skip
-    add("--overwrite", "replace files that exist (without it, an existing file stops the run before anything "
-        "is decoded, as ffmpeg -n)", action="store_true")  # fmt: skip
-    add("--clean", "remove the files the output names match that this run did not write (an earlier "
-        "run's 00004.jpg when this one writes 3)", action="store_true")  # fmt: skip
-    add("--storage-options", "JSON for fsspec, for s3://, oss://... inputs and outputs "
+    add(
+        "--cover-position",
+        "1-based snapshot to use as the cover, or auto (default: 1 with --cover PATH); "
+        "without --cover, the cover is cover.jpg beside the snapshots",
+        type=cover_position_arg,
+    )
+    add(
+        "--overwrite",
+        "replace files that exist (without it, an existing file stops the run before anything "
+        "is decoded, as ffmpeg -n)",
+        action="store_true",
+    )
+    add(
+        "--clean",
+        "remove the files the output names match that this run did not write (an earlier "
+        "run's 00004.jpg when this one writes 3)",
+        action="store_true",
+    )
+    add(
+        "--storage-options",
+        "JSON for fsspec, for s3://, oss://... inputs and outputs "
         '(e.g. \'{"endpoint_url": "http://127.0.0.1:9000", "key": "...", "secret": "..."}\')',
-        type=json_object_arg, metavar="JSON")  # fmt: skip
+        type=json_object_arg,
+        metavar="JSON",
+    )
     if words:  # a misspelt key would leave the help it meant to change unchanged
         raise InvalidParameter(f"not flags of {SNAPSHOT_OPTIONS}: {', '.join(sorted(words))}")
 
@@ -242,15 +307,28 @@ def snapshot_options(args: argparse.Namespace) -> dict[str, Any]:
     if args.vtt_base_url is not None and args.vtt is None and args.storyboard is None:
         raise SystemExit("stillframe: error: --vtt-base-url applies only with --vtt or --storyboard")
     return {
-        "frame_type": args.frame_type, "snap": args.snap, "tolerance": args.tolerance, "width": args.width,
-        "height": args.height, "max_length": args.max_length, "aspect_ratio": args.aspect,
-        "deinterlace": args.deinterlace or False, "quality": args.quality,
-        "sprite": _sprite(args), "sprite_output": args.sprite_output, "webvtt": args.vtt,
-        "storyboard": args.storyboard, "vtt_base_url": args.vtt_base_url, "black_level": args.black_level,
-        "pixel_black_threshold": args.pixel_black_threshold, "cover": args.cover,
-        "cover_position": args.cover_position, "overwrite": args.overwrite, "clean": args.clean,
+        "frame_type": args.frame_type,
+        "snap": args.snap,
+        "tolerance": args.tolerance,
+        "width": args.width,
+        "height": args.height,
+        "max_length": args.max_length,
+        "aspect_ratio": args.aspect,
+        "deinterlace": args.deinterlace or False,
+        "quality": args.quality,
+        "sprite": _sprite(args),
+        "sprite_output": args.sprite_output,
+        "webvtt": args.vtt,
+        "storyboard": args.storyboard,
+        "vtt_base_url": args.vtt_base_url,
+        "black_level": args.black_level,
+        "pixel_black_threshold": args.pixel_black_threshold,
+        "cover": args.cover,
+        "cover_position": args.cover_position,
+        "overwrite": args.overwrite,
+        "clean": args.clean,
         "storage_options": args.storage_options,
-    }  # fmt: skip
+    }
 
 
 def _input(args: argparse.Namespace) -> Any:
@@ -328,8 +406,9 @@ def _summary(result) -> str:
     elif files:
         parts.append(f"{len(files)} snapshots written: {files[0]} .. {files[-1]}")
     if result.sprites:
-        parts.append(f"{_plural(len(result.sprites), 'sprite sheet')} of {result.count} frames: "
-                     f"{', '.join(result.sprites)}")  # fmt: skip
+        parts.append(
+            f"{_plural(len(result.sprites), 'sprite sheet')} of {result.count} frames: {', '.join(result.sprites)}"
+        )
     for what in ("webvtt", "storyboard", "cover"):
         if getattr(result, what):
             parts.append(f"{what} {getattr(result, what)}")
@@ -356,15 +435,19 @@ def _hw(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
         return 0
-    print(f"PyAV {report.pyav}, FFmpeg {report.ffmpeg} (libavcodec {report.libavcodec}); "
-          f"device types built in: {', '.join(report.built) or 'none'}")  # fmt: skip
+    print(
+        f"PyAV {report.pyav}, FFmpeg {report.ffmpeg} (libavcodec {report.libavcodec}); "
+        f"device types built in: {', '.join(report.built) or 'none'}"
+    )
     for kind, d in report.devices.items():
         state = "usable" if d["usable"] else f"not usable: {d['reason']}"
         print(f"  {kind:13} {state}")
     print("codecs (backend per device; * = usable here):")
     for codec, row in report.codecs.items():
-        cells = [f"{k}={v['decoder']}{' (hwaccel)' if v['method'] == 'hwaccel' else ''}{'*' if v['usable'] else ''}"
-                 for k, v in row.items()]  # fmt: skip
+        cells = [
+            f"{k}={v['decoder']}{' (hwaccel)' if v['method'] == 'hwaccel' else ''}{'*' if v['usable'] else ''}"
+            for k, v in row.items()
+        ]
         print(f"  {codec:11} {', '.join(cells) or 'software only'}")
     print(f"auto: {report.auto or 'cpu (' + (report.auto_reason or '') + ')'}")
     return 0
@@ -434,32 +517,51 @@ def _parser(core_only: bool = False) -> argparse.ArgumentParser:
     probe.add_argument("--index", choices=INDEX_CHOICES, default="auto", help=INDEX_HELP)
     probe.add_argument("--variant", default=None, metavar="RULE", help=VARIANT_HELP)
     probe.add_argument(
-        "--all", action="store_true",
+        "--all",
+        action="store_true",
         help="also what needs every keyframe read (keyframe_times; a Matroska file's frame_count), "
         "left out otherwise when the file's own index describes it",
-    )  # fmt: skip
-    probe.add_argument("--storage-options", type=json_object_arg, metavar="JSON",
-                       help="JSON for fsspec, for an s3://, oss://... source")  # fmt: skip
+    )
+    probe.add_argument(
+        "--storage-options",
+        type=json_object_arg,
+        metavar="JSON",
+        help="JSON for fsspec, for an s3://, oss://... source",
+    )
     probe.set_defaults(run=_probe, parser=probe)
 
     snap = sub.add_parser(
-        "snapshot", help="write JPEG snapshots", formatter_class=argparse.RawDescriptionHelpFormatter,
+        "snapshot",
+        help="write JPEG snapshots",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Write exact JPEG snapshots of a video (one at 0 s when no sampling is given).",
         epilog=SNAPSHOT_EXAMPLES,
-    )  # fmt: skip
+    )
     snap.add_argument("source", help="a video: a path, a file:// or http(s):// URL, or s3://, oss://... (fsspec)")
     snap.add_argument(
-        "-o", "--output", default="out/{Count}.jpg",
+        "-o",
+        "--output",
+        default="out/{Count}.jpg",
         help="JPEG file name, .jpg or .jpeg, or an s3://, oss://... URL; {Count} = 00001, 00002, ... "
         "(default: %(default)s)",
-    )  # fmt: skip
+    )
     snap.add_argument("--stream", type=int, default=None, help="the video stream's index (default: FFmpeg's best)")
     snap.add_argument("--index", choices=INDEX_CHOICES, default="auto", help=INDEX_HELP)
     snap.add_argument("--variant", default=None, metavar="RULE", help=VARIANT_HELP)
-    snap.add_argument("--workers", type=int_arg(1), default=None, metavar="N",
-                      help="parallel decoders (default: one a core; 1 for one snapshot)")  # fmt: skip
-    snap.add_argument("--timeout", type=seconds_arg, default=None, metavar="TIME",
-                      help="how long before giving up (SnapshotTimeOut; default: no limit)")  # fmt: skip
+    snap.add_argument(
+        "--workers",
+        type=int_arg(1),
+        default=None,
+        metavar="N",
+        help="parallel decoders (default: one a core; 1 for one snapshot)",
+    )
+    snap.add_argument(
+        "--timeout",
+        type=seconds_arg,
+        default=None,
+        metavar="TIME",
+        help="how long before giving up (SnapshotTimeOut; default: no limit)",
+    )
     snap.add_argument(
         "--device",
         default="cpu",
@@ -475,18 +577,23 @@ def _parser(core_only: bool = False) -> argparse.ArgumentParser:
 
     hw = sub.add_parser("hw", help="what hardware decoding this machine and PyAV build can do")
     hw.add_argument("--json", action="store_true", help="print the report as JSON")
-    hw.add_argument("--measure", action="store_true",
-                    help="measure what auto weighs on this machine now (kept in the cache folder) and print it")  # fmt: skip
+    hw.add_argument(
+        "--measure",
+        action="store_true",
+        help="measure what auto weighs on this machine now (kept in the cache folder) and print it",
+    )
     hw.set_defaults(run=_hw)
 
     demo = sub.add_parser(
-        "demo", help="make a test video and snapshot it (nothing of yours needed)",
+        "demo",
+        help="make a test video and snapshot it (nothing of yours needed)",
         description="Make a 10 s 720p test clip (OUT/demo.mp4), write one exact 480 px snapshot a second "
         "(OUT/00001.jpg ...) and print the result as JSON. A second run replaces the demo's files.",
-    )  # fmt: skip
+    )
     demo.add_argument("out", nargs="?", default="stillframe-demo", help="output folder (default: %(default)s)")
-    demo.add_argument("--quality", type=int_arg(1, 100), default=85, metavar="Q",
-                      help="JPEG quality 1..100 (default: %(default)s)")  # fmt: skip
+    demo.add_argument(
+        "--quality", type=int_arg(1, 100), default=85, metavar="Q", help="JPEG quality 1..100 (default: %(default)s)"
+    )
     demo.set_defaults(run=_demo)
     return parser
 

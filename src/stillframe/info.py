@@ -208,9 +208,15 @@ def info_from_scan(container, stream, index: PacketIndex, first: av.VideoFrame, 
 
 
 def info_from_table(
-    container, stream, first: av.VideoFrame, *, start_pts: int, end_pts: int,
-    count: int | Callable[[], int], keyframe_pts: Callable[[], list[int]],
-) -> VideoInfo:  # fmt: skip
+    container,
+    stream,
+    first: av.VideoFrame,
+    *,
+    start_pts: int,
+    end_pts: int,
+    count: int | Callable[[], int],
+    keyframe_pts: Callable[[], list[int]],
+) -> VideoInfo:
     """`count` and `keyframe_pts` may be callables: worked out when first read."""
     facts = frame_facts(container, stream, first)
     tb = float(stream.time_base)

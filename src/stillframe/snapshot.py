@@ -175,8 +175,17 @@ def snapshot(
             index=index,
             variant=variant,
         ) as video:
-            run = RunPlan(video, plan, output, outputs, frame, deadline=deadline, timeout=timeout, progress=progress,
-                          storage_options=storage_options)  # fmt: skip
+            run = RunPlan(
+                video,
+                plan,
+                output,
+                outputs,
+                frame,
+                deadline=deadline,
+                timeout=timeout,
+                progress=progress,
+                storage_options=storage_options,
+            )
             run.check()
             run.avoid_black(video)
             run.feed(video.stream(run.times, frame, ordered=run.ordered, deadline=deadline))

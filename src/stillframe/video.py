@@ -392,5 +392,6 @@ def open(  # noqa: A001
     video stream (`stream=None`: the best one). `workers` parallel decoders
     (default every CPU, or 4 on a hardware device), `timeout` seconds (network),
     `device` and `fallback`, `index` ("auto" or "scan"), `variant`: see Video."""
-    return Video(source, stream, workers=workers, timeout=timeout, device=device, fallback=fallback, index=index,
-                 variant=variant)  # fmt: skip
+    return Video(
+        source, stream, workers=workers, timeout=timeout, device=device, fallback=fallback, index=index, variant=variant
+    )

@@ -14,9 +14,19 @@ DEFAULT = 4
 # NVIDIA's video codec support matrix, by name (the longer names first: "A100"
 # before "A10", "L40" before "L4").
 TABLE = (
-    ("GH200", 7), ("H200", 7), ("H100", 7), ("H800", 7), ("B200", 7),
-    ("A100", 5), ("A800", 5), ("A30", 4), ("L40", 3), ("L4", 4), ("A10", 2), ("T4", 2),
-)  # fmt: skip
+    ("GH200", 7),
+    ("H200", 7),
+    ("H100", 7),
+    ("H800", 7),
+    ("B200", 7),
+    ("A100", 5),
+    ("A800", 5),
+    ("A30", 4),
+    ("L40", 3),
+    ("L4", 4),
+    ("A10", 2),
+    ("T4", 2),
+)
 
 
 def by_name(name: str) -> int | None:

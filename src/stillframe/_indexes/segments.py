@@ -99,9 +99,14 @@ class Segments:
     "mp4" or "matroska" for one file read in place, None to concatenate)."""
 
     def __init__(
-        self, index: StreamIndex, reader: RangeReader, name: str, fill: str | None = None, kind: str = "container",
+        self,
+        index: StreamIndex,
+        reader: RangeReader,
+        name: str,
+        fill: str | None = None,
+        kind: str = "container",
         note: str = "",
-    ) -> None:  # fmt: skip
+    ) -> None:
         from stillframe.streams._cache import CachedReader
 
         self.index = index
@@ -171,8 +176,14 @@ class Segments:
         segment read before the first packet)."""
         from stillframe.streams import SegmentStream
 
-        view = SegmentStream(self.reader, self.segments[first : last + 1], BLOCK, fill=self.fill,
-                             seekable=self.fill is not None, keys=self.keys)  # fmt: skip
+        view = SegmentStream(
+            self.reader,
+            self.segments[first : last + 1],
+            BLOCK,
+            fill=self.fill,
+            seekable=self.fill is not None,
+            keys=self.keys,
+        )
         try:
             return av.open(view, "r", options=LIGHT if light else None, hwaccel=hwaccel)
         except StillframeError:

@@ -98,8 +98,9 @@ def snapshot_one(
     and picklable, so Ray tasks, Celery or a shell loop can call it too)."""
     name = input_name(source)
     try:
-        result = snapshot(open_source(source, storage_options), sampling, output, **options,
-                          storage_options=storage_options)  # fmt: skip
+        result = snapshot(
+            open_source(source, storage_options), sampling, output, **options, storage_options=storage_options
+        )
         return BatchItem(source, name, result=result)
     except StillframeError as exc:
         return BatchItem(source, name, error=exc)
@@ -244,8 +245,10 @@ def snapshot_many(
     paths = [p for _, _, out, opts in planned for p in destinations(out, opts)]
     runner.call(check_outputs, paths, storage_options, overwrite)
     if split is not None:
-        return [_split_one(src, name, sampling, out, opts, client, processes, split, storage_options, progress)
-                for src, name, out, opts in planned]  # fmt: skip
+        return [
+            _split_one(src, name, sampling, out, opts, client, processes, split, storage_options, progress)
+            for src, name, out, opts in planned
+        ]
     args = [(src, sampling, out, opts, storage_options) for src, _, out, opts in planned]
     items: list[BatchItem | None] = [None] * len(planned)
     bar = Progress(len(planned), "video", progress)
@@ -277,8 +280,17 @@ def _split_one(
     from stillframe.distributed._split import snapshot_split
 
     try:
-        result = snapshot_split(src, sampling, output, client=client, parts=parts, processes=processes,
-                                storage_options=storage_options, progress=progress, **options)  # fmt: skip
+        result = snapshot_split(
+            src,
+            sampling,
+            output,
+            client=client,
+            parts=parts,
+            processes=processes,
+            storage_options=storage_options,
+            progress=progress,
+            **options,
+        )
         return BatchItem(src, name, result=result)
     except StillframeError as exc:
         return BatchItem(src, name, error=exc)

@@ -167,8 +167,9 @@ def snapshot_split(
     run: RunPlan | None = None
     try:
         with Video(open_source(src, storage_options), workers=1, **here) as video:
-            run = RunPlan(video, plan, output, outputs, frame, deadline=deadline, timeout=timeout,
-                          storage_options=storage_options)  # fmt: skip
+            run = RunPlan(
+                video, plan, output, outputs, frame, deadline=deadline, timeout=timeout, storage_options=storage_options
+            )
             run.check()  # written here, checked here
             run.avoid_black(video)
             task = (src, frame.to_dict(), video_opts, outputs.quality, run.keep_singles, storage_options)

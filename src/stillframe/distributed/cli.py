@@ -43,19 +43,31 @@ def add_parser(sub: Any) -> None:
     from stillframe.cli import INDEX_CHOICES, INDEX_HELP, add_snapshot_options, int_arg, seconds_arg
 
     p = sub.add_parser(
-        "batch", help="snapshots of many videos, over this machine's cores or a Dask cluster",
-        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES,
+        "batch",
+        help="snapshots of many videos, over this machine's cores or a Dask cluster",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EXAMPLES,
         description="Write exact JPEG snapshots (and sheets, tracks, covers) of many videos, one task a video.",
-    )  # fmt: skip
+    )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="paths, URLs or s3:// / oss:// URLs; @FILE for a list")
     p.add_argument("-o", "--output", default="out/{Name}/{Count}.jpg", help="file names (default: %(default)s)")
     p.add_argument("--index", choices=INDEX_CHOICES, default="auto", help=INDEX_HELP)
     p.add_argument("--scheduler", metavar="ADDRESS", help="a Dask scheduler, e.g. tcp://HOST:8786 (default: local)")
-    p.add_argument("--connect-timeout", type=seconds_arg, default=CONNECT_TIMEOUT, metavar="TIME",
-                   help="how long to try to reach the --scheduler (default: %(default)s s)")  # fmt: skip
+    p.add_argument(
+        "--connect-timeout",
+        type=seconds_arg,
+        default=CONNECT_TIMEOUT,
+        metavar="TIME",
+        help="how long to try to reach the --scheduler (default: %(default)s s)",
+    )
     p.add_argument("--workers", type=int_arg(1), metavar="N", help="local worker processes (default: one a core)")
-    p.add_argument("--split", type=int_arg(1), metavar="N", help="one video at a time, its frames decoded in N parts "
-                   "side by side (for a few long videos; sheets and tracks as from one process)")  # fmt: skip
+    p.add_argument(
+        "--split",
+        type=int_arg(1),
+        metavar="N",
+        help="one video at a time, its frames decoded in N parts "
+        "side by side (for a few long videos; sheets and tracks as from one process)",
+    )
     p.add_argument("--json", action="store_true", help="print every item and the summary as JSON")
     add_snapshot_options(p, BATCH_HELP)
     p.set_defaults(run=run, parser=p)
@@ -101,17 +113,29 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
         items = snapshot_many(
-            inputs, _sampling(args), args.output, client=client, processes=args.workers,
-            progress=None if not args.json else False, split=args.split, index=args.index, **snapshot_options(args),
-        )  # fmt: skip
+            inputs,
+            _sampling(args),
+            args.output,
+            client=client,
+            processes=args.workers,
+            progress=None if not args.json else False,
+            split=args.split,
+            index=args.index,
+            **snapshot_options(args),
+        )
     finally:
         if client is not None:
             client.close()
     seconds = time.monotonic() - started
     failed = [item for item in items if not item.ok]
     frames = sum(item.result.count for item in items if item.result is not None)
-    summary = {"videos": len(items), "ok": len(items) - len(failed), "failed": len(failed), "frames": frames,
-               "seconds": round(seconds, 3)}  # fmt: skip
+    summary = {
+        "videos": len(items),
+        "ok": len(items) - len(failed),
+        "failed": len(failed),
+        "frames": frames,
+        "seconds": round(seconds, 3),
+    }
     if args.json:
         print(json.dumps({"items": [item.to_dict() for item in items], "summary": summary}, indent=2))
     for item in failed:
@@ -121,6 +145,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"stillframe: error: {where}{item.error.code}: {text}", file=sys.stderr)
     if not args.json:
         rate = len(items) / seconds if seconds > 0 else 0.0
-        print(f"{summary['ok']} of {len(items)} videos done, {len(failed)} failed; {frames} snapshots "
-              f"in {seconds:.2f} s ({rate:.1f} videos/s)")  # fmt: skip
+        print(
+            f"{summary['ok']} of {len(items)} videos done, {len(failed)} failed; {frames} snapshots "
+            f"in {seconds:.2f} s ({rate:.1f} videos/s)"
+        )
     return 1 if failed else 0

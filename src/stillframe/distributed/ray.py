@@ -225,5 +225,6 @@ def extract_frames(
     FrameExtractor(**options)  # checks the options here rather than in every actor
     split = split_at_keyframes(dataset, max_times=max_times, **{k: options[k] for k in _SPLIT_OPTIONS if k in options})
     pool = ray.data.ActorPoolStrategy(min_size=1, max_size=actors)
-    return split.map_batches(FrameExtractor, fn_constructor_kwargs=options, compute=pool, num_cpus=ACTOR_CPUS,
-                             batch_size=batch_size)  # fmt: skip
+    return split.map_batches(
+        FrameExtractor, fn_constructor_kwargs=options, compute=pool, num_cpus=ACTOR_CPUS, batch_size=batch_size
+    )

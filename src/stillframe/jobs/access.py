@@ -75,9 +75,10 @@ class Access:
                 return True
             except IntegrityError:  # seen: a replay, unless its record outlived the window
                 stale = conn.execute(
-                    update(t.nonces).where(t.nonces.c.key == key, t.nonces.c.expire_time < now)
+                    update(t.nonces)
+                    .where(t.nonces.c.key == key, t.nonces.c.expire_time < now)
                     .values(expire_time=expire_time)
-                )  # fmt: skip
+                )
                 return stale.rowcount == 1
 
     def create_ui_session(self, access_key_id: str, account: str, secret: str, max_age: float) -> tuple[str, str]:
@@ -86,9 +87,17 @@ class Access:
         now = time.time()
         with self.engine.begin() as conn:
             self._purge(conn, now)
-            conn.execute(insert(t.ui_sessions).values(
-                id=_digest(token), access_key_id=access_key_id, account=account, key_tag=key_tag(token, secret),
-                csrf=csrf, create_time=now, expire_time=now + max_age))  # fmt: skip
+            conn.execute(
+                insert(t.ui_sessions).values(
+                    id=_digest(token),
+                    access_key_id=access_key_id,
+                    account=account,
+                    key_tag=key_tag(token, secret),
+                    csrf=csrf,
+                    create_time=now,
+                    expire_time=now + max_age,
+                )
+            )
         return token, csrf
 
     def get_ui_session(self, token: str) -> UiSession | None:

@@ -66,8 +66,17 @@ class Catalog:
         now = time.time()
         tid = uuid.uuid4().hex
         stored = {"stillframe": cfg.to_dict(), "source": dict(config) if isinstance(config, Mapping) else None}
-        self.repo.insert_template(dict(id=tid, account=owner(account), name=name, type=cfg.type, config=stored,
-                                       create_time=now, modified_time=now))  # fmt: skip
+        self.repo.insert_template(
+            dict(
+                id=tid,
+                account=owner(account),
+                name=name,
+                type=cfg.type,
+                config=stored,
+                create_time=now,
+                modified_time=now,
+            )
+        )
         return tid
 
     def get_snapshot_template(self, template_id: str, *, account: str | None = None) -> Template:
@@ -82,13 +91,21 @@ class Catalog:
         return self.find_snapshot_templates(type, account=account).items
 
     def find_snapshot_templates(
-        self, type: str | None = None, *, ids: Iterable[str] | None = None, name: str | None = None,
-        newest_first: bool = False, offset: int = 0, limit: int | None = None, account: str | None = None,
-    ) -> Found[Template]:  # fmt: skip
+        self,
+        type: str | None = None,
+        *,
+        ids: Iterable[str] | None = None,
+        name: str | None = None,
+        newest_first: bool = False,
+        offset: int = 0,
+        limit: int | None = None,
+        account: str | None = None,
+    ) -> Found[Template]:
         """Snapshot templates of one Type, among `ids`, whose name holds `name`, oldest
         first (or newest), from `offset` on, at most `limit`; with how many match."""
-        total, rows = self.repo.template_page(account, type=type, ids=ids, name=name, desc=newest_first,
-                                              offset=offset, limit=limit)  # fmt: skip
+        total, rows = self.repo.template_page(
+            account, type=type, ids=ids, name=name, desc=newest_first, offset=offset, limit=limit
+        )
         return Found(total, [Template.from_row(r) for r in rows])
 
     def update_snapshot_template(
@@ -117,8 +134,9 @@ class Catalog:
 
     # -- pipelines -----------------------------------------------------------------------
 
-    def create_pipeline(self, name: str, max_concurrency: int = 10, notify_url: str | None = None, *,
-                        account: str | None = None) -> str:  # fmt: skip
+    def create_pipeline(
+        self, name: str, max_concurrency: int = 10, notify_url: str | None = None, *, account: str | None = None
+    ) -> str:
         """A named queue: at most `max_concurrency` of its jobs run at once; when a job
         ends, `notify_url` (http/https) receives a JSON POST."""
         if not name:
@@ -126,9 +144,18 @@ class Catalog:
         self._check_pipeline(max_concurrency, notify_url)
         now = time.time()
         pid = uuid.uuid4().hex
-        self.repo.insert_pipeline(dict(id=pid, account=owner(account), name=name, max_concurrency=max_concurrency,
-                                       notify_url=notify_url, state="Active", create_time=now,
-                                       modified_time=now))  # fmt: skip
+        self.repo.insert_pipeline(
+            dict(
+                id=pid,
+                account=owner(account),
+                name=name,
+                max_concurrency=max_concurrency,
+                notify_url=notify_url,
+                state="Active",
+                create_time=now,
+                modified_time=now,
+            )
+        )
         return pid
 
     @staticmethod
@@ -150,17 +177,29 @@ class Catalog:
         return self.find_pipelines(account=account).items
 
     def find_pipelines(
-        self, *, ids: Iterable[str] | None = None, state: str | None = None, offset: int = 0,
-        limit: int | None = None, account: str | None = None,
-    ) -> Found[Pipeline]:  # fmt: skip
+        self,
+        *,
+        ids: Iterable[str] | None = None,
+        state: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+        account: str | None = None,
+    ) -> Found[Pipeline]:
         """Pipelines among `ids`, in `state` (Active or Paused), oldest first, from
         `offset` on, at most `limit`; with how many match."""
         total, rows = self.repo.pipeline_page(account, ids=ids, state=state, offset=offset, limit=limit)
         return Found(total, [Pipeline.from_row(r) for r in rows])
 
-    def update_pipeline(self, pipeline_id: str, name: str | None = None, max_concurrency: int | None = None,
-                        notify_url: str | None = None, state: str | None = None, *,
-                        account: str | None = None) -> Pipeline:  # fmt: skip
+    def update_pipeline(
+        self,
+        pipeline_id: str,
+        name: str | None = None,
+        max_concurrency: int | None = None,
+        notify_url: str | None = None,
+        state: str | None = None,
+        *,
+        account: str | None = None,
+    ) -> Pipeline:
         """Change a pipeline's name, concurrency, notify URL or State (Active or Paused); returns it as it is now."""
         self.get_pipeline(pipeline_id, account=account)
         self._check_pipeline(max_concurrency, notify_url)
@@ -183,8 +222,9 @@ class Catalog:
 
     # -- media -----------------------------------------------------------------------------
 
-    def register_media(self, path_or_url: str | os.PathLike[str], *, root: str | None = None,
-                       account: str | None = None) -> str:  # fmt: skip
+    def register_media(
+        self, path_or_url: str | os.PathLike[str], *, root: str | None = None, account: str | None = None
+    ) -> str:
         """A media ID for ICE `{Type: Media}` inputs. `root`: a folder the media must
         resolve inside whenever a job reads it (its bucket)."""
         url = normalise_location(path_or_url, "media")

@@ -35,8 +35,9 @@ def store_errors(store: str | None) -> Iterator[None]:
         except ArgumentError:
             pass
         if isinstance(exc, ArgumentError):  # a malformed URL, or a dialect SQLAlchemy does not know
-            raise InvalidParameter(f"--store {name}: not a path or a database URL SQLAlchemy can use "
-                                   f"({first_line(exc)})") from None  # fmt: skip
+            raise InvalidParameter(
+                f"--store {name}: not a path or a database URL SQLAlchemy can use ({first_line(exc)})"
+            ) from None
         if isinstance(exc, OSError):  # its folder cannot be made
             raise InvalidParameter(f"job store {name}: cannot open it there ({exc.strerror or exc})") from None
         if isinstance(exc, ImportError):  # the URL's driver (psycopg, say) is not installed
@@ -58,8 +59,7 @@ def _jobs() -> Any:
 def _service(args: argparse.Namespace, workers: int = 0):
     JobService = _jobs().JobService
     with store_errors(args.store):
-        return JobService(args.store, workers=workers, storage_options=args.storage_options,
-                          lease_seconds=args.lease)  # fmt: skip
+        return JobService(args.store, workers=workers, storage_options=args.storage_options, lease_seconds=args.lease)
 
 
 def _print(obj: Any) -> None:
@@ -98,9 +98,14 @@ def jobs_command(args: argparse.Namespace) -> int:
         act = args.action
         if act == "submit":
             job = svc.submit_snapshot_job(
-                args.input, args.output, args.config, template_id=args.template, name=args.name,
-                user_data=args.user_data, pipeline_id=args.pipeline,
-            )  # fmt: skip
+                args.input,
+                args.output,
+                args.config,
+                template_id=args.template,
+                name=args.name,
+                user_data=args.user_data,
+                pipeline_id=args.pipeline,
+            )
             _print(job.to_dict())
         elif act == "get":
             _print(svc.get_snapshot_job(args.job_id).to_dict())
@@ -108,9 +113,14 @@ def jobs_command(args: argparse.Namespace) -> int:
             _print(_wait(svc, args).to_dict())
         elif act == "list":
             page = svc.list_snapshot_jobs(
-                job_id=args.job_id, status=args.status, start_of_create_time=args.start, end_of_create_time=args.end,
-                order_by=args.order_by, page_size=args.page_size, next_page_token=args.token,
-            )  # fmt: skip
+                job_id=args.job_id,
+                status=args.status,
+                start_of_create_time=args.start,
+                end_of_create_time=args.end,
+                order_by=args.order_by,
+                page_size=args.page_size,
+                next_page_token=args.token,
+            )
             _print(page.to_dict())
         elif act == "urls":
             job = svc.get_snapshot_job(args.job_id)
@@ -167,16 +177,18 @@ def live_command(args: argparse.Namespace) -> int:
         act = args.action
         if act == "templates":
             if args.op == "create":
-                tid = svc.create_live_snapshot_template(args.name, args.interval, args.overwrite_format,
-                                                        args.sequence_format)  # fmt: skip
+                tid = svc.create_live_snapshot_template(
+                    args.name, args.interval, args.overwrite_format, args.sequence_format
+                )
                 _print({"TemplateId": tid})
             elif args.op == "get":
                 _print(svc.get_live_snapshot_template(args.id).to_dict())
             elif args.op == "list":
                 _print(svc.list_live_snapshot_templates(search_keyword=args.name))
             elif args.op == "update":
-                tpl = svc.update_live_snapshot_template(args.id, args.name, args.interval, args.overwrite_format,
-                                                        args.sequence_format)  # fmt: skip
+                tpl = svc.update_live_snapshot_template(
+                    args.id, args.name, args.interval, args.overwrite_format, args.sequence_format
+                )
                 _print(tpl.to_dict())
             else:
                 svc.delete_live_snapshot_template(args.id)
@@ -185,19 +197,26 @@ def live_command(args: argparse.Namespace) -> int:
             output = {"StorageType": args.storage_type, "Bucket": args.bucket}
             if args.endpoint:
                 output["Endpoint"] = args.endpoint
-            job = svc.submit_live_snapshot_job(args.name, {"Url": args.url, "Type": args.type}, args.template, output,
-                                               args.callback_url)  # fmt: skip
+            job = svc.submit_live_snapshot_job(
+                args.name, {"Url": args.url, "Type": args.type}, args.template, output, args.callback_url
+            )
             _print(job.to_dict())
         elif act == "get":
             _print(svc.get_live_snapshot_job(args.job_id).to_dict())
         elif act == "list":
-            _print(svc.list_live_snapshot_jobs(args.page, args.page_size, args.sort, args.status, args.keyword,
-                                               _when(args.start), _when(args.end)))  # fmt: skip
+            _print(
+                svc.list_live_snapshot_jobs(
+                    args.page, args.page_size, args.sort, args.status, args.keyword, _when(args.start), _when(args.end)
+                )
+            )
         elif act == "command":
             _print(svc.send_live_snapshot_job_command(args.job_id, args.command).to_dict())
         elif act == "files":
-            _print(svc.list_live_snapshot_files(args.job_id, _when(args.start), _when(args.end), args.limit,
-                                                _when(args.next), args.sort))  # fmt: skip
+            _print(
+                svc.list_live_snapshot_files(
+                    args.job_id, _when(args.start), _when(args.end), args.limit, _when(args.next), args.sort
+                )
+            )
         else:
             _print(svc.delete_live_snapshot_files(args.job_id, args.stamps, delete_file=args.delete_file))
         return 0
@@ -279,10 +298,20 @@ def _common(p: argparse.ArgumentParser) -> None:
     from stillframe.cli import json_object_arg, seconds_arg
 
     p.add_argument("--store", default=None, help="path or SQLAlchemy URL (default: STILLFRAME_DB or the user data dir)")
-    p.add_argument("--storage-options", type=json_object_arg, default=None, metavar="JSON",
-                   help="JSON for s3fs (endpoint_url, key, secret, ...)")  # fmt: skip
-    p.add_argument("--lease", type=seconds_arg, default=30.0, metavar="TIME",
-                   help="how long a claimed job stays claimed without renewal (default: %(default)g s)")  # fmt: skip
+    p.add_argument(
+        "--storage-options",
+        type=json_object_arg,
+        default=None,
+        metavar="JSON",
+        help="JSON for s3fs (endpoint_url, key, secret, ...)",
+    )
+    p.add_argument(
+        "--lease",
+        type=seconds_arg,
+        default=30.0,
+        metavar="TIME",
+        help="how long a claimed job stays claimed without renewal (default: %(default)g s)",
+    )
 
 
 def _add_worker(sub: Any) -> None:
@@ -290,8 +319,9 @@ def _add_worker(sub: Any) -> None:
 
     worker = sub.add_parser("worker", help="run queued snapshot jobs from the store")
     _common(worker)
-    worker.add_argument("--threads", type=int_arg(1), default=1, metavar="N",
-                        help="jobs run at once (default: %(default)s)")  # fmt: skip
+    worker.add_argument(
+        "--threads", type=int_arg(1), default=1, metavar="N", help="jobs run at once (default: %(default)s)"
+    )
     worker.add_argument("--drain", action="store_true", help="stop when no job is left")
     worker.add_argument("--no-live", dest="live", action="store_false", help="leave live snapshot jobs to others")
     worker.set_defaults(run=worker_command)
@@ -308,39 +338,55 @@ def _add_jobs(sub: Any) -> None:
     p.add_argument("input", help="a path, URL, s3:// or oss:// object, or a media ID")
     p.add_argument("-o", "--output", required=True, help="where the JPEGs go; {Count} = 00001, ...")
     p.add_argument(
-        "--config", type=json_object_arg, metavar="JSON", help="JSON: MPS SnapshotConfig, ICE template config or Huawei thumbnail_para. As MPS documents, an MPS "
+        "--config",
+        type=json_object_arg,
+        metavar="JSON",
+        help="JSON: MPS SnapshotConfig, ICE template config or Huawei thumbnail_para. As MPS documents, an MPS "
         'config takes keyframes unless it says {"FrameType": "normal"} (exact frames); the job result records '
         'the frame_type used. Times may be strings in FFmpeg\'s syntax ("Time": "00:01:30"). Relative paths '
         "are made absolute here, when the job is submitted. A job replaces files already at its outputs",
-    )  # fmt: skip
+    )
     p.add_argument("--template", help="a snapshot template's id (its config, overridden by --config)")
     p.add_argument("--name", help="the job's name")
     p.add_argument("--user-data", help="up to 1,024 bytes kept with the job and sent with its notification")
     p.add_argument("--pipeline", help="a pipeline's id (its concurrency limit and notification URL)")
-    helps = {"get": "a job as JSON", "wait": "wait until a job ends (a worker must be running)",
-             "urls": "a finished job's output URLs (ICE GetSnapshotUrls)"}  # fmt: skip
+    helps = {
+        "get": "a job as JSON",
+        "wait": "wait until a job ends (a worker must be running)",
+        "urls": "a finished job's output URLs (ICE GetSnapshotUrls)",
+    }
     for name in ("get", "wait", "urls"):
         q = jsub.add_parser(name, help=helps[name])
         _common(q)
         q.add_argument("job_id", help="the JobId")
         if name == "wait":
-            q.add_argument("--timeout", type=seconds_arg, default=None, metavar="TIME",
-                           help="stop waiting after this long: exit 1 with SnapshotTimeOut (default: no limit)")  # fmt: skip
+            q.add_argument(
+                "--timeout",
+                type=seconds_arg,
+                default=None,
+                metavar="TIME",
+                help="stop waiting after this long: exit 1 with SnapshotTimeOut (default: no limit)",
+            )
     q = jsub.add_parser("list", help="jobs by status and time, paged by token")
     _common(q)
     q.add_argument("--job-id", help="only this job")
     q.add_argument("--status", help="Init, Processing, Success or Fail")
     q.add_argument("--start", help="created at or after (ISO 8601)")
     q.add_argument("--end", help="created before (ISO 8601)")
-    q.add_argument("--order-by", default="CreateTimeDesc", choices=("CreateTimeDesc", "CreateTimeAsc"),
-                   help="(default: %(default)s)")  # fmt: skip
+    q.add_argument(
+        "--order-by",
+        default="CreateTimeDesc",
+        choices=("CreateTimeDesc", "CreateTimeAsc"),
+        help="(default: %(default)s)",
+    )
     q.add_argument("--page-size", type=int, default=20, help="1..100 (default: %(default)s)")
     q.add_argument("--token", help="NextPageToken from the previous page")
     q = jsub.add_parser(
-        "migrate", help="bring the store's tables to this release's schema (servers and workers refuse an older one)",
+        "migrate",
+        help="bring the store's tables to this release's schema (servers and workers refuse an older one)",
         description="Upgrade the store to this release's schema revision, adopting a store made before revisions "
         "were kept. Stop every server and worker on the store first, and keep a backup: revisions go forward only.",
-    )  # fmt: skip
+    )
     q.add_argument("--store", default=None, help="path or SQLAlchemy URL (default: STILLFRAME_DB or the user data dir)")
     _add_catalog(jsub)
     jobs.set_defaults(run=jobs_command)
@@ -357,8 +403,12 @@ def _add_catalog(jsub: Any) -> None:
         q.add_argument("--id", help=f"the {name[:-1]}'s id (get, update, delete)")
         q.add_argument("--name", help=f"the {name[:-1]}'s name")
         if name == "templates":
-            q.add_argument("--config", type=json_object_arg, metavar="JSON",
-                           help="JSON: an ICE template config (Type, Count, Interval, ...)")  # fmt: skip
+            q.add_argument(
+                "--config",
+                type=json_object_arg,
+                metavar="JSON",
+                help="JSON: an ICE template config (Type, Count, Interval, ...)",
+            )
             q.add_argument("--type", help="Normal, Sprite or WebVtt (default: the config's Type, else Normal)")
         else:
             q.add_argument("--max-concurrency", type=int, help="jobs of the pipeline run at once (default: 10)")
@@ -369,18 +419,20 @@ def _add_catalog(jsub: Any) -> None:
 def _add_live(sub: Any) -> None:
     """`stillframe live`: templates, submit, get, list, command, files, delete-files."""
     live = sub.add_parser(
-        "live", help="live snapshot jobs: templates, submit, get, list, command, files, delete-files",
+        "live",
+        help="live snapshot jobs: templates, submit, get, list, command, files, delete-files",
         description="Live snapshot jobs. Captures run on `stillframe worker` processes (or a JobService "
         "with workers) sharing the store.",
-    )  # fmt: skip
+    )
     lsub = live.add_subparsers(dest="action", required=True)
     q = lsub.add_parser("templates", help="create, get, list, update or delete live snapshot templates")
     _common(q)
     q.add_argument("op", choices=("create", "get", "list", "update", "delete"), help="what to do")
     q.add_argument("--id", help="the template's id (get, update, delete)")
     q.add_argument("--name", help="the template's name (list: a search keyword)")
-    q.add_argument("--interval", type=_whole_seconds, metavar="TIME",
-                   help="time between snapshots, 5..3600 s (5, 30s, 01:00)")  # fmt: skip
+    q.add_argument(
+        "--interval", type=_whole_seconds, metavar="TIME", help="time between snapshots, 5..3600 s (5, 30s, 01:00)"
+    )
     q.add_argument("--overwrite-format", help="e.g. snapshot/{JobId}.jpg ('' for none)")
     q.add_argument("--sequence-format", help="e.g. snapshot/{JobId}/{UnixTimestamp}.jpg ('' for none)")
     q = lsub.add_parser("submit", help="start a live snapshot job")

@@ -84,8 +84,16 @@ class SnapshotConfig:
 
     def frame_options(self) -> FrameOptions:
         """The job's frame options, as the engine takes them."""
-        return FrameOptions(self.frame_type, self.snap, self.tolerance, self.width, self.height, self.max_length,
-                            self.aspect_ratio, self.deinterlace)  # fmt: skip
+        return FrameOptions(
+            self.frame_type,
+            self.snap,
+            self.tolerance,
+            self.width,
+            self.height,
+            self.max_length,
+            self.aspect_ratio,
+            self.deinterlace,
+        )
 
     @property
     def synchronous(self) -> bool:

@@ -69,9 +69,14 @@ class LiveJobs:
     or started; `notifier` sends each snapshot's callback."""
 
     def __init__(
-        self, repo: LiveRepository, storage: Storage, notifier: Notifier, *, live_job_limit: int = 100,
+        self,
+        repo: LiveRepository,
+        storage: Storage,
+        notifier: Notifier,
+        *,
+        live_job_limit: int = 100,
         stream_timeout: float = 5.0,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.repo = repo
         self.storage = storage
         self.notifier = notifier
@@ -103,9 +108,18 @@ class LiveJobs:
         over, seq = check_formats(overwrite_format, sequence_format)
         now = time.time()
         tid = uuid.uuid4().hex
-        self.repo.insert_template(dict(
-            id=tid, account=owner(account), name=name, time_interval=interval, overwrite_format=over,
-            sequence_format=seq, create_time=now, modified_time=now))  # fmt: skip
+        self.repo.insert_template(
+            dict(
+                id=tid,
+                account=owner(account),
+                name=name,
+                time_interval=interval,
+                overwrite_format=over,
+                sequence_format=seq,
+                create_time=now,
+                modified_time=now,
+            )
+        )
         return tid
 
     def get_live_snapshot_template(self, template_id: str, *, account: str | None = None) -> LiveTemplate:
@@ -130,11 +144,19 @@ class LiveJobs:
         page_no, page_size = _page(page_no, page_size)
         desc = _sort(sort_by)
         total, rows = self.repo.template_page(
-            account, keyword=search_keyword, ids=None if template_ids is None else list(template_ids), desc=desc,
-            offset=(page_no - 1) * page_size, limit=page_size,
-        )  # fmt: skip
-        return {"TemplateList": [LiveTemplate.from_row(r).to_dict() for r in rows], "PageNo": page_no,
-                "PageSize": page_size, "TotalCount": total}  # fmt: skip
+            account,
+            keyword=search_keyword,
+            ids=None if template_ids is None else list(template_ids),
+            desc=desc,
+            offset=(page_no - 1) * page_size,
+            limit=page_size,
+        )
+        return {
+            "TemplateList": [LiveTemplate.from_row(r).to_dict() for r in rows],
+            "PageNo": page_no,
+            "PageSize": page_size,
+            "TotalCount": total,
+        }
 
     def update_live_snapshot_template(
         self,
@@ -192,13 +214,29 @@ class LiveJobs:
         job_id = uuid.uuid4().hex
         # A job that starts at once counts against the limit; supervisors of other
         # processes (PostgreSQL) are told at commit.
-        self.repo.insert_job(dict(
-            id=job_id, account=owner(account), name=name, template_id=tpl.id, template_name=tpl.name,
-            time_interval=tpl.time_interval, overwrite_format=tpl.overwrite_format,
-            sequence_format=tpl.sequence_format, stream_input=stream, snapshot_output=output, callback_url=callback,
-            status="started" if live else "init", want=live, epoch=0,
-            reason=None if live else "the stream was not live at submission", sequence=0, create_time=now,
-            modified_time=now), self.live_job_limit)  # fmt: skip
+        self.repo.insert_job(
+            dict(
+                id=job_id,
+                account=owner(account),
+                name=name,
+                template_id=tpl.id,
+                template_name=tpl.name,
+                time_interval=tpl.time_interval,
+                overwrite_format=tpl.overwrite_format,
+                sequence_format=tpl.sequence_format,
+                stream_input=stream,
+                snapshot_output=output,
+                callback_url=callback,
+                status="started" if live else "init",
+                want=live,
+                epoch=0,
+                reason=None if live else "the stream was not live at submission",
+                sequence=0,
+                create_time=now,
+                modified_time=now,
+            ),
+            self.live_job_limit,
+        )
         if live and self.supervisor is not None:
             self.supervisor.wake()
         return self.get_live_snapshot_job(job_id)
@@ -241,14 +279,25 @@ class LiveJobs:
         if end - start > LIST_WINDOW:
             raise InvalidParameter("StartTime and EndTime may be at most 30 days apart")
         total, rows = self.repo.job_page(
-            account, created_from=start, created_to=end, status=status, keyword=search_keyword, desc=desc,
-            offset=(page_no - 1) * page_size, limit=page_size,
-        )  # fmt: skip
-        return {"JobList": [LiveSnapshotJob.from_row(r).to_dict() for r in rows], "PageNo": page_no,
-                "PageSize": page_size, "TotalCount": total}  # fmt: skip
+            account,
+            created_from=start,
+            created_to=end,
+            status=status,
+            keyword=search_keyword,
+            desc=desc,
+            offset=(page_no - 1) * page_size,
+            limit=page_size,
+        )
+        return {
+            "JobList": [LiveSnapshotJob.from_row(r).to_dict() for r in rows],
+            "PageNo": page_no,
+            "PageSize": page_size,
+            "TotalCount": total,
+        }
 
-    def send_live_snapshot_job_command(self, job_id: str, command: str, *,
-                                       account: str | None = None) -> LiveSnapshotJob:  # fmt: skip
+    def send_live_snapshot_job_command(
+        self, job_id: str, command: str, *, account: str | None = None
+    ) -> LiveSnapshotJob:
         """start: capture (JobAlreadyStarted if it is; StreamNotFound if the stream is
         not live; JobLimitExceeded at the limit). stop: pause it. restart: stop and
         start afresh, with a new connection."""
@@ -258,10 +307,14 @@ class LiveJobs:
             raise InvalidParameter(f"Command must be one of {COMMANDS}, not {command!r}")
         row = self._live_row(job_id, account)
         if command == "stop":
-            self.repo.stop_job(job_id, dict(
-                status="init" if row.status == "init" else "paused",
-                reason="stopped by command" if row.status != "init" else row.reason,
-                modified_time=time.time()))  # fmt: skip
+            self.repo.stop_job(
+                job_id,
+                dict(
+                    status="init" if row.status == "init" else "paused",
+                    reason="stopped by command" if row.status != "init" else row.reason,
+                    modified_time=time.time(),
+                ),
+            )
             if self.supervisor is not None:
                 self.supervisor.halt(job_id)
             return self.get_live_snapshot_job(job_id)
@@ -318,17 +371,22 @@ class LiveJobs:
         return {"FileList": files, "NextStartTime": iso_ms(rows[limit].create_ms) if len(rows) > limit else None}
 
     def delete_live_snapshot_files(
-        self, job_id: str, create_timestamps: Iterable[int], delete_file: bool = False, *,
+        self,
+        job_id: str,
+        create_timestamps: Iterable[int],
+        delete_file: bool = False,
+        *,
         account: str | None = None,
-    ) -> dict[str, Any]:  # fmt: skip
+    ) -> dict[str, Any]:
         """ICE DeleteLiveSnapshotFiles: forget the entries at these CreateTimestamps
         (milliseconds) and, with `delete_file`, remove their files too.
         {DeleteFileResultList: [{CreateTimestamp, Result}]}, Result SUCCESS or NOT_FOUND."""
         stamps = list(create_timestamps or [])
         if not stamps:
             raise MissingParameter("CreateTimestampList is required")
-        if len(stamps) > 200 or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 1 << 62
-                                        for s in stamps):  # fmt: skip
+        if len(stamps) > 200 or not all(
+            isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 1 << 62 for s in stamps
+        ):
             raise InvalidParameter("CreateTimestampList takes up to 200 whole millisecond timestamps")
         job = self._live_row(job_id, account)
         output = LiveOutput(job.snapshot_output, self.storage.options) if delete_file else None

@@ -165,16 +165,20 @@ class LiveTemplate:
     @classmethod
     def from_row(cls, r: Any) -> LiveTemplate:
         """The template of a store row."""
-        return cls(r.id, r.name, r.time_interval, r.overwrite_format, r.sequence_format, r.create_time,
-                   r.modified_time)  # fmt: skip
+        return cls(r.id, r.name, r.time_interval, r.overwrite_format, r.sequence_format, r.create_time, r.modified_time)
 
     def to_dict(self) -> dict[str, Any]:
         """The ICE shape (GetLiveSnapshotTemplate); times ISO 8601 UTC."""
         return {
-            "TemplateId": self.id, "TemplateName": self.name, "Type": "custom", "TimeInterval": self.time_interval,
-            "OverwriteFormat": self.overwrite_format, "SequenceFormat": self.sequence_format,
-            "CreateTime": iso(self.create_time), "LastModified": iso(self.modified_time),
-        }  # fmt: skip
+            "TemplateId": self.id,
+            "TemplateName": self.name,
+            "Type": "custom",
+            "TimeInterval": self.time_interval,
+            "OverwriteFormat": self.overwrite_format,
+            "SequenceFormat": self.sequence_format,
+            "CreateTime": iso(self.create_time),
+            "LastModified": iso(self.modified_time),
+        }
 
 
 @dataclass
@@ -203,23 +207,41 @@ class LiveSnapshotJob:
     def from_row(cls, r: Any) -> LiveSnapshotJob:
         """The job of a store row."""
         return cls(
-            id=r.id, name=r.name, template_id=r.template_id, template_name=r.template_name, status=r.status,
-            stream_input=r.stream_input, snapshot_output=r.snapshot_output, overwrite_format=r.overwrite_format,
-            sequence_format=r.sequence_format, time_interval=r.time_interval, callback_url=r.callback_url,
-            create_time=r.create_time, modified_time=r.modified_time, reason=r.reason, sequence=r.sequence,
+            id=r.id,
+            name=r.name,
+            template_id=r.template_id,
+            template_name=r.template_name,
+            status=r.status,
+            stream_input=r.stream_input,
+            snapshot_output=r.snapshot_output,
+            overwrite_format=r.overwrite_format,
+            sequence_format=r.sequence_format,
+            time_interval=r.time_interval,
+            callback_url=r.callback_url,
+            create_time=r.create_time,
+            modified_time=r.modified_time,
+            reason=r.reason,
+            sequence=r.sequence,
             running=bool(r.want),
-        )  # fmt: skip
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The ICE shape (GetLiveSnapshotJob); times ISO 8601 UTC."""
         return {
-            "JobId": self.id, "JobName": self.name, "TemplateId": self.template_id,
-            "TemplateName": self.template_name, "Status": self.status, "StreamInput": self.stream_input,
-            "SnapshotOutput": self.snapshot_output, "OverwriteFormat": self.overwrite_format,
-            "SequenceFormat": self.sequence_format, "TimeInterval": self.time_interval,
-            "CallbackUrl": self.callback_url, "LastModified": iso(self.modified_time),
+            "JobId": self.id,
+            "JobName": self.name,
+            "TemplateId": self.template_id,
+            "TemplateName": self.template_name,
+            "Status": self.status,
+            "StreamInput": self.stream_input,
+            "SnapshotOutput": self.snapshot_output,
+            "OverwriteFormat": self.overwrite_format,
+            "SequenceFormat": self.sequence_format,
+            "TimeInterval": self.time_interval,
+            "CallbackUrl": self.callback_url,
+            "LastModified": iso(self.modified_time),
             "CreateTime": iso(self.create_time),
-        }  # fmt: skip
+        }
 
 
 @dataclass
@@ -242,7 +264,10 @@ class LiveFile:
     def to_dict(self) -> dict[str, Any]:
         """The ICE shape (ListLiveSnapshotFiles)."""
         return {
-            "OssEndpoint": self.storage.get("Endpoint"), "OssBucket": self.storage["Bucket"],
-            "OssObject": self.object, "CreateTime": iso_ms(self.create_ms), "CreateTimestamp": self.create_ms,
+            "OssEndpoint": self.storage.get("Endpoint"),
+            "OssBucket": self.storage["Bucket"],
+            "OssObject": self.object,
+            "CreateTime": iso_ms(self.create_ms),
+            "CreateTimestamp": self.create_ms,
             "IsOverlay": self.is_overlay,
-        }  # fmt: skip
+        }

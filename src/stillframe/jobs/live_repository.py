@@ -84,9 +84,17 @@ class LiveRepository:
             return self._job(conn, job_id, account)
 
     def job_page(
-        self, account: str | None, *, created_from: float, created_to: float, status: str | None,
-        keyword: str | None, desc: bool, offset: int, limit: int,
-    ) -> tuple[int, list[Row]]:  # fmt: skip
+        self,
+        account: str | None,
+        *,
+        created_from: float,
+        created_to: float,
+        status: str | None,
+        keyword: str | None,
+        desc: bool,
+        offset: int,
+        limit: int,
+    ) -> tuple[int, list[Row]]:
         """(how many live jobs match, the page): created in the window, in `status`,
         `keyword` in the name whatever its case, newest first when `desc`."""
         c = t.live_jobs.c
@@ -115,8 +123,11 @@ class LiveRepository:
                 raise JobAlreadyStarted(f"live snapshot job {job_id} is {current.status} already")
             if not current.want:
                 self._check_limit(conn, current.account, limit)
-            conn.execute(update(t.live_jobs).where(t.live_jobs.c.id == job_id).values(
-                want=True, status="started", reason=None, epoch=current.epoch + 1, modified_time=now))  # fmt: skip
+            conn.execute(
+                update(t.live_jobs)
+                .where(t.live_jobs.c.id == job_id)
+                .values(want=True, status="started", reason=None, epoch=current.epoch + 1, modified_time=now)
+            )
             t.announce(conn, t.LIVE_CHANNEL)
 
     # -- files ---------------------------------------------------------------------------
@@ -125,10 +136,14 @@ class LiveRepository:
         """Up to `limit` of a job's file records taken in [low_ms, high_ms], by time."""
         c = t.live_files.c
         with self.engine.connect() as conn:
-            return list(conn.execute(
-                select(t.live_files).where(c.job_id == job_id, c.create_ms >= low_ms, c.create_ms <= high_ms)
-                .order_by(c.create_ms.desc() if desc else c.create_ms.asc()).limit(limit)
-            ).all())  # fmt: skip
+            return list(
+                conn.execute(
+                    select(t.live_files)
+                    .where(c.job_id == job_id, c.create_ms >= low_ms, c.create_ms <= high_ms)
+                    .order_by(c.create_ms.desc() if desc else c.create_ms.asc())
+                    .limit(limit)
+                ).all()
+            )
 
     def delete_files(self, job_id: str, stamp: int) -> tuple[list[Row], list[str]]:
         """Forget a job's records taken at `stamp` (ms): (the records, the objects no
@@ -139,11 +154,12 @@ class LiveRepository:
             conn.execute(delete(t.live_files).where(c.job_id == job_id, c.create_ms == stamp))
             # An overwrite file is shared by its records: it goes with the last of them.
             unused = [
-                r.object for r in rows
+                r.object
+                for r in rows
                 if not conn.execute(
                     select(func.count()).select_from(t.live_files).where(c.job_id == job_id, c.object == r.object)
                 ).scalar()
-            ]  # fmt: skip
+            ]
         return rows, unused
 
     # -- shared ----------------------------------------------------------------------------

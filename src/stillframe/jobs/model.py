@@ -119,13 +119,29 @@ class SnapshotJob:
         """The job of a store row."""
         m = row._mapping
         return cls(
-            id=m["id"], name=m["name"], type=m["type"], status=m["status"], input=m["input"], output=m["output"],
-            config=m["config"], is_async=m["is_async"], template_id=m["template_id"], pipeline_id=m["pipeline_id"],
-            user_data=m["user_data"], code=m["code"], message=m["message"], count=m["count"],
-            tile_count=m["tile_count"], result=m["result"], create_time=m["create_time"],
-            submit_time=m["submit_time"], finish_time=m["finish_time"], modified_time=m["modified_time"],
-            trigger_source=m["trigger_source"], runs=m["runs"],
-        )  # fmt: skip
+            id=m["id"],
+            name=m["name"],
+            type=m["type"],
+            status=m["status"],
+            input=m["input"],
+            output=m["output"],
+            config=m["config"],
+            is_async=m["is_async"],
+            template_id=m["template_id"],
+            pipeline_id=m["pipeline_id"],
+            user_data=m["user_data"],
+            code=m["code"],
+            message=m["message"],
+            count=m["count"],
+            tile_count=m["tile_count"],
+            result=m["result"],
+            create_time=m["create_time"],
+            submit_time=m["submit_time"],
+            finish_time=m["finish_time"],
+            modified_time=m["modified_time"],
+            trigger_source=m["trigger_source"],
+            runs=m["runs"],
+        )
 
 
 @dataclass
@@ -167,9 +183,13 @@ class Template:
     def to_dict(self) -> dict[str, Any]:
         """The ICE shape (GetCustomTemplate); times ISO 8601 UTC."""
         return {
-            "TemplateId": self.id, "Name": self.name, "Type": self.type, "TemplateConfig": self.config,
-            "CreationTime": iso(self.create_time), "ModifiedTime": iso(self.modified_time),
-        }  # fmt: skip
+            "TemplateId": self.id,
+            "Name": self.name,
+            "Type": self.type,
+            "TemplateConfig": self.config,
+            "CreationTime": iso(self.create_time),
+            "ModifiedTime": iso(self.modified_time),
+        }
 
 
 @dataclass
@@ -192,7 +212,11 @@ class Pipeline:
     def to_dict(self) -> dict[str, Any]:
         """The MPS shape (QueryPipelineList); times ISO 8601 UTC."""
         return {
-            "PipelineId": self.id, "Name": self.name, "MaxConcurrency": self.max_concurrency,
-            "NotifyUrl": self.notify_url, "State": self.state,
-            "CreationTime": iso(self.create_time), "ModifiedTime": iso(self.modified_time),
-        }  # fmt: skip
+            "PipelineId": self.id,
+            "Name": self.name,
+            "MaxConcurrency": self.max_concurrency,
+            "NotifyUrl": self.notify_url,
+            "State": self.state,
+            "CreationTime": iso(self.create_time),
+            "ModifiedTime": iso(self.modified_time),
+        }

@@ -144,9 +144,16 @@ class Repository:
             return conn.execute(select(t.templates).where(c.id == template_id, *mine(t.templates, account))).first()
 
     def template_page(
-        self, account: str | None, *, type: str | None = None, ids: Iterable[str] | None = None,
-        name: str | None = None, desc: bool = False, offset: int = 0, limit: int | None = None,
-    ) -> tuple[int, list[Row]]:  # fmt: skip
+        self,
+        account: str | None,
+        *,
+        type: str | None = None,
+        ids: Iterable[str] | None = None,
+        name: str | None = None,
+        desc: bool = False,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> tuple[int, list[Row]]:
         """(how many templates match, the page): of one Type, among `ids`, with `name`
         in their name, oldest first unless `desc`."""
         c = t.templates.c
@@ -183,9 +190,14 @@ class Repository:
             return conn.execute(select(t.pipelines).where(c.id == pipeline_id, *mine(t.pipelines, account))).first()
 
     def pipeline_page(
-        self, account: str | None, *, ids: Iterable[str] | None = None, state: str | None = None,
-        offset: int = 0, limit: int | None = None,
-    ) -> tuple[int, list[Row]]:  # fmt: skip
+        self,
+        account: str | None,
+        *,
+        ids: Iterable[str] | None = None,
+        state: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> tuple[int, list[Row]]:
         """(how many pipelines match, the page), oldest first: among `ids`, in `state`."""
         c = t.pipelines.c
         conds = mine(t.pipelines, account)
@@ -211,8 +223,9 @@ class Repository:
     def insert_media(self, media_id: str, account: str | None, url: str, root: str | None) -> None:
         """Register a media."""
         with self.engine.begin() as conn:
-            conn.execute(insert(t.media).values(id=media_id, account=owner(account), url=url, root=root,
-                                                create_time=time.time()))  # fmt: skip
+            conn.execute(
+                insert(t.media).values(id=media_id, account=owner(account), url=url, root=root, create_time=time.time())
+            )
 
     def media(self, media_id: str, account: str | None = None) -> Row | None:
         """The row of one media, or None."""

@@ -138,8 +138,15 @@ def run_job(
     return made
 
 
-def _snapshot(source: str | RangeSource, cfg: SnapshotConfig, output: str, storage: Storage,
-              timeout: float | None, limit: int | None, stop: threading.Event | None) -> SnapshotResult:  # fmt: skip
+def _snapshot(
+    source: str | RangeSource,
+    cfg: SnapshotConfig,
+    output: str,
+    storage: Storage,
+    timeout: float | None,
+    limit: int | None,
+    stop: threading.Event | None,
+) -> SnapshotResult:
     plan = output_plan(cfg, output)
     cover = None
     if cfg.cover_position is not None:

@@ -87,15 +87,30 @@ class JobService:
             self.notifier = Notifier()
             self.live_notifier = Notifier()
             self.runner = JobRunner(
-                self.engine, self.storage, self.notifier, lease_seconds=lease_seconds, job_timeout=job_timeout,
+                self.engine,
+                self.storage,
+                self.notifier,
+                lease_seconds=lease_seconds,
+                job_timeout=job_timeout,
                 stopping=self._abandon,
-            )  # fmt: skip
+            )
             self.repository = Repository(self.engine)
             self.catalog = Catalog(self.repository, self.storage, self.runner.wakeup.ring)
-            self.jobs = SnapshotJobs(self.repository, self.catalog, self.runner, t.secret(self.engine),
-                                     sync_timeout=sync_timeout, snapshot_limit=snapshot_limit)  # fmt: skip
-            self.live = LiveJobs(LiveRepository(self.engine), self.storage, self.live_notifier,
-                                 live_job_limit=live_job_limit, stream_timeout=stream_timeout)  # fmt: skip
+            self.jobs = SnapshotJobs(
+                self.repository,
+                self.catalog,
+                self.runner,
+                t.secret(self.engine),
+                sync_timeout=sync_timeout,
+                snapshot_limit=snapshot_limit,
+            )
+            self.live = LiveJobs(
+                LiveRepository(self.engine),
+                self.storage,
+                self.live_notifier,
+                live_job_limit=live_job_limit,
+                stream_timeout=stream_timeout,
+            )
             self.access = Access(self.engine)
         except BaseException:  # a setting refused: the store's connections go with it
             self.engine.dispose()
@@ -146,9 +161,13 @@ class JobService:
     def live_worker(self, capture_options: Mapping[str, Any] | None = None) -> LiveSupervisor:
         """A supervisor for live jobs sharing this service's store, notifier and identity."""
         return LiveSupervisor(
-            self.engine, self.live_notifier, self.runner.ident, lease_seconds=self.runner.lease,
-            storage_options=self.storage.options, capture_options=capture_options,
-        )  # fmt: skip
+            self.engine,
+            self.live_notifier,
+            self.runner.ident,
+            lease_seconds=self.runner.lease,
+            storage_options=self.storage.options,
+            capture_options=capture_options,
+        )
 
     def close(self, *, abandon: bool = False, timeout: float = 10.0) -> None:
         """Stop the workers and flush notifications. By default a job running here is

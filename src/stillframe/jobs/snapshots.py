@@ -90,9 +90,15 @@ class SnapshotJobs:
     CANCELED = "TaskCanceled"  # the Code of a job cancelled while it waited
 
     def __init__(
-        self, repo: Repository, catalog: Catalog, runner: JobRunner, key: bytes, *, sync_timeout: float = 30.0,
+        self,
+        repo: Repository,
+        catalog: Catalog,
+        runner: JobRunner,
+        key: bytes,
+        *,
+        sync_timeout: float = 30.0,
         snapshot_limit: int = SNAPSHOT_LIMIT,
-    ) -> None:  # fmt: skip
+    ) -> None:
         if isinstance(snapshot_limit, bool) or not isinstance(snapshot_limit, int) or snapshot_limit < 1:
             raise InvalidParameter(f"snapshot_limit must be a whole number >= 1, not {snapshot_limit!r}")
         self.repo = repo
@@ -143,11 +149,26 @@ class SnapshotJobs:
         sync = cfg.synchronous
         places = [_place(url, mid, spec) for url, mid, spec in ((in_url, media_id, input), (out_url, None, output))]
         row = dict(
-            id=job_id, account=owner(account), name=name, type=cfg.type, trigger_source="API", input=places[0],
-            output=places[1], config=cfg.to_dict(), template_id=template_id, pipeline_id=pipeline_id,
-            user_data=user_data, is_async=not sync, status="Init", create_time=now, submit_time=now,
-            modified_time=now, attempts=0, runs=0, snapshot_limit=self.snapshot_limit,
-        )  # fmt: skip
+            id=job_id,
+            account=owner(account),
+            name=name,
+            type=cfg.type,
+            trigger_source="API",
+            input=places[0],
+            output=places[1],
+            config=cfg.to_dict(),
+            template_id=template_id,
+            pipeline_id=pipeline_id,
+            user_data=user_data,
+            is_async=not sync,
+            status="Init",
+            create_time=now,
+            submit_time=now,
+            modified_time=now,
+            attempts=0,
+            runs=0,
+            snapshot_limit=self.snapshot_limit,
+        )
         if sync:
             row.update(status="Processing", claimed_by=self.runner.ident, attempts=1, runs=1)
         # A synchronous job is leased like a worker's claim; a queued one is announced
@@ -224,8 +245,9 @@ class SnapshotJobs:
         Conflict; an unknown one JobNotFound. Atomic against a worker's claim, which
         only takes a job whose status is still Init."""
         now = time.time()
-        ended = dict(status="Fail", code=self.CANCELED, message="the job was cancelled", finish_time=now,
-                     modified_time=now)  # fmt: skip
+        ended = dict(
+            status="Fail", code=self.CANCELED, message="the job was cancelled", finish_time=now, modified_time=now
+        )
         done = self.repo.cancel_job(job_id, account, ended)
         job = self.get_snapshot_job(job_id, account=account)
         if not done:
@@ -278,26 +300,43 @@ class SnapshotJobs:
         start, end = parse_iso(start_of_create_time), parse_iso(end_of_create_time)
         query = [job_id, status, start, end, order_by, account] + ([pipeline_id] if pipeline_id else [])
         fingerprint = hashlib.sha256(json.dumps(query).encode()).hexdigest()[:16]
-        where = JobFilter(account=account, ids=None if job_id is None else (job_id,), status=status,
-                          pipeline_id=pipeline_id, created_from=start, created_to=end)  # fmt: skip
+        where = JobFilter(
+            account=account,
+            ids=None if job_id is None else (job_id,),
+            status=status,
+            pipeline_id=pipeline_id,
+            created_from=start,
+            created_to=end,
+        )
         if next_page_token:
             tok = self._unsign(next_page_token, fingerprint)
             high, after = tok["h"], tok["a"]
         else:
             high, after = self.repo.last_seq(), None
-        rows = self.repo.job_keyset(where, high=high, after=after, desc=order_by == "CreateTimeDesc",
-                                    limit=page_size + 1)  # fmt: skip
+        rows = self.repo.job_keyset(
+            where, high=high, after=after, desc=order_by == "CreateTimeDesc", limit=page_size + 1
+        )
         more = len(rows) > page_size
         rows = rows[:page_size]
         token = self._sign({"f": fingerprint, "h": high, "a": rows[-1].seq}) if more else None
         return Page([SnapshotJob.from_row(r) for r in rows], token)
 
     def find_snapshot_jobs(
-        self, *, ids: list[str] | None = None, status: str | None = None, code: str | None = None,
-        not_code: str | None = None, pipeline_id: str | None = None, media: str | None = None,
-        start_of_create_time: Any = None, end_of_create_time: Any = None, newest_first: bool = True,
-        offset: int = 0, limit: int = 10, account: str | None = None,
-    ) -> Found[SnapshotJob]:  # fmt: skip
+        self,
+        *,
+        ids: list[str] | None = None,
+        status: str | None = None,
+        code: str | None = None,
+        not_code: str | None = None,
+        pipeline_id: str | None = None,
+        media: str | None = None,
+        start_of_create_time: Any = None,
+        end_of_create_time: Any = None,
+        newest_first: bool = True,
+        offset: int = 0,
+        limit: int = 10,
+        account: str | None = None,
+    ) -> Found[SnapshotJob]:
         """Jobs by number rather than by token (as Huawei's listings page): those
         matching every filter given, newest first (or oldest), `limit` (1..100) from
         `offset`, with how many match. `media` is the input's path, URL or
@@ -309,9 +348,15 @@ class SnapshotJobs:
         if status is not None and status not in STATUSES:
             raise InvalidParameter(f"Status must be one of {STATUSES}, not {status!r}")
         where = JobFilter(
-            account=account, ids=None if ids is None else tuple(ids), status=status, code=code, not_code=not_code,
-            pipeline_id=pipeline_id, media=media, created_from=parse_iso(start_of_create_time),
+            account=account,
+            ids=None if ids is None else tuple(ids),
+            status=status,
+            code=code,
+            not_code=not_code,
+            pipeline_id=pipeline_id,
+            media=media,
+            created_from=parse_iso(start_of_create_time),
             created_to=parse_iso(end_of_create_time),
-        )  # fmt: skip
+        )
         total, rows = self.repo.job_page(where, offset=offset, limit=limit, desc=newest_first)
         return Found(total, [SnapshotJob.from_row(r) for r in rows])

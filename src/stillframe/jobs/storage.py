@@ -90,8 +90,9 @@ class LiveOutput:
         if self.kind != "local":
             endpoint = spec["Endpoint"]
             # skip_instance_cache keeps jobs at different endpoints apart.
-            self._fs = s3_filesystem(options or {}, endpoint if "://" in endpoint else f"https://{endpoint}",
-                                     skip_instance_cache=True)  # fmt: skip
+            self._fs = s3_filesystem(
+                options or {}, endpoint if "://" in endpoint else f"https://{endpoint}", skip_instance_cache=True
+            )
 
     def url(self, name: str) -> str:
         """Where the file `name` is: a path, or the object's URL."""

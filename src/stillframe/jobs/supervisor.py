@@ -88,10 +88,11 @@ class LiveSupervisor:
                 rows = {
                     r.id: r
                     for r in conn.execute(
-                        select(t.live_jobs.c.id, t.live_jobs.c.want, t.live_jobs.c.epoch, t.live_jobs.c.claimed_by)
-                        .where(t.live_jobs.c.id.in_(list(mine)))
+                        select(
+                            t.live_jobs.c.id, t.live_jobs.c.want, t.live_jobs.c.epoch, t.live_jobs.c.claimed_by
+                        ).where(t.live_jobs.c.id.in_(list(mine)))
                     )
-                }  # fmt: skip
+                }
                 conn.execute(
                     update(t.live_jobs)
                     .where(t.live_jobs.c.id.in_(list(mine)), t.live_jobs.c.claimed_by == self.ident)
@@ -116,11 +117,15 @@ class LiveSupervisor:
             for row in candidates:
                 done = conn.execute(
                     update(t.live_jobs)
-                    .where(t.live_jobs.c.id == row.id, t.live_jobs.c.modified_time == row.modified_time,
-                           t.live_jobs.c.lease_until.is_(row.lease_until) if row.lease_until is None
-                           else t.live_jobs.c.lease_until == row.lease_until)
+                    .where(
+                        t.live_jobs.c.id == row.id,
+                        t.live_jobs.c.modified_time == row.modified_time,
+                        t.live_jobs.c.lease_until.is_(row.lease_until)
+                        if row.lease_until is None
+                        else t.live_jobs.c.lease_until == row.lease_until,
+                    )
                     .values(claimed_by=self.ident, lease_until=now + self.lease)
-                )  # fmt: skip
+                )
                 if done.rowcount == 1:
                     claimed.append(row)
         for row in claimed:
@@ -167,9 +172,13 @@ class LiveSupervisor:
     def _launch(self, row: Any) -> None:
         job = _LiveRun(self, row)
         capture = Capture(
-            row.stream_input["Url"], row.time_interval, job.shot, job.state, name=f"stillframe-live-{row.id[:8]}",
+            row.stream_input["Url"],
+            row.time_interval,
+            job.shot,
+            job.state,
+            name=f"stillframe-live-{row.id[:8]}",
             **self.capture_options,
-        )  # fmt: skip
+        )
         job.capture = capture
         with self._lock:
             self._running[row.id] = _Running(capture, row.epoch)
@@ -221,7 +230,7 @@ class _LiveRun:
                         is_overlay=seq_name is None,
                         sequence=sequence,
                         stream_time=shot.stream_time,
-                    )  # fmt: skip
+                    )
                 )
         if done.rowcount != 1:  # stopped or taken over meanwhile: this capture is done
             if self.capture is not None:
@@ -231,11 +240,18 @@ class _LiveRun:
         self.sup.notifier.send(
             row.callback_url,
             {
-                "JobId": row.id, "JobName": row.name, "SnapshotTime": iso_ms(when), "CreateTimestamp": when,
-                "StreamTime": round(shot.stream_time, 3), "Sequence": sequence,
+                "JobId": row.id,
+                "JobName": row.name,
+                "SnapshotTime": iso_ms(when),
+                "CreateTimestamp": when,
+                "StreamTime": round(shot.stream_time, 3),
+                "Sequence": sequence,
                 "OverwriteFile": over_name and self.output.url(over_name),
                 "SequenceFile": seq_name and self.output.url(seq_name),
-                "StorageType": row.snapshot_output["StorageType"], "Bucket": row.snapshot_output["Bucket"],
-                "Endpoint": row.snapshot_output.get("Endpoint"), "Width": shot.width, "Height": shot.height,
+                "StorageType": row.snapshot_output["StorageType"],
+                "Bucket": row.snapshot_output["Bucket"],
+                "Endpoint": row.snapshot_output.get("Endpoint"),
+                "Width": shot.width,
+                "Height": shot.height,
             },
-        )  # fmt: skip
+        )

@@ -171,8 +171,11 @@ class Wakeup:
                 self._follow(conn, interrupt)
             except Exception as exc:  # the server went away or refused us: poll, and try again
                 if not self._closed:
-                    log.log(logging.DEBUG if failing else logging.WARNING,
-                            "listening for new jobs failed (%s); polling until it works again", exc)  # fmt: skip
+                    log.log(
+                        logging.DEBUG if failing else logging.WARNING,
+                        "listening for new jobs failed (%s); polling until it works again",
+                        exc,
+                    )
                     failing = True
             finally:
                 self.listening.clear()

@@ -130,7 +130,7 @@ class JobRunner:
                         attempts=row.attempts + 1,
                         runs=row.runs + 1,
                         modified_time=now,
-                    )  # fmt: skip
+                    )
                 )
                 return conn.execute(select(t.jobs).where(t.jobs.c.id == row.id)).first()
         return None
@@ -155,9 +155,11 @@ class JobRunner:
         # (status, seq) index: one query with OR would sort the whole backlog.
         oldest = select(t.jobs.c.seq, t.jobs.c.id, t.jobs.c.pipeline_id).order_by(t.jobs.c.seq).limit(64)
         candidates = sorted(
-            [*conn.execute(oldest.where(t.jobs.c.status == "Init")),
-             *conn.execute(oldest.where(t.jobs.c.status == "Processing", t.jobs.c.lease_until < now))],
-        )[:64]  # fmt: skip
+            [
+                *conn.execute(oldest.where(t.jobs.c.status == "Init")),
+                *conn.execute(oldest.where(t.jobs.c.status == "Processing", t.jobs.c.lease_until < now)),
+            ],
+        )[:64]
         return busy, limits, candidates
 
     @staticmethod
@@ -192,7 +194,7 @@ class JobRunner:
                 modified_time=now,
                 claimed_by=None,
                 message=f"the job's worker stopped {row.attempts} times before finishing it",
-            )  # fmt: skip
+            )
         )
 
     def _renew(self, job_id: str, run: int, stop: threading.Event) -> None:
@@ -241,10 +243,16 @@ class JobRunner:
         try:
             source, source_root = self.input_url(row)
             made = run_job(
-                row.config, source, row.output["Media"], self.storage, timeout or self.job_timeout,
-                input_root=source_root, output_root=row.output.get("Root"), limit=row.snapshot_limit,
+                row.config,
+                source,
+                row.output["Media"],
+                self.storage,
+                timeout or self.job_timeout,
+                input_root=source_root,
+                output_root=row.output.get("Root"),
+                limit=row.snapshot_limit,
                 stop=self.stopping,
-            )  # fmt: skip
+            )
             if made.get("dropped"):  # fewer than asked: the job says how many and why
                 asked = made["count"] + made["dropped"]
                 message = f"{made['count']} of {asked} snapshots written: {made['reason']}"
@@ -268,10 +276,14 @@ class JobRunner:
         with self.engine.begin() as conn:
             conn.execute(
                 update(t.jobs)
-                .where(t.jobs.c.id == row.id, t.jobs.c.claimed_by == self.ident, t.jobs.c.runs == row.runs,
-                       t.jobs.c.status == "Processing")
+                .where(
+                    t.jobs.c.id == row.id,
+                    t.jobs.c.claimed_by == self.ident,
+                    t.jobs.c.runs == row.runs,
+                    t.jobs.c.status == "Processing",
+                )
                 .values(lease_until=0.0, claimed_by=None, attempts=max(row.attempts - 1, 0), modified_time=time.time())
-            )  # fmt: skip
+            )
             announce(conn)
             return conn.execute(select(t.jobs).where(t.jobs.c.id == row.id)).first()
 

@@ -20,9 +20,7 @@ def percent(text: str) -> str:
 def canonical_query(pairs: Sequence[tuple[str, str]], *, skip: Container[str] = (), quote_keys: bool = True) -> str:
     """`name=value` pairs sorted (by name, then value) and joined by `&`; names in
     `skip` left out. ACS3 leaves the names as they are (`quote_keys=False`)."""
-    return "&".join(
-        f"{percent(k) if quote_keys else k}={percent(v)}" for k, v in sorted(pairs) if k not in skip
-    )  # fmt: skip
+    return "&".join(f"{percent(k) if quote_keys else k}={percent(v)}" for k, v in sorted(pairs) if k not in skip)
 
 
 def sha256_hex(data: bytes) -> str:

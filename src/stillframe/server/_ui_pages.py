@@ -100,8 +100,9 @@ LIVE_JS = """
 """
 
 
-def page(title: str, body: str, nonce: str, base: str, who: str | None, script: str = "", *,
-         csrf: str | None = None) -> str:  # fmt: skip
+def page(
+    title: str, body: str, nonce: str, base: str, who: str | None, script: str = "", *, csrf: str | None = None
+) -> str:
     """The layout. `who`: the signed-in access key id ("" when sign-in is off, None
     on the sign-in page itself); `csrf`: the session's token the sign-out form sends."""
     nav = ""
@@ -158,13 +159,18 @@ def job_list(base: str, jobs: Sequence[SnapshotJob], query: Mapping[str, str], n
         + '<button type="submit">Filter</button></form>'
     )
     rows = "".join(
-        _row([
-            f'<a href="{escape(base)}/jobs/{escape(j.id)}"><code>{escape(j.id)}</code></a>',
-            escape(j.name or ""), escape(j.type), _status(j.status), escape(iso(j.create_time) or ""),
-            escape(str(j.count if j.count is not None else "")),
-        ])
+        _row(
+            [
+                f'<a href="{escape(base)}/jobs/{escape(j.id)}"><code>{escape(j.id)}</code></a>',
+                escape(j.name or ""),
+                escape(j.type),
+                _status(j.status),
+                escape(iso(j.create_time) or ""),
+                escape(str(j.count if j.count is not None else "")),
+            ]
+        )
         for j in jobs
-    )  # fmt: skip
+    )
     table = (
         "<table><thead><tr><th>Job</th><th>Name</th><th>Type</th><th>Status</th><th>Created</th><th>Count</th>"
         f'</tr></thead><tbody id="jobs">{rows}</tbody></table>'
@@ -186,18 +192,25 @@ def _details(fields: Mapping[str, Any]) -> str:
     return f'<table class="details">{rows}</table>'
 
 
-def job_page(job: SnapshotJob, urls: Mapping[str, Any], times: Sequence[float], shown: int,
-             named: Mapping[str, Any]) -> str:  # fmt: skip
+def job_page(
+    job: SnapshotJob, urls: Mapping[str, Any], times: Sequence[float], shown: int, named: Mapping[str, Any]
+) -> str:
     """`urls`: preview URLs of the job's files ({"snapshots": [...], "sprites": [...],
     "cover": str|None, "vtt": str|None, "input": str|None}); `shown`: how many
     snapshots the gallery shows; `named`: Input, Output and Message as the caller
     names files (never server paths)."""
     d = job.to_dict()
     parts = [
-        _details({k: d[k] for k in ("JobId", "Name", "Type", "Status", "Code", "CreateTime", "FinishTime")}
-                 | {"Message": named.get("Message"), "Input": named.get("Input"), "Output": named.get("Output"),
-                    "Count": d["Count"]})
-    ]  # fmt: skip
+        _details(
+            {k: d[k] for k in ("JobId", "Name", "Type", "Status", "Code", "CreateTime", "FinishTime")}
+            | {
+                "Message": named.get("Message"),
+                "Input": named.get("Input"),
+                "Output": named.get("Output"),
+                "Count": d["Count"],
+            }
+        )
+    ]
     if urls.get("input") and urls.get("vtt"):
         parts.append(
             '<h2>Input</h2><div class="player">'
@@ -246,13 +259,18 @@ def live_list(base: str, listing: Mapping[str, Any], status: str | None, statuse
     )
     jobs = listing["JobList"]
     rows = "".join(
-        _row([
-            f'<a href="{escape(base)}/live/{escape(j["JobId"])}"><code>{escape(j["JobId"])}</code></a>',
-            escape(j["JobName"]), escape(j["Status"]), escape(j["StreamInput"]["Url"]), escape(str(j["TimeInterval"])),
-            escape(j["CreateTime"] or ""),
-        ])
+        _row(
+            [
+                f'<a href="{escape(base)}/live/{escape(j["JobId"])}"><code>{escape(j["JobId"])}</code></a>',
+                escape(j["JobName"]),
+                escape(j["Status"]),
+                escape(j["StreamInput"]["Url"]),
+                escape(str(j["TimeInterval"])),
+                escape(j["CreateTime"] or ""),
+            ]
+        )
         for j in jobs
-    )  # fmt: skip
+    )
     table = (
         "<table><thead><tr><th>Job</th><th>Name</th><th>Status</th><th>Stream</th><th>Every (s)</th>"
         f'<th>Created</th></tr></thead><tbody id="live-jobs">{rows}</tbody></table>'
@@ -270,9 +288,23 @@ def live_list(base: str, listing: Mapping[str, Any], status: str | None, statuse
 
 
 def live_page(job: Mapping[str, Any], latest_url: str | None, every: int) -> str:
-    details = _details({k: job[k] for k in ("JobId", "JobName", "Status", "TemplateName", "TimeInterval",
-                                            "OverwriteFormat", "SequenceFormat", "CreateTime", "LastModified")}
-                       | {"Stream": job["StreamInput"]["Url"], "Output": job["SnapshotOutput"]})  # fmt: skip
+    details = _details(
+        {
+            k: job[k]
+            for k in (
+                "JobId",
+                "JobName",
+                "Status",
+                "TemplateName",
+                "TimeInterval",
+                "OverwriteFormat",
+                "SequenceFormat",
+                "CreateTime",
+                "LastModified",
+            )
+        }
+        | {"Stream": job["StreamInput"]["Url"], "Output": job["SnapshotOutput"]}
+    )
     if latest_url is None:
         return details + '<p class="muted">This job writes to object storage: its snapshots are not previewed.</p>'
     return (

@@ -128,10 +128,16 @@ class Acs3HmacSha256:
     def canonical_request(self, req: AcsRequest, signed: Sequence[str], payload_hash: str) -> str:
         """The canonical request: method, path, query, headers, signed header names and the payload's hash, a line
         each."""
-        return "\n".join([
-            req.method.upper(), req.path or "/", self.canonical_query(req.query),
-            self.canonical_headers(req.headers, signed), ";".join(signed), payload_hash,
-        ])  # fmt: skip
+        return "\n".join(
+            [
+                req.method.upper(),
+                req.path or "/",
+                self.canonical_query(req.query),
+                self.canonical_headers(req.headers, signed),
+                ";".join(signed),
+                payload_hash,
+            ]
+        )
 
     def string_to_sign(self, canonical_request: str) -> str:
         """The algorithm's name and the canonical request's SHA-256, hex."""
@@ -142,8 +148,9 @@ class Acs3HmacSha256:
         """HMAC-SHA256 of the string to sign under `secret`, hex."""
         return hmac_sha256_hex(secret, string_to_sign)
 
-    def sign(self, req: AcsRequest, access_key_id: str, secret: str, *, date: str | None = None,
-             nonce: str | None = None) -> dict[str, str]:  # fmt: skip
+    def sign(
+        self, req: AcsRequest, access_key_id: str, secret: str, *, date: str | None = None, nonce: str | None = None
+    ) -> dict[str, str]:
         """The headers to send (req.headers plus x-acs-date, nonce, content hash and
         Authorization), signed as the SDKs sign them: every header given."""
         headers = {k.lower(): v[0] for k, v in req.headers.items()}
@@ -210,12 +217,24 @@ class RpcHmacSha1:
         digest = hmac.new(f"{secret}&".encode(), string_to_sign.encode(), hashlib.sha1).digest()
         return base64.b64encode(digest).decode()
 
-    def sign(self, method: str, params: Mapping[str, str], access_key_id: str, secret: str, *,
-             timestamp: str | None = None, nonce: str | None = None) -> dict[str, str]:  # fmt: skip
+    def sign(
+        self,
+        method: str,
+        params: Mapping[str, str],
+        access_key_id: str,
+        secret: str,
+        *,
+        timestamp: str | None = None,
+        nonce: str | None = None,
+    ) -> dict[str, str]:
         """The query to send: `params` (Action, Version, ...) with the signature's own."""
         out = dict(params)
-        out.update(Format=out.get("Format", "json"), SignatureMethod=self.method_name, SignatureVersion=self.version,
-                   AccessKeyId=access_key_id)  # fmt: skip
+        out.update(
+            Format=out.get("Format", "json"),
+            SignatureMethod=self.method_name,
+            SignatureVersion=self.version,
+            AccessKeyId=access_key_id,
+        )
         out.setdefault("Timestamp", timestamp or datetime.now(timezone.utc).strftime(DATE_FORMAT))
         out.setdefault("SignatureNonce", nonce or uuid.uuid4().hex)
         out["Signature"] = self.signature(secret, self.string_to_sign(method, list(out.items())))

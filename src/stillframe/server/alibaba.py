@@ -27,9 +27,18 @@ log = logging.getLogger("stillframe.server")
 
 # Parameters of the signature itself, not of the action.
 SIGNATURE_PARAMS = {
-    "Action", "Version", "Format", "Timestamp", "SignatureNonce", "SignatureMethod", "SignatureVersion",
-    "AccessKeyId", "Signature", "SecurityToken", "RegionId",
-}  # fmt: skip
+    "Action",
+    "Version",
+    "Format",
+    "Timestamp",
+    "SignatureNonce",
+    "SignatureMethod",
+    "SignatureVersion",
+    "AccessKeyId",
+    "Signature",
+    "SecurityToken",
+    "RegionId",
+}
 
 
 # Alibaba's words for an action, path or method it does not serve (404 InvalidAction.NotFound).

@@ -32,18 +32,27 @@ def ice_template_config(config: Mapping[str, Any]) -> dict[str, Any]:
         out.update(Time=round((s.get("start") or 0.0) * 1000), Interval=_number(s.get("every")), Count=s.get("count"))
     elif s.get("kind") == "quantity":
         out.update(Interval=_number(s.get("every") or 0), Count=s.get("count"))
-    out.update(Width=config.get("width"), Height=config.get("height"), BlackLevel=config.get("black_level"),
-               PixelBlackThreshold=config.get("pixel_black_threshold"))  # fmt: skip
+    out.update(
+        Width=config.get("width"),
+        Height=config.get("height"),
+        BlackLevel=config.get("black_level"),
+        PixelBlackThreshold=config.get("pixel_black_threshold"),
+    )
     if config.get("type") == "WebVtt":
         out["IsSptFrag"] = bool(config.get("is_spt_frag"))
     sprite = config.get("sprite")
     if sprite and config.get("type") != "Normal":
         out["SpriteSnapshotConfig"] = {
-            "Lines": sprite.get("lines"), "Columns": sprite.get("columns"), "CellWidth": sprite.get("cell_width"),
-            "CellHeight": sprite.get("cell_height"), "Margin": sprite.get("margin"), "Padding": sprite.get("padding"),
-            "Color": sprite.get("color"), "IsKeepCellPic": sprite.get("keep_cell_pic"),
+            "Lines": sprite.get("lines"),
+            "Columns": sprite.get("columns"),
+            "CellWidth": sprite.get("cell_width"),
+            "CellHeight": sprite.get("cell_height"),
+            "Margin": sprite.get("margin"),
+            "Padding": sprite.get("padding"),
+            "Color": sprite.get("color"),
+            "IsKeepCellPic": sprite.get("keep_cell_pic"),
             "CellSelStep": sprite.get("cell_sel_step"),
-        }  # fmt: skip
+        }
         out["SpriteSnapshotConfig"] = {k: v for k, v in out["SpriteSnapshotConfig"].items() if v is not None}
     return {k: v for k, v in out.items() if v is not None}
 
@@ -91,9 +100,11 @@ def submit_snapshot_job(call: Call) -> dict[str, Any]:
     job = call.service.submit_snapshot_job(
         ice_location(call, p.obj("Input", required=True), "Input"),
         ice_location(call, p.obj("Output", required=True), "Output", _media_output_name(call, template_config)),
-        name=p.get("Name"), user_data=p.get("UserData"), pipeline_id=schedule.get("PipelineId") or None,
+        name=p.get("Name"),
+        user_data=p.get("UserData"),
+        pipeline_id=schedule.get("PipelineId") or None,
         **_config(call, template_config),
-    )  # fmt: skip
+    )
     return {"JobId": job.id}
 
 
@@ -124,10 +135,14 @@ def list_snapshot_jobs(call: Call) -> dict[str, Any]:
     """The Alibaba ICE ListSnapshotJobs action: snapshot jobs by status and time, with a page token."""
     p = call.params
     page = call.service.list_snapshot_jobs(
-        job_id=p.get("JobId"), status=p.get("Status"), start_of_create_time=p.get("StartOfCreateTime"),
-        end_of_create_time=p.get("EndOfCreateTime"), order_by=p.get("OrderBy") or "CreateTimeDesc",
-        page_size=p.integer("PageSize", 20), next_page_token=p.get("NextPageToken"),
-    )  # fmt: skip
+        job_id=p.get("JobId"),
+        status=p.get("Status"),
+        start_of_create_time=p.get("StartOfCreateTime"),
+        end_of_create_time=p.get("EndOfCreateTime"),
+        order_by=p.get("OrderBy") or "CreateTimeDesc",
+        page_size=p.integer("PageSize", 20),
+        next_page_token=p.get("NextPageToken"),
+    )
     return {"Jobs": [ice_job(call, j) for j in page.jobs], "NextPageToken": page.next_page_token}
 
 
@@ -148,8 +163,11 @@ def get_snapshot_urls(call: Call) -> dict[str, Any]:
         urls.reverse()
     oss = call.ctx.buckets.oss_url
     vtt = (job.result or {}).get("webvtt")
-    return {"Total": len(urls), "SnapshotUrls": [oss(u) for u in urls[(number - 1) * size : number * size]],
-            "WebVTTUrl": oss(vtt) if vtt else None}  # fmt: skip
+    return {
+        "Total": len(urls),
+        "SnapshotUrls": [oss(u) for u in urls[(number - 1) * size : number * size]],
+        "WebVTTUrl": oss(vtt) if vtt else None,
+    }
 
 
 # -- snapshot templates --------------------------------------------------------------------
@@ -158,11 +176,18 @@ def get_snapshot_urls(call: Call) -> dict[str, Any]:
 def _custom_template(tpl: Any) -> dict[str, Any]:
     source = tpl.config.get("source") or {}
     return {
-        "TemplateId": tpl.id, "TemplateName": tpl.name, "Type": SNAPSHOT_TEMPLATE, "TypeName": "SnapshotTemplate",
-        "Subtype": SUBTYPE_OF.get(tpl.type, 1), "SubtypeName": tpl.type, "TemplateConfig": json.dumps(source),
-        "IsDefault": False, "Status": "Normal", "CreateTime": iso(tpl.create_time),
+        "TemplateId": tpl.id,
+        "TemplateName": tpl.name,
+        "Type": SNAPSHOT_TEMPLATE,
+        "TypeName": "SnapshotTemplate",
+        "Subtype": SUBTYPE_OF.get(tpl.type, 1),
+        "SubtypeName": tpl.type,
+        "TemplateConfig": json.dumps(source),
+        "IsDefault": False,
+        "Status": "Normal",
+        "CreateTime": iso(tpl.create_time),
         "ModifiedTime": iso(tpl.modified_time),
-    }  # fmt: skip
+    }
 
 
 def _snapshot_type(call: Call) -> None:
@@ -211,10 +236,13 @@ def list_custom_templates(call: Call) -> dict[str, Any]:
     if number < 1 or not 1 <= size <= 100:
         raise InvalidParameter("PageNumber must be >= 1 and PageSize in 1..100")
     found = call.service.find_snapshot_templates(
-        _subtype(call), ids=[p.get("TemplateId")] if p.get("TemplateId") else None, name=p.get("Name") or None,
-        newest_first=(p.get("OrderBy") or "CreateTimeDesc") == "CreateTimeDesc", offset=(number - 1) * size,
+        _subtype(call),
+        ids=[p.get("TemplateId")] if p.get("TemplateId") else None,
+        name=p.get("Name") or None,
+        newest_first=(p.get("OrderBy") or "CreateTimeDesc") == "CreateTimeDesc",
+        offset=(number - 1) * size,
         limit=size,
-    )  # fmt: skip
+    )
     return {"CustomTemplateList": [_custom_template(t) for t in found.items], "Total": found.total}
 
 

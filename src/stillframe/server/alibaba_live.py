@@ -65,9 +65,11 @@ def create_live_snapshot_template(call: Call) -> dict[str, Any]:
     """The Alibaba ICE CreateLiveSnapshotTemplate action: a live snapshot template."""
     p = call.params
     tid = call.service.create_live_snapshot_template(
-        p.get("TemplateName", required=True), p.integer("TimeInterval"), p.raw("OverwriteFormat"),
+        p.get("TemplateName", required=True),
+        p.integer("TimeInterval"),
+        p.raw("OverwriteFormat"),
         p.raw("SequenceFormat"),
-    )  # fmt: skip
+    )
     return {"TemplateId": tid}
 
 
@@ -83,11 +85,20 @@ def list_live_snapshot_templates(call: Call) -> dict[str, Any]:
     p = call.params
     sort = p.get("SortBy") or "desc"
     if p.get("Type") == "system":  # no system templates here
-        return {"TemplateList": [], "PageNo": p.integer("PageNo", 1), "PageSize": p.integer("PageSize", 10),
-                "TotalCount": 0, "SortBy": sort}  # fmt: skip
+        return {
+            "TemplateList": [],
+            "PageNo": p.integer("PageNo", 1),
+            "PageSize": p.integer("PageSize", 10),
+            "TotalCount": 0,
+            "SortBy": sort,
+        }
     got = call.service.list_live_snapshot_templates(
-        p.integer("PageNo", 1), p.integer("PageSize", 10), sort, p.get("SearchKeyWord"), p.array("TemplateIds"),
-    )  # fmt: skip
+        p.integer("PageNo", 1),
+        p.integer("PageSize", 10),
+        sort,
+        p.get("SearchKeyWord"),
+        p.array("TemplateIds"),
+    )
     return {**got, "SortBy": sort}
 
 
@@ -96,9 +107,12 @@ def update_live_snapshot_template(call: Call) -> dict[str, Any]:
     """The Alibaba ICE UpdateLiveSnapshotTemplate action: rename a live template or change its interval and names."""
     p = call.params
     call.service.update_live_snapshot_template(
-        p.get("TemplateId", required=True), p.get("TemplateName"), p.integer("TimeInterval"),
-        p.raw("OverwriteFormat"), p.raw("SequenceFormat"),
-    )  # fmt: skip
+        p.get("TemplateId", required=True),
+        p.get("TemplateName"),
+        p.integer("TimeInterval"),
+        p.raw("OverwriteFormat"),
+        p.raw("SequenceFormat"),
+    )
     return {}
 
 
@@ -117,10 +131,12 @@ def submit_live_snapshot_job(call: Call) -> dict[str, Any]:
     """The Alibaba ICE SubmitLiveSnapshotJob action: start capturing a live stream."""
     p = call.params
     job = call.service.submit_live_snapshot_job(
-        p.get("JobName", required=True), _stream_input(p.obj("StreamInput", required=True)),
-        p.get("TemplateId", required=True), _snapshot_output(call, p.obj("SnapshotOutput", required=True)),
+        p.get("JobName", required=True),
+        _stream_input(p.obj("StreamInput", required=True)),
+        p.get("TemplateId", required=True),
+        _snapshot_output(call, p.obj("SnapshotOutput", required=True)),
         p.get("CallbackUrl"),
-    )  # fmt: skip
+    )
     return {"JobId": job.id}
 
 
@@ -136,9 +152,14 @@ def list_live_snapshot_jobs(call: Call) -> dict[str, Any]:
     p = call.params
     sort = p.get("SortBy") or "desc"
     got = call.service.list_live_snapshot_jobs(
-        p.integer("PageNo", 1), p.integer("PageSize", 10), sort, p.get("Status"), p.get("SearchKeyWord"),
-        p.get("StartTime"), p.get("EndTime"),
-    )  # fmt: skip
+        p.integer("PageNo", 1),
+        p.integer("PageSize", 10),
+        sort,
+        p.get("Status"),
+        p.get("SearchKeyWord"),
+        p.get("StartTime"),
+        p.get("EndTime"),
+    )
     for job in got["JobList"]:
         job["SnapshotOutput"] = _client_output(call, job["SnapshotOutput"])
     return {**got, "SortBy": sort}
@@ -157,9 +178,12 @@ def list_live_snapshot_files(call: Call) -> dict[str, Any]:
     """The Alibaba ICE ListLiveSnapshotFiles action: the files a live job wrote, by time."""
     p = call.params
     got = call.service.list_live_snapshot_files(
-        p.get("JobId", required=True), p.get("StartTime"), p.get("EndTime"), p.integer("Limit", 10),
+        p.get("JobId", required=True),
+        p.get("StartTime"),
+        p.get("EndTime"),
+        p.integer("Limit", 10),
         sort_by=p.get("SortBy") or "asc",
-    )  # fmt: skip
+    )
     for f in got["FileList"]:
         f["OssBucket"] = _bucket_name(call, f["OssBucket"])
         f["OssEndpoint"] = call.host

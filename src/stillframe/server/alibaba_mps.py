@@ -53,16 +53,20 @@ def _snapshot_config(call: Call, job: Any) -> dict[str, Any]:
     """The job's settings in MPS's SnapshotConfig spelling (Time in milliseconds)."""
     c = job.config
     s = c.get("sampling") or {}
-    out: dict[str, Any] = {"FrameType": c.get("frame_type"), "Width": _str(c.get("width")),
-                           "Height": _str(c.get("height"))}  # fmt: skip
+    out: dict[str, Any] = {
+        "FrameType": c.get("frame_type"),
+        "Width": _str(c.get("width")),
+        "Height": _str(c.get("height")),
+    }
     if s.get("kind") == "dots":
         times = s.get("times") or [0.0]
         out["Time"] = _str(round(times[0] * 1000))
         if len(times) > 1:
             out["TimeArray"] = {"TimePointList": [round(t * 1000) for t in times]}
     elif s.get("kind") == "interval":
-        out.update(Time=_str(round((s.get("start") or 0.0) * 1000)), Interval=_str(s.get("every")),
-                   Num=_str(s.get("count")))  # fmt: skip
+        out.update(
+            Time=_str(round((s.get("start") or 0.0) * 1000)), Interval=_str(s.get("every")), Num=_str(s.get("count"))
+        )
     elif s.get("kind") == "quantity":
         out.update(Interval="0", Num=_str(s.get("count")))
     output = _file(call, (job.output or {}).get("Media"))
@@ -71,23 +75,34 @@ def _snapshot_config(call: Call, job: Any) -> dict[str, Any]:
     if job.type == "Sprite" and sprite:
         out["TileOutputFile"] = output
         out["TileOut"] = {
-            "Lines": _str(sprite.get("lines")), "Columns": _str(sprite.get("columns")),
-            "CellWidth": _str(sprite.get("cell_width")), "CellHeight": _str(sprite.get("cell_height")),
-            "Margin": _str(sprite.get("margin")), "Padding": _str(sprite.get("padding")),
-            "Color": sprite.get("color"), "IsKeepCellPic": _str(sprite.get("keep_cell_pic")),
+            "Lines": _str(sprite.get("lines")),
+            "Columns": _str(sprite.get("columns")),
+            "CellWidth": _str(sprite.get("cell_width")),
+            "CellHeight": _str(sprite.get("cell_height")),
+            "Margin": _str(sprite.get("margin")),
+            "Padding": _str(sprite.get("padding")),
+            "Color": sprite.get("color"),
+            "IsKeepCellPic": _str(sprite.get("keep_cell_pic")),
             "CellSelStep": _str(sprite.get("cell_sel_step")),
-        }  # fmt: skip
+        }
     return {k: v for k, v in out.items() if v is not None}
 
 
 def mps_job(call: Call, job: Any) -> dict[str, Any]:
     """A job as MPS answers it."""
     return {
-        "Id": job.id, "State": STATES.get(job.status, job.status), "Code": job.code or "",
-        "Message": call.ctx.buckets.scrub(job.message) or "", "Count": _str(job.count), "TileCount": _str(job.tile_count),
-        "PipelineId": job.pipeline_id, "UserData": job.user_data, "CreationTime": iso(job.create_time),
-        "Input": _file(call, (job.input or {}).get("Media")), "SnapshotConfig": _snapshot_config(call, job),
-    }  # fmt: skip
+        "Id": job.id,
+        "State": STATES.get(job.status, job.status),
+        "Code": job.code or "",
+        "Message": call.ctx.buckets.scrub(job.message) or "",
+        "Count": _str(job.count),
+        "TileCount": _str(job.tile_count),
+        "PipelineId": job.pipeline_id,
+        "UserData": job.user_data,
+        "CreationTime": iso(job.create_time),
+        "Input": _file(call, (job.input or {}).get("Media")),
+        "SnapshotConfig": _snapshot_config(call, job),
+    }
 
 
 @action(MPS, "SubmitSnapshotJob")
@@ -102,9 +117,12 @@ def submit_snapshot_job(call: Call) -> dict[str, Any]:
     if target is None:
         raise MissingParameter("SnapshotConfig.OutputFile is mandatory for this action.")
     job = call.service.submit_snapshot_job(
-        source, _location(call, target, "SnapshotConfig.OutputFile"), from_mps_config(config),
-        user_data=p.get("UserData"), pipeline_id=p.get("PipelineId"),
-    )  # fmt: skip
+        source,
+        _location(call, target, "SnapshotConfig.OutputFile"),
+        from_mps_config(config),
+        user_data=p.get("UserData"),
+        pipeline_id=p.get("PipelineId"),
+    )
     return {"SnapshotJob": mps_job(call, job)}
 
 
@@ -133,16 +151,22 @@ def query_snapshot_job_list(call: Call) -> dict[str, Any]:
     token = p.get("NextPageToken")
     while True:  # the service pages by at most 100
         page = call.service.list_snapshot_jobs(
-            status=STATUS_OF.get(state) if state else None, start_of_create_time=p.get("StartOfJobCreatedTimeRange"),
-            end_of_create_time=p.get("EndOfJobCreatedTimeRange"), page_size=min(SERVICE_PAGE_MAX, size - len(jobs)),
-            next_page_token=token, pipeline_id=p.get("PipelineId") or None,
-        )  # fmt: skip
+            status=STATUS_OF.get(state) if state else None,
+            start_of_create_time=p.get("StartOfJobCreatedTimeRange"),
+            end_of_create_time=p.get("EndOfJobCreatedTimeRange"),
+            page_size=min(SERVICE_PAGE_MAX, size - len(jobs)),
+            next_page_token=token,
+            pipeline_id=p.get("PipelineId") or None,
+        )
         jobs += page.jobs
         token = page.next_page_token
         if token is None or len(jobs) >= size:
             break
-    return {"SnapshotJobList": {"SnapshotJob": [mps_job(call, j) for j in jobs]}, "NextPageToken": token,
-            "NonExistSnapshotJobIds": {"String": []}}  # fmt: skip
+    return {
+        "SnapshotJobList": {"SnapshotJob": [mps_job(call, j) for j in jobs]},
+        "NextPageToken": token,
+        "NonExistSnapshotJobIds": {"String": []},
+    }
 
 
 # -- pipelines -------------------------------------------------------------------------------
@@ -164,10 +188,15 @@ def _notify_url(call: Call) -> str | None:
 def mps_pipeline(pipe: Any) -> dict[str, Any]:
     """A pipeline as MPS answers it."""
     return {
-        "Id": pipe.id, "Name": pipe.name, "State": pipe.state, "Speed": "Standard",
-        "QuotaAllocate": pipe.max_concurrency, "Role": "", "CreationTime": iso(pipe.create_time),
+        "Id": pipe.id,
+        "Name": pipe.name,
+        "State": pipe.state,
+        "Speed": "Standard",
+        "QuotaAllocate": pipe.max_concurrency,
+        "Role": "",
+        "CreationTime": iso(pipe.create_time),
         "NotifyConfig": {"Topic": pipe.notify_url} if pipe.notify_url else {},
-    }  # fmt: skip
+    }
 
 
 @action(MPS, "AddPipeline")
@@ -206,10 +235,15 @@ def search_pipeline(call: Call) -> dict[str, Any]:
     if number < 1 or not 1 <= size <= 100:
         raise InvalidParameter("PageNumber must be >= 1 and PageSize in 1..100")
     state = p.get("State")
-    found = call.service.find_pipelines(state=None if state in (None, "All") else state, offset=(number - 1) * size,
-                                        limit=size)  # fmt: skip
-    return {"PipelineList": {"Pipeline": [mps_pipeline(x) for x in found.items]}, "TotalCount": found.total,
-            "PageNumber": number, "PageSize": size}  # fmt: skip
+    found = call.service.find_pipelines(
+        state=None if state in (None, "All") else state, offset=(number - 1) * size, limit=size
+    )
+    return {
+        "PipelineList": {"Pipeline": [mps_pipeline(x) for x in found.items]},
+        "TotalCount": found.total,
+        "PageNumber": number,
+        "PageSize": size,
+    }
 
 
 @action(MPS, "DeletePipeline")

@@ -59,8 +59,9 @@ def error_body(path: str, rid: str, code: str, message: str) -> dict[str, Any]:
     return {"RequestId": rid, "Code": code, "Message": message, "HostId": "stillframe"}
 
 
-def error_response(scope: Scope, exc: StillframeError, buckets: Buckets | None = None, *,
-                   close: bool = False) -> Response:  # fmt: skip
+def error_response(
+    scope: Scope, exc: StillframeError, buckets: Buckets | None = None, *, close: bool = False
+) -> Response:
     """The answer to `exc` for the request in `scope`. `close`: the connection is
     closed after it (a body was left unread)."""
     path = scope.get("path", "")

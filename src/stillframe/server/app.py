@@ -104,9 +104,14 @@ class RequestContext:
             ms = (time.perf_counter() - start) * 1000
             action = state.get("action")
             log.info(
-                "%s %s%s %d %.1fms %s", scope.get("method"), scope.get("path"), f" {action}" if action else "",
-                status, ms, rid,
-            )  # fmt: skip
+                "%s %s%s %d %.1fms %s",
+                scope.get("method"),
+                scope.get("path"),
+                f" {action}" if action else "",
+                status,
+                ms,
+                rid,
+            )
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -169,13 +174,19 @@ def _config(ctx: ServerContext, **kwargs: Any):
 
     # The app logs each request itself; uvicorn's access log would say it twice.
     return uvicorn.Config(
-        create_app(ctx), access_log=False, log_config=None, timeout_keep_alive=30, http=h11_protocol(ctx.limits),
-        timeout_graceful_shutdown=SHUTDOWN_GRACE, **kwargs,
-    )  # fmt: skip
+        create_app(ctx),
+        access_log=False,
+        log_config=None,
+        timeout_keep_alive=30,
+        http=h11_protocol(ctx.limits),
+        timeout_graceful_shutdown=SHUTDOWN_GRACE,
+        **kwargs,
+    )
 
 
-def run(ctx: ServerContext, host: str = "127.0.0.1", port: int = 8080, *, workers: int = 64,
-        log_level: str = "info") -> None:  # fmt: skip
+def run(
+    ctx: ServerContext, host: str = "127.0.0.1", port: int = 8080, *, workers: int = 64, log_level: str = "info"
+) -> None:
     """Serve until SIGINT/SIGTERM, in this process: the JobService (its store, job
     workers and live captures) lives here. The SDKs keep pooled keep-alive connections
     open and every call blocks a thread, so `workers` bounds how many calls are
@@ -224,8 +235,9 @@ class ServerThread:
         self.sock.bind((host, 0))
         self.host, self.port = self.sock.getsockname()[:2]
         self.server = uvicorn.Server(_config(ctx, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True,
-                                       name="stillframe-serve")  # fmt: skip
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True, name="stillframe-serve"
+        )
 
     @property
     def base_url(self) -> str:

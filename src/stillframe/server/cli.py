@@ -31,46 +31,74 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     from stillframe.cli import int_arg, json_object_arg
 
     p = sub.add_parser(
-        "serve", help="serve snapshot jobs over the Alibaba ICE/MPS and Huawei VOD/MPC HTTP APIs",
+        "serve",
+        help="serve snapshot jobs over the Alibaba ICE/MPS and Huawei VOD/MPC HTTP APIs",
         description="Serve snapshot jobs over HTTP so that the vendors' SDKs can drive them unchanged.",
-        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES,
-    )  # fmt: skip
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EXAMPLES,
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     p.add_argument("--port", type=int_arg(0, 65535), default=8080, help="0 picks a free port (default: %(default)s)")
     p.add_argument(
-        "--store", default=None,
+        "--store",
+        default=None,
         help="job store: path or SQLAlchemy URL (default: serve.db in the user data dir, the server's own)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--access-key", action="append", default=[], metavar="AK:SK[:ACCOUNT]",
+        "--access-key",
+        action="append",
+        default=[],
+        metavar="AK:SK[:ACCOUNT]",
         help="a key pair, and the account whose jobs it sees (repeatable)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--bucket", action="append", default=[], metavar="NAME=DIR_OR_S3URL",
+        "--bucket",
+        action="append",
+        default=[],
+        metavar="NAME=DIR_OR_S3URL",
         help="a bucket the APIs may name, as a local folder or s3:// prefix (repeatable)",
-    )  # fmt: skip
+    )
     p.add_argument("--project-id", default="stillframe", help="Huawei project id in paths (default: %(default)s)")
     p.add_argument("--region", default="local", help="region reported as Location (default: %(default)s)")
-    p.add_argument("--workers", type=int_arg(0), default=1, metavar="N",
-                   help="job worker threads; 0 leaves the jobs to `stillframe worker` processes on the same store "
-                   "(default: %(default)s)")  # fmt: skip
-    p.add_argument("--storage-options", type=json_object_arg, default=None, metavar="JSON",
-                   help="JSON for s3fs (endpoint_url, key, secret, ...)")  # fmt: skip
     p.add_argument(
-        "--max-snapshots", type=int, default=None, metavar="N",
+        "--workers",
+        type=int_arg(0),
+        default=1,
+        metavar="N",
+        help="job worker threads; 0 leaves the jobs to `stillframe worker` processes on the same store "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--storage-options",
+        type=json_object_arg,
+        default=None,
+        metavar="JSON",
+        help="JSON for s3fs (endpoint_url, key, secret, ...)",
+    )
+    p.add_argument(
+        "--max-snapshots",
+        type=int,
+        default=None,
+        metavar="N",
         help="the most snapshots one job may make (default: 20000)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--allow-private-urls", nargs="?", const="all", default=None, metavar="CIDRS",
+        "--allow-private-urls",
+        nargs="?",
+        const="all",
+        default=None,
+        metavar="CIDRS",
         help="let callback, notification and stream URLs reach loopback or private addresses: all of them, "
         "or those in CIDRS (10.0.0.0/8,127.0.0.1/32); refused by default",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--insecure-local", action="store_true",
+        "--insecure-local",
+        action="store_true",
         help="accept unsigned requests; allowed only on a loopback address",
-    )  # fmt: skip
-    p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"),
-                   help="(default: %(default)s)")  # fmt: skip
+    )
+    p.add_argument(
+        "--log-level", default="info", choices=("debug", "info", "warning", "error"), help="(default: %(default)s)"
+    )
     p.set_defaults(run=serve_command, parser=p)
     return p
 
@@ -160,13 +188,23 @@ def serve_command(args: argparse.Namespace) -> int:
     # files outside the buckets are not the server's to list or serve.
     store = args.store or str(data_dir() / "serve.db")
     with store_errors(store):
-        service = JobService(store, workers=args.workers, storage_options=args.storage_options,
-                             snapshot_limit=args.max_snapshots or SNAPSHOT_LIMIT)  # fmt: skip
+        service = JobService(
+            store,
+            workers=args.workers,
+            storage_options=args.storage_options,
+            snapshot_limit=args.max_snapshots or SNAPSHOT_LIMIT,
+        )
     service.start()  # its job workers and live capture, in this process
     ctx = ServerContext(
-        service, keys, buckets, project_id=args.project_id, region=args.region, insecure=args.insecure_local,
-        accounts=accounts, private_urls=private,
-    )  # fmt: skip
+        service,
+        keys,
+        buckets,
+        project_id=args.project_id,
+        region=args.region,
+        insecure=args.insecure_local,
+        accounts=accounts,
+        private_urls=private,
+    )
     names = ", ".join(b.name for b in buckets) or "none"
     base = f"http://{args.host}:{args.port}"
     signing = f"{len(keys)} key pair{'' if len(keys) == 1 else 's'}"

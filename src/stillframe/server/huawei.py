@@ -312,11 +312,14 @@ def mpc_list(call: HwCall) -> dict[str, Any]:
         tasks = [_mpc_task(ctx, j) for j in jobs]
         return {"task_array": tasks, "is_truncated": 0, "total": len(tasks)}
     found = call.service.find_snapshot_jobs(
-        status=wanted.get(status) if status else None, code=CANCELED if status == "CANCELED" else None,
+        status=wanted.get(status) if status else None,
+        code=CANCELED if status == "CANCELED" else None,
         not_code=CANCELED if status == "FAILED" else None,
         start_of_create_time=_parse_stamp(q.get("start_time"), "start_time"),
-        end_of_create_time=_parse_stamp(q.get("end_time"), "end_time"), offset=page * size, limit=size,
-    )  # fmt: skip
+        end_of_create_time=_parse_stamp(q.get("end_time"), "end_time"),
+        offset=page * size,
+        limit=size,
+    )
     return {
         "task_array": [_mpc_task(ctx, j) for j in found.items],
         "is_truncated": int(found.total > (page + 1) * size),
@@ -410,9 +413,11 @@ def vod_list(call: HwCall) -> dict[str, Any]:
     q = call.query
     task_id = q.get("task_id") or None
     found = call.service.find_snapshot_jobs(
-        ids=None if task_id is None else [task_id], media=q.get("asset_id") or None,
-        offset=_qint(q, "offset", 0, 0, 20000), limit=_qint(q, "limit", 10, 1, 100),
-    )  # fmt: skip
+        ids=None if task_id is None else [task_id],
+        media=q.get("asset_id") or None,
+        offset=_qint(q, "offset", 0, 0, 20000),
+        limit=_qint(q, "limit", 10, 1, 100),
+    )
     return {
         "total": found.total,
         "thumbnails": [
@@ -446,8 +451,15 @@ def iam_projects(call: HwCall) -> dict[str, Any]:
     a real region (cn-north-4) finds it too."""
     ctx = call.ctx
     name = call.query.get("name") or ctx.region
-    project = {"id": ctx.project_id, "name": name, "domain_id": ctx.project_id, "enabled": True,
-               "is_domain": False, "parent_id": ctx.project_id, "description": ""}  # fmt: skip
+    project = {
+        "id": ctx.project_id,
+        "name": name,
+        "domain_id": ctx.project_id,
+        "enabled": True,
+        "is_domain": False,
+        "parent_id": ctx.project_id,
+        "description": "",
+    }
     return {"projects": [project], "links": {"self": "/v3/projects", "next": None, "previous": None}}
 
 
@@ -466,7 +478,8 @@ def routes(ctx: ServerContext) -> list[BaseRoute]:
     ]
     signed = [Middleware(Authenticate, backend=HuaweiBackend(ctx))]
     return [
-        Route(path, _endpoint(ctx, action, handler, project="{project_id}" in path), methods=[method],
-              middleware=signed)
+        Route(
+            path, _endpoint(ctx, action, handler, project="{project_id}" in path), methods=[method], middleware=signed
+        )
         for method, path, action, handler in table
-    ]  # fmt: skip
+    ]

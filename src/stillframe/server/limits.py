@@ -73,8 +73,12 @@ def parse_json(text: str | bytes, what: str, depth: int = Limits.json_depth) -> 
         raise InvalidParameter(f"{what} is not valid JSON") from None
     level = [value]
     for _ in range(depth + 1):
-        level = [v for item in level if isinstance(item, (dict, list)) for v in (
-            item.values() if isinstance(item, dict) else item)]  # fmt: skip
+        level = [
+            v
+            for item in level
+            if isinstance(item, (dict, list))
+            for v in (item.values() if isinstance(item, dict) else item)
+        ]
         if not level:
             return value
     raise InvalidParameter(f"{what} nests deeper than {depth} levels")

@@ -78,15 +78,37 @@ class Tenant:
     call a request may make (AttributeError), so no route can reach the store but
     through the service's own methods for its caller's account."""
 
-    SCOPED = frozenset({
-        "submit_snapshot_job", "get_snapshot_job", "cancel_snapshot_job", "list_snapshot_jobs", "find_snapshot_jobs",
-        "create_snapshot_template", "get_snapshot_template", "list_snapshot_templates", "find_snapshot_templates",
-        "update_snapshot_template", "delete_snapshot_template", "get_pipeline", "list_pipelines", "find_pipelines",
-        "delete_pipeline", "register_media", "get_media", "create_live_snapshot_template",
-        "get_live_snapshot_template", "list_live_snapshot_templates", "update_live_snapshot_template",
-        "delete_live_snapshot_template", "get_live_snapshot_job", "list_live_snapshot_jobs",
-        "send_live_snapshot_job_command", "list_live_snapshot_files", "delete_live_snapshot_files",
-    })  # fmt: skip
+    SCOPED = frozenset(
+        {
+            "submit_snapshot_job",
+            "get_snapshot_job",
+            "cancel_snapshot_job",
+            "list_snapshot_jobs",
+            "find_snapshot_jobs",
+            "create_snapshot_template",
+            "get_snapshot_template",
+            "list_snapshot_templates",
+            "find_snapshot_templates",
+            "update_snapshot_template",
+            "delete_snapshot_template",
+            "get_pipeline",
+            "list_pipelines",
+            "find_pipelines",
+            "delete_pipeline",
+            "register_media",
+            "get_media",
+            "create_live_snapshot_template",
+            "get_live_snapshot_template",
+            "list_live_snapshot_templates",
+            "update_live_snapshot_template",
+            "delete_live_snapshot_template",
+            "get_live_snapshot_job",
+            "list_live_snapshot_jobs",
+            "send_live_snapshot_job_command",
+            "list_live_snapshot_files",
+            "delete_live_snapshot_files",
+        }
+    )
     UNSCOPED = frozenset({"object_store_endpoint"})
 
     def __init__(self, service: Any, account: str, urls: PrivateUrls) -> None:
@@ -113,19 +135,33 @@ class Tenant:
         self._urls.check(notify_url, "NotifyConfig")
         return self._service.create_pipeline(name, max_concurrency, notify_url, account=self.account)  # type: ignore[no-any-return]
 
-    def update_pipeline(self, pipeline_id: Any, name: str | None = None, max_concurrency: int | None = None,
-                        notify_url: str | None = None, state: str | None = None) -> Any:  # fmt: skip
+    def update_pipeline(
+        self,
+        pipeline_id: Any,
+        name: str | None = None,
+        max_concurrency: int | None = None,
+        notify_url: str | None = None,
+        state: str | None = None,
+    ) -> Any:
         """JobService.update_pipeline for this account; the notify URL checked against private addresses."""
         self._urls.check(notify_url, "NotifyConfig")
-        return self._service.update_pipeline(pipeline_id, name, max_concurrency, notify_url, state,
-                                             account=self.account)  # fmt: skip
+        return self._service.update_pipeline(
+            pipeline_id, name, max_concurrency, notify_url, state, account=self.account
+        )
 
-    def submit_live_snapshot_job(self, job_name: Any, stream_input: Any, template_id: Any,
-                                 snapshot_output: dict[str, str], callback_url: str | None = None) -> Any:  # fmt: skip
+    def submit_live_snapshot_job(
+        self,
+        job_name: Any,
+        stream_input: Any,
+        template_id: Any,
+        snapshot_output: dict[str, str],
+        callback_url: str | None = None,
+    ) -> Any:
         """JobService.submit_live_snapshot_job for this account; the stream and callback URLs checked
         against private addresses."""
         if isinstance(stream_input, dict):
             self._urls.check(str(stream_input.get("Url") or ""), "StreamInput.Url")
         self._urls.check(callback_url, "CallbackUrl")
-        return self._service.submit_live_snapshot_job(job_name, stream_input, template_id, snapshot_output,
-                                                      callback_url, account=self.account)  # fmt: skip
+        return self._service.submit_live_snapshot_job(
+            job_name, stream_input, template_id, snapshot_output, callback_url, account=self.account
+        )

@@ -76,8 +76,13 @@ def _html(request: Request, title: str, body: str, status: int = 200, script: st
         f"default-src 'none'; img-src 'self'; media-src 'self'; connect-src 'self'; style-src 'nonce-{nonce}'; "
         f"script-src 'nonce-{nonce}'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     )
-    headers = {**_NO_STORE, "Content-Security-Policy": csp, "X-Content-Type-Options": "nosniff",
-               "Referrer-Policy": "same-origin", "X-Frame-Options": "DENY"}  # fmt: skip
+    headers = {
+        **_NO_STORE,
+        "Content-Security-Policy": csp,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin",
+        "X-Frame-Options": "DENY",
+    }
     page = pages.page(title, body, nonce, base, user, script, csrf=csrf)
     return HTMLResponse(page, status_code=status, headers=headers)
 
@@ -166,8 +171,15 @@ def _safe_next(request: Request, value: str | None) -> str:
 def _signin_page(request: Request, nxt: str, error: str | None, status: int = 200) -> Response:
     token = secrets.token_urlsafe(32)
     response = _html(request, "Sign in", pages.signin_form(_base(request), nxt, error, token), status=status)
-    response.set_cookie(SIGNIN_COOKIE, token, max_age=3600, path=_base(request) or "/", httponly=True,
-                        samesite="strict", secure=request.url.scheme == "https")  # fmt: skip
+    response.set_cookie(
+        SIGNIN_COOKIE,
+        token,
+        max_age=3600,
+        path=_base(request) or "/",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
     return response
 
 
@@ -239,9 +251,14 @@ async def signin(request: Request) -> Response:
     token, _ = await _run(ctx.service.create_ui_session, ak, ctx.account_of(ak), known, SESSION_MAX_AGE)
     response = RedirectResponse(nxt, status_code=303)
     response.set_cookie(
-        COOKIE, token, max_age=SESSION_MAX_AGE, path=_base(request) or "/", httponly=True, samesite="strict",
+        COOKIE,
+        token,
+        max_age=SESSION_MAX_AGE,
+        path=_base(request) or "/",
+        httponly=True,
+        samesite="strict",
         secure=request.url.scheme == "https",
-    )  # fmt: skip
+    )
     response.delete_cookie(SIGNIN_COOKIE, path=_base(request) or "/", httponly=True, samesite="strict")
     return response
 
@@ -266,8 +283,9 @@ async def jobs(request: Request) -> Response:
             raise InvalidParameter(f"status must be one of {', '.join(STATUSES)}")
         if size is not None and (not size.isdigit() or len(size) > 3):
             raise InvalidParameter("size must be a whole number of jobs, 1..100")
-        listing = await _run(_tenant(request).list_snapshot_jobs, status=status, page_size=int(size or PAGE_SIZE),
-                             next_page_token=token)  # fmt: skip
+        listing = await _run(
+            _tenant(request).list_snapshot_jobs, status=status, page_size=int(size or PAGE_SIZE), next_page_token=token
+        )
     except InvalidParameter as exc:
         return _html(request, "Jobs", pages.message(str(exc)), status=400)
     query = {k: v for k, v in (("status", status), ("size", size)) if v}
@@ -290,9 +308,11 @@ async def job(request: Request) -> Response:
     }
     times = (found.result or {}).get("times") or []
     times = times if len(times) == len(files["snapshot"]) else []
-    named = {"Input": ctx.buckets.oss_url(str(found.input.get("Media") or "")),
-             "Output": ctx.buckets.oss_url(str(found.output.get("Media") or "")),
-             "Message": ctx.buckets.scrub(found.message)}  # fmt: skip
+    named = {
+        "Input": ctx.buckets.oss_url(str(found.input.get("Media") or "")),
+        "Output": ctx.buckets.oss_url(str(found.output.get("Media") or "")),
+        "Message": ctx.buckets.scrub(found.message),
+    }
     body = pages.job_page(found, urls, times, GALLERY_MAX, named)
     script = pages.PLAYER_JS if urls["input"] and urls["vtt"] else ""
     return _html(request, f"Job {found.id}", body, script=script)
@@ -331,8 +351,14 @@ async def live_jobs(request: Request) -> Response:
         if status is not None and status not in LIVE_STATUSES:
             raise InvalidParameter(f"status must be one of {', '.join(LIVE_STATUSES)}")
         now = time.time()
-        listing = await _run(_tenant(request).list_live_snapshot_jobs, page_no=int(raw), page_size=20,
-                             status=status, start_time=now - LIVE_WINDOW, end_time=now)  # fmt: skip
+        listing = await _run(
+            _tenant(request).list_live_snapshot_jobs,
+            page_no=int(raw),
+            page_size=20,
+            status=status,
+            start_time=now - LIVE_WINDOW,
+            end_time=now,
+        )
     except InvalidParameter as exc:
         return _html(request, "Live jobs", pages.message(str(exc)), status=400)
     return _html(request, "Live jobs", pages.live_list(_base(request), listing, status, LIVE_STATUSES))

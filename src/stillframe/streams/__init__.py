@@ -33,8 +33,16 @@ if typing.TYPE_CHECKING:
 
 _WHERE = {
     "_model": ("ByteRange", "InitSection", "Key", "Segment", "StreamIndex", "Variant"),
-    "_reader": ("AnyReader", "FileReader", "FsspecReader", "HttpReader", "RangeReader", "ReadStats", "reader_for",
-                "resolve"),
+    "_reader": (
+        "AnyReader",
+        "FileReader",
+        "FsspecReader",
+        "HttpReader",
+        "RangeReader",
+        "ReadStats",
+        "reader_for",
+        "resolve",
+    ),
     "_variants": ("choose_variant",),
     "concat": ("SegmentStream",),
     "dash": ("read_dash",),
@@ -42,7 +50,7 @@ _WHERE = {
     "fmp4": ("read_fmp4", "sidx_segments"),
     "heads": ("first_timestamp",),
     "hls": ("read_hls",),
-}  # fmt: skip
+}
 _MODULE = {name: module for module, names in _WHERE.items() for name in names}
 
 __all__ = [

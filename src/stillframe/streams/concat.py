@@ -246,8 +246,9 @@ class SegmentStream(io.RawIOBase):
             part = self.parts[i]
             assert part.key is not None
             data = self.reader.read(part.uri, part.start, part.length or self.reader.size(part.uri))
-            self._plain[i] = decrypt(data, self._key(part.key), part.key.iv or part.number.to_bytes(16, "big"),
-                                     part.uri)  # fmt: skip
+            self._plain[i] = decrypt(
+                data, self._key(part.key), part.key.iv or part.number.to_bytes(16, "big"), part.uri
+            )
         return self._plain[i]
 
     _key_lock = threading.Lock()

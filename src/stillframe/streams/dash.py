@@ -169,10 +169,13 @@ def _variant(rep: ET.Element, adaptation: ET.Element, uri: str) -> Variant:
         except (ValueError, ZeroDivisionError):
             fps = None
     return Variant(
-        uri=rep.get("id") or "", bandwidth=_int(rep, "bandwidth", 0, uri) or 0,
+        uri=rep.get("id") or "",
+        bandwidth=_int(rep, "bandwidth", 0, uri) or 0,
         resolution=(width, height) if width and height else None,
-        codecs=rep.get("codecs") or adaptation.get("codecs"), frame_rate=fps, name=rep.get("id"),
-    )  # fmt: skip
+        codecs=rep.get("codecs") or adaptation.get("codecs"),
+        frame_rate=fps,
+        name=rep.get("id"),
+    )
 
 
 @dataclass
@@ -203,8 +206,13 @@ class _Context:
         def sub(m: re.Match[str]) -> str:
             if m.group(0) == "$$":
                 return "$"
-            value: object = {"RepresentationID": self.rep.get("id") or "", "Number": number, "Time": time,
-                             "Bandwidth": _int(self.rep, "bandwidth", 0, self.mpd), "SubNumber": 0}[m.group(1)]  # fmt: skip
+            value: object = {
+                "RepresentationID": self.rep.get("id") or "",
+                "Number": number,
+                "Time": time,
+                "Bandwidth": _int(self.rep, "bandwidth", 0, self.mpd),
+                "SubNumber": 0,
+            }[m.group(1)]
             if m.group(2) and m.group(1) != "RepresentationID":
                 return f"{int(value):0{int(m.group(3) or 1)}d}"  # type: ignore[call-overload]
             return str(value)
@@ -300,7 +308,7 @@ def _template(ctx: _Context, period: int) -> list[Segment]:
             discontinuity=period,
             init=init,
             number=n,
-        )  # fmt: skip
+        )
         for n, t, d in _timeline(ctx, elements, start_number)
     ]
 
@@ -330,7 +338,7 @@ def _list(ctx: _Context, period: int) -> list[Segment]:
                 discontinuity=period,
                 init=init,
                 number=n,
-            )  # fmt: skip
+            )
         )
     return out
 

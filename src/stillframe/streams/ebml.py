@@ -177,8 +177,16 @@ def _segments(
             stop = duration
         else:
             stop = _last_block_end(w, el, time, video, frame)
-        out.append(Segment(w.uri, start * unit, max(0.0, stop - start) * unit,
-                           ByteRange(el.offset, el.header + el.size), keyframe=key, number=i))  # fmt: skip
+        out.append(
+            Segment(
+                w.uri,
+                start * unit,
+                max(0.0, stop - start) * unit,
+                ByteRange(el.offset, el.header + el.size),
+                keyframe=key,
+                number=i,
+            )
+        )
     return tuple(out)
 
 
@@ -312,8 +320,9 @@ def cues_listed(reader: RangeReader, uri: str, head: int = 64 << 10) -> bool:
             return False
         if el.id == SEEK_HEAD and el.end <= len(data):
             for entry, body in _children(data[el.payload : el.end], uri):
-                if entry.id == SEEK and any(e.id == SEEK_ID and p == CUES.to_bytes(4, "big")
-                                            for e, p in _children(body, uri)):  # fmt: skip
+                if entry.id == SEEK and any(
+                    e.id == SEEK_ID and p == CUES.to_bytes(4, "big") for e, p in _children(body, uri)
+                ):
                     return True
         pos = el.end
     return False

@@ -259,7 +259,7 @@ def _from_sidx(src: _Bytes, box: Box, track: Track, whole: bool = True) -> tuple
             ByteRange(r.offset, r.size),
             keyframe=r.starts_with_sap,
             number=i,
-        )  # fmt: skip
+        )
         for i, r in enumerate(refs)
     )
 
@@ -302,10 +302,16 @@ def _from_mfra(src: _Bytes, track: Track, first_moof: int) -> tuple[Segment, ...
         ends = [e.moof_offset for e in entries[1:]] + [last[1]]
         times = [e.time for e in entries[1:]] + [entries[-1].time + last[0].duration]
         return tuple(
-            Segment(src.uri, track.seconds(e.time), (t - e.time) / track.timescale,
-                    ByteRange(e.moof_offset, end - e.moof_offset), keyframe=e.trun == 1 and e.sample == 1, number=i)
+            Segment(
+                src.uri,
+                track.seconds(e.time),
+                (t - e.time) / track.timescale,
+                ByteRange(e.moof_offset, end - e.moof_offset),
+                keyframe=e.trun == 1 and e.sample == 1,
+                number=i,
+            )
             for i, (e, end, t) in enumerate(zip(entries, ends, times))
-        )  # fmt: skip
+        )
     return None
 
 
@@ -361,8 +367,14 @@ def _walk(src: _Bytes, track: Track, offset: int) -> tuple[Segment, ...]:
 
 def _fragment(uri: str, start: int, end: int, info: _Moof, track: Track, n: int) -> Segment:
     dts = info.decode_time or 0
-    return Segment(uri, track.seconds(dts + info.first_offset), info.duration / track.timescale, ByteRange(start, end - start),
-                   keyframe=info.keyframe, number=n)  # fmt: skip
+    return Segment(
+        uri,
+        track.seconds(dts + info.first_offset),
+        info.duration / track.timescale,
+        ByteRange(start, end - start),
+        keyframe=info.keyframe,
+        number=n,
+    )
 
 
 def _parse_moof(data: bytes, size: int, track: Track, where: str) -> _Moof:
@@ -388,8 +400,11 @@ def _parse_moof(data: bytes, size: int, track: Track, where: str) -> _Moof:
         tfdt = next(find(data, traf, [b"tfdt"], where), None)
         if tfdt is not None:
             version, _, pos = full_box(data, tfdt, 4, where)
-            decode_time = struct.unpack_from(">Q" if version == 1 else ">I", data, pos)[0] if (
-                tfdt.end - pos >= (8 if version == 1 else 4)) else None  # fmt: skip
+            decode_time = (
+                struct.unpack_from(">Q" if version == 1 else ">I", data, pos)[0]
+                if (tfdt.end - pos >= (8 if version == 1 else 4))
+                else None
+            )
         total, samples, key, offset0 = 0, 0, None, 0
         for trun in find(data, traf, [b"trun"], where):
             d, n, k, o = _trun(data, trun, duration, default_flags, where)

@@ -39,9 +39,15 @@ def read_hls(reader: RangeReader, uri: str, *, variant: str | int | None = None)
         raise ResourceContentBad(f"{chosen.uri}: a master playlist names another master playlist")
     index = parse_playlist(media, chosen.uri)
     return StreamIndex(
-        kind="hls", uri=index.uri, segments=index.segments, how=index.how, complete=index.complete,
-        variants=variants, variant=chosen, notes=index.notes,
-    )  # fmt: skip
+        kind="hls",
+        uri=index.uri,
+        segments=index.segments,
+        how=index.how,
+        complete=index.complete,
+        variants=variants,
+        variant=chosen,
+        notes=index.notes,
+    )
 
 
 def _load(reader: RangeReader, uri: str) -> Any:
@@ -73,11 +79,14 @@ def _variants(playlist: Any, uri: str) -> list[Variant]:
         resolution = tuple(info.resolution) if info.resolution else None
         out.append(
             Variant(
-                uri=resolve(uri, p.uri), bandwidth=int(info.bandwidth or info.average_bandwidth or 0),
+                uri=resolve(uri, p.uri),
+                bandwidth=int(info.bandwidth or info.average_bandwidth or 0),
                 resolution=resolution,  # type: ignore[arg-type]
-                codecs=info.codecs, frame_rate=float(info.frame_rate) if info.frame_rate else None, name=p.uri,
+                codecs=info.codecs,
+                frame_rate=float(info.frame_rate) if info.frame_rate else None,
+                name=p.uri,
             )
-        )  # fmt: skip
+        )
     return out
 
 
@@ -112,11 +121,17 @@ def parse_playlist(playlist: Any, uri: str) -> StreamIndex:
             keys[id(seg.key)] = _key(seg.key, uri)
         out.append(
             Segment(
-                uri=seg_uri, start=t, duration=duration, byte_range=byte_range,
-                keyframe=True if independent else None, discontinuity=disc, init=init, key=keys[id(seg.key)],
+                uri=seg_uri,
+                start=t,
+                duration=duration,
+                byte_range=byte_range,
+                keyframe=True if independent else None,
+                discontinuity=disc,
+                init=init,
+                key=keys[id(seg.key)],
                 number=sequence + i,
             )
-        )  # fmt: skip
+        )
         t += duration
     complete = bool(playlist.is_endlist) or (playlist.playlist_type or "").lower() == "vod"
     notes = () if complete else ("a live playlist (no EXT-X-ENDLIST): only the segments listed now",)
