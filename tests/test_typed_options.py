@@ -70,3 +70,12 @@ def test_a_type_checker_catches_a_misspelt_or_mistyped_option(tmp_path):
     assert len(errors) == 2, run.stdout
     assert '"widht"' in errors[0] and "use.py:4:" in errors[0]
     assert '"width"' in errors[1] and "use.py:5:" in errors[1]
+
+
+def test_the_ray_stages_options_are_its_frame_and_video_options():
+    pytest.importorskip("ray", reason="the ray extra: pip install 'stillframe[ray]'")
+    from stillframe.distributed.ray import VIDEO_OPTIONS, FrameExtractor, FrameExtractorOptions
+
+    assert set(FrameExtractorOptions.__annotations__) == set(FrameOptions.names()) | set(VIDEO_OPTIONS)
+    (var,) = [p for p in inspect.signature(FrameExtractor).parameters.values() if p.kind is p.VAR_KEYWORD]
+    assert "Unpack[FrameExtractorOptions]" in str(var.annotation)

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 
@@ -40,12 +40,23 @@ from stillframe.jpeg import encode_jpegs
 from stillframe.options import FrameOptions
 from stillframe.video import Video
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
 try:
     import ray.data
 except ImportError as exc:  # one line naming the extra
     raise ImportError(f"stillframe.distributed.ray needs Ray Data: pip install 'stillframe[ray]' ({exc})") from None
 
-__all__ = ["ACTOR_CPUS", "SPLIT_CPUS", "FrameExtractor", "extract_frames", "keyframe_rows", "split_at_keyframes"]
+__all__ = [
+    "ACTOR_CPUS",
+    "SPLIT_CPUS",
+    "FrameExtractor",
+    "FrameExtractorOptions",
+    "extract_frames",
+    "keyframe_rows",
+    "split_at_keyframes",
+]
 
 FIELDS = ("requested_time", "time", "pts", "is_keyframe", "rule")
 VIDEO_OPTIONS = ("workers", "device", "fallback", "index", "stream")
@@ -84,6 +95,25 @@ class _Videos:
             self.open.popitem()[1].close()
 
 
+class FrameExtractorOptions(TypedDict, total=False):
+    """FrameExtractor's frame options (FrameOptions) and video options (VIDEO_OPTIONS),
+    typed for the checker."""
+
+    frame_type: str
+    snap: str
+    tolerance: float
+    width: int | None
+    height: int | None
+    max_length: int | None
+    aspect_ratio: str
+    deinterlace: bool | str
+    workers: int | None
+    device: str | None
+    fallback: bool
+    index: str
+    stream: int | None
+
+
 class FrameExtractor:
     """For `Dataset.map_batches` (as a class: one per actor). Each input row names a
     video (`video_column`: a path, URL or object-store URL) and its times in seconds
@@ -108,7 +138,7 @@ class FrameExtractor:
         max_open: int = 4,
         on_error: str = "raise",
         storage_options: Mapping[str, Any] | None = None,
-        **options: Any,
+        **options: Unpack[FrameExtractorOptions],
     ) -> None:
         if output != "jpeg" and output not in FORMATS:
             raise InvalidParameter(f"output must be jpeg or one of {', '.join(FORMATS)}, not {output!r}")
@@ -121,8 +151,9 @@ class FrameExtractor:
             raise InvalidParameter(f"not a frame or video option: {', '.join(sorted(unknown))}")
         self.output, self.quality, self.on_error = output, int(quality), on_error
         self.video_column, self.times_column = video_column, times_column
-        self.frame_options = FrameOptions.pick(options)
-        self.videos = _Videos(max_open, options, storage_options)
+        rest: dict[str, Any] = dict(options)
+        self.frame_options = FrameOptions.pick(rest)
+        self.videos = _Videos(max_open, rest, storage_options)
         self.errors: list[tuple[str, StillframeError]] = []
 
     def __call__(self, batch: Mapping[str, Any]) -> dict[str, Any]:
