@@ -184,6 +184,18 @@ def test_the_package_loads_its_parts_when_first_used():
         stillframe.Nothing  # noqa: B018
 
 
+def test_the_package_pickles_by_name_as_a_plain_module_does():
+    """Its module is of a class of its own (the facade above): pickled by name, as
+    cloudpickle pickles a plain module, so that Dask's client.run can send it back."""
+    import pickle
+
+    import stillframe
+
+    assert pickle.loads(pickle.dumps(stillframe)) is stillframe
+    cloudpickle = pytest.importorskip("cloudpickle", reason="the dask extra")
+    assert cloudpickle.loads(cloudpickle.dumps(stillframe)) is stillframe
+
+
 @pytest.mark.parametrize(("given", "seen"), [(None, "1"), ("3", "3")])
 def test_an_engine_command_starts_numpy_with_one_blas_thread_unless_told(given, seen, clips):
     """OpenBLAS starts a thread a core as NumPy loads, for algebra no engine command

@@ -106,6 +106,10 @@ class _Facade(types.ModuleType):
             value = value.snapshot
         super().__setattr__(name, value)
 
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        # Pickled by name, as a plain module is (what Dask's client.run sends back).
+        return importlib.import_module, (self.__name__,)
+
 
 sys.modules[__name__].__class__ = _Facade
 
