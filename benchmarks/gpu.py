@@ -92,8 +92,16 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 def run_job(clip: Path, spec: dict[str, Any], device: str, out: Path, workers: int | None = None) -> sf.SnapshotResult:
     opts = {k: v for k, v in spec.items() if k != "sampling"}
+    # Each run replaces the last one's files (warm-up, repeats, worker counts).
     return sf.snapshot(
-        clip, spec["sampling"], out / "{Count}.jpg", quality=QUALITY, device=device, workers=workers, **opts
+        clip,
+        spec["sampling"],
+        out / "{Count}.jpg",
+        quality=QUALITY,
+        device=device,
+        workers=workers,
+        overwrite=True,
+        **opts,
     )
 
 
@@ -484,6 +492,13 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="stillframe-gpu-out-") as tmp:
         if "jobs" not in skip:
             data["jobs"] = stage("jobs", data, lambda: job_rows(clip, seconds, devices, reps, Path(tmp))) or []
+            # A cell that failed fails the run too (its row still shows what was measured).
+            data.setdefault("failures", []).extend(
+                f"jobs: {row['job']} [{device}]: {chose}"
+                for row in data["jobs"]
+                for device, chose in row["chose"].items()
+                if str(chose).startswith("failed:")
+            )
             _save(out, data)
         if "nvdec" not in skip and not (missing and not args.quick):
             # Without CUDA (a dry run) the same code runs on the CPU's decoders, briefly.
