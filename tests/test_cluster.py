@@ -1,7 +1,7 @@
 """Many hosts for real, on this machine: a storage host (S3 server, PostgreSQL), a Dask
 scheduler, two worker hosts and two `stillframe serve` hosts, each a network namespace
 with a file system of its own (tests/cluster.py). Every input and output is an object
-in the S3 server. Shown: a batch of 20 videos and a split video across both worker
+in the S3 server. Shown: a batch of 40 videos and a split video across both worker
 hosts, byte for byte a local run; jobs through the vendors' SDKs to either server,
 run by the worker hosts and listed alike by both; and the faults hosts meet: a worker
 host lost mid-batch and mid-job, PostgreSQL restarting, a store that misbehaves, a
@@ -46,7 +46,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]  # a cluster of hosts, Pos
 
 SAMPLING = sf.Interval(0.25)
 OPTIONS: dict[str, Any] = dict(width=96, quality=80, sprite=sf.Sprite(columns=2, lines=2))
-N_VIDEOS = 20  # every length, shape and B-frame setting batch_clips makes (18 would do), ten a host
+N_VIDEOS = 40  # every length, shape and B-frame setting batch_clips makes, twice over: twenty a host
 clean: dict[str, Any] = {}  # the clean batch's time and bytes, to set the faulty one's against
 
 
