@@ -153,6 +153,29 @@ def test_mpc_sync_snapshot(server, bucket):
     assert (bucket / resp.output.object / "cover.jpg").stat().st_size > 0
 
 
+def test_a_queued_task_that_a_worker_failed_at_once_is_still_answered_as_a_task(server, monkeypatch):
+    """A queued task a worker took and failed before the create call answered (a symlinked
+    folder is found at the first write, in milliseconds): the call answers the task, FAILED,
+    not the task's error as a synchronous one does."""
+    import dataclasses
+
+    from stillframe.jobs.snapshots import SnapshotJobs
+
+    ctx, url = server
+    mpc, _ = _clients(url)
+    seen = SnapshotJobs.get_snapshot_job
+
+    def failed_at_once(self, job_id, *args, **kwargs):
+        job = seen(self, job_id, *args, **kwargs)
+        return dataclasses.replace(job, status="Fail", code="InvalidObject.Forbidden", message="out of its bucket")
+
+    monkeypatch.setattr(SnapshotJobs, "get_snapshot_job", failed_at_once)
+    resp = mpc.create_thumbnails_task(_thumbs(type="DOTS", dots=[0, 1]))
+    monkeypatch.undo()
+    assert len(resp.task_id) == 32 and resp.status == "FAILED"
+    ctx.service.wait(resp.task_id, timeout=30)
+
+
 def test_mpc_async_then_list(server, bucket):
     ctx, url = server
     mpc, _ = _clients(url)

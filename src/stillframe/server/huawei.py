@@ -280,7 +280,9 @@ def mpc_create(call: HwCall) -> dict[str, Any]:
         config=cfg,
         user_data=body.get("user_data"),
     )
-    if job.status == "Fail":  # a synchronous task that failed answers with its error
+    # A synchronous task that failed answers with its error; a queued one is a task,
+    # whatever a worker has done with it since (it may have failed already).
+    if cfg.synchronous and job.status == "Fail":
         raise error_for_code(job.code or "InternalError", _scrub(ctx, job.message) or "the snapshot failed")
     task = _mpc_task(ctx, job)
     reply: dict[str, Any] = {
