@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import stillframe as sf
-from stillframe.options import FrameOptions, VideoOptions
+from stillframe.options import FrameKeywords, FrameOptions, VideoOptions
 from stillframe.snapshot import SnapshotOptions
 
 # sf.snapshot's parameters that the batch and split entry points take themselves.
@@ -34,6 +34,7 @@ def test_snapshot_options_are_snapshots_keywords():
 def test_video_options_are_opens_and_frame_options_are_among_them():
     assert set(VideoOptions.__annotations__) == _keywords(sf.open) - {"source"}
     assert set(FrameOptions.names()) <= set(SnapshotOptions.__annotations__)
+    assert set(FrameKeywords.__annotations__) == set(FrameOptions.names())
 
 
 def test_the_entry_points_take_them_typed():

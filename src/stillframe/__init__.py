@@ -13,6 +13,7 @@ import types
 from typing import TYPE_CHECKING, Any
 
 from stillframe import errors
+from stillframe._lazy import lazy_names as _lazy_names
 from stillframe.errors import (
     Conflict,
     HardwareUnavailable,
@@ -82,18 +83,7 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """A public name, loaded from its module on first use (PEP 562)."""
-    where = _WHERE.get(name)
-    if where is None:
-        raise AttributeError(f"module 'stillframe' has no attribute {name!r}")
-    value = getattr(importlib.import_module(where), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_WHERE))
+__getattr__, __dir__ = _lazy_names(__name__, _WHERE)
 
 
 class _Facade(types.ModuleType):

@@ -15,7 +15,7 @@ from stillframe._deinterlace import check_mode
 from stillframe.geometry import check_sizes
 from stillframe.plan import check_choices
 
-__all__ = ["FrameOptions", "VideoOptions"]
+__all__ = ["FrameKeywords", "FrameOptions", "VideoOptions"]
 
 
 @dataclass(frozen=True)
@@ -73,3 +73,16 @@ class VideoOptions(TypedDict, total=False):
     fallback: bool
     index: str
     variant: str | int | None
+
+
+class FrameKeywords(TypedDict, total=False):
+    """FrameOptions as keyword arguments, typed for the checker."""
+
+    frame_type: str
+    snap: str
+    tolerance: float
+    width: int | None
+    height: int | None
+    max_length: int | None
+    aspect_ratio: str
+    deinterlace: bool | str

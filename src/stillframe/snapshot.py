@@ -13,7 +13,7 @@ from typing import Any, Union
 from stillframe import _source
 from stillframe._run import Outputs, RunPlan, one_snapshot
 from stillframe.errors import InvalidParameter
-from stillframe.options import FrameOptions, VideoOptions
+from stillframe.options import FrameKeywords, FrameOptions, VideoOptions
 from stillframe.outputs import output_names
 from stillframe.records import Snapshot, SnapshotResult
 from stillframe.sampling import Dots, Sampling, sampling_from_dict
@@ -41,19 +41,11 @@ def as_sampling(sampling: SamplingLike) -> Sampling:
     raise InvalidParameter(f"cannot use a {type(sampling).__name__} as a sampling")
 
 
-class SnapshotOptions(VideoOptions, total=False):
+class SnapshotOptions(VideoOptions, FrameKeywords, total=False):
     """sf.snapshot's keyword options, as snapshot_many, snapshot_split and the Ray
     stage pass them on (their own `progress` and `storage_options` apart): a type
     checker sees a misspelt or mistyped option there as it does on sf.snapshot."""
 
-    frame_type: str
-    snap: str
-    tolerance: float
-    width: int | None
-    height: int | None
-    max_length: int | None
-    aspect_ratio: str
-    deinterlace: bool | str
     quality: int
     sprite: Sprite | None
     sprite_output: str | os.PathLike[str] | None

@@ -14,8 +14,9 @@ the Ray module (`pip install 'stillframe[ray]'`).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from stillframe._lazy import lazy_names as _lazy_names
 
 if TYPE_CHECKING:
     from stillframe.distributed._batch import BatchItem, input_name, snapshot_many, snapshot_one
@@ -37,19 +38,7 @@ _WHERE = {
     "snapshot_split": "stillframe.distributed._split",
 }
 
-
-def __getattr__(name: str) -> Any:
-    """A public name, loaded from its module on first use (PEP 562)."""
-    where = _WHERE.get(name)
-    if where is None:
-        raise AttributeError(f"module 'stillframe.distributed' has no attribute {name!r}")
-    value = getattr(importlib.import_module(where), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_WHERE))
+__getattr__, __dir__ = _lazy_names(__name__, _WHERE)
 
 
 __all__ = [

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -37,7 +37,7 @@ from stillframe.distributed._batch import open_source
 from stillframe.errors import InvalidParameter, StillframeError
 from stillframe.frame import FORMATS
 from stillframe.jpeg import encode_jpegs
-from stillframe.options import FrameOptions
+from stillframe.options import FrameKeywords, FrameOptions
 from stillframe.video import Video
 
 if TYPE_CHECKING:
@@ -95,18 +95,10 @@ class _Videos:
             self.open.popitem()[1].close()
 
 
-class FrameExtractorOptions(TypedDict, total=False):
+class FrameExtractorOptions(FrameKeywords, total=False):
     """FrameExtractor's frame options (FrameOptions) and video options (VIDEO_OPTIONS),
     typed for the checker."""
 
-    frame_type: str
-    snap: str
-    tolerance: float
-    width: int | None
-    height: int | None
-    max_length: int | None
-    aspect_ratio: str
-    deinterlace: bool | str
     workers: int | None
     device: str | None
     fallback: bool

@@ -4,9 +4,10 @@ media, and workers in this process or in others sharing the store."""
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from stillframe._lazy import lazy_names as _lazy_names
 
 # The jobs extra is looked for, not loaded: the command line builds its `jobs`
 # parsers from this package without paying for SQLAlchemy and Alembic.
@@ -33,19 +34,7 @@ _WHERE = {
     "JobService": "stillframe.jobs.service",
 }
 
-
-def __getattr__(name: str) -> Any:
-    """A public name, loaded from its module on first use (PEP 562)."""
-    where = _WHERE.get(name)
-    if where is None:
-        raise AttributeError(f"module 'stillframe.jobs' has no attribute {name!r}")
-    value = getattr(importlib.import_module(where), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_WHERE))
+__getattr__, __dir__ = _lazy_names(__name__, _WHERE)
 
 
 __all__ = ["JobService", "Page", "Pipeline", "SnapshotConfig", "SnapshotJob", "Template"]

@@ -32,8 +32,9 @@ limits and errors are JobService's.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from stillframe._lazy import lazy_names as _lazy_names
 
 if TYPE_CHECKING:
     from stillframe.server.app import ServerThread, create_app, run, serving
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     from stillframe.server.context import ServerContext
 
 # Loaded on first use: `stillframe serve --help` and the command line need none of it.
-_LAZY = {
+_WHERE = {
     "ServerThread": "stillframe.server.app",
     "create_app": "stillframe.server.app",
     "run": "stillframe.server.app",
@@ -52,12 +53,7 @@ _LAZY = {
     "ServerContext": "stillframe.server.context",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'stillframe.server' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__, __dir__ = _lazy_names(__name__, _WHERE)
 
 
 __all__ = ["Bucket", "Buckets", "ServerContext", "ServerThread", "create_app", "parse_bucket", "run", "serving"]

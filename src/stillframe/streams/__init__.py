@@ -8,8 +8,9 @@ the playlist and the XML parsers."""
 
 from __future__ import annotations
 
-import importlib
 import typing
+
+from stillframe._lazy import lazy_names as _lazy_names
 
 if typing.TYPE_CHECKING:
     from stillframe.streams._model import ByteRange, InitSection, Key, Segment, StreamIndex, Variant
@@ -51,7 +52,7 @@ _WHERE = {
     "heads": ("first_timestamp",),
     "hls": ("read_hls",),
 }
-_MODULE = {name: module for module, names in _WHERE.items() for name in names}
+__getattr__, __dir__ = _lazy_names(__name__, {n: f"{__name__}.{m}" for m, names in _WHERE.items() for n in names})
 
 __all__ = [
     "AnyReader",
@@ -78,16 +79,3 @@ __all__ = [
     "resolve",
     "sidx_segments",
 ]
-
-
-def __getattr__(name: str) -> typing.Any:
-    module = _MODULE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
