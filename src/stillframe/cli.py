@@ -160,6 +160,11 @@ def int_arg(lowest: int, highest: int | None = None) -> Callable[[str], int]:
     return whole
 
 
+def add_storage_options(parser: argparse.ArgumentParser, help: str) -> None:  # noqa: A002 - argparse's name
+    """--storage-options JSON: what fsspec (s3fs) is given for object stores."""
+    parser.add_argument("--storage-options", type=json_object_arg, default=None, metavar="JSON", help=help)
+
+
 def json_object_arg(text: str) -> dict[str, Any]:
     """argparse type: a JSON object ({...}), a malformed one told in one line."""
     try:
@@ -522,12 +527,7 @@ def _parser(core_only: bool = False) -> argparse.ArgumentParser:
         help="also what needs every keyframe read (keyframe_times; a Matroska file's frame_count), "
         "left out otherwise when the file's own index describes it",
     )
-    probe.add_argument(
-        "--storage-options",
-        type=json_object_arg,
-        metavar="JSON",
-        help="JSON for fsspec, for an s3://, oss://... source",
-    )
+    add_storage_options(probe, "JSON for fsspec, for an s3://, oss://... source")
     probe.set_defaults(run=_probe, parser=probe)
 
     snap = sub.add_parser(

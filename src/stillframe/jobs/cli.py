@@ -295,16 +295,10 @@ def add_parsers(sub: Any) -> None:
 
 def _common(p: argparse.ArgumentParser) -> None:
     """The store options every jobs, worker and live command takes."""
-    from stillframe.cli import json_object_arg, seconds_arg
+    from stillframe.cli import add_storage_options, seconds_arg
 
     p.add_argument("--store", default=None, help="path or SQLAlchemy URL (default: STILLFRAME_DB or the user data dir)")
-    p.add_argument(
-        "--storage-options",
-        type=json_object_arg,
-        default=None,
-        metavar="JSON",
-        help="JSON for s3fs (endpoint_url, key, secret, ...)",
-    )
+    add_storage_options(p, "JSON for s3fs (endpoint_url, key, secret, ...)")
     p.add_argument(
         "--lease",
         type=seconds_arg,

@@ -28,7 +28,7 @@ one account see the same jobs; keys given without an account share one default a
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the `serve` command to the command line's subparsers."""
-    from stillframe.cli import int_arg, json_object_arg
+    from stillframe.cli import add_storage_options, int_arg
 
     p = sub.add_parser(
         "serve",
@@ -68,13 +68,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="job worker threads; 0 leaves the jobs to `stillframe worker` processes on the same store "
         "(default: %(default)s)",
     )
-    p.add_argument(
-        "--storage-options",
-        type=json_object_arg,
-        default=None,
-        metavar="JSON",
-        help="JSON for s3fs (endpoint_url, key, secret, ...)",
-    )
+    add_storage_options(p, "JSON for s3fs (endpoint_url, key, secret, ...)")
     p.add_argument(
         "--max-snapshots",
         type=int,
