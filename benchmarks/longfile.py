@@ -59,6 +59,10 @@ STREAM_PEERS = ("stillframe", "ffmpeg-seek", "pyav_loop")  # the quick form's pe
 SEGMENT_SECONDS = 8
 
 
+def _ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", *args], check=True)
+
+
 def base_clip(quick: bool) -> Path:
     """The clip the long files repeat."""
     path = CACHE / ("long-base-q-270p-10s.mp4" if quick else "long-base-1080p30-gop250-300s.mp4")
@@ -77,38 +81,30 @@ def base_clip(quick: bool) -> Path:
             options={"crf": "28", "preset": "ultrafast"},
         )
     elif shutil.which("ffmpeg"):
-        subprocess.run(
-            [
-                "ffmpeg",
-                "-nostdin",
-                "-v",
-                "error",
-                "-y",
-                "-f",
-                "lavfi",
-                "-i",
-                "testsrc2=size=1920x1080:rate=30",
-                "-t",
-                "300",
-                "-c:v",
-                "libx264",
-                "-preset",
-                "veryfast",
-                "-g",
-                "250",
-                "-keyint_min",
-                "250",
-                "-sc_threshold",
-                "0",
-                "-bf",
-                "3",
-                "-pix_fmt",
-                "yuv420p",
-                "-movflags",
-                "+faststart",
-                str(path),
-            ],
-            check=True,
+        _ffmpeg(
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=1920x1080:rate=30",
+            "-t",
+            "300",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-g",
+            "250",
+            "-keyint_min",
+            "250",
+            "-sc_threshold",
+            "0",
+            "-bf",
+            "3",
+            "-pix_fmt",
+            "yuv420p",
+            "-movflags",
+            "+faststart",
+            str(path),
         )
     else:  # the pattern clip: a cartoon's bitrate, not a camera's
         testsrc.make_video(path, frames=9000, size=(1920, 1080), gop=250, bframes=3)
@@ -135,22 +131,14 @@ def stream_form(path: Path, form: str) -> Path:
         if not target.exists():
             part = target.with_name(f".{target.name}.part.mp4")
             print(f"packaging {target.name} ...", file=sys.stderr, flush=True)
-            subprocess.run(
-                [
-                    "ffmpeg",
-                    "-nostdin",
-                    "-v",
-                    "error",
-                    "-y",
-                    "-i",
-                    str(path),
-                    "-c",
-                    "copy",
-                    "-movflags",
-                    "frag_keyframe+empty_moov",
-                    str(part),
-                ],
-                check=True,
+            _ffmpeg(
+                "-i",
+                str(path),
+                "-c",
+                "copy",
+                "-movflags",
+                "frag_keyframe+empty_moov",
+                str(part),
             )
             part.rename(target)
         return target
@@ -174,23 +162,15 @@ def stream_form(path: Path, form: str) -> Path:
             ]
         else:
             args = ["-f", "dash", "-seg_duration", str(SEGMENT_SECONDS), "-use_template", "1", "-use_timeline", "1"]
-        subprocess.run(
-            [
-                "ffmpeg",
-                "-nostdin",
-                "-v",
-                "error",
-                "-y",
-                "-i",
-                str(path),
-                "-map",
-                "0:v",
-                "-c",
-                "copy",
-                *args,
-                str(part / name),
-            ],
-            check=True,
+        _ffmpeg(
+            "-i",
+            str(path),
+            "-map",
+            "0:v",
+            "-c",
+            "copy",
+            *args,
+            str(part / name),
         )
         shutil.rmtree(folder, ignore_errors=True)
         part.rename(folder)

@@ -5,14 +5,14 @@ VP9 beside them, each 120 frames of 128x96 with a keyframe every 60."""
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import av
 import pytest
 
 from stillframe import testsrc
+
+from .streams_media import ffmpeg
 
 FRAMES, GOP, SIZE = 120, 60, (128, 96)
 
@@ -29,35 +29,25 @@ def make(root: Path, name: str) -> Path:
         os.environ.setdefault("SVT_LOG", "1")
         testsrc.make_video(path, codec="libsvtav1", options={"preset": "12"}, **common)  # moov at the end
     elif name == "aom.webm":
-        if shutil.which("ffmpeg") is None:
-            pytest.fail("the ffmpeg CLI is not installed (.ci/run installs it)")
         src = make(root, "h264.mp4")
-        subprocess.run(
-            [
-                "ffmpeg",
-                "-nostdin",
-                "-v",
-                "error",
-                "-y",
-                "-i",
-                str(src),
-                "-c:v",
-                "libaom-av1",
-                "-cpu-used",
-                "8",
-                "-row-mt",
-                "1",
-                "-lag-in-frames",
-                "25",
-                "-auto-alt-ref",
-                "1",
-                "-g",
-                str(GOP),
-                "-b:v",
-                "200k",
-                str(path),
-            ],
-            check=True,
+        ffmpeg(
+            "-i",
+            str(src),
+            "-c:v",
+            "libaom-av1",
+            "-cpu-used",
+            "8",
+            "-row-mt",
+            "1",
+            "-lag-in-frames",
+            "25",
+            "-auto-alt-ref",
+            "1",
+            "-g",
+            str(GOP),
+            "-b:v",
+            "200k",
+            str(path),
         )
     elif name == "h264.mp4":
         testsrc.make_video(path, bframes=3, **common)

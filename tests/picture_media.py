@@ -6,20 +6,13 @@ plain decode of every frame."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import av
-import pytest
 
 from stillframe import testsrc
 
-
-def ffmpeg(*args: str) -> None:
-    if shutil.which("ffmpeg") is None:
-        pytest.fail("the ffmpeg CLI is not installed (.ci/run installs it)")
-    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", *args], check=True)
+from .streams_media import ffmpeg
 
 
 def lavfi(size: str, seconds: float, rate: int = 25) -> list[str]:
