@@ -24,7 +24,7 @@ import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 import av
 
@@ -58,6 +58,7 @@ class Probe:
     input: Input
     container: av.container.InputContainer
     stream: av.video.stream.VideoStream
+    ranges: Any = None  # the range reader its checks share (segments.probe_reader), made on first use
 
 
 class Unsuitable(Exception):

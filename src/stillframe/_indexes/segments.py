@@ -32,8 +32,8 @@ import numpy as np
 from stillframe._index import PacketIndex, Rows, time_base_of
 from stillframe._indexes import Borrow, FrameIndex, Probe, Region, Unit, Unsuitable
 from stillframe._indexes.scan import first_frame, shown_times
-from stillframe._indexes.sources import SNIFF_BYTES, file_kind, path_of
-from stillframe._source import Input, RangeSource, map_av_error
+from stillframe._indexes.sources import path_of
+from stillframe._source import Input, RangeSource, describe, is_url, map_av_error
 from stillframe.errors import InvalidParameter, ResourceContentBad, StillframeError
 from stillframe.info import Deferred, VideoInfo, frame_facts
 from stillframe.options import FrameOptions
@@ -120,49 +120,41 @@ class Segments:
     @classmethod
     def of_manifest(cls, source: Any, kind: str, timeout: float | None, variant: str | int | None) -> Segments:
         """The segments an HLS playlist or a DASH manifest lists (the variant chosen)."""
-        import importlib
+        from stillframe import streams
 
         reader = source_reader(source, timeout)
-        name = source.name if isinstance(source, RangeSource) else os.fspath(source)
+        name = describe(source)
         if reader is None:
             raise InvalidParameter(f"{name}: a playlist or manifest is read from a path, a URL or a RangeSource")
-        read = getattr(importlib.import_module(f"stillframe.streams.{kind}"), f"read_{kind}")  # the one parser
+        read = getattr(streams, f"read_{kind}")  # loads that parser's module alone
         index = read(reader, path_of(name), variant=variant)
         return cls(index, reader, name)
 
     @classmethod
-    def of_file(cls, source: Any, timeout: float | None) -> Segments | None:
-        """A local fragmented MP4's fragments, or a local Matroska file's clusters
-        when it has no cues, from their headers, before FFmpeg opens the file;
-        None for any other source, or a file whose headers cannot be read (FFmpeg
-        then opens it and says what is wrong). A remote file is opened by FFmpeg
-        first (told apart by its index: `segment_index`), so that a progressive MP4
-        over HTTP pays for no look of its own."""
-        if not isinstance(source, (str, os.PathLike)):
-            return None
+    def of_file(cls, source: str | os.PathLike[str], kind: str, timeout: float | None) -> Segments | None:
+        """A local file's segments, `kind` told by its head (sources.stream_input): a
+        fragmented MP4's fragments ("mp4"), or a Matroska file's clusters when it has
+        no cues ("matroska"), from their headers, before FFmpeg opens the file. None
+        for Matroska with cues, or a file whose headers cannot be read (FFmpeg then
+        opens it and says what is wrong). A remote file is opened by FFmpeg first
+        (told apart by its index: `segment_index`), so that a progressive MP4 over
+        HTTP pays for no look of its own."""
+        from stillframe.streams import cues_listed, read_fmp4, read_matroska
+
         uri = path_of(os.fspath(source))
-        if "://" in uri:
+        reader = source_reader(source, timeout)
+        if reader is None:
             return None
         try:
-            reader = source_reader(source, timeout)
-            if reader is None:
-                return None
-            kind = _file_kind(reader, uri)
             if kind == "matroska":
-                from stillframe.streams import read_matroska
-
-                index = read_matroska(reader, uri)
+                if cues_listed(reader, uri):
+                    return None
                 note = f"{NO_CUES}; its clusters are found by their headers"
-                return cls(index, reader, os.fspath(source), "matroska", "scan", note)
-            if kind == "mp4":
-                from stillframe.streams import read_fmp4
-
-                index = read_fmp4(reader, uri)
-                note = f"fragmented MP4: fragments from its {index.how}"
-                return cls(index, reader, os.fspath(source), "mp4", note=note)
+                return cls(read_matroska(reader, uri), reader, os.fspath(source), "matroska", "scan", note)
+            index = read_fmp4(reader, uri)
+            return cls(index, reader, os.fspath(source), "mp4", note=f"fragmented MP4: fragments from its {index.how}")
         except StillframeError:
             return None
-        return None
 
     @property
     def segments(self) -> tuple:
@@ -210,8 +202,8 @@ def segment_index(probe: Probe, note: str) -> SegmentIndex | None:
     index of fragments, or a Matroska file's clusters by their headers; None
     (a scan then) when neither can be read."""
     names = probe.container.format.name.split(",")
-    reader = source_reader(probe.input.source, probe.input.timeout) if probe.input.reopenable else None
-    if reader is None or not ("mov" in names or "matroska" in names):
+    reader = probe_reader(probe)
+    if reader is None:
         return None
     from stillframe.streams import read_fmp4, read_matroska
 
@@ -233,25 +225,21 @@ def segment_index(probe: Probe, note: str) -> SegmentIndex | None:
     return found
 
 
-def _file_kind(reader: RangeReader, uri: str) -> str | None:
-    """ "mp4" for a fragmented MP4, "matroska" for a Matroska file without cues,
-    else None, from the file's head (and the box after an MP4's moov)."""
-    head = reader.read(uri, 0, SNIFF_BYTES)
-    size = reader.size(uri) if head else 0  # known from the read (HTTP's Content-Range, fsspec's size)
-    kind = file_kind(head, size, lambda offset, length: reader.read(uri, offset, length), uri)
-    if kind == "matroska":
-        from stillframe.streams import cues_listed
-
-        return None if cues_listed(reader, uri) else "matroska"
-    return kind
+def probe_reader(probe: Probe) -> RangeReader | None:
+    """One range reader (one connection) for a probe's own checks, cue_check then
+    segment_index; None for a source only FFmpeg reads (a file object, rtmp://...).
+    Not a cache: the index reads small headers far apart, which whole blocks would
+    turn into the whole file."""
+    if probe.ranges is None and probe.input.reopenable:
+        probe.ranges = source_reader(probe.input.source, probe.input.timeout)
+    return probe.ranges
 
 
 def cue_check(probe: Probe) -> str | None:
     """Why a remote Matroska file's cues cannot serve (it has none), or None (a
     local one without cues is read by its clusters before FFmpeg opens it)."""
     source = probe.input.source
-    remote = isinstance(source, RangeSource) or isinstance(source, str) and "://" in path_of(source)
-    reader = source_reader(source, probe.input.timeout) if remote and probe.input.reopenable else None
+    reader = probe_reader(probe) if isinstance(source, RangeSource) or is_url(source) else None
     if reader is None:
         return None
     from stillframe.streams import cues_listed

@@ -13,7 +13,7 @@ import urllib.parse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from stillframe._source import RangeSource
+from stillframe._source import RangeSource, describe, is_url
 from stillframe.errors import InvalidParameter
 
 if TYPE_CHECKING:
@@ -30,12 +30,9 @@ SNIFF_BYTES = 64 << 10  # what a file's head is read by: its first boxes, or Mat
 def manifest_kind(source: Any) -> str | None:
     """The kind ("hls" or "dash") when `source` names a playlist or a manifest (by its
     extension, or a local file's first bytes), else None."""
-    if isinstance(source, RangeSource):
-        name = source.name
-    elif isinstance(source, (str, os.PathLike)):
-        name = os.fspath(source)
-    else:
+    if not isinstance(source, (RangeSource, str, os.PathLike)):
         return None
+    name = describe(source)
     path = urllib.parse.urlsplit(name).path if "://" in name else name
     kind = MANIFESTS.get(os.path.splitext(path)[1].lower())
     if kind is not None or "://" in name and not name.startswith("file://"):
@@ -61,15 +58,16 @@ def stream_input(source: Any, timeout: float | None, variant: str | int | None) 
     if variant is not None:
         raise InvalidParameter(
             f"variant={variant!r} chooses a rendition of an HLS master playlist or a DASH manifest; "
-            f"{getattr(source, 'name', source)} is neither"
+            f"{describe(source)} is neither"
         )
-    if not isinstance(source, (str, os.PathLike)) or "://" in path_of(os.fspath(source)):
+    if not isinstance(source, (str, os.PathLike)) or is_url(os.fspath(source)):
         return None  # a remote file is opened by FFmpeg first (told apart by its index: segments.segment_index)
-    if _local_kind(path_of(os.fspath(source))) is None:
+    kind = _local_kind(path_of(os.fspath(source)))
+    if kind is None:
         return None  # a progressive MP4 costs two reads, and no import
     from stillframe._indexes.segments import SegmentInput, Segments
 
-    segments = Segments.of_file(source, timeout)
+    segments = Segments.of_file(source, kind, timeout)
     return SegmentInput(source, segments, timeout) if segments is not None else None
 
 
