@@ -76,3 +76,10 @@ def test_a_caller_who_turned_them_off_keeps_them_off():
 def test_releases_without_the_bug_are_left_alone():
     with collections_held(affected=False):
         assert gc.isenabled()
+
+
+def test_each_dask_task_runs_inside_the_guard():
+    from stillframe.distributed._runners import _held
+
+    assert _held(gc.isenabled) is not _gcguard.AFFECTED  # off inside where the release is affected
+    assert gc.isenabled()

@@ -15,7 +15,6 @@ from stillframe._ledger import check_destinations
 from stillframe._objects import OBJECT_STORES, is_object_url
 from stillframe._overwrite import refuse_existing
 from stillframe._source import RangeSource, Source
-from stillframe.distributed._gcguard import collections_held
 from stillframe.distributed._runners import Progress, runner_for
 from stillframe.errors import InternalError, InvalidParameter, StillframeError
 from stillframe.outputs import check_placeholders, output_names
@@ -99,10 +98,9 @@ def snapshot_one(
     and picklable, so Ray tasks, Celery or a shell loop can call it too)."""
     name = input_name(source)
     try:
-        with collections_held():  # on a Dask worker, see _gcguard
-            result = snapshot(
-                open_source(source, storage_options), sampling, output, **options, storage_options=storage_options
-            )
+        result = snapshot(
+            open_source(source, storage_options), sampling, output, **options, storage_options=storage_options
+        )
         return BatchItem(source, name, result=result)
     except StillframeError as exc:
         return BatchItem(source, name, error=exc)

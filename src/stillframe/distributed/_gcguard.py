@@ -6,8 +6,9 @@ CPython 3.11.9 and 3.12.3 that call holds the interpreter's thread-list lock whi
 it allocates (gh-106883); a garbage collection started there may free PyAV packets,
 which let go of the GIL, and a thread of the task starting or ending at that moment
 (a decoder pool, an upload) waits for the lock while holding the GIL: the worker
-hangs for good. So while a task runs, no collection starts by itself; the last task
-to end collects in its own thread, which holds no interpreter lock.
+hangs for good. So while a Dask task runs (DaskRunner wraps each), no collection
+starts by itself; the last task to end collects in its own thread, which holds no
+interpreter lock.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from stillframe._native import cpu_count
+from stillframe.distributed._gcguard import collections_held
 from stillframe.distributed._guard import check_main_guard
 from stillframe.errors import InvalidParameter
 
@@ -108,6 +109,12 @@ def _alone(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
             return exc
 
 
+def _held(fn: Callable[..., Any], *args: Any) -> Any:
+    """`fn(*args)` as a Dask task: collections held off while it runs (_gcguard)."""
+    with collections_held():
+        return fn(*args)
+
+
 class DaskRunner:
     """One Dask task a call, results streamed back as they finish (as_completed)."""
 
@@ -123,10 +130,10 @@ class DaskRunner:
 
     def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run on a worker: what the workers see is what counts (their file system)."""
-        return self.client.submit(fn, *args, pure=False).result()
+        return self.client.submit(_held, fn, *args, pure=False).result()
 
     def map_unordered(self, fn: Callable[..., Any], arglist: Sequence[tuple[Any, ...]]) -> Iterator[tuple[int, Any]]:
-        futures = [self.client.submit(fn, *args, pure=False) for args in arglist]
+        futures = [self.client.submit(_held, fn, *args, pure=False) for args in arglist]
         where = {fut.key: i for i, fut in enumerate(futures)}
         try:
             for fut in self._as_completed(futures):

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 from stillframe._run import BATCH, Outputs, RunPlan
 from stillframe.distributed._batch import check_options, open_source
-from stillframe.distributed._gcguard import collections_held
 from stillframe.distributed._runners import Progress, runner_for
 from stillframe.errors import InternalError, InvalidParameter, SnapshotTimeOut, StillframeError
 from stillframe.jpeg import YUV420Planes, encode_jpegs
@@ -111,7 +110,7 @@ def decode_part(
     (and JPEGs when `encode`): the task of snapshot_split, plain and picklable."""
     try:
         options = FrameOptions(**frame_options)
-        with collections_held(), Video(open_source(source, storage_options), **video_options) as video:
+        with Video(open_source(source, storage_options), **video_options) as video:
             frames = dict(video.stream(list(times), options, ordered=False))
             ordered = [frames[i] for i in range(len(times))]
             planes = [f.planes() for f in ordered]
