@@ -7,6 +7,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -66,6 +67,26 @@ def test_the_banner_says_how_requests_are_signed_and_where_the_pages_are(tmp_pat
         proc.communicate(timeout=60)
     base = f"http://127.0.0.1:{port}"
     assert banner == f"stillframe serve: {base} ({signing}; buckets: none); preview pages: {base}/ui/"
+
+
+def test_port_0_serves_on_a_free_port_and_the_banner_names_it(tmp_path):
+    proc = serve(tmp_path, "--port", "0", "--insecure-local")
+    try:
+        assert proc.stdout is not None
+        banner = proc.stdout.readline().strip()
+        port = int(banner.split("http://127.0.0.1:", 1)[1].split(" ", 1)[0])
+        assert port > 0 and banner.endswith(f"preview pages: http://127.0.0.1:{port}/ui/")
+        answer = None
+        for _ in range(300):  # until uvicorn has started on the socket bound for the banner
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert answer is not None and answer.status_code == 200
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=60)
 
 
 def test_a_browser_at_the_root_is_sent_to_the_pages_and_api_callers_are_not(tmp_path):

@@ -185,12 +185,19 @@ def _config(ctx: ServerContext, **kwargs: Any):
 
 
 def run(
-    ctx: ServerContext, host: str = "127.0.0.1", port: int = 8080, *, workers: int = 64, log_level: str = "info"
+    ctx: ServerContext,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    *,
+    workers: int = 64,
+    log_level: str = "info",
+    sock: socket.socket | None = None,
 ) -> None:
     """Serve until SIGINT/SIGTERM, in this process: the JobService (its store, job
     workers and live captures) lives here. The SDKs keep pooled keep-alive connections
     open and every call blocks a thread, so `workers` bounds how many calls are
-    answered at once (anyio's default is 40)."""
+    answered at once (anyio's default is 40). `sock`: a socket already bound (then
+    `host` and `port` only name it)."""
     import asyncio
 
     import anyio.to_thread
@@ -215,7 +222,7 @@ def run(
 
     async def serve() -> None:
         anyio.to_thread.current_default_thread_limiter().total_tokens = max(1, workers)
-        await server.serve()
+        await server.serve(sockets=[sock] if sock is not None else None)
 
     asyncio.run(serve())
 

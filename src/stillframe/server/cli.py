@@ -111,19 +111,27 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def _cannot_listen(host: str, port: int) -> str | None:
-    """Why `host:port` cannot be listened on (in use, say), or None: asked before
-    anything starts, so that a taken port is one line, not a started server's log."""
+def _listen(host: str, port: int) -> socket.socket | str:
+    """A socket bound to `host:port` (port 0: a free one), or why it cannot be: bound
+    before anything starts, so that a taken port is one line, not a started server's
+    log, and the banner names the port it got."""
     try:
         family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-        with socket.socket(family, kind, proto) as sock:
+        sock = socket.socket(family, kind, proto)
+        try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            # uvicorn leaves a socket it is handed as it is: without this, a response
+            # written as headers then body waits out the client's delayed ACK.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.bind(address)
+        except OSError:
+            sock.close()
+            raise
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             return "the address is in use (another server is there; --port picks another)"
         return exc.strerror or str(exc)
-    return None
+    return sock
 
 
 def parse_keys(specs: list[str]) -> tuple[dict[str, str], dict[str, str]]:
@@ -174,9 +182,9 @@ def serve_command(args: argparse.Namespace) -> int:
     for b in buckets:
         if not b.remote and not os.path.isdir(b.root):
             return _fail(f"--bucket {b.name}: {b.root} is not a folder")
-    taken = _cannot_listen(args.host, args.port)
-    if taken is not None:
-        return _fail(f"cannot listen on {args.host}:{args.port}: {taken}", 1)
+    sock = _listen(args.host, args.port)
+    if isinstance(sock, str):
+        return _fail(f"cannot listen on {args.host}:{args.port}: {sock}", 1)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # The server's own store by default: jobs the library or `stillframe jobs` ran on
     # files outside the buckets are not the server's to list or serve.
@@ -200,14 +208,14 @@ def serve_command(args: argparse.Namespace) -> int:
         private_urls=private,
     )
     names = ", ".join(b.name for b in buckets) or "none"
-    base = f"http://{args.host}:{args.port}"
+    base = f"http://{args.host}:{sock.getsockname()[1]}"
     signing = f"{len(keys)} key pair{'' if len(keys) == 1 else 's'}"
     if args.insecure_local:
         unsigned = "unsigned requests accepted" + (" too" if keys else "")
         signing = f"{signing}, {unsigned} (--insecure-local)" if keys else f"{unsigned}: --insecure-local"
     print(f"stillframe serve: {base} ({signing}; buckets: {names}); preview pages: {base}/ui/", flush=True)
     try:
-        run(ctx, args.host, args.port, log_level=args.log_level)
+        run(ctx, args.host, args.port, log_level=args.log_level, sock=sock)
     finally:
         service.close(abandon=True)  # a running job is handed back whole, not finished first
     return 0
