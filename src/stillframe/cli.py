@@ -99,19 +99,18 @@ def _grid(text: str, what: str) -> tuple[int, int]:
         raise SystemExit(f"stillframe: error: {what} must look like 10x10, not {text!r}") from None
 
 
+# The sheets' flags Sprite takes as they are given: flag -> Sprite's field.
+_SHEET_FIELDS = {"--margin": "margin", "--padding": "padding", "--color": "color", "--cell-step": "cell_sel_step"}
+
+
 def _sprite(args: argparse.Namespace):
     # The sheets' own flags are refused without sheets, not ignored.
-    stray = {
-        "--cell-size": args.cell_size,
-        "--sprites-only": args.sprites_only,
-        "--sprite-output": args.sprite_output,
-        "--margin": args.margin,
-        "--padding": args.padding,
-        "--color": args.color,
-        "--cell-step": args.cell_step,
-    }
+    def given(flag: str) -> Any:
+        return getattr(args, flag[2:].replace("-", "_"))
+
     if args.sprite is None:
-        flag = next((k for k, v in stray.items() if v is not None and v is not False), None)
+        stray = ("--cell-size", "--sprites-only", "--sprite-output", *_SHEET_FIELDS)
+        flag = next((f for f in stray if given(f) is not None), None)  # no defaults: given or not
         if flag is not None:
             raise SystemExit(f"stillframe: error: {flag} applies only with --sprite")
         return None
@@ -119,14 +118,13 @@ def _sprite(args: argparse.Namespace):
 
     columns, lines = _grid(args.sprite, "--sprite")
     cell_w, cell_h = _grid(args.cell_size, "--cell-size") if args.cell_size else (None, None)
-    given = {"margin": args.margin, "padding": args.padding, "color": args.color, "cell_sel_step": args.cell_step}
     return Sprite(
         columns=columns,
         lines=lines,
         cell_width=cell_w,
         cell_height=cell_h,
         keep_cell_pic=not args.sprites_only,
-        **{k: v for k, v in given.items() if v is not None},
+        **{field: given(flag) for flag, field in _SHEET_FIELDS.items() if given(flag) is not None},
     )
 
 
@@ -160,7 +158,7 @@ def int_arg(lowest: int, highest: int | None = None) -> Callable[[str], int]:
     return whole
 
 
-def add_storage_options(parser: argparse.ArgumentParser, help: str) -> None:  # noqa: A002 - argparse's name
+def add_storage_options(parser: argparse._ActionsContainer, help: str) -> None:  # noqa: A002 - argparse's name
     """--storage-options JSON: what fsspec (s3fs) is given for object stores."""
     parser.add_argument("--storage-options", type=json_object_arg, default=None, metavar="JSON", help=help)
 
@@ -251,7 +249,7 @@ def add_snapshot_options(parser: argparse.ArgumentParser, helps: Mapping[str, st
     add("--padding", "pixels between sprite cells (default: 0)", type=int)
     add("--color", "sprite background: a name, #rrggbb or random (default: black)")
     add("--cell-step", "every nth snapshot goes on the sheet (default: 1)", type=int)
-    add("--sprites-only", "write the sheets, not the single snapshots", action="store_true")
+    add("--sprites-only", "write the sheets, not the single snapshots", action="store_true", default=None)
     add(
         "--sprite-output",
         "sheet file name; {TileCount} = 00001, ... (default: sprite-{TileCount}.jpg beside the snapshots)",
@@ -295,12 +293,13 @@ def add_snapshot_options(parser: argparse.ArgumentParser, helps: Mapping[str, st
         "run's 00004.jpg when this one writes 3)",
         action="store_true",
     )
-    add(
-        "--storage-options",
-        "JSON for fsspec, for s3://, oss://... inputs and outputs "
-        '(e.g. \'{"endpoint_url": "http://127.0.0.1:9000", "key": "...", "secret": "..."}\')',
-        type=json_object_arg,
-        metavar="JSON",
+    add_storage_options(
+        group,
+        words.pop(
+            "--storage-options",
+            "JSON for fsspec, for s3://, oss://... inputs and outputs "
+            '(e.g. \'{"endpoint_url": "http://127.0.0.1:9000", "key": "...", "secret": "..."}\')',
+        ),
     )
     if words:  # a misspelt key would leave the help it meant to change unchanged
         raise InvalidParameter(f"not flags of {SNAPSHOT_OPTIONS}: {', '.join(sorted(words))}")

@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote, urlparse
 
 from stillframe._ledger import check_destinations
@@ -237,7 +237,7 @@ def snapshot_many(
     (snapshot_split): for a few long videos. `progress`: a bar on stderr (default:
     on a terminal). The other options are sf.snapshot's (SnapshotOptions).
     """
-    snapshot_options: dict[str, Any] = dict(options)
+    snapshot_options = cast("dict[str, Any]", options)  # a fresh dict already (**kwargs)
     check_options(sampling, os.fspath(output), snapshot_options)
     planned = plan_inputs(inputs, output, snapshot_options)
     runner = runner_for(client, processes)

@@ -14,7 +14,7 @@ import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from stillframe._run import BATCH, Outputs, RunPlan
 from stillframe.distributed._batch import check_options, open_source
@@ -147,7 +147,7 @@ def snapshot_split(
     in flight stays bounded.
     """
     src = os.fspath(source)
-    options: dict[str, Any] = dict(snapshot_options)
+    options = cast("dict[str, Any]", snapshot_options)  # a fresh dict already (**kwargs): its own to pop from
     check_options(sampling, os.fspath(output), options)
     runner = runner_for(client, processes)
     if parts is None:

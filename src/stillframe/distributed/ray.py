@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -143,7 +143,7 @@ class FrameExtractor:
             raise InvalidParameter(f"not a frame or video option: {', '.join(sorted(unknown))}")
         self.output, self.quality, self.on_error = output, int(quality), on_error
         self.video_column, self.times_column = video_column, times_column
-        rest: dict[str, Any] = dict(options)
+        rest = cast("dict[str, Any]", options)  # a fresh dict already (**kwargs): its own to pop from
         self.frame_options = FrameOptions.pick(rest)
         self.videos = _Videos(max_open, rest, storage_options)
         self.errors: list[tuple[str, StillframeError]] = []

@@ -293,11 +293,15 @@ def add_parsers(sub: Any) -> None:
     _add_live(sub)
 
 
+def _store(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", default=None, help="path or SQLAlchemy URL (default: STILLFRAME_DB or the user data dir)")
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     """The store options every jobs, worker and live command takes."""
     from stillframe.cli import add_storage_options, seconds_arg
 
-    p.add_argument("--store", default=None, help="path or SQLAlchemy URL (default: STILLFRAME_DB or the user data dir)")
+    _store(p)
     add_storage_options(p, "JSON for s3fs (endpoint_url, key, secret, ...)")
     p.add_argument(
         "--lease",
@@ -381,7 +385,7 @@ def _add_jobs(sub: Any) -> None:
         description="Upgrade the store to this release's schema revision, adopting a store made before revisions "
         "were kept. Stop every server and worker on the store first, and keep a backup: revisions go forward only.",
     )
-    q.add_argument("--store", default=None, help="path or SQLAlchemy URL (default: STILLFRAME_DB or the user data dir)")
+    _store(q)
     _add_catalog(jsub)
     jobs.set_defaults(run=jobs_command)
 
