@@ -14,6 +14,23 @@ from stillframe import outputs
 from stillframe.outputs import Batch, Ledger, SingleFiles, SpriteSheets, plan_writers
 
 
+def with_cover(names: list[str], size: tuple[int, int], cover: Path, position: int) -> list:
+    """The writers of single snapshots `names` and a cover, nothing else."""
+    return plan_writers(
+        names,
+        size,
+        keep_singles=True,
+        sprite=None,
+        sprite_output=None,
+        webvtt=None,
+        storyboard=None,
+        base_url=None,
+        cover=cover,
+        cover_position=position,
+        black=None,
+    )
+
+
 @pytest.fixture(scope="module")
 def frames(clips):
     clip = clips("outputs.mp4", frames=60, size=(160, 96), gop=20, bframes=2)
@@ -43,19 +60,7 @@ def test_one_encode_serves_every_writer_that_wants_the_jpeg(frames, tmp_path, mo
 
     monkeypatch.setattr(outputs, "encode_jpegs", counting)
     names = [str(tmp_path / f"{i}.jpg") for i in range(4)]
-    writers = plan_writers(
-        names,
-        (160, 96),
-        keep_singles=True,
-        sprite=None,
-        sprite_output=None,
-        webvtt=None,
-        storyboard=None,
-        base_url=None,
-        cover=tmp_path / "cover.jpg",
-        cover_position=3,
-        black=None,
-    )
+    writers = with_cover(names, (160, 96), tmp_path / "cover.jpg", 3)
     batch = Batch(list(range(4)), list(frames[:4]), 85)
     ledger = Ledger()
     for w in writers:
@@ -75,19 +80,7 @@ def test_jpegs_encoded_elsewhere_are_written_as_given_and_nothing_is_encoded_aga
 
     monkeypatch.setattr(outputs, "encode_jpegs", refuse)
     names = [str(tmp_path / f"{i}.jpg") for i in range(3)]
-    writers = plan_writers(
-        names,
-        (160, 96),
-        keep_singles=True,
-        sprite=None,
-        sprite_output=None,
-        webvtt=None,
-        storyboard=None,
-        base_url=None,
-        cover=tmp_path / "cover.jpg",
-        cover_position=2,
-        black=None,
-    )
+    writers = with_cover(names, (160, 96), tmp_path / "cover.jpg", 2)
     batch = Batch([0, 1, 2], list(frames[:3]), 85)
     batch.use_jpegs(made)
     ledger = Ledger()
@@ -101,19 +94,7 @@ def test_a_writer_checks_its_names_before_any_frame(tmp_path):
     with pytest.raises(sf.errors.InvalidParameter, match="JPEG"):
         SingleFiles([str(tmp_path / "a.png")])
     with pytest.raises(sf.errors.InvalidParameter, match="past the 2 snapshots"):
-        plan_writers(
-            [str(tmp_path / "a.jpg"), str(tmp_path / "b.jpg")],
-            (16, 16),
-            keep_singles=True,
-            sprite=None,
-            sprite_output=None,
-            webvtt=None,
-            storyboard=None,
-            base_url=None,
-            cover=tmp_path / "c.jpg",
-            cover_position=3,
-            black=None,
-        )
+        with_cover([str(tmp_path / "a.jpg"), str(tmp_path / "b.jpg")], (16, 16), tmp_path / "c.jpg", 3)
     (tmp_path / "afile").write_text("x")
     with pytest.raises(sf.errors.InvalidParameter, match="folder"):
         Ledger().check([str(tmp_path / "afile" / "t.vtt")])
