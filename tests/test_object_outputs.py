@@ -230,33 +230,35 @@ def _wait(check, timeout: float, proc: subprocess.Popen) -> None:
         time.sleep(0.01)
 
 
+def _snapshot_into(store, bucket: str, path: str, width: int, stderr: int, opts: dict | None = None):
+    """`stillframe snapshot` of `path` every 0.04 s into s3://BUCKET/v/, replacing what is there."""
+    opts = options(store) if opts is None else opts
+    argv = [
+        sys.executable,
+        "-m",
+        "stillframe.cli",
+        "snapshot",
+        path,
+        "-o",
+        f"s3://{bucket}/v/{{Count}}.jpg",
+        "--interval",
+        "0.04",
+        "--width",
+        str(width),
+        "--overwrite",
+        "--storage-options",
+        json.dumps(opts),
+    ]
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=stderr, text=True)
+
+
 def test_a_rerun_interrupted_part_way_leaves_the_bucket_as_it_was(store, bucket, clips):
     path = str(clips("sigint.mp4", frames=900, size=(640, 360), gop=300, bframes=3))
     for k in range(1, 61):  # an earlier, shorter run's objects, under the first names this one writes
         store.s3.put_object(Bucket=bucket, Key=f"v/{k:05d}.jpg", Body=f"earlier {k}".encode())
     before = objects(store, bucket)
     store.proxy.fault = lambda method, path, attempt: 0.02 if method == "PUT" else None  # a store far away
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "stillframe.cli",
-            "snapshot",
-            path,
-            "-o",
-            f"s3://{bucket}/v/{{Count}}.jpg",
-            "--interval",
-            "0.04",
-            "--width",
-            "160",
-            "--overwrite",
-            "--storage-options",
-            json.dumps(options(store)),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = _snapshot_into(store, bucket, path, 160, subprocess.PIPE)
 
     def kept() -> bool:
         listing = store.s3.list_objects_v2(Bucket=bucket, Prefix="v/.").get("Contents", [])
@@ -276,26 +278,7 @@ def test_a_run_killed_outright_is_undone_by_the_next_run_into_its_names(store, b
         store.s3.put_object(Bucket=bucket, Key=f"v/{k:05d}.jpg", Body=f"earlier {k}".encode())
     before = objects(store, bucket)
     opts = options(store)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "stillframe.cli",
-            "snapshot",
-            path,
-            "-o",
-            f"s3://{bucket}/v/{{Count}}.jpg",
-            "--interval",
-            "0.04",
-            "--width",
-            "64",
-            "--overwrite",
-            "--storage-options",
-            json.dumps(opts),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = _snapshot_into(store, bucket, path, 64, subprocess.DEVNULL, opts)
 
     def kept() -> list[str]:
         listing = store.s3.list_objects_v2(Bucket=bucket, Prefix="v/.").get("Contents", [])
