@@ -96,15 +96,21 @@ class WakeupLog:
         return [e.delay for e in self.of(thread, ("wait",)) if e.delay is not None]
 
     def found_after(self, thread: str, since: int = 0) -> list[bool | None]:
-        """For each job `thread` claimed: whether the wait before it ended by a ring
-        (True), by its time or a stop (False), or no wait came between (None)."""
+        """For each job `thread` claimed after `since`: whether the wait before it ended
+        by a ring (True), by its time or a stop (False), or no wait came between (None).
+        That wait may have ended before `since`: a thread woken by its poll just before
+        a submission can claim the job just after it."""
+        with self._lock:
+            events = list(enumerate(self.events))
         out: list[bool | None] = []
         last: bool | None = None
-        for e in self.of(thread, ("woke", "claim"), since):
+        for i, e in events:
+            if e.thread != thread:
+                continue
             if e.kind == "woke":
                 last = e.rung
-            else:
-                if e.found:
+            elif e.kind == "claim":
+                if e.found and i >= since:
                     out.append(last)
                 last = None
         return out
