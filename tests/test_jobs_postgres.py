@@ -84,12 +84,20 @@ def test_200_jobs_on_3_workers_one_killed_each_ends_once(postgres_url, tiny, tmp
         with JobService(postgres_url, workers=0) as svc:
             wait_for(lambda: live_workers(svc.engine) >= 3, 30, "three workers polling")
             pid = svc.create_pipeline("all", max_concurrency=1000, notify_url=hook)
-            ids = [
-                svc.submit_snapshot_job(tiny, str(tmp_path / f"o/{i}/{{Count}}.jpg"), ASYNC_ONE, pipeline_id=pid).id
-                for i in range(200)
-            ]
             victim, victim_id = procs[0]
-            lost = kill_mid_job(svc, victim, victim_id)
+            # The others are frozen until the victim is killed holding a job, so that it
+            # gets one however busy the machine is (they could otherwise run all 200).
+            for p, _ in procs[1:]:
+                os.kill(p.pid, signal.SIGSTOP)
+            try:
+                ids = [
+                    svc.submit_snapshot_job(tiny, str(tmp_path / f"o/{i}/{{Count}}.jpg"), ASYNC_ONE, pipeline_id=pid).id
+                    for i in range(200)
+                ]
+                lost = kill_mid_job(svc, victim, victim_id)
+            finally:
+                for p, _ in procs[1:]:
+                    os.kill(p.pid, signal.SIGCONT)
             jobs = [svc.wait(i, timeout=60) for i in ids]
         for p, _ in procs[1:]:  # the survivors flush their notifications as they stop
             p.terminate()
