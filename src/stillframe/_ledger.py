@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -216,7 +215,7 @@ class Ledger:
     def __init__(self, storage_options: Mapping[str, Any] | None = None) -> None:
         self.began = time.time()
         self.root = bound()  # the bound in force when the run was planned (stillframe._files.confined_to)
-        self.token = secrets.token_hex(4)
+        self.token = os.urandom(4).hex()  # as secrets.token_hex, without loading hmac and hashlib
         self.storage_options = dict(storage_options or {})
         self.planned: list[str] = []
         self.written: list[str] = []
