@@ -284,7 +284,12 @@ class SegmentIndex(FrameIndex):
         kind, note = ("scan", "asked") if scan else (segments.kind, segments.note)
         index = cls(probe, segments, kind)
         name = segments.name
-        with contextlib.closing(segments.container(0, 0)) as c:
+        # The probe's container is on the first segment when the source is read by its
+        # segments: its first frame is decoded there, as a container table's is, not
+        # in a second container opened on the same bytes.
+        on_first = isinstance(probe.input, SegmentInput) and probe.input.segments is segments
+        opened = contextlib.nullcontext(probe.container) if on_first else contextlib.closing(segments.container(0, 0))
+        with opened as c:
             stream = c.streams[index.stream_index]
             first, key = first_frame(c, stream, name)
             if key.pts is None:
