@@ -9,7 +9,9 @@ user pays to get one thumbnail out of a long file.
 Each run is `stillframe snapshot V -o one.jpg --dots T --width 480 --snap next` against
 `ffmpeg -ss T -i V -frames:v 1 -vf scale=480:-2` (the same frame: the first at or after
 T), the commands taken in turn so that a busy machine slows each alike; the table gives
-each one's median wall time and its ratio to ffmpeg's. `--stillframe` (repeatable)
+each one's median wall time and its ratio to ffmpeg's. "PyAV alone"
+(`benchmarks/pyav_oneframe.py`) is the same frame from a script that imports PyAV and
+nothing else: what any Python tool on PyAV pays before its own work. `--stillframe` (repeatable)
 compares builds side by side. Make the 1-hour file first with
 `python -m benchmarks.longfile --lengths 1,12` (2.4 GB in benchmarks/.cache).
 """
@@ -29,6 +31,7 @@ from pathlib import Path
 
 CACHE = Path(__file__).parent / ".cache"
 DEFAULT = CACHE / "long-base-1080p30-gop250-300s-x12.mp4"
+PYAV_ONEFRAME = Path(__file__).parent / "pyav_oneframe.py"
 
 
 def commands(video: str, t: str, out: Path, stillframes: list[str]) -> dict[str, list[str]]:
@@ -50,6 +53,8 @@ def commands(video: str, t: str, out: Path, stillframes: list[str]) -> dict[str,
             "scale=480:-2",
             str(out / "ff.jpg"),
         ],
+        # The floor of any Python tool on PyAV: the interpreter, PyAV and the decode alone.
+        "PyAV alone": [sys.executable, str(PYAV_ONEFRAME), video, t, str(out / "pyav.jpg")],
     }
     for k, exe in enumerate(stillframes):
         name = "stillframe" if len(stillframes) == 1 else f"stillframe ({exe})"
@@ -77,6 +82,13 @@ def measure(cmds: dict[str, list[str]], runs: int) -> tuple[dict[str, list[float
     walls: dict[str, list[float]] = {name: [] for name in cmds}
     cpus: dict[str, list[float]] = {name: [] for name in cmds}
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # as installed: bytecode cached
+    for name, cmd in list(cmds.items()):  # a first run, not timed: files in the page cache, bytecode written
+        done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+        if done.returncode and name == "PyAV alone":  # PyAV's FFmpeg may lack a demuxer (DASH)
+            print(f"PyAV alone cannot: {done.stderr.strip().splitlines()[-1]}", file=sys.stderr)
+            del cmds[name], walls[name], cpus[name]
+        elif done.returncode:
+            sys.exit(f"{name} failed: {done.stderr.strip()}")
     for _ in range(runs):
         for name, cmd in cmds.items():
             before = os.times()
