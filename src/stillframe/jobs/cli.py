@@ -127,35 +127,43 @@ def jobs_command(args: argparse.Namespace) -> int:
             urls = job.outputs()
             _print({"Total": len(urls), "SnapshotUrls": urls, "WebVTTUrl": (job.result or {}).get("webvtt")})
         elif act == "templates":
-            if args.op == "create":
-                _print({"TemplateId": svc.create_snapshot_template(args.name, args.config or {}, args.type)})
-            elif args.op == "get":
-                _print(svc.get_snapshot_template(args.id).to_dict())
-            elif args.op == "list":
-                _print([x.to_dict() for x in svc.list_snapshot_templates()])
-            elif args.op == "update":
-                _print(svc.update_snapshot_template(args.id, args.name, args.config).to_dict())
-            else:
-                svc.delete_snapshot_template(args.id)
-                _print({"Deleted": args.id})
+            _templates(svc, args)
         elif act == "pipelines":
-            if args.op == "create":
-                concurrency = 10 if args.max_concurrency is None else args.max_concurrency
-                _print({"PipelineId": svc.create_pipeline(args.name, concurrency, args.notify_url)})
-            elif args.op == "get":
-                _print(svc.get_pipeline(args.id).to_dict())
-            elif args.op == "list":
-                _print([x.to_dict() for x in svc.list_pipelines()])
-            elif args.op == "update":
-                _print(
-                    svc.update_pipeline(args.id, args.name, args.max_concurrency, args.notify_url, args.state).to_dict()
-                )
-            else:
-                svc.delete_pipeline(args.id)
-                _print({"Deleted": args.id})
+            _pipelines(svc, args)
         return 0
     finally:
         svc.close()
+
+
+def _templates(svc: Any, args: argparse.Namespace) -> None:
+    """`stillframe jobs templates OP`."""
+    if args.op == "create":
+        _print({"TemplateId": svc.create_snapshot_template(args.name, args.config or {}, args.type)})
+    elif args.op == "get":
+        _print(svc.get_snapshot_template(args.id).to_dict())
+    elif args.op == "list":
+        _print([x.to_dict() for x in svc.list_snapshot_templates()])
+    elif args.op == "update":
+        _print(svc.update_snapshot_template(args.id, args.name, args.config).to_dict())
+    else:
+        svc.delete_snapshot_template(args.id)
+        _print({"Deleted": args.id})
+
+
+def _pipelines(svc: Any, args: argparse.Namespace) -> None:
+    """`stillframe jobs pipelines OP`."""
+    if args.op == "create":
+        concurrency = 10 if args.max_concurrency is None else args.max_concurrency
+        _print({"PipelineId": svc.create_pipeline(args.name, concurrency, args.notify_url)})
+    elif args.op == "get":
+        _print(svc.get_pipeline(args.id).to_dict())
+    elif args.op == "list":
+        _print([x.to_dict() for x in svc.list_pipelines()])
+    elif args.op == "update":
+        _print(svc.update_pipeline(args.id, args.name, args.max_concurrency, args.notify_url, args.state).to_dict())
+    else:
+        svc.delete_pipeline(args.id)
+        _print({"Deleted": args.id})
 
 
 def _when(text: str | None) -> str | float | None:
@@ -326,7 +334,8 @@ def _add_worker(sub: Any) -> None:
 
 
 def _add_jobs(sub: Any) -> None:
-    """`stillframe jobs`: one subcommand per action, as the services name them."""
+    """`stillframe jobs`: one subcommand per action, as the services name them.
+    (Long for the flags alone.)"""
     from stillframe.cli import json_object_arg, seconds_arg
 
     jobs = sub.add_parser("jobs", help="snapshot jobs: submit, get, list, wait, urls, templates, pipelines, migrate")

@@ -54,6 +54,18 @@ def _place(url: str, media_id: str | None, spec: Any) -> dict[str, Any]:
     return place
 
 
+def _check_submission(input: Any, output: Any, user_data: Any) -> None:
+    """What a submission must give, and UserData's shape and size."""
+    if input is None:
+        raise MissingParameter("Input is required")
+    if output is None:
+        raise MissingParameter("Output is required")
+    if user_data is not None and not isinstance(user_data, str):
+        raise InvalidParameter(f"UserData must be a string, not {type(user_data).__name__}")
+    if user_data is not None and len(user_data.encode("utf-8")) > USER_DATA_MAX:
+        raise InvalidParameter(f"UserData is over {USER_DATA_MAX} bytes")
+
+
 def _root(spec: Any) -> str | None:
     """The folder (or object-store prefix) a location given as a dict must stay in
     (its `Root`), if any."""
@@ -127,27 +139,14 @@ class SnapshotJobs:
         dict's `Root` names a folder the file must resolve inside, symlinks followed,
         (or an object-store prefix it must lie under) whenever the job reads or
         writes it (checked when the job runs)."""
-        if input is None:
-            raise MissingParameter("Input is required")
-        if output is None:
-            raise MissingParameter("Output is required")
-        if user_data is not None and not isinstance(user_data, str):
-            raise InvalidParameter(f"UserData must be a string, not {type(user_data).__name__}")
-        if user_data is not None and len(user_data.encode("utf-8")) > USER_DATA_MAX:
-            raise InvalidParameter(f"UserData is over {USER_DATA_MAX} bytes")
+        _check_submission(input, output, user_data)
         cfg = self._job_config(config, template_id, account)
         if pipeline_id is not None:
             self.catalog.get_pipeline(pipeline_id, account=account)
-        in_url = _absolute(normalise_location(input, "Input"))
-        media_id = None
-        if _ID.match(in_url):
-            media_id = self.catalog.get_media(in_url, account=account).id
-        out_url = _absolute(normalise_location(output, "Output"))
-        self._check_output(cfg, out_url)
+        places = self._places(input, output, cfg, account)
         now = time.time()
         job_id = _new_id()
         sync = cfg.synchronous
-        places = [_place(url, mid, spec) for url, mid, spec in ((in_url, media_id, input), (out_url, None, output))]
         row = dict(
             id=job_id,
             account=owner(account),
@@ -178,6 +177,17 @@ class SnapshotJobs:
             self.runner.wakeup.ring()  # and this process's, now that the job is visible
             return self.get_snapshot_job(job_id)
         return self._run_sync(job_id)
+
+    def _places(self, input: Any, output: Any, cfg: SnapshotConfig, account: str | None) -> list[dict[str, Any]]:
+        """The job's input and output as stored: absolute locations, a media ID
+        resolved for its account, the output checked against the settings."""
+        in_url = _absolute(normalise_location(input, "Input"))
+        media_id = None
+        if _ID.match(in_url):
+            media_id = self.catalog.get_media(in_url, account=account).id
+        out_url = _absolute(normalise_location(output, "Output"))
+        self._check_output(cfg, out_url)
+        return [_place(url, mid, spec) for url, mid, spec in ((in_url, media_id, input), (out_url, None, output))]
 
     def _job_config(
         self, config: SnapshotConfig | Mapping[str, Any] | None, template_id: str | None, account: str | None

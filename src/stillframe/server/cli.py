@@ -12,6 +12,10 @@ import logging
 import os
 import socket
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from stillframe.server.buckets import Buckets
 
 EXAMPLES = """examples:
   stillframe serve --access-key AK:SK --bucket media=/srv/video --bucket out=/srv/stills
@@ -27,7 +31,7 @@ one account see the same jobs; keys given without an account share one default a
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add the `serve` command to the command line's subparsers."""
+    """Add the `serve` command to the command line's subparsers. (Long for the flags alone.)"""
     from stillframe.cli import add_storage_options, int_arg
 
     p = sub.add_parser(
@@ -149,6 +153,28 @@ def parse_keys(specs: list[str]) -> tuple[dict[str, str], dict[str, str]]:
     return keys, accounts
 
 
+def _refusal(args: argparse.Namespace, keys: dict[str, str]) -> str | None:
+    """What in the flags keeps the server from starting, or None."""
+    if args.max_snapshots is not None and args.max_snapshots < 1:
+        return "--max-snapshots takes a whole number >= 1"
+    if args.insecure_local and not _loopback(args.host):
+        return f"--insecure-local serves only a loopback address, not {args.host}"
+    if not keys and not args.insecure_local:
+        return "no key pair: give --access-key AK:SK (or --insecure-local on a loopback address)"
+    return None
+
+
+def _banner(args: argparse.Namespace, keys: dict[str, str], buckets: Buckets, port: int) -> str:
+    """The line that says where the server listens and what it accepts."""
+    names = ", ".join(b.name for b in buckets) or "none"
+    base = f"http://{args.host}:{port}"
+    signing = f"{len(keys)} key pair{'' if len(keys) == 1 else 's'}"
+    if args.insecure_local:
+        unsigned = "unsigned requests accepted" + (" too" if keys else "")
+        signing = f"{signing}, {unsigned} (--insecure-local)" if keys else f"{unsigned}: --insecure-local"
+    return f"stillframe serve: {base} ({signing}; buckets: {names}); preview pages: {base}/ui/"
+
+
 def serve_command(args: argparse.Namespace) -> int:
     """Run `stillframe serve` with its parsed arguments until stopped; returns the exit status."""
     try:
@@ -172,12 +198,8 @@ def serve_command(args: argparse.Namespace) -> int:
         private = PrivateUrls.parse(args.allow_private_urls)
     except ValueError as exc:
         return _fail(str(exc))
-    if args.max_snapshots is not None and args.max_snapshots < 1:
-        return _fail("--max-snapshots takes a whole number >= 1")
-    if args.insecure_local and not _loopback(args.host):
-        return _fail(f"--insecure-local serves only a loopback address, not {args.host}")
-    if not keys and not args.insecure_local:
-        return _fail("no key pair: give --access-key AK:SK (or --insecure-local on a loopback address)")
+    if refused := _refusal(args, keys):
+        return _fail(refused)
     buckets = Buckets.parse(args.bucket)
     for b in buckets:
         if not b.remote and not os.path.isdir(b.root):
@@ -207,13 +229,7 @@ def serve_command(args: argparse.Namespace) -> int:
         accounts=accounts,
         private_urls=private,
     )
-    names = ", ".join(b.name for b in buckets) or "none"
-    base = f"http://{args.host}:{sock.getsockname()[1]}"
-    signing = f"{len(keys)} key pair{'' if len(keys) == 1 else 's'}"
-    if args.insecure_local:
-        unsigned = "unsigned requests accepted" + (" too" if keys else "")
-        signing = f"{signing}, {unsigned} (--insecure-local)" if keys else f"{unsigned}: --insecure-local"
-    print(f"stillframe serve: {base} ({signing}; buckets: {names}); preview pages: {base}/ui/", flush=True)
+    print(_banner(args, keys, buckets, sock.getsockname()[1]), flush=True)
     try:
         run(ctx, args.host, args.port, log_level=args.log_level, sock=sock)
     finally:
