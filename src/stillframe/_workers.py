@@ -33,6 +33,7 @@ class Pool:
         self._idle: queue.SimpleQueue[GroupDecoder] = queue.SimpleQueue()
         self.all: list[GroupDecoder] = []
         self._opening = 0  # decoders being made, counted against the limit
+        self._aside: list[GroupDecoder] = []  # no longer lent, closed with the rest
         self._lock = threading.Lock()
 
     def add(self, dec: GroupDecoder) -> None:
@@ -64,6 +65,24 @@ class Pool:
             self.all.append(dec)
         return dec
 
+    def set_aside(self, unfit: Callable[[GroupDecoder], bool]) -> None:
+        """Stop lending the idle decoders `unfit` says no longer suit (busy ones are
+        left be). They are not closed, only counted out of the limit: an index may
+        read its container's own entries (an MP4's sample table) while the video
+        is open. close() closes them with the rest."""
+        kept, aside = [], []
+        while True:
+            try:
+                dec = self._idle.get_nowait()
+            except queue.Empty:
+                break
+            (aside if unfit(dec) else kept).append(dec)
+        with self._lock:
+            self.all = [d for d in self.all if d not in aside]
+            self._aside.extend(aside)
+        for dec in kept:
+            self._idle.put(dec)
+
     def release(self, dec: GroupDecoder) -> None:
         """Give back a decoder acquire() gave."""
         self._idle.put(dec)
@@ -80,7 +99,7 @@ class Pool:
     def close(self) -> None:
         """Close every decoder's container."""
         with self._lock:
-            held, self.all = self.all, []
+            held, self.all, self._aside = self.all + self._aside, [], []
         for dec in held:
             with contextlib.suppress(Exception):
                 self._close(dec)
