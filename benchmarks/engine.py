@@ -4,6 +4,7 @@ peak RSS, and which frame each tool returned.
 
     python -m benchmarks.engine            # the 5-minute 1080p30 clip, 3 runs
     python -m benchmarks.engine --quick    # a 20 s clip, 1 run
+    python -m benchmarks.engine --against old-venv/bin/python   # each stillframe row again with another build
 
 The clip is generated once (PyAV, libx264 veryfast, GOP 250, 3 B-frames, frames
 carrying their index as a barcode) and cached in benchmarks/.cache. The ffmpeg CLI
@@ -22,6 +23,7 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -159,7 +161,12 @@ def run_row(row: Row, make, runs: int, tile: tuple[int, int] | None = None) -> R
     return row
 
 
-def suite(seconds: int, runs: int, device: str | None = None) -> list[Row]:
+def interpreter(cmd: list[str], python: str) -> list[str]:
+    """`cmd` (a `python -c` command) run by another interpreter: another build of stillframe."""
+    return [python, *cmd[1:]]
+
+
+def suite(seconds: int, runs: int, device: str | None = None, against: Sequence[str] = ()) -> list[Row]:
     video = clip(seconds)
     fps = 30
     every = 10 if seconds >= 60 else 2
@@ -172,6 +179,9 @@ def suite(seconds: int, runs: int, device: str | None = None) -> list[Row]:
         """A stillframe row, and with --device the same job on the device (a named
         device does not fall back: the row is left out, with the reason, if it cannot run)."""
         rows.append(run_row(Row(task, tool, expected=expected), make, runs, tile))
+        for other in against:
+            twin = Row(task, f"{tool} [{other}]", expected=expected)
+            rows.append(run_row(twin, lambda o, other=other: interpreter(make(o), other), runs, tile))
         if device:
             try:
                 twin = Row(task, f"{tool} device={device}", expected=expected)
@@ -257,7 +267,7 @@ def table(rows: list[Row]) -> str:
     base: dict[str, float] = {}
     for r in rows:
         if r.tool.startswith("stillframe"):
-            base[r.task] = r.wall
+            base.setdefault(r.task, r.wall)  # the first: this build, on the CPU
     for r in rows:
         ratio = r.wall / base[r.task] if r.task in base else float("nan")
         cpu = statistics.median(x.cpu for x in r.runs)
@@ -272,9 +282,15 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--device", default=None, help="also run the stillframe jobs on this device (cuda, cuda:1, qsv...)")
+    ap.add_argument(
+        "--against",
+        action="append",
+        default=[],
+        help="a Python with another build of stillframe installed: its rows beside this one's (repeatable)",
+    )
     args = ap.parse_args()
     seconds, runs = (20, 1) if args.quick else (300, args.runs)
-    rows = suite(seconds, runs, args.device)
+    rows = suite(seconds, runs, args.device, args.against)
     header = (
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
         f"{time.strftime('%Y-%m-%d')}; clip {seconds} s 1920x1080 30 fps H.264 GOP 250 3 B-frames; {WIDTH} px JPEGs"
