@@ -175,11 +175,7 @@ class DecoderPool:
         True when it decodes on the device."""
         if self.sized:
             workers, threads = _cost.cpu_lanes(job.groups, self.cores)
-            self.cpu.limit, self.threads = workers, threads
-            if workers > 1:
-                # The first decoder was opened with every core (a one-frame request runs
-                # on it alone); beside others its frame threads would outnumber the cores.
-                self.cpu.set_aside(lambda dec: dec.cc.thread_count > threads)
+            self.cpu.limit, self.cpu.threads, self.threads = workers, threads, threads
         if self.device.kind != "auto":
             return self.hw is not None
         with self._lock:

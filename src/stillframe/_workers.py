@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -22,7 +21,13 @@ class Pool:
     """Decoders of one kind, each on a container of its own, made on demand up to
     `limit`; the caller holds one while it reads or decodes. Safe to share between
     threads: a decoder is opened (maybe over the network) outside the lock, so
-    several open at once."""
+    several open at once.
+
+    `threads`, when set, is the most frame threads a decoder lent now may have: a
+    decoder with more (the first one, opened with every core for a one-frame
+    request) waits idle, out of the limit, while requests of several decoders run,
+    so their threads never outnumber the cores; of those that fit, the one with
+    the most threads is lent."""
 
     def __init__(
         self, make: Callable[[], GroupDecoder], limit: int, close: Callable[[GroupDecoder], None] | None = None
@@ -30,62 +35,53 @@ class Pool:
         self._make = make
         self._close = close or (lambda dec: dec.container.close())
         self.limit = limit
-        self._idle: queue.SimpleQueue[GroupDecoder] = queue.SimpleQueue()
+        self.threads: int | None = None
+        self._idle: list[GroupDecoder] = []
         self.all: list[GroupDecoder] = []
         self._opening = 0  # decoders being made, counted against the limit
-        self._aside: list[GroupDecoder] = []  # no longer lent, closed with the rest
-        self._lock = threading.Lock()
+        self._changed = threading.Condition()
+
+    def _fits(self, dec: GroupDecoder) -> bool:
+        return self.threads is None or dec.cc.thread_count <= self.threads
 
     def add(self, dec: GroupDecoder) -> None:
         """Hold `dec` (made elsewhere) as one of the pool's decoders, idle."""
-        with self._lock:
+        with self._changed:
             self.all.append(dec)
-        self._idle.put(dec)
+            self._idle.append(dec)
+            self._changed.notify_all()
 
     def acquire(self) -> GroupDecoder:
-        """An idle decoder, a new one while under the limit, else the next released."""
-        try:
-            return self._idle.get_nowait()
-        except queue.Empty:
-            pass
-        with self._lock:
-            grow = len(self.all) + self._opening < self.limit
-            if grow:
-                self._opening += 1
-        if not grow:
-            return self._idle.get()
+        """An idle decoder that fits, a new one while those that fit are under the
+        limit, else the next one released that fits."""
+        with self._changed:
+            while True:
+                fitting = [d for d in self._idle if self._fits(d)]
+                if fitting:
+                    dec = max(fitting, key=lambda d: d.cc.thread_count)
+                    self._idle.remove(dec)
+                    return dec
+                if sum(map(self._fits, self.all)) + self._opening < self.limit:
+                    self._opening += 1
+                    break
+                self._changed.wait()
         try:
             dec = self._make()
         except BaseException:
-            with self._lock:
+            with self._changed:
                 self._opening -= 1
+                self._changed.notify_all()
             raise
-        with self._lock:
+        with self._changed:
             self._opening -= 1
             self.all.append(dec)
         return dec
 
-    def set_aside(self, unfit: Callable[[GroupDecoder], bool]) -> None:
-        """Stop lending the idle decoders `unfit` says no longer suit (busy ones are
-        left be). They are not closed, only counted out of the limit: an index may
-        read its container's own entries (an MP4's sample table) while the video
-        is open. close() closes them with the rest."""
-        kept, aside = [], []
-        while True:
-            try:
-                dec = self._idle.get_nowait()
-            except queue.Empty:
-                break
-            (aside if unfit(dec) else kept).append(dec)
-        with self._lock:
-            self.all = [d for d in self.all if d not in aside]
-            self._aside.extend(aside)
-        for dec in kept:
-            self._idle.put(dec)
-
     def release(self, dec: GroupDecoder) -> None:
         """Give back a decoder acquire() gave."""
-        self._idle.put(dec)
+        with self._changed:
+            self._idle.append(dec)
+            self._changed.notify_all()  # the one that fits a waiter may not be the one woken first
 
     @contextlib.contextmanager
     def borrow(self) -> Iterator[GroupDecoder]:
@@ -98,8 +94,8 @@ class Pool:
 
     def close(self) -> None:
         """Close every decoder's container."""
-        with self._lock:
-            held, self.all, self._aside = self.all + self._aside, [], []
+        with self._changed:
+            held, self.all, self._idle = self.all, [], []
         for dec in held:
             with contextlib.suppress(Exception):
                 self._close(dec)

@@ -159,7 +159,7 @@ def open_index(probe: Probe, mode: str) -> FrameIndex:
     if segments is not None:  # a SegmentInput (a playlist, a manifest...): its segments, whatever the mode
         from stillframe._indexes.segments import SegmentIndex
 
-        return SegmentIndex.build(probe, segments, scan=mode == "scan")
+        return SegmentIndex.build(probe, segments, scan=mode == "scan", on_first=True)
     note = "asked"
     if mode == "auto":
         kinds = [cls for cls in indexes() if cls.accepts(probe.container)]

@@ -274,20 +274,19 @@ class SegmentIndex(FrameIndex):
     def open(cls, probe: Probe) -> SegmentIndex:
         if not isinstance(probe.input, SegmentInput):
             raise Unsuitable("not a source read by its segments")
-        return cls.build(probe, probe.input.segments)
+        return cls.build(probe, probe.input.segments, on_first=True)
 
     @classmethod
-    def build(cls, probe: Probe, segments: Segments, scan: bool = False) -> SegmentIndex:
+    def build(cls, probe: Probe, segments: Segments, scan: bool = False, on_first: bool = False) -> SegmentIndex:
         """The index, its first frame and VideoInfo: the first segment's head, and
         for HLS the last one's (EXTINF durations are rounded; its timestamps are
-        not). `scan`: every segment is read now (index="scan")."""
+        not). `scan`: every segment is read now (index="scan"). `on_first`: the
+        probe's container is open on the first segment (the source is read by its
+        segments), and the first frame is decoded there, as a container table's
+        is, not in a second container opened on the same bytes."""
         kind, note = ("scan", "asked") if scan else (segments.kind, segments.note)
         index = cls(probe, segments, kind)
         name = segments.name
-        # The probe's container is on the first segment when the source is read by its
-        # segments: its first frame is decoded there, as a container table's is, not
-        # in a second container opened on the same bytes.
-        on_first = isinstance(probe.input, SegmentInput) and probe.input.segments is segments
         opened = contextlib.nullcontext(probe.container) if on_first else contextlib.closing(segments.container(0, 0))
         with opened as c:
             stream = c.streams[index.stream_index]
